@@ -1,0 +1,101 @@
+"""The `dotbias` command: parses arguments, calls the library, prints. Errors become one line."""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+
+def _run(args) -> int:
+    from .experiment import Config, run_experiment, write_results
+
+    cfg = Config(data=args.data, epochs=args.epochs, factors=args.factors, bs=args.bs,
+                 seed=args.seed, device=args.device, quick=args.quick,
+                 variants=tuple(args.variants.split(",")))
+    if args.quick and args.epochs_default:
+        cfg.epochs = 1
+    res = run_experiment(cfg, progress=not args.no_progress)
+    from .experiment import render_markdown
+    paths = write_results(res, args.out)
+    print(render_markdown(res))
+    print("wrote " + ", ".join(str(p) for p in paths))
+    return 0
+
+
+def _ablations(args) -> int:
+    from .ablations import ablations_report, write_ablations
+
+    print(ablations_report(quick=args.quick))
+    if args.out:
+        write_ablations(args.out)
+    return 0
+
+
+def _report(args) -> int:
+    from .report import default_runs, write_report
+
+    paths = [Path(p) for p in args.runs] or default_runs(Path(args.storage))
+    if not paths:
+        raise FileNotFoundError(f"{args.storage}: no saved benchmark runs; run `pytest bench` first "
+                                "or name RUN.json files")
+    print(write_report(paths, Path(args.out)))
+    return 0
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message):   # argparse's own errors: one line, exit 2, like ours
+        self.exit(2, f"dotbias: error: {message}\n")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = _Parser(prog="dotbias", description="Equivalence and benchmark harness for fastbook's "
+                                            "DotProductBias variants.")
+    sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    r = sub.add_parser("run", help="train both models the seed's way and compare them (main job)")
+    r.add_argument("--data", metavar="PATH", help="a MovieLens 100k folder (u.data, u.item); "
+                   "default: synthetic data with known truth")
+    r.add_argument("--epochs", type=int, default=None, help="epochs (default 5; 1 with --quick)")
+    r.add_argument("--factors", type=int, default=50)
+    r.add_argument("--bs", type=int, default=64)
+    r.add_argument("--seed", type=int, default=42)
+    r.add_argument("--device", default="cpu", help="cpu or cuda")
+    r.add_argument("--variants", default="emb,cp", help="comma-separated registered variants")
+    r.add_argument("--quick", action="store_true", help="a short run (1 epoch) for a first look")
+    r.add_argument("--out", default="results", help="folder for run.md, run.json, run.png")
+    r.add_argument("--no-progress", action="store_true", help="hide the progress bars")
+    r.set_defaults(func=_run)
+
+    a = sub.add_parser("ablations", help="the seed's changes reverted one at a time, and the map "
+                                         "of inputs where the variants disagree")
+    a.add_argument("--quick", action="store_true", help="shorter training for the silent-broadcast row")
+    a.add_argument("--out", default="results", help="folder for ablations.md/json ('' to skip)")
+    a.set_defaults(func=_ablations)
+
+    rep = sub.add_parser("report", help="turn pytest-benchmark JSON runs into REPORT.md, "
+                                        "report.json and plots")
+    rep.add_argument("runs", nargs="*", help="pytest-benchmark JSON files (default: newest saved run)")
+    rep.add_argument("--storage", default="results/benchmarks", help="where `pytest bench` saves runs")
+    rep.add_argument("--out", default="results")
+    rep.set_defaults(func=_report)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    if getattr(args, "command", None) == "run":
+        args.epochs_default = args.epochs is None
+        if args.epochs is None:
+            args.epochs = 5
+    try:
+        return args.func(args)
+    except (ValueError, FileNotFoundError, NotADirectoryError, IsADirectoryError) as e:
+        print(f"dotbias: error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("dotbias: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

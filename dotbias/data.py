@@ -1,0 +1,223 @@
+"""Ratings data: the MovieLens 100k reader, a synthetic generator with known truth, and conversion
+to fastai `CollabDataLoaders` and plain tensors."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+from torch import Tensor
+
+COLUMNS = ("user", "movie", "rating", "timestamp")
+
+
+def _read_bytes(path: Path) -> bytes:
+    if not path.exists():
+        raise FileNotFoundError(f"{path}: file not found (a MovieLens 100k folder holds u.data and u.item)")
+    if not path.is_file():
+        raise ValueError(f"{path}: not a file")
+    data = path.read_bytes()
+    if not data.strip():
+        raise ValueError(f"{path}: file is empty")
+    return data
+
+
+def _int(path: Path, line_no: int, column: str, value: str) -> int:
+    try:
+        return int(value)
+    except ValueError:
+        raise ValueError(f"{path}, line {line_no}, column {column}: expected an integer, "
+                         f"got {value!r}") from None
+
+
+def read_ratings(path: str | Path) -> pd.DataFrame:
+    """Read `u.data`: tab-separated user, movie, rating, timestamp; integers, no header."""
+    path = Path(path)
+    text = _read_bytes(path).decode("latin-1")
+    rows = []
+    for line_no, line in enumerate(text.splitlines(), 1):
+        if not line.strip():
+            continue
+        fields = line.split("\t")
+        if len(fields) != 4:
+            raise ValueError(f"{path}, line {line_no}: expected 4 tab-separated columns "
+                             f"(user, movie, rating, timestamp), got {len(fields)}: {line[:60]!r}")
+        user, movie, ts = (_int(path, line_no, c, fields[i].strip())
+                           for c, i in (("user", 0), ("movie", 1), ("timestamp", 3)))
+        try:
+            rating = float(fields[2])
+        except ValueError:
+            rating = float("nan")
+        if not np.isfinite(rating):
+            raise ValueError(f"{path}, line {line_no}, column rating: expected a number, "
+                             f"got {fields[2]!r}")
+        rows.append((user, movie, rating, ts))
+    df = pd.DataFrame(rows, columns=list(COLUMNS))
+    df["rating"] = df["rating"].astype("int64") if (df["rating"] % 1 == 0).all() else df["rating"]
+    return df
+
+
+def read_titles(path: str | Path) -> pd.DataFrame:
+    """Read `u.item`: pipe-separated, latin-1; the first two columns are movie id and title."""
+    path = Path(path)
+    data = _read_bytes(path)
+    if data.startswith((b"\xff\xfe", b"\xfe\xff")) or b"\x00" in data:
+        raise ValueError(f"{path}: looks UTF-16 encoded; MovieLens 100k's u.item is latin-1")
+    if data.startswith(b"\xef\xbb\xbf"):
+        raise ValueError(f"{path}: starts with a UTF-8 byte-order mark; u.item is latin-1")
+    try:
+        as_utf8 = data.decode("utf-8")
+    except UnicodeDecodeError:
+        as_utf8 = None
+    if as_utf8 is not None and not as_utf8.isascii():
+        line_no, line = next((i, ln) for i, ln in enumerate(as_utf8.splitlines(), 1)
+                             if not ln.isascii())
+        raise ValueError(f"{path}, line {line_no}: text is UTF-8 encoded "
+                         f"({line.split('|')[1] if '|' in line else line[:40]!r}); "
+                         "MovieLens 100k's u.item is latin-1")
+    rows = []
+    for line_no, line in enumerate(data.decode("latin-1").splitlines(), 1):
+        if not line.strip():
+            continue
+        fields = line.split("|")
+        if len(fields) < 2:
+            raise ValueError(f"{path}, line {line_no}: expected pipe-separated columns "
+                             f"(movie id|title|...), got {len(fields)}: {line[:60]!r}")
+        rows.append((_int(path, line_no, "movie id", fields[0].strip()), fields[1]))
+    df = pd.DataFrame(rows, columns=["movie", "title"])
+    dup = df["movie"].duplicated()
+    if dup.any():
+        raise ValueError(f"{path}: movie id {df['movie'][dup].iloc[0]} appears twice")
+    return df
+
+
+def read_movielens(folder: str | Path) -> pd.DataFrame:
+    """Read a MovieLens 100k folder as the seed does: ratings merged with titles on the movie id.
+
+    Columns: user, movie, rating, timestamp, title. Unlike a bare `merge`, a rating whose movie id
+    has no title is an error rather than a silently dropped row."""
+    folder = Path(folder)
+    if not folder.exists():
+        raise FileNotFoundError(f"{folder}: folder not found (expected a MovieLens 100k folder "
+                                "with u.data and u.item)")
+    if not folder.is_dir():
+        raise ValueError(f"{folder}: not a folder (expected a MovieLens 100k folder)")
+    ratings = read_ratings(folder / "u.data")
+    titles = read_titles(folder / "u.item")
+    missing = ~ratings["movie"].isin(titles["movie"])
+    if missing.any():
+        line_no = int(np.flatnonzero(missing.to_numpy())[0]) + 1
+        raise ValueError(f"{folder / 'u.data'}, row {line_no}, column movie: id "
+                         f"{ratings['movie'][missing].iloc[0]} has no title in u.item")
+    return ratings.merge(titles)
+
+
+@dataclass
+class Synthetic:
+    """Synthetic ratings with the truth they were drawn from (indexed by user id and item id)."""
+    ratings: pd.DataFrame          # user, movie, rating, timestamp, title
+    user_bias: np.ndarray          # [n_users + 1], index = user id (0 unused)
+    item_bias: np.ndarray          # [n_items + 1], index = movie id (0 unused)
+    user_factors: np.ndarray
+    item_factors: np.ndarray
+    mean: float
+    noise: float
+
+    def true_item_bias(self) -> pd.Series:
+        """True item bias keyed by title."""
+        ids = np.arange(1, len(self.item_bias))
+        return pd.Series(self.item_bias[1:], index=[synthetic_title(i) for i in ids])
+
+
+def synthetic_title(movie: int) -> str:
+    return f"Synthetic item {movie:04d} (2000)"
+
+
+def synthetic_ratings(n_users: int = 943, n_items: int = 1682, n_ratings: int = 100_000, *,
+                      rank: int = 4, seed: int = 0) -> Synthetic:
+    """Ratings shaped like MovieLens 100k, drawn from a known model:
+
+        rating = clip(round(mean + user_bias + item_bias + user_factors . item_factors + noise), 1, 5)
+
+    Item popularity and user activity are long-tailed (Zipf-like), each (user, item) pair is rated
+    at most once, and ids start at 1 like MovieLens."""
+    for key, value in dict(n_users=n_users, n_items=n_items, n_ratings=n_ratings, rank=rank).items():
+        if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+            raise ValueError(f"{key} must be a positive integer, got {value!r}")
+    if n_ratings > n_users * n_items:
+        raise ValueError(f"n_ratings={n_ratings} exceeds n_users * n_items = {n_users * n_items}")
+    rng = np.random.default_rng(seed)
+    item_pop = 1.0 / (np.arange(1, n_items + 1) + 10.0) ** 1.1
+    user_act = 1.0 / (np.arange(1, n_users + 1) + 30.0) ** 0.8
+    item_pop, user_act = rng.permutation(item_pop), rng.permutation(user_act)
+    pairs = np.empty(0, dtype=np.int64)
+    while len(pairs) < n_ratings:      # draw pairs by popularity, keep the first of each
+        need = int((n_ratings - len(pairs)) * 1.3) + 100
+        u = rng.choice(n_users, need, p=user_act / user_act.sum())
+        i = rng.choice(n_items, need, p=item_pop / item_pop.sum())
+        drawn = np.concatenate([pairs, u * n_items + i])
+        _, first = np.unique(drawn, return_index=True)
+        pairs = drawn[np.sort(first)]
+        if len(pairs) >= n_ratings:
+            pairs = pairs[:n_ratings]
+        elif need > 50 * n_ratings:   # dense corner cases: fill up uniformly
+            rest = np.setdiff1d(np.arange(n_users * n_items), pairs)
+            pairs = np.concatenate([pairs, rng.permutation(rest)[:n_ratings - len(pairs)]])
+    users, items = pairs // n_items, pairs % n_items
+    mean, noise = 3.5, 0.6
+    user_bias = rng.normal(0, 0.35, n_users)
+    item_bias = rng.normal(0, 0.6, n_items)
+    user_factors = rng.normal(0, 0.55, (n_users, rank))
+    item_factors = rng.normal(0, 0.55, (n_items, rank))
+    score = (mean + user_bias[users] + item_bias[items]
+             + (user_factors[users] * item_factors[items]).sum(1) + rng.normal(0, noise, n_ratings))
+    rating = np.clip(np.rint(score), 1, 5).astype(np.int64)
+    ratings = pd.DataFrame({"user": users + 1, "movie": items + 1, "rating": rating,
+                            "timestamp": 874_724_710 + np.arange(n_ratings)})
+    ratings["title"] = [synthetic_title(m) for m in ratings["movie"]]
+    pad = lambda a: np.concatenate([np.zeros((1, *a.shape[1:])), a])  # noqa: E731  (ids start at 1)
+    return Synthetic(ratings, pad(user_bias), pad(item_bias), pad(user_factors), pad(item_factors),
+                     mean, noise)
+
+
+def collab_dls(ratings: pd.DataFrame, *, bs: int = 64, seed: int | None = 42,
+               valid_pct: float = 0.2, device: str | torch.device = "cpu"):
+    """The seed's `CollabDataLoaders.from_df(ratings, item_name='title', bs=64)`, seeded split."""
+    from fastai.collab import CollabDataLoaders
+
+    if isinstance(bs, bool) or not isinstance(bs, int) or bs <= 0:
+        raise ValueError(f"bs must be a positive integer, got {bs!r}")
+    missing = {"user", "title", "rating"} - set(ratings.columns)
+    if missing:
+        raise ValueError(f"ratings lack column(s) {', '.join(sorted(missing))}")
+    cols = ratings[["user", "title", "rating"]]
+    return CollabDataLoaders.from_df(cols, item_name="title", bs=bs, seed=seed,
+                                     valid_pct=valid_pct, device=torch.device(device))
+
+
+@dataclass
+class CollabTensors:
+    """The same split and index coding as the DataLoaders, as plain tensors (x: [n, 2] long)."""
+    x_train: Tensor
+    y_train: Tensor
+    x_valid: Tensor
+    y_valid: Tensor
+    n_users: int
+    n_items: int
+
+    def to(self, device) -> CollabTensors:
+        return CollabTensors(self.x_train.to(device), self.y_train.to(device),
+                             self.x_valid.to(device), self.y_valid.to(device),
+                             self.n_users, self.n_items)
+
+
+def tensors_from_dls(dls) -> CollabTensors:
+    """Read the encoded (user, title) indices and ratings out of fastai's collab datasets."""
+    def xy(ds):
+        x = torch.as_tensor(ds.cats.to_numpy(dtype=np.int64))
+        y = torch.as_tensor(ds.ys.to_numpy(dtype=np.float32)).reshape(-1)
+        return x, y
+    (xt, yt), (xv, yv) = xy(dls.train_ds), xy(dls.valid_ds)
+    return CollabTensors(xt, yt, xv, yv, len(dls.classes["user"]), len(dls.classes["title"]))
