@@ -7,15 +7,12 @@ from pathlib import Path
 
 
 def _run(args) -> int:
-    from .experiment import Config, run_experiment, write_results
+    from .experiment import Config, render_markdown, run_experiment, write_results
 
-    cfg = Config(data=args.data, epochs=args.epochs, factors=args.factors, bs=args.bs,
-                 seed=args.seed, device=args.device, quick=args.quick,
-                 variants=tuple(args.variants.split(",")))
-    if args.quick and args.epochs_default:
-        cfg.epochs = 1
+    epochs = args.epochs if args.epochs is not None else (1 if args.quick else 5)
+    cfg = Config(data=args.data, epochs=epochs, factors=args.factors, bs=args.bs, seed=args.seed,
+                 device=args.device, quick=args.quick, variants=tuple(args.variants.split(",")))
     res = run_experiment(cfg, progress=not args.no_progress)
-    from .experiment import render_markdown
     paths = write_results(res, args.out)
     print(render_markdown(res))
     print("wrote " + ", ".join(str(p) for p in paths))
@@ -81,12 +78,17 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+def _quiet_library_warnings() -> None:
+    """fastai/pandas/torch version chatter that says nothing about the user's input."""
+    import warnings
+    for msg in ("The given NumPy array is not writable", ".*mode.chained_assignment",
+                ".*torch.jit.script. is deprecated"):
+        warnings.filterwarnings("ignore", message=msg)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    if getattr(args, "command", None) == "run":
-        args.epochs_default = args.epochs is None
-        if args.epochs is None:
-            args.epochs = 5
+    _quiet_library_warnings()
     try:
         return args.func(args)
     except (ValueError, FileNotFoundError, NotADirectoryError, IsADirectoryError) as e:

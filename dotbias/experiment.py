@@ -57,7 +57,8 @@ class ExperimentResult:
     spearman: dict[str, float] = field(default_factory=dict)   # variant -> vs true item bias
     equivalence: dict = field(default_factory=dict)
     environment: dict = field(default_factory=dict)
-    item_bias: dict[str, np.ndarray] = field(default_factory=dict, repr=False)
+    item_bias: dict[str, pd.Series] = field(default_factory=dict, repr=False)  # by title
+    models: dict[str, torch.nn.Module] = field(default_factory=dict, repr=False)
 
     def as_dict(self) -> dict:
         return {"config": vars(self.config), "dataset": self.dataset, "environment": self.environment,
@@ -122,7 +123,7 @@ def run_experiment(cfg: Config, *, progress: bool = True, log=print) -> Experime
             spearman[name] = float(b[keep].corr(truth.reindex(b.index)[keep], method="spearman"))
     equivalence = equivalence_at_identical_weights(models[names[0]], names, dls, cfg)
     return ExperimentResult(cfg, dataset, training, top, overlap, spearman, equivalence,
-                            environment(), {k: v.to_numpy() for k, v in biases.items()})
+                            environment(), biases, models)
 
 
 def equivalence_at_identical_weights(trained, names, dls, cfg: Config) -> dict:
@@ -196,7 +197,7 @@ def render_plot(res: ExperimentResult) -> bytes:
     ax1.set(xlabel="epoch", ylabel="MSE loss", title="fit_one_cycle loss")
     ax1.legend()
     names = list(res.item_bias)
-    a, b = res.item_bias[names[0]], res.item_bias[names[1]]
+    a, b = res.item_bias[names[0]].to_numpy(), res.item_bias[names[1]].to_numpy()
     ax2.scatter(a, b, s=4, alpha=0.5)
     lo, hi = float(min(a.min(), b.min())), float(max(a.max(), b.max()))
     ax2.plot([lo, hi], [lo, hi], color="grey", lw=0.8)

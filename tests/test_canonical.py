@@ -1,0 +1,94 @@
+"""Canonical parameters: every registered variant reads into and loads from them bit-identically."""
+from __future__ import annotations
+
+import pytest
+import torch
+from torch import nn
+
+from dotbias import VARIANTS, get_variant, load_canonical, random_canonical, register, unregister
+from dotbias.variants import Variant, check_sizes
+
+DEVICES = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
+DTYPES = [torch.float32, torch.float64, torch.float16, torch.bfloat16]
+
+
+@pytest.mark.parametrize("device", DEVICES)
+@pytest.mark.parametrize("dtype", DTYPES, ids=str)
+@pytest.mark.parametrize("name", list(VARIANTS))
+def test_round_trip_is_bit_identical(name, dtype, device):
+    v = VARIANTS[name]
+    params = random_canonical(7, 11, 3, dtype=dtype, device=device,
+                              generator=torch.Generator().manual_seed(0))
+    model = v.make(7, 11, 3, dtype=dtype, device=device, params=params)
+    back = v.to_canonical(model)
+    for field, a, b in zip(params._fields, params, back):
+        assert b.dtype == dtype and b.device.type == device and b.shape == a.shape, field
+        assert torch.equal(a, b), field
+    # and model -> canonical -> fresh model -> canonical again
+    other = v.make(7, 11, 3, dtype=dtype, device=device)
+    v.load_canonical(other, back)
+    for a, b in zip(back, v.to_canonical(other)):
+        assert torch.equal(a, b)
+
+
+@pytest.mark.parametrize("name", list(VARIANTS))
+def test_canonical_shapes(name):
+    c = VARIANTS[name].to_canonical(VARIANTS[name].make(5, 9, 4))
+    assert [list(t.shape) for t in c] == [[5, 4], [5], [9, 4], [9]]
+    assert c.sizes == (5, 9, 4)
+
+
+def test_to_canonical_is_a_copy():
+    v = VARIANTS["emb"]
+    model = v.make(3, 4, 2)
+    c = v.to_canonical(model)
+    c.user_bias.add_(1.0)
+    assert not torch.equal(v.to_canonical(model).user_bias, c.user_bias)
+
+
+def test_emb_bias_is_n_by_1_and_cp_bias_is_1d():
+    emb, cp = VARIANTS["emb"].make(5, 9, 4), VARIANTS["cp"].make(5, 9, 4)
+    assert emb.user_bias.weight.shape == (5, 1) and emb.movie_bias.weight.shape == (9, 1)
+    assert cp.user_bias.shape == (5,) and cp.movie_bias.shape == (9,)
+
+
+def test_load_rejects_wrong_sizes():
+    model = VARIANTS["cp"].make(5, 9, 4)
+    wrong = random_canonical(6, 9, 4)
+    with pytest.raises(ValueError, match=r"canonical user_factors has shape \[6, 4\], the model's "
+                                         r"user_factors has \[5, 4\]"):
+        load_canonical(model, wrong)
+
+
+def test_registry_errors_and_plugging_in():
+    with pytest.raises(ValueError, match="unknown variant 'nope'; registered: emb, cp"):
+        get_variant("nope")
+    with pytest.raises(ValueError, match="already registered"):
+        register(VARIANTS["emb"])
+    v = register(Variant("cp_copy", VARIANTS["cp"].build, "test copy", "[bs]"))
+    try:
+        assert "cp_copy" in VARIANTS and get_variant("cp_copy") is v
+    finally:
+        unregister("cp_copy")
+    assert "cp_copy" not in VARIANTS
+
+
+@pytest.mark.parametrize("bad", [0, -1, 2.5, True, "3"])
+def test_sizes_must_be_positive_integers(bad):
+    with pytest.raises(ValueError, match=f"n_factors must be a positive integer, got {bad!r}"):
+        check_sizes(n_factors=bad)
+    with pytest.raises(ValueError, match="n_users must be a positive integer"):
+        VARIANTS["emb"].make(bad, 3, 3)
+
+
+def test_seed_models_read_like_the_book():
+    emb, cp = VARIANTS["emb"].make(5, 9, 4), VARIANTS["cp"].make(5, 9, 4)
+    for m in (emb, cp):
+        assert [n for n, _ in m.named_children()] in ([], ["user_factors", "user_bias",
+                                                           "movie_factors", "movie_bias"])
+        assert m.y_range == (0, 5.5)
+    assert all(isinstance(getattr(cp, a), nn.Parameter)
+               for a in ("user_factors", "user_bias", "movie_factors", "movie_bias"))
+    x = torch.tensor([[0, 0], [4, 8], [2, 3]])
+    assert emb(x).shape == (3, 1) and cp(x).shape == (3,)
+    assert ((emb(x) > 0) & (emb(x) < 5.5)).all()
