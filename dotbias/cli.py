@@ -28,6 +28,19 @@ def _ablations(args) -> int:
     return 0
 
 
+def _check(args) -> int:
+    from .files import write_json, write_text
+    from .verdict import render, run_checks, summarise
+
+    summary = summarise(run_checks())
+    text = render(summary)
+    print(text)
+    if args.out:
+        write_json(Path(args.out) / "equivalence.json", summary)
+        write_text(Path(args.out) / "equivalence.md", "# Equivalence grid\n\n" + text + "\n")
+    return 0 if summary["verdict"] != "NOT equivalent" else 1
+
+
 def _report(args) -> int:
     from .report import default_runs, write_report
 
@@ -68,6 +81,11 @@ def build_parser() -> argparse.ArgumentParser:
     a.add_argument("--quick", action="store_true", help="shorter training for the silent-broadcast row")
     a.add_argument("--out", default="results", help="folder for ablations.md/json ('' to skip)")
     a.set_defaults(func=_ablations)
+
+    c = sub.add_parser("check", help="a fixed grid of equivalence checks on this torch build, "
+                                     "one verdict (exit 1 if the variants disagree)")
+    c.add_argument("--out", default="", help="folder for equivalence.json/.md (default: print only)")
+    c.set_defaults(func=_check)
 
     rep = sub.add_parser("report", help="turn pytest-benchmark JSON runs into REPORT.md, "
                                         "report.json and plots")
