@@ -177,7 +177,7 @@ def synthetic_ratings(n_users: int = 943, n_items: int = 1682, n_ratings: int = 
     ratings = pd.DataFrame({"user": users + 1, "movie": items + 1, "rating": rating,
                             "timestamp": 874_724_710 + np.arange(n_ratings)})
     ratings["title"] = [synthetic_title(m) for m in ratings["movie"]]
-    pad = lambda a: np.concatenate([np.zeros((1, *a.shape[1:])), a])  # noqa: E731  (ids start at 1)
+    pad = lambda a: np.concatenate([np.zeros((1, *a.shape[1:])), a])
     return Synthetic(ratings, pad(user_bias), pad(item_bias), pad(user_factors), pad(item_factors),
                      mean, noise)
 

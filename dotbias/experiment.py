@@ -8,13 +8,11 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 import torch
 
-from .canonical import to_canonical
 from .compare import compare_pair
-from .data import Synthetic, collab_dls, read_movielens, synthetic_ratings, tensors_from_dls
+from .data import Synthetic, collab_dls, read_movielens, synthetic_ratings
 from .train import TrainResult, fit_fastai
 from .variants import VARIANTS, check_sizes, get_variant
 
@@ -158,7 +156,7 @@ def render_markdown(res: ExperimentResult) -> str:
             row += [f"{s.train_loss:.4f}", f"{s.valid_loss:.4f}", f"{s.seconds:.1f}"]
         lines.append("| " + " | ".join(row) + " |")
     finals = [res.training[n].final_valid_loss for n in names]
-    lines += ["", f"Final valid loss: " + ", ".join(f"{n} {v:.4f}" for n, v in zip(names, finals))
+    lines += ["", "Final valid loss: " + ", ".join(f"{n} {v:.4f}" for n, v in zip(names, finals))
               + f"; largest gap {max(finals) - min(finals):.4f}.", "",
               "## Top 5 titles by learned item bias (each model from its own bias)", ""]
     for n in names:
@@ -168,15 +166,17 @@ def render_markdown(res: ExperimentResult) -> str:
     for pair, ov in res.overlap.items():
         lines.append(f"| {pair} | " + " | ".join(f"{ov[k]:.0%}" for k in TOP_KS) + " |")
     if res.spearman:
+        corr = ", ".join(f"{n} {v:.3f}" for n, v in res.spearman.items())
         lines += ["", f"Spearman rank correlation of learned vs true item bias (items with "
-                  f"{MIN_RATINGS}+ ratings): " + ", ".join(f"{n} {v:.3f}" for n, v in res.spearman.items()) + "."]
+                  f"{MIN_RATINGS}+ ratings): {corr}."]
     lines += ["", "## Equivalence at identical weights", ""]
     for p in res.equivalence["pairs"]:
+        verdict = "bitwise equal" if p["bitwise_equal"] else "close" if p["close"] else "DIFFERENT"
         lines.append(f"- {p['pair']} (weights of trained {res.equivalence['weights_from']}, batch "
                      f"{p['output_shapes'][0][0]}): output shapes {p['output_shapes'][0]} / "
                      f"{p['output_shapes'][1]}, largest abs diff of outputs "
                      f"{p['max_abs_output_diff']:.3g}, of gradients {p['max_abs_grad_diff']:.3g}"
-                     f" ({'bitwise equal' if p['bitwise_equal'] else 'close' if p['close'] else 'DIFFERENT'}).")
+                     f" ({verdict}).")
     env = res.environment
     lines += ["", f"Environment: Python {env['python']}, torch {env['torch']}, fastai {env['fastai']}, "
               f"{env['threads']} threads, {env['machine']}, {env['time']}.", ""]

@@ -7,8 +7,8 @@ benchmark iterates over `VARIANTS`.
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import torch
 from fastai.layers import Embedding, sigmoid_range

@@ -6,10 +6,9 @@ import subprocess
 import sys
 
 import pytest
-
-from dotbias import cli
-from dotbias import experiment, to_canonical
 from mlfiles import write_movielens
+
+from dotbias import cli, experiment, to_canonical
 
 
 def run_cli(args, capsys):

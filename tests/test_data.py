@@ -4,10 +4,16 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from mlfiles import write_movielens
 
-from dotbias.data import (collab_dls, read_movielens, read_ratings, read_titles, synthetic_ratings,
-                          tensors_from_dls)
-from mlfiles import TITLES, write_movielens
+from dotbias.data import (
+    collab_dls,
+    read_movielens,
+    read_ratings,
+    read_titles,
+    synthetic_ratings,
+    tensors_from_dls,
+)
 
 
 def test_reads_real_format_with_latin1_titles(tmp_path):
@@ -91,7 +97,7 @@ def test_non_numeric_movie_id_in_titles(tmp_path):
 
 
 def test_title_file_in_utf8(tmp_path):
-    item = "1|Toy Story (1995)|x\n2|Misérables, Les (1995)|x\n".encode("utf-8")
+    item = "1|Toy Story (1995)|x\n2|Misérables, Les (1995)|x\n".encode()
     _err(tmp_path, item=item, match=r"u.item, line 2: text is UTF-8 encoded .*Misérables.* latin-1")
 
 

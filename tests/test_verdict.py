@@ -5,8 +5,7 @@ import json
 
 import torch
 
-from dotbias import VARIANTS, register, unregister
-from dotbias import cli, verdict
+from dotbias import cli, register, unregister, verdict
 from dotbias.variants import DotProductBiasCP, Variant
 
 
