@@ -1,0 +1,172 @@
+"""What the benchmarks time, and how: one closure per (operation, variant) built from shared inputs,
+a timer that waits for CUDA, and rounds interleaved between variants so their ratio is stable.
+
+`bench/` drives these through pytest-benchmark; they hold no pytest code so a script or the CLI
+can time a variant the same way.
+"""
+from __future__ import annotations
+
+import gc
+import math
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+
+import torch
+from torch import nn
+
+from .canonical import random_canonical
+from .variants import VARIANTS
+
+OPERATIONS = ("forward", "forward_backward", "step")
+
+
+def synced_perf_counter() -> float:
+    """`time.perf_counter` that first waits for queued CUDA work (pytest-benchmark's timer does not)."""
+    if torch.cuda.is_available() and torch.cuda.is_initialized():
+        torch.cuda.synchronize()
+    return time.perf_counter()
+
+
+def synchronize(device: str | torch.device) -> None:
+    if torch.device(device).type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+@dataclass(frozen=True)
+class Size:
+    """One problem size: table rows, factors and batch; `name` is how ids and reports show it."""
+    name: str
+    n_users: int
+    n_items: int
+    n_factors: int
+    bs: int
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass
+class Inputs:
+    """What every variant of one (size, device, dtype) gets: the same parameters and the same batch."""
+    params: object          # Canonical
+    x: torch.Tensor         # [bs, 2] long: user, item
+    y: torch.Tensor         # [bs] ratings in [0, 5.5)
+
+
+def make_inputs(size: Size, device: str = "cpu", dtype: torch.dtype = torch.float32,
+                seed: int = 0) -> Inputs:
+    """Canonical parameters and one batch, drawn on the CPU from `seed` so every variant and device
+    starts from the same numbers."""
+    gen = torch.Generator().manual_seed(seed)
+    params = random_canonical(size.n_users, size.n_items, size.n_factors, generator=gen,
+                              dtype=dtype, device=device)
+    x = torch.stack([torch.randint(0, size.n_users, (size.bs,), generator=gen),
+                     torch.randint(0, size.n_items, (size.bs,), generator=gen)], dim=1)
+    y = torch.rand(size.bs, generator=gen) * 5.5
+    return Inputs(params, x.to(device), y.to(device=device, dtype=dtype))
+
+
+def make_optimizer(model: nn.Module) -> torch.optim.Optimizer:
+    """fastai's Adam defaults for the seed's fit (decoupled weight decay 0.1, eps 1e-5, beta2 0.99)."""
+    return torch.optim.AdamW(model.parameters(), lr=5e-3, betas=(0.9, 0.99), eps=1e-5, weight_decay=0.1)
+
+
+def make_op(operation: str, variant: str, size: Size, inputs: Inputs, device: str = "cpu",
+            dtype: torch.dtype = torch.float32) -> Callable[[], None]:
+    """A no-argument closure running one `operation` of `variant` on `inputs`.
+
+    forward: the model's forward under `torch.no_grad()` (inference);
+    forward_backward: forward with autograd, MSE loss on the squeezed output, backward;
+    step: zero_grad, forward, loss, backward and one AdamW step (the training inner loop)."""
+    if operation not in OPERATIONS:
+        raise ValueError(f"unknown operation {operation!r}; expected one of {', '.join(OPERATIONS)}")
+    v = VARIANTS.get(variant)
+    if v is None:
+        raise ValueError(f"unknown variant {variant!r}; registered: {', '.join(VARIANTS)}")
+    model = v.make(size.n_users, size.n_items, size.n_factors, dtype=dtype, device=device,
+                   params=inputs.params)
+    x, y = inputs.x, inputs.y
+    mse = nn.functional.mse_loss
+
+    if operation == "forward":
+        model.eval()
+
+        def forward():
+            with torch.no_grad():
+                model(x)
+        return forward
+
+    model.train()
+    if operation == "forward_backward":
+        def forward_backward():
+            model.zero_grad(set_to_none=True)
+            mse(model(x).reshape(-1), y).backward()
+        return forward_backward
+
+    opt = make_optimizer(model)
+
+    def step():
+        opt.zero_grad(set_to_none=True)
+        mse(model(x).reshape(-1), y).backward()
+        opt.step()
+    return step
+
+
+def time_block(fn: Callable[[], None], iterations: int, device: str | torch.device = "cpu") -> float:
+    """Seconds per call of `fn`, over `iterations` back-to-back calls (CUDA synchronized at both ends)."""
+    synchronize(device)
+    t0 = time.perf_counter()
+    for _ in range(iterations):
+        fn()
+    synchronize(device)
+    return (time.perf_counter() - t0) / iterations
+
+
+@dataclass
+class Interleaved:
+    """Per-round seconds per call for each variant; round r of every variant ran back to back."""
+    seconds: dict[str, list[float]]
+    iterations: int
+    rounds: int
+    warmup_s: float
+
+    def info(self, variant: str) -> dict:
+        """What one variant's benchmark stores in `extra_info["interleaved"]`."""
+        return {"seconds": self.seconds[variant], "iterations": self.iterations, "rounds": self.rounds,
+                "variants": list(self.seconds), "order": "alternating (ABAB.., reversed every other round)"}
+
+
+def interleave(fns: dict[str, Callable[[], None]], *, device: str | torch.device = "cpu",
+               budget_s: float = 2.0, block_s: float = 2e-3, warmup_s: float = 0.2,
+               min_rounds: int = 10, max_rounds: int = 1000) -> Interleaved:
+    """Time `fns` in alternating rounds (A B, B A, A B, ...) so a change of machine load hits every
+    variant alike, and their per-round ratio cancels it.
+
+    Every function gets the same number of calls per round, enough for the fastest to take
+    `block_s`; the number of rounds fills `budget_s` (within `min_rounds`..`max_rounds`).
+    The garbage collector is off while timing."""
+    names = list(fns)
+    for fn in fns.values():             # warm-up: caches, allocator, lazy init
+        t_end = time.perf_counter() + warmup_s / len(fns)
+        while True:
+            fn()
+            synchronize(device)
+            if time.perf_counter() >= t_end:
+                break
+    per_call = {n: time_block(fns[n], 3, device) for n in names}
+    iterations = max(1, math.ceil(block_s / max(min(per_call.values()), 1e-9)))
+    round_s = iterations * sum(per_call.values())
+    rounds = int(min(max(budget_s / max(round_s, 1e-9), min_rounds), max_rounds))
+    seconds: dict[str, list[float]] = {n: [] for n in names}
+    gc.collect()
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        for r in range(rounds):
+            for n in (names if r % 2 == 0 else names[::-1]):
+                seconds[n].append(time_block(fns[n], iterations, device))
+    finally:
+        if was_enabled:
+            gc.enable()
+    return Interleaved(seconds, iterations, rounds, warmup_s)
