@@ -23,6 +23,34 @@ TOLERANCES: dict[torch.dtype, tuple[float, float]] = {
 }
 
 
+# Where bitwise equality is expected (measured on torch 2.13, stated once here):
+# - CPU outputs: always (same gathers, same elementwise ops, same reductions).
+# - CPU gradients: always, except float32 when more than one thread works and the gradient
+#   accumulates at least GRAIN_SIZE (32,768) values (batch x row width): then the indexing model's
+#   `index_put_(accumulate=True)` adds in parallel with atomics, in no fixed order. float64, float16
+#   and bfloat16 take torch's serial path; `torch.use_deterministic_algorithms(True)` forces it.
+# - CUDA: never promised (atomicAdd in index_put_/embedding backward): the tolerance applies.
+GRAIN_SIZE = 32_768
+EXACTNESS = {
+    "cpu": "outputs exact; gradients exact except float32 with >1 thread and >= 32,768 accumulated "
+           "values (batch x row width), unless deterministic algorithms are on",
+    "cuda": "outputs and gradients within TOLERANCES (atomic adds; no bitwise promise)",
+}
+
+
+def expect_exact(dtype: torch.dtype, device: str | torch.device, *, numel: int = 0,
+                 threads: int | None = None, deterministic: bool | None = None) -> bool:
+    """Whether two variants must agree bitwise on a tensor of `dtype` on `device` whose
+    computation accumulates `numel` values (0 for outputs); otherwise TOLERANCES apply."""
+    if torch.device(device).type != "cpu":
+        return False
+    threads = torch.get_num_threads() if threads is None else threads
+    deterministic = (torch.are_deterministic_algorithms_enabled() if deterministic is None
+                     else deterministic)
+    parallel_atomic = dtype == torch.float32 and numel >= GRAIN_SIZE and threads > 1
+    return deterministic or not parallel_atomic
+
+
 def tolerance(dtype: torch.dtype) -> tuple[float, float]:
     """(rtol, atol) for comparing tensors of `dtype`."""
     try:
@@ -115,6 +143,13 @@ def compare_pair(a: Variant, b: Variant, params: Canonical, x: Tensor, y: Tensor
     and the four canonical gradients."""
     out_a, grads_a = run_batch(a, params, x, y, y_range)
     out_b, grads_b = run_batch(b, params, x, y, y_range)
+    return pair_result(a, b, x, (out_a, grads_a), (out_b, grads_b))
+
+
+def pair_result(a: Variant, b: Variant, x: Tensor, run_a: tuple[Tensor, Canonical],
+                run_b: tuple[Tensor, Canonical]) -> PairResult:
+    """Compare two `run_batch` results (squeezed outputs, canonical gradients)."""
+    (out_a, grads_a), (out_b, grads_b) = run_a, run_b
     shapes = (list(out_a.shape), list(out_b.shape))
     sq_a = out_a.reshape(-1) if out_a.numel() == x.shape[0] else out_a
     sq_b = out_b.reshape(-1) if out_b.numel() == x.shape[0] else out_b
@@ -132,3 +167,36 @@ def assert_pair_close(result: PairResult, *, exact: bool = False) -> None:
             want = "bitwise equal" if exact else "close"
             raise AssertionError(f"{result.a} vs {result.b}: {d.name} not {want}: "
                                  f"max abs diff {d.max_abs:.3g}, max rel diff {d.max_rel:.3g}")
+
+
+def declared_shape(variant: Variant, bs: int) -> list[int]:
+    """The output shape `variant.output_shape` promises for a batch of `bs` rows."""
+    return {"[bs, 1]": [bs, 1], "[bs]": [bs]}[variant.output_shape]
+
+
+def check_pair(a: Variant, b: Variant, params: Canonical, x: Tensor, y: Tensor | None = None,
+               y_range=(0, 5.5)) -> PairResult:
+    """The equivalence property for one pair on one batch: each output has its declared shape, the
+    squeezed outputs and the four canonical gradients match, bitwise where `expect_exact` says so,
+    within TOLERANCES otherwise. Raises AssertionError naming the pair, the sizes, the tensor and
+    the largest difference."""
+    n_users, n_items, n_factors = params.sizes
+    dtype, device = params.user_factors.dtype, params.user_factors.device
+    where = (f"{a.name} vs {b.name} (n_users={n_users}, n_items={n_items}, n_factors={n_factors}, "
+             f"bs={x.shape[0]}, {str(dtype).removeprefix('torch.')}, {device})")
+    runs = [run_batch(v, params, x, y, y_range) for v in (a, b)]
+    for v, (out, _) in zip((a, b), runs):
+        if list(out.shape) != declared_shape(v, x.shape[0]):
+            raise AssertionError(f"{where}: {v.name} output has shape {list(out.shape)}, "
+                                 f"declared {v.output_shape}")
+    result = pair_result(a, b, x, *runs)
+    bs = x.shape[0]
+    for d in [result.output, *result.grads]:
+        width = n_factors if d.name.endswith("factors") else 1
+        numel = 0 if d.name == "output" else bs * width
+        exact = expect_exact(dtype, device, numel=numel)
+        if not (d.exact if exact else d.close):
+            want = "bitwise equal" if exact else f"close (rtol, atol = {tolerance(dtype)})"
+            raise AssertionError(f"{where}: {d.name} not {want}: max abs diff {d.max_abs:.3g}, "
+                                 f"max rel diff {d.max_rel:.3g}")
+    return result
