@@ -101,7 +101,7 @@ def pytest_generate_tests(metafunc):
         sizes = [(s, []) for s in DEFAULT_SIZES]
         if cfg.getoption("sweep") and "epoch" not in metafunc.function.__name__:
             sizes += _sweep_sizes()
-        metafunc.parametrize("size", [pytest.param(s, id=s.name) for s, _ in sizes])
+        metafunc.parametrize("size", [s.name for s, _ in sizes])
     if "dtype" in metafunc.fixturenames:
         metafunc.parametrize("dtype", [d.strip() for d in cfg.getoption("dtypes").split(",")])
     if "variant" in metafunc.fixturenames:
@@ -113,6 +113,13 @@ def _skip_missing_device(request):
     device = request.node.callspec.params.get("device") if hasattr(request.node, "callspec") else None
     if device and device.startswith("cuda") and not torch.cuda.is_available():
         pytest.skip("CUDA is not available on this machine")
+
+
+def get_size(name: str) -> Size:
+    for s in DEFAULT_SIZES + [s for s, _ in _sweep_sizes()]:
+        if s.name == name:
+            return s
+    raise ValueError(f"unknown size {name!r}")
 
 
 def sweep_axes(size: Size) -> list[str]:
@@ -143,18 +150,19 @@ def time_op(benchmark, device, size, dtype, variant, interleaved_cache, request)
     """Time one operation of one variant with pytest-benchmark; the first variant of a group also
     runs all variants in interleaved rounds once, and each stores its rounds in extra_info."""
     def run(operation: str):
+        size_ = get_size(size)
         torch_dtype = getattr(torch, dtype)
-        benchmark.group = group_name(operation, device, size, dtype)
-        benchmark.extra_info.update(base_info(operation, variant, device, size, dtype))
-        inputs = make_inputs(size, device, torch_dtype)
+        benchmark.group = group_name(operation, device, size_, dtype)
+        benchmark.extra_info.update(base_info(operation, variant, device, size_, dtype))
+        inputs = make_inputs(size_, device, torch_dtype)
         if benchmark.enabled:
             key = benchmark.group
             if key not in interleaved_cache:
-                fns = {v: make_op(operation, v, size, inputs, device, torch_dtype) for v in VARIANTS}
+                fns = {v: make_op(operation, v, size_, inputs, device, torch_dtype) for v in VARIANTS}
                 interleaved_cache[key] = interleave(
                     fns, device=device, budget_s=request.config.getoption("interleave_s"))
                 del fns
                 gc.collect()
             benchmark.extra_info["interleaved"] = interleaved_cache[key].info(variant)
-        benchmark(make_op(operation, variant, size, inputs, device, torch_dtype))
+        benchmark(make_op(operation, variant, size_, inputs, device, torch_dtype))
     return run

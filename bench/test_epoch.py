@@ -37,7 +37,7 @@ def _epoch(benchmark, request, operation, device, size, dtype, variant, ratings,
     if dtype != "float32":
         pytest.skip("epochs run in float32 only (fastai's loaders yield float32 targets)")
     dls, tensors = _data(ratings, device, data_cache)
-    size = Size(size.name, tensors.n_users, tensors.n_items, N_FACTORS, 64)
+    size = Size(size, tensors.n_users, tensors.n_items, N_FACTORS, 64)
     params = random_canonical(size.n_users, size.n_items, N_FACTORS,
                               generator=torch.Generator().manual_seed(0))
     benchmark.group = group_name(operation, device, size, dtype)

@@ -1,0 +1,94 @@
+"""The report's plots: a bar chart per operation (median with IQR whiskers per variant) and, for a
+sweep, log-log plots of time against each swept size."""
+from __future__ import annotations
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+
+AXES = {"n": ("n_users", "users = items"), "f": ("n_factors", "factors"), "bs": ("bs", "batch size")}
+
+
+def _label(row: dict, several_runs: bool) -> str:
+    text = f"{row['device']}\n{row['size'].get('name', '?')}\n{row['dtype']}"
+    if several_runs:
+        text += f"\ntorch {row['torch']} {row['run']}"
+    return text
+
+
+def _unit(values: list[float]) -> tuple[str, float]:
+    top = max(values, default=1.0)
+    return next(((u, k) for u, k in (("s", 1), ("ms", 1e-3), ("µs", 1e-6)) if top >= k), ("ns", 1e-9))
+
+
+def bar_chart(op: str, rows: list[dict], several_runs: bool):
+    medians = [s["median"] for r in rows for s in r["variants"].values() if s.get("median")]
+    unit, scale = _unit(medians)
+    variants = list(dict.fromkeys(v for r in rows for v in r["variants"]))
+    width = 0.8 / max(len(variants), 1)
+    fig, ax = plt.subplots(figsize=(max(4.0, 1.6 * len(rows) + 2), 3.6))
+    for i, v in enumerate(variants):
+        xs, med, lo, hi = [], [], [], []
+        for j, r in enumerate(rows):
+            s = r["variants"].get(v)
+            if s and s.get("median"):
+                xs.append(j + (i - (len(variants) - 1) / 2) * width)
+                med.append(s["median"] / scale)
+                q1 = s.get("q1") if s.get("q1") is not None else s["median"]
+                q3 = s.get("q3") if s.get("q3") is not None else s["median"]
+                lo.append(max(s["median"] - q1, 0) / scale)
+                hi.append(max(q3 - s["median"], 0) / scale)
+        ax.bar(xs, med, width, yerr=[lo, hi], capsize=3, label=v)
+    for j, r in enumerate(rows):
+        text = "\n".join(f"{x['numerator']}/{x['denominator']} {x['value']:.2f} "
+                         f"[{x['low']:.2f}, {x['high']:.2f}]" for x in r["ratios"])
+        ax.annotate(text, (j, 1.0), xycoords=("data", "axes fraction"), ha="center", va="bottom",
+                    fontsize=7)
+    ax.set_xticks(range(len(rows)), [_label(r, several_runs) for r in rows], fontsize=8)
+    if medians and max(medians) / min(medians) > 20:
+        ax.set_yscale("log")
+    ax.set_ylabel(f"{unit} per call (median, IQR)")
+    ax.set_title(op, pad=28)
+    ax.legend()
+    return fig
+
+
+def sweep_plot(axis: str, rows: list[dict], several_runs: bool):
+    key, title = AXES[axis]
+    ops = list(dict.fromkeys(r["operation"] for r in rows))
+    fig, axs = plt.subplots(1, len(ops), figsize=(4.2 * len(ops), 3.6), squeeze=False)
+    for ax, op in zip(axs[0], ops):
+        lines: dict[tuple, list[tuple[float, float]]] = {}
+        for r in rows:
+            if r["operation"] != op:
+                continue
+            for v, s in r["variants"].items():
+                name = (v, r["device"], r["dtype"]) + ((r["torch"], r["run"]) if several_runs else ())
+                lines.setdefault(name, []).append((r["size"][key], s["median"]))
+        for name, pts in lines.items():
+            pts.sort()
+            ax.plot([p[0] for p in pts], [p[1] for p in pts], marker="o", label=" ".join(map(str, name)))
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+        ax.set_xlabel(title)
+        ax.set_ylabel("seconds per call (median)")
+        ax.set_title(op)
+        ax.legend(fontsize=7)
+    fig.suptitle(f"time against {title}")
+    return fig
+
+
+def render_plots(summary: dict) -> dict[str, object]:
+    """File name -> matplotlib Figure."""
+    rows = summary["rows"]
+    several = len(summary["runs"]) > 1
+    figs = {}
+    plain = [r for r in rows if not r["sweep_axes"]]
+    for op in dict.fromkeys(r["operation"] for r in plain):
+        figs[f"bench_{op}.png"] = bar_chart(op, [r for r in plain if r["operation"] == op], several)
+    for axis in AXES:
+        swept = [r for r in rows if axis in r["sweep_axes"] and AXES[axis][0] in r["size"]]
+        if swept:
+            figs[f"sweep_{axis}.png"] = sweep_plot(axis, swept, several)
+    return figs
