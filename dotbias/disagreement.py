@@ -1,0 +1,122 @@
+"""The map of disagreement: inputs outside the book's `[bs, 2]` long batch of valid indices, each
+run against every registered variant at identical canonical parameters, recording what each does.
+
+Nothing here is written down by hand: `disagreement_map()` runs each input and keeps the exception
+type and message, or the output shape and values."""
+from __future__ import annotations
+
+import warnings
+from dataclasses import asdict, dataclass, field
+
+import torch
+
+from .canonical import random_canonical
+from .variants import VARIANTS
+
+N = 3           # users and items: small enough that a 3-row mask has the shape of a parameter
+N_FACTORS = 4
+
+
+@dataclass
+class Outcome:
+    """What one model did with one input: an output, or an exception."""
+    variant: str
+    rows: int = 0
+    shape: list[int] | None = None
+    values: list[float] | None = None
+    error_type: str | None = None
+    message: str | None = None
+    warning: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.error_type is None
+
+    def __str__(self) -> str:
+        if not self.ok:
+            return f"{self.error_type}: {self.message}"
+        warned = f" (warns: {self.warning})" if self.warning else ""
+        return f"output {self.shape} for {self.rows} rows{warned}"
+
+
+@dataclass
+class Disagreement:
+    """One input, what each variant did, and whether they agree."""
+    key: str
+    input: str
+    outcomes: list[Outcome] = field(default_factory=list)
+
+    @property
+    def agree(self) -> bool:
+        """Same squeezed values, or the same exception type and message."""
+        first = self.outcomes[0]
+        if first.ok:
+            return all(o.ok and o.values == first.values for o in self.outcomes)
+        return all((o.error_type, o.message) == (first.error_type, first.message)
+                   for o in self.outcomes)
+
+    def outcome(self, variant: str) -> Outcome:
+        return next(o for o in self.outcomes if o.variant == variant)
+
+    def as_dict(self) -> dict:
+        d = asdict(self)
+        d["agree"] = self.agree
+        return d
+
+
+def inputs() -> list[tuple[str, str, torch.Tensor]]:
+    """(key, description, batch) for every input on the map; models have N users, N items."""
+    mask = [[1, 1], [0, 0], [1, 1]]
+    return [
+        ("negative", "negative index (user -1)", torch.tensor([[-1, 0], [0, 1]])),
+        ("out_of_range", f"out-of-range index (user {N}, one past the end)",
+         torch.tensor([[N, 0], [0, 1]])),
+        ("uint8", f"uint8 indices, {N} rows (a mask's shape)", torch.tensor(mask, dtype=torch.uint8)),
+        ("bool", f"bool indices, {N} rows (a mask's shape)", torch.tensor(mask, dtype=torch.bool)),
+        ("uint8_short", "uint8 indices, 2 rows", torch.tensor(mask[:2], dtype=torch.uint8)),
+        ("float", "float indices", torch.tensor([[0.0, 1.0], [2.0, 0.0]])),
+        ("int32", "int32 indices", torch.tensor([[0, 1], [2, 0]], dtype=torch.int32)),
+        ("int16", "int16 indices", torch.tensor([[0, 1], [2, 0]], dtype=torch.int16)),
+        ("empty", "empty batch [0, 2]", torch.zeros(0, 2, dtype=torch.long)),
+    ]
+
+
+def run_input(x: torch.Tensor, variants: list[str] | None = None, seed: int = 0) -> list[Outcome]:
+    """Run `x` through each variant at the same canonical parameters; record what happens."""
+    params = random_canonical(N, N, N_FACTORS, std=0.5, generator=torch.Generator().manual_seed(seed))
+    out = []
+    for name in variants or list(VARIANTS):
+        model = VARIANTS[name].make(N, N, N_FACTORS, params=params)
+        try:
+            with torch.no_grad(), warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always")
+                y = model(x)
+        except Exception as e:  # the point is to record whatever it raises
+            out.append(Outcome(name, x.shape[0], error_type=type(e).__name__,
+                               message=str(e).split("\n")[0]))
+            continue
+        warning = str(caught[0].message).split("\n")[0] if caught else None
+        out.append(Outcome(name, x.shape[0], list(y.shape),
+                           [round(v, 6) for v in y.reshape(-1).tolist()], warning=warning))
+    return out
+
+
+def disagreement_map(variants: list[str] | None = None) -> list[Disagreement]:
+    """Every input on the map, run against every registered variant (or `variants`)."""
+    return [Disagreement(key, desc, run_input(x, variants)) for key, desc, x in inputs()]
+
+
+def render_map(rows: list[Disagreement], variants: list[str] | None = None) -> str:
+    """A markdown table: input | one column per variant | agree?"""
+    names = variants or [o.variant for o in rows[0].outcomes]
+    head = "| input | " + " | ".join(names) + " | agree? |"
+    lines = [head, "|" + "---|" * (len(names) + 2)]
+    for r in rows:
+        cells = [_short(str(r.outcome(n))) for n in names]
+        lines.append(f"| {r.input} | " + " | ".join(cells) + f" | {'yes' if r.agree else 'NO'} |")
+    return "\n".join(lines)
+
+
+def _short(text: str, width: int = 110) -> str:
+    text = text.replace("|", "/")
+    return text if len(text) <= width else text[:width - 3] + "..."
