@@ -101,9 +101,9 @@ def index_batch(n_users: int, n_items: int, bs: int, kind: str, gen: torch.Gener
 
 @st.composite
 def cases(draw, dtypes=full_dtypes, *, rows=rows, factors=factors, batch_sizes=batch_sizes,
-          kinds=index_kinds, y_range=y_ranges) -> Case:
+          kinds=index_kinds, y_range=y_ranges, device=devices) -> Case:
     return Case(draw(rows), draw(rows), draw(factors), draw(batch_sizes), draw(kinds),
-                draw(dtypes), draw(devices), draw(seeds), draw(y_range))
+                draw(dtypes), draw(device), draw(seeds), draw(y_range))
 
 
 # Small cases for k-step training trajectories (cost grows with k).
