@@ -1,10 +1,16 @@
 """dotbias: benchmarking and equivalence harness for fastbook's DotProductBias variants."""
 from .canonical import Canonical, canonical_grads, load_canonical, random_canonical, to_canonical
-from .compare import TOLERANCES, Diff, PairResult, assert_pair_close, compare_pair, diff, tolerance
+from .ablations import ablations_report, run_ablations, write_ablations
+from .compare import (TOLERANCES, Diff, PairResult, assert_pair_close, check_pair, compare_pair, diff,
+                      expect_exact, tolerance)
+from .disagreement import disagreement_map
+from .trajectory import TrajectoryResult, compare_trajectories
 from .variants import (VARIANTS, DotProductBiasCP, DotProductBiasEmb, Variant, create_params,
                        get_variant, register, unregister)
 
 __all__ = ["Canonical", "canonical_grads", "load_canonical", "random_canonical", "to_canonical",
            "TOLERANCES", "Diff", "PairResult", "assert_pair_close", "compare_pair", "diff",
            "tolerance", "VARIANTS", "DotProductBiasCP", "DotProductBiasEmb", "Variant",
-           "create_params", "get_variant", "register", "unregister"]
+           "create_params", "get_variant", "register", "unregister",
+           "ablations_report", "run_ablations", "write_ablations", "check_pair", "expect_exact",
+           "disagreement_map", "TrajectoryResult", "compare_trajectories"]

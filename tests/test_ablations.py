@@ -13,7 +13,8 @@ from dotbias.ablations import (BS, MODEL_ABLATIONS, ablations_report, run_ablati
 SPECS = {key: (key, change, cls, seed) for key, change, cls, seed in MODEL_ABLATIONS}
 
 EXPECTED = {   # key: (stage, exception type, message fragment)
-    "cp_two_args": ("construction", "TypeError", "create_params() takes 1 positional argument but 2 were given"),
+    "cp_two_args": ("construction", "TypeError",
+                    "create_params() takes 1 positional argument but 2 were given"),
     "emb_one_list": ("construction", "TypeError", "missing 1 required positional argument: 'nf'"),
     "emb_bias_one_arg": ("construction", "TypeError", "missing 1 required positional argument: 'nf'"),
     "cp_bias_column": ("forward", "RuntimeError",
