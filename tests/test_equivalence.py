@@ -21,7 +21,7 @@ def check_all_pairs(case: Case) -> None:
         check_pair(VARIANTS[a], VARIANTS[b], params, x, y, y_range=case.y_range)
 
 
-@examples(450)
+@examples(550)
 @given(cases())
 def test_outputs_and_gradients_match(case):
     check_all_pairs(case)
