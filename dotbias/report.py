@@ -262,7 +262,11 @@ def render_markdown(summary: dict) -> str:
             cells.append(", ".join(faster) or "no clear difference")
             lines.append("| " + " | ".join(cells) + " |")
         lines.append("")
-    lines += ["## Environment", ""]
+    lines += ["## Environment", "",
+              "Made by `pytest bench` (runs saved under results/benchmarks) and `dotbias report RUN.json "
+              "...`; `pytest bench --sweep` adds the size sweep. Torch runs with a fixed thread count "
+              "(`--threads`, default 1), garbage collection off while timing, a warm-up before timing.",
+              ""]
     keys = list(summary["runs"][0]) if summary["runs"] else []
     lines += ["| " + " | ".join(keys) + " |", "|" + "---|" * len(keys)]
     for env in summary["runs"]:

@@ -75,7 +75,7 @@ def sweep_plot(axis: str, rows: list[dict], several_runs: bool):
         ax.set_ylabel("seconds per call (median)")
         ax.set_title(op)
         ax.legend(fontsize=7)
-    fig.suptitle(f"time against {title}")
+    fig.suptitle(f"time against {title} (log-log)", y=1.03)
     return fig
 
 
