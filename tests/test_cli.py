@@ -133,3 +133,10 @@ def test_console_script_exit_status_without_traceback(tmp_path):
     assert proc.returncode == 2
     assert proc.stderr.strip().count("\n") == 0 and "Traceback" not in proc.stderr
     assert "nowhere: folder not found" in proc.stderr
+
+
+def test_results_are_readable_by_everyone(tmp_path):
+    from dotbias.files import write_text
+    path = write_text(tmp_path / "r.md", "x")
+    assert path.stat().st_mode & 0o044 == 0o044
+    assert [p.name for p in tmp_path.iterdir()] == ["r.md"]     # no temp file left behind
