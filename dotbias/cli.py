@@ -44,6 +44,10 @@ def _check(args) -> int:
 def _report(args) -> int:
     from .report import default_runs, write_report
 
+    if args.versions:
+        from .versions import write_versions_report
+        print(write_versions_report(Path(args.versions), Path(args.out)))
+        return 0
     paths = [Path(p) for p in args.runs] or default_runs(Path(args.storage))
     if not paths:
         raise FileNotFoundError(f"{args.storage}: no saved benchmark runs; run `pytest bench` first "
@@ -92,6 +96,8 @@ def build_parser() -> argparse.ArgumentParser:
     rep.add_argument("runs", nargs="*", help="pytest-benchmark JSON files (default: newest saved run)")
     rep.add_argument("--storage", default="results/benchmarks", help="where `pytest bench` saves runs")
     rep.add_argument("--out", default="results")
+    rep.add_argument("--versions", metavar="DIR", help="instead: merge the per-torch-version runs that "
+                     "tox writes under DIR (results/tox) into CROSS_VERSION.md/.json/.png")
     rep.set_defaults(func=_report)
     return p
 

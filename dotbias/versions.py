@@ -1,0 +1,153 @@
+"""One cross-version table from the per-torch-version runs that tox leaves in results/tox/<env>/:
+`equivalence.json` (from `dotbias check`) and `bench.json` (a pytest-benchmark run).
+
+Per torch version: the equivalence verdict with the largest differences seen, and the Emb/CP
+ratio with its 95% interval per operation; plus a plot of the ratios across versions."""
+from __future__ import annotations
+
+import io
+import json
+import re
+from pathlib import Path
+
+from .files import write_atomic, write_json, write_text
+from .report import OPERATION_ORDER, fmt_ratio, load_run, summarise
+
+EQUIVALENCE, BENCH = "equivalence.json", "bench.json"
+
+
+def version_key(version: str) -> tuple:
+    """'2.9.1+cu128' < '2.13.0+cpu' < '2.14.1+cu130': numeric, not string, order."""
+    nums = re.findall(r"\d+", version.split("+")[0])
+    return tuple(int(n) for n in nums) or (0,)
+
+
+def _load_equivalence(path: Path) -> dict:
+    raw = path.read_text(encoding="utf-8") if path.exists() else ""
+    if not raw.strip():
+        raise ValueError(f"{path}: file is empty, expected `dotbias check` JSON")
+    try:
+        data = json.loads(raw)
+    except json.JSONDecodeError as e:
+        raise ValueError(f"{path}: not valid JSON ({e.msg} at line {e.lineno}, column {e.colno})") from None
+    if not isinstance(data, dict) or "verdict" not in data or "torch" not in data:
+        raise ValueError(f"{path}: not a `dotbias check` file (no 'verdict' and 'torch')")
+    return data
+
+
+def collect(folder: str | Path) -> list[dict]:
+    """One entry per environment folder that holds an equivalence.json and/or a bench.json."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise FileNotFoundError(f"{folder}: folder not found (run `tox` first: each torch environment "
+                                "writes results/tox/<env>/)")
+    entries = []
+    for env in sorted(p for p in folder.iterdir() if p.is_dir()):
+        eq, bench = env / EQUIVALENCE, env / BENCH
+        if not eq.exists() and not bench.exists():
+            continue
+        entry = {"env": env.name, "equivalence": _load_equivalence(eq) if eq.exists() else None,
+                 "bench": summarise([load_run(bench)]) if bench.exists() else None}
+        entry["torch"] = (entry["equivalence"] or {}).get("torch") or entry["bench"]["runs"][0]["torch"]
+        entries.append(entry)
+    if not entries:
+        raise ValueError(f"{folder}: no torch-version runs inside (expected <env>/{EQUIVALENCE} "
+                         f"or <env>/{BENCH})")
+    return sorted(entries, key=lambda e: version_key(e["torch"]))
+
+
+def summarise_versions(entries: list[dict]) -> dict:
+    rows = []
+    for e in entries:
+        eq = e["equivalence"] or {}
+        ratios = {}
+        for r in (e["bench"] or {}).get("rows", []):
+            if r["sweep_axes"]:
+                continue
+            for x in r["ratios"]:
+                key = f"{r['operation']} | {r['device']} | {r['size'].get('name', '?')} | {r['dtype']}"
+                ratios[key] = {k: x[k] for k in ("numerator", "denominator", "value", "low", "high",
+                                                 "method", "n", "faster")}
+        env = (e["bench"] or {}).get("runs", [{}])[0]
+        rows.append({"env": e["env"], "torch": e["torch"], "verdict": eq.get("verdict", "not run"),
+                     "max_abs_output_diff": eq.get("max_abs_output_diff"),
+                     "max_abs_grad_diff": eq.get("max_abs_grad_diff"),
+                     "inexact_cases": eq.get("inexact_cases", []),
+                     "threads": eq.get("threads"), "bench_threads": env.get("torch_threads"),
+                     "cuda": env.get("cuda"), "ratios": ratios})
+    op_rank = {op: i for i, op in enumerate(OPERATION_ORDER)}
+    keys = sorted({k for r in rows for k in r["ratios"]},
+                  key=lambda k: (op_rank.get(k.split(" | ")[0], 99), k))
+    return {"versions": rows, "ratio_keys": keys}
+
+
+def _fmt(x: float | None) -> str:
+    return "–" if x is None else f"{x:.3g}"
+
+
+def render_markdown(summary: dict) -> str:
+    rows, keys = summary["versions"], summary["ratio_keys"]
+    lines = ["# Across torch versions", "",
+             "One row per torch version (a tox environment). *Equivalence* is `dotbias check`: the "
+             "fixed grid of cases, both dtypes, deterministic algorithms off and on; *bitwise equal* "
+             "means every output and gradient matched bit for bit. Ratios are emb/cp time with a 95% "
+             "bootstrap interval from `pytest bench` (above 1: emb slower).", "",
+             "## Equivalence", "",
+             "| torch | verdict | max abs diff outputs | max abs diff gradients | inexact cases |",
+             "|---|---|---|---|---|"]
+    for r in rows:
+        lines.append(f"| {r['torch']} | {r['verdict']} | {_fmt(r['max_abs_output_diff'])} | "
+                     f"{_fmt(r['max_abs_grad_diff'])} | {'; '.join(r['inexact_cases']) or '–'} |")
+    lines += ["", "## Time ratio emb/cp [95% CI]", "",
+              "| torch | " + " | ".join(keys) + " |", "|---|" + "---|" * len(keys)]
+    for r in rows:
+        cells = []
+        for k in keys:
+            x = r["ratios"].get(k)
+            cells.append("–" if x is None else fmt_ratio(x) + (f" ({x['faster']} faster)"
+                                                                if x["faster"] else ""))
+        lines.append(f"| {r['torch']} | " + " | ".join(cells) + " |")
+    lines += ["", "Environments: " + "; ".join(
+        f"{r['env']}: torch {r['torch']}, {r['bench_threads'] or '?'} bench thread(s), "
+        f"CUDA {r['cuda'] or 'none'}" for r in rows) + ".", ""]
+    return "\n".join(lines)
+
+
+def render_plot(summary: dict) -> bytes:
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    rows, keys = summary["versions"], summary["ratio_keys"]
+    fig, ax = plt.subplots(figsize=(8, 4.5))
+    xs = range(len(rows))
+    for i, k in enumerate(keys):
+        pts = [(x, r["ratios"][k]) for x, r in zip(xs, rows) if k in r["ratios"]]
+        if not pts:
+            continue
+        off = (i - (len(keys) - 1) / 2) * 0.06
+        op, *where = k.split(" | ")
+        err = [[p["value"] - p["low"] for _, p in pts], [p["high"] - p["value"] for _, p in pts]]
+        ax.errorbar([x + off for x, _ in pts], [p["value"] for _, p in pts], yerr=err,
+                    marker="o", capsize=3, label=f"{op} ({' '.join(where)})")
+    ax.axhline(1.0, color="grey", lw=0.8, ls="--")
+    ax.set_xticks(list(xs), [r["torch"] for r in rows])
+    ax.set(xlabel="torch", ylabel="time ratio emb/cp (95% CI)", title="emb/cp across torch versions")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=110)
+    plt.close(fig)
+    return buf.getvalue()
+
+
+def write_versions_report(folder: str | Path, out_dir: str | Path) -> str:
+    """Read every run under `folder`, write CROSS_VERSION.md, cross_version.json and
+    cross_version.png into `out_dir` (all rendered before the first write); return the table."""
+    summary = summarise_versions(collect(folder))
+    md, png = render_markdown(summary), render_plot(summary)
+    out_dir = Path(out_dir)
+    written = [write_text(out_dir / "CROSS_VERSION.md", md),
+               write_json(out_dir / "cross_version.json", summary),
+               write_atomic(out_dir / "cross_version.png", lambda p: p.write_bytes(png))]
+    return md + "\nwrote " + ", ".join(str(p) for p in written)

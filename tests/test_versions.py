@@ -1,0 +1,83 @@
+"""`dotbias report --versions`: per-torch-version runs (as tox leaves them) into one table."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from dotbias.cli import main
+from dotbias.versions import collect, version_key
+from test_report import _bench, _run
+
+
+def _equivalence(folder, torch, verdict="bitwise equal", grad=0.0):
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "equivalence.json").write_text(json.dumps({
+        "torch": torch, "threads": 2, "verdict": verdict, "max_abs_output_diff": 0.0,
+        "max_abs_grad_diff": grad, "inexact_cases": ["movielens bs4096 float32 cpu"] if grad else [],
+        "rows": []}))
+
+
+def _bench_run(folder, torch, factor):
+    rng = np.random.default_rng(1)
+    cp = 1e-4 * (1 + 0.05 * rng.random(100))
+    emb = cp * factor
+    _run(folder / "bench.json", [_bench("forward", "emb", emb, interleaved=emb, torch=torch),
+                                 _bench("forward", "cp", cp, interleaved=cp, torch=torch)], torch=torch)
+
+
+@pytest.fixture
+def tox_dir(tmp_path):
+    root = tmp_path / "tox"
+    for env, torch, factor, grad in (("torch213", "2.13.0+cpu", 1.2, 1.5e-11),
+                                     ("torch291", "2.9.1+cu128", 0.8, 0.0),
+                                     ("torch2141", "2.14.1+cu130", 1.0, 0.0)):
+        _equivalence(root / env, torch, "equivalent within tolerance" if grad else "bitwise equal", grad)
+        _bench_run(root / env, torch, factor)
+    (root / "empty-env").mkdir()            # a folder with no runs is skipped
+    return root
+
+
+def test_versions_sort_numerically():
+    assert sorted(["2.13.0+cpu", "2.9.1+cu128", "2.14.1"], key=version_key) == \
+        ["2.9.1+cu128", "2.13.0+cpu", "2.14.1"]
+
+
+def test_cross_version_table(tox_dir, tmp_path, capsys):
+    out = tmp_path / "results"
+    assert main(["report", "--versions", str(tox_dir), "--out", str(out)]) == 0
+    md = (out / "CROSS_VERSION.md").read_text()
+    lines = [ln for ln in md.splitlines() if ln.startswith("| 2.")]
+    # equivalence rows then ratio rows, each in version order
+    assert [ln.split(" | ")[0] for ln in lines] == ["| 2.9.1+cu128", "| 2.13.0+cpu", "| 2.14.1+cu130"] * 2
+    assert "| 2.13.0+cpu | equivalent within tolerance | 0 | 1.5e-11 | movielens bs4096 float32 cpu |" in md
+    data = json.loads((out / "cross_version.json").read_text())
+    ratios = {r["torch"]: r["ratios"]["forward | cpu | ml100k | float32"] for r in data["versions"]}
+    assert ratios["2.13.0+cpu"]["value"] == pytest.approx(1.2, rel=1e-6)
+    assert ratios["2.9.1+cu128"]["value"] == pytest.approx(0.8, rel=1e-6)
+    assert ratios["2.13.0+cpu"]["low"] <= 1.2 <= ratios["2.13.0+cpu"]["high"]
+    assert ratios["2.13.0+cpu"]["faster"] == "cp" and ratios["2.9.1+cu128"]["faster"] == "emb"
+    assert (out / "cross_version.png").read_bytes()[:4] == b"\x89PNG"
+    assert "CROSS_VERSION.md" in capsys.readouterr().out
+
+
+def test_missing_folder_and_bad_files_one_line(tmp_path, capsys):
+    out = tmp_path / "results"
+    assert main(["report", "--versions", str(tmp_path / "nope"), "--out", str(out)]) == 2
+    assert "nope: folder not found" in capsys.readouterr().err
+    (tmp_path / "tox" / "torch213").mkdir(parents=True)
+    (tmp_path / "tox" / "torch213" / "equivalence.json").write_text("{not json")
+    assert main(["report", "--versions", str(tmp_path / "tox"), "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "equivalence.json: not valid JSON" in err
+    (tmp_path / "tox" / "torch213" / "equivalence.json").unlink()
+    assert main(["report", "--versions", str(tmp_path / "tox"), "--out", str(out)]) == 2
+    assert "no torch-version runs inside" in capsys.readouterr().err
+    assert not out.exists()
+
+
+def test_collect_reads_equivalence_only_envs(tmp_path):
+    _equivalence(tmp_path / "torch291", "2.9.1")
+    [entry] = collect(tmp_path)
+    assert entry["torch"] == "2.9.1" and entry["bench"] is None
