@@ -24,7 +24,7 @@ def _ablations(args) -> int:
 
     print(ablations_report(quick=args.quick))
     if args.out:
-        write_ablations(args.out)
+        print("wrote " + ", ".join(str(p) for p in write_ablations(args.out)))
     return 0
 
 
