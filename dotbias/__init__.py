@@ -1,12 +1,18 @@
 """dotbias: benchmarking and equivalence harness for fastbook's DotProductBias variants."""
-from .canonical import Canonical, canonical_grads, load_canonical, random_canonical, to_canonical
-from .ablations import ablations_report, run_ablations, write_ablations
-from .compare import (TOLERANCES, Diff, PairResult, assert_pair_close, check_pair, compare_pair, diff,
-                      expect_exact, tolerance)
-from .disagreement import disagreement_map
-from .trajectory import TrajectoryResult, compare_trajectories
-from .variants import (VARIANTS, DotProductBiasCP, DotProductBiasEmb, Variant, create_params,
-                       get_variant, register, unregister)
+import warnings
+
+with warnings.catch_warnings():
+    # fastai decorates functions with torch.jit.script when imported, deprecated from torch 2.14:
+    # a FutureWarning on every `dotbias` command that says nothing about the user's input.
+    warnings.filterwarnings("ignore", message=".*torch.jit.script. is deprecated")
+    from .canonical import Canonical, canonical_grads, load_canonical, random_canonical, to_canonical
+    from .ablations import ablations_report, run_ablations, write_ablations
+    from .compare import (TOLERANCES, Diff, PairResult, assert_pair_close, check_pair, compare_pair, diff,
+                          expect_exact, tolerance)
+    from .disagreement import disagreement_map
+    from .trajectory import TrajectoryResult, compare_trajectories
+    from .variants import (VARIANTS, DotProductBiasCP, DotProductBiasEmb, Variant, create_params,
+                           get_variant, register, unregister)
 
 __all__ = ["Canonical", "canonical_grads", "load_canonical", "random_canonical", "to_canonical",
            "TOLERANCES", "Diff", "PairResult", "assert_pair_close", "compare_pair", "diff",
