@@ -81,6 +81,12 @@ def summarise_versions(entries: list[dict]) -> dict:
     return {"versions": rows, "ratio_keys": keys}
 
 
+def _label(key: str) -> str:
+    """'forward | cpu | ml100k | float32' -> 'forward (cpu, ml100k, float32)'."""
+    op, *where = key.split(" | ")
+    return f"{op} ({', '.join(where)})"
+
+
 def _fmt(x: float | None) -> str:
     return "–" if x is None else f"{x:.3g}"
 
@@ -99,7 +105,7 @@ def render_markdown(summary: dict) -> str:
         lines.append(f"| {r['torch']} | {r['verdict']} | {_fmt(r['max_abs_output_diff'])} | "
                      f"{_fmt(r['max_abs_grad_diff'])} | {'; '.join(r['inexact_cases']) or '–'} |")
     lines += ["", "## Time ratio emb/cp [95% CI]", "",
-              "| torch | " + " | ".join(keys) + " |", "|---|" + "---|" * len(keys)]
+              "| torch | " + " | ".join(_label(k) for k in keys) + " |", "|---|" + "---|" * len(keys)]
     for r in rows:
         cells = []
         for k in keys:
@@ -109,7 +115,7 @@ def render_markdown(summary: dict) -> str:
         lines.append(f"| {r['torch']} | " + " | ".join(cells) + " |")
     lines += ["", "Environments: " + "; ".join(
         f"{r['env']}: torch {r['torch']}, {r['bench_threads'] or '?'} bench thread(s), "
-        f"CUDA {r['cuda'] or 'none'}" for r in rows) + ".", ""]
+        f"GPU {r['cuda'] or 'none'}" for r in rows) + ".", ""]
     return "\n".join(lines)
 
 
@@ -126,10 +132,9 @@ def render_plot(summary: dict) -> bytes:
         if not pts:
             continue
         off = (i - (len(keys) - 1) / 2) * 0.06
-        op, *where = k.split(" | ")
         err = [[p["value"] - p["low"] for _, p in pts], [p["high"] - p["value"] for _, p in pts]]
         ax.errorbar([x + off for x, _ in pts], [p["value"] for _, p in pts], yerr=err,
-                    marker="o", capsize=3, label=f"{op} ({' '.join(where)})")
+                    marker="o", capsize=3, label=_label(k))
     ax.axhline(1.0, color="grey", lw=0.8, ls="--")
     ax.set_xticks(list(xs), [r["torch"] for r in rows])
     ax.set(xlabel="torch", ylabel="time ratio emb/cp (95% CI)", title="emb/cp across torch versions")

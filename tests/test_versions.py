@@ -52,6 +52,9 @@ def test_cross_version_table(tox_dir, tmp_path, capsys):
     # equivalence rows then ratio rows, each in version order
     assert [ln.split(" | ")[0] for ln in lines] == ["| 2.9.1+cu128", "| 2.13.0+cpu", "| 2.14.1+cu130"] * 2
     assert "| 2.13.0+cpu | equivalent within tolerance | 0 | 1.5e-11 | movielens bs4096 float32 cpu |" in md
+    header = next(ln for ln in md.splitlines() if ln.startswith("| torch | forward"))
+    assert header == "| torch | forward (cpu, ml100k, float32) |"
+    assert all(ln.count(" | ") == header.count(" | ") for ln in lines[3:])
     data = json.loads((out / "cross_version.json").read_text())
     ratios = {r["torch"]: r["ratios"]["forward | cpu | ml100k | float32"] for r in data["versions"]}
     assert ratios["2.13.0+cpu"]["value"] == pytest.approx(1.2, rel=1e-6)
