@@ -4,7 +4,8 @@
     item_factors [n_items, n_factors]   item_bias [n_items]
 
 With it the harness compares any two variants without special-casing the pair: load the same
-canonical parameters, run the same batch, compare outputs and canonical gradients.
+canonical parameters, run the same batch, compare outputs and canonical gradients. Seeded random
+parameters (`random_canonical`) and index batches (`index_batch`) for such comparisons live here.
 """
 from __future__ import annotations
 
@@ -90,3 +91,21 @@ def random_canonical(n_users: int, n_items: int, n_factors: int, *, std: float =
     stds = [std, bias_std, std, bias_std]
     return Canonical(*(torch.randn(s, generator=generator).mul_(sd).to(device=device, dtype=dtype)
                        for s, sd in zip(shapes, stds)))
+
+
+INDEX_KINDS = ("uniform", "duplicates", "same", "boundaries")
+
+
+def index_batch(n_users: int, n_items: int, bs: int, kind: str, gen: torch.Generator) -> torch.Tensor:
+    """A [bs, 2] long batch of (user, item) indices following `kind`."""
+    def column(n: int) -> torch.Tensor:
+        if kind == "uniform":
+            return torch.randint(0, n, (bs,), generator=gen)
+        if kind == "duplicates":        # at most three distinct rows, many repeats each
+            return torch.randint(0, min(n, 3), (bs,), generator=gen)
+        if kind == "same":
+            return torch.randint(0, n, (1,), generator=gen).repeat(bs)
+        if kind == "boundaries":        # only the first and the last row
+            return torch.randint(0, 2, (bs,), generator=gen) * (n - 1)
+        raise ValueError(f"unknown index kind {kind!r}")
+    return torch.stack([column(n_users), column(n_items)], 1)

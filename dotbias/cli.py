@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
@@ -34,10 +35,10 @@ def _check(args) -> int:
 
     summary = summarise(run_checks())
     text = render(summary)
-    print(text)
     if args.out:
         write_json(Path(args.out) / "equivalence.json", summary)
         write_text(Path(args.out) / "equivalence.md", "# Equivalence grid\n\n" + text + "\n")
+    print(text)
     return 0 if summary["verdict"] != "NOT equivalent" else 1
 
 
@@ -118,6 +119,9 @@ def main(argv: list[str] | None = None) -> int:
     except (ValueError, FileNotFoundError, NotADirectoryError, IsADirectoryError) as e:
         print(f"dotbias: error: {e}", file=sys.stderr)
         return 2
+    except BrokenPipeError:     # `dotbias ... | head`: the reader left; no traceback
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1
     except KeyboardInterrupt:
         print("dotbias: interrupted", file=sys.stderr)
         return 130

@@ -9,7 +9,7 @@ from dataclasses import asdict, dataclass
 
 import torch
 
-from .canonical import random_canonical
+from .canonical import index_batch, random_canonical
 from .compare import compare_pair
 from .variants import VARIANTS
 
@@ -36,17 +36,6 @@ class CheckRow:
     max_abs_grad_diff: float
 
 
-def _batch(n_users, n_items, bs, pattern, gen):
-    if pattern == "same":
-        x = torch.tensor([[n_users - 1, 0]]).repeat(bs, 1)
-    else:
-        hi_u, hi_i = (min(n_users, 3), min(n_items, 3)) if pattern == "duplicates" else (n_users, n_items)
-        x = torch.stack([torch.randint(0, hi_u, (bs,), generator=gen),
-                         torch.randint(0, hi_i, (bs,), generator=gen)], 1)
-    y = torch.rand(bs, generator=gen) * 4 + 1
-    return x, y
-
-
 def run_checks(devices: list[str] | None = None, seed: int = 0) -> list[CheckRow]:
     """Every registered pair on every case, dtype and device, with and without deterministic
     algorithms."""
@@ -60,7 +49,8 @@ def run_checks(devices: list[str] | None = None, seed: int = 0) -> list[CheckRow
             for (label, nu, ni, nf, bs, pattern), dtype, device in itertools.product(CASES, DTYPES, devices):
                 gen = torch.Generator().manual_seed(seed)
                 params = random_canonical(nu, ni, nf, dtype=dtype, device=device, generator=gen)
-                x, y = _batch(nu, ni, bs, pattern, gen)
+                x = index_batch(nu, ni, bs, pattern, gen)
+                y = torch.rand(bs, generator=gen) * 4 + 1
                 for a, b in itertools.combinations(names, 2):
                     r = compare_pair(VARIANTS[a], VARIANTS[b], params, x.to(device), y.to(device))
                     rows.append(CheckRow(label, f"{a} vs {b}", str(dtype).removeprefix("torch."),

@@ -13,7 +13,7 @@ import torch
 from hypothesis import settings
 from hypothesis import strategies as st
 
-from dotbias.canonical import Canonical, random_canonical
+from dotbias.canonical import INDEX_KINDS, Canonical, index_batch, random_canonical
 from dotbias.variants import VARIANTS
 
 THOROUGH = os.environ.get("HYPOTHESIS_PROFILE", "ci") == "thorough"
@@ -34,7 +34,6 @@ FULL_DTYPES = [torch.float32, torch.float64]
 # float16/bfloat16 on CPU: embedding, indexing, sum, sigmoid and both backwards are supported in
 # torch 2.13 (measured); the models use nothing else.
 HALF_DTYPES = [torch.float16, torch.bfloat16]
-INDEX_KINDS = ["uniform", "duplicates", "same", "boundaries"]
 
 devices = st.sampled_from(DEVICES)
 full_dtypes = st.sampled_from(FULL_DTYPES)
@@ -82,21 +81,6 @@ class Case:
         lo, hi = self.y_range
         y = torch.rand(self.bs, generator=gen) * (hi - lo) + lo
         return x.to(self.device), y.to(self.device)
-
-
-def index_batch(n_users: int, n_items: int, bs: int, kind: str, gen: torch.Generator) -> torch.Tensor:
-    """A [bs, 2] long batch of (user, item) indices following `kind`."""
-    def column(n: int) -> torch.Tensor:
-        if kind == "uniform":
-            return torch.randint(0, n, (bs,), generator=gen)
-        if kind == "duplicates":        # at most three distinct rows, many repeats each
-            return torch.randint(0, min(n, 3), (bs,), generator=gen)
-        if kind == "same":
-            return torch.randint(0, n, (1,), generator=gen).repeat(bs)
-        if kind == "boundaries":        # only the first and the last row
-            return torch.randint(0, 2, (bs,), generator=gen) * (n - 1)
-        raise ValueError(f"unknown index kind {kind!r}")
-    return torch.stack([column(n_users), column(n_items)], 1)
 
 
 @st.composite
