@@ -6,8 +6,8 @@ with warnings.catch_warnings():
     # a FutureWarning on every `dotbias` command that says nothing about the user's input.
     warnings.filterwarnings("ignore", message=".*torch.jit.script. is deprecated")
     from .canonical import Canonical, canonical_grads, load_canonical, random_canonical, to_canonical
-    from .ablations import ablations_report, run_ablations, write_ablations
-    from .compare import (TOLERANCES, Diff, PairResult, assert_pair_close, check_pair, compare_pair, diff,
+    from .ablations import ablations_report, run_ablations, run_all, write_ablations
+    from .compare import (TOLERANCES, Diff, PairResult, check_pair, compare_pair, diff,
                           expect_exact, tolerance)
     from .disagreement import disagreement_map
     from .trajectory import TrajectoryResult, compare_trajectories
@@ -15,8 +15,8 @@ with warnings.catch_warnings():
                            get_variant, register, unregister)
 
 __all__ = ["Canonical", "canonical_grads", "load_canonical", "random_canonical", "to_canonical",
-           "TOLERANCES", "Diff", "PairResult", "assert_pair_close", "compare_pair", "diff",
+           "TOLERANCES", "Diff", "PairResult", "compare_pair", "diff",
            "tolerance", "VARIANTS", "DotProductBiasCP", "DotProductBiasEmb", "Variant",
            "create_params", "get_variant", "register", "unregister",
-           "ablations_report", "run_ablations", "write_ablations", "check_pair", "expect_exact",
+           "ablations_report", "run_ablations", "run_all", "write_ablations", "check_pair", "expect_exact",
            "disagreement_map", "TrajectoryResult", "compare_trajectories"]

@@ -1,8 +1,9 @@
 """The seed's ablations: each of its choices reverted alone (models in `ablated.py`), run for real,
 with what happens and how the harness caught it; plus the map of disagreement (`disagreement.py`).
 
-`ablations_report()` is the text `dotbias ablations` prints; `write_ablations()` writes
-results/ablations.md and results/ablations.json. Every outcome is computed, none is written down."""
+`run_all()` runs them once; `ablations_report()` is the text `dotbias ablations` prints;
+`write_ablations()` writes results/ablations.md and results/ablations.json. Every outcome is
+computed, none is written down."""
 from __future__ import annotations
 
 import math
@@ -15,7 +16,7 @@ import torch
 from torch import nn
 
 from . import ablated
-from .canonical import random_canonical
+from .canonical import index_batch, random_canonical
 from .compare import check_pair
 from .disagreement import Disagreement, disagreement_map, render_map
 from .files import write_json, write_text
@@ -57,9 +58,7 @@ def _error(e: BaseException) -> tuple[str, str]:
 
 def _batch(seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
     gen = torch.Generator().manual_seed(seed)
-    x = torch.stack([torch.randint(0, N_USERS, (BS,), generator=gen),
-                     torch.randint(0, N_ITEMS, (BS,), generator=gen)], 1)
-    return x, torch.rand(BS, generator=gen) * 5
+    return index_batch(N_USERS, N_ITEMS, BS, "uniform", gen), torch.rand(BS, generator=gen) * 5
 
 
 def run_model_ablation(key: str, change: str, cls: type[nn.Module], seed_name: str) -> Ablation:
@@ -183,7 +182,7 @@ def sorting_slip(quick: bool, dls) -> Ablation:
         models[name] = VARIANTS[name].make(n_users, n_items, 50)
         fit_fastai(models[name], dls, epochs=epochs, lr=5e-3, wd=0.1, seed=0)
     emb = top5_titles(ablated.bias_of(models["emb"]), titles)
-    slip = (emb, top5_titles(ablated.bias_of(models["emb"]), titles))
+    slip = (emb, emb)                   # the notebook sorted the Embedding model's bias twice
     fair = (emb, top5_titles(ablated.bias_of(models["cp"]), titles))
     overlap = lambda pair, k: len(set(pair[0][k]) & set(pair[1][k]))
     details = {"epochs": epochs, "emb": {"lowest": fair[0][0], "highest": fair[0][1]},
@@ -217,34 +216,30 @@ def render_ablations(rows: list[Ablation]) -> str:
     return "\n".join(lines)
 
 
-_LAST: dict = {}
+@dataclass
+class AblationResults:
+    """Everything `dotbias ablations` shows and writes, run once."""
+    ablations: list[Ablation]
+    disagreement: list[Disagreement]
 
 
-def _results(quick: bool | None) -> tuple[list[Ablation], list[Disagreement]]:
-    """Run once per `quick` setting in a process; `None` reuses the latest run."""
-    if quick is None:
-        quick = _LAST.get("latest", False)
-    if quick not in _LAST:
-        _LAST[quick] = (run_ablations(quick), disagreement_map())
-    _LAST["latest"] = quick
-    return _LAST[quick]
+def run_all(quick: bool = False) -> AblationResults:
+    """Every ablation and the map of disagreement."""
+    return AblationResults(run_ablations(quick), disagreement_map())
 
 
-def ablations_report(*, quick: bool = False) -> str:
+def ablations_report(results: AblationResults) -> str:
     """The printable text of `dotbias ablations`: the ablation table and the disagreement map."""
-    rows, dmap = _results(quick)
-    return ("## The seed's ablations (each change reverted alone)\n\n" + render_ablations(rows)
+    return ("## The seed's ablations (each change reverted alone)\n\n" + render_ablations(results.ablations)
             + "\n\n## Where the variants disagree (inputs outside a valid [bs, 2] long batch)\n\n"
-            + render_map(dmap) + "\n")
+            + render_map(results.disagreement) + "\n")
 
 
-def write_ablations(out_dir: str | Path = "results", *, quick: bool | None = None) -> list[Path]:
-    """Write ablations.md and ablations.json into `out_dir` (atomically); reuses this process's
-    latest run when `quick` is None."""
-    rows, dmap = _results(quick)
+def write_ablations(results: AblationResults, out_dir: str | Path = "results") -> list[Path]:
+    """Write ablations.md and ablations.json into `out_dir` (atomically)."""
     out = Path(out_dir)
-    text = "# Ablations and the map of disagreement\n\n" + ablations_report(quick=_LAST["latest"])
-    data = {"ablations": [asdict(r) for r in rows], "disagreement": [d.as_dict() for d in dmap]}
+    text = "# Ablations and the map of disagreement\n\n" + ablations_report(results)
     json_safe = lambda v: None if isinstance(v, float) and not math.isfinite(v) else v
-    data["ablations"] = [{k: json_safe(v) for k, v in r.items()} for r in data["ablations"]]
+    data = {"ablations": [{k: json_safe(v) for k, v in asdict(r).items()} for r in results.ablations],
+            "disagreement": [d.as_dict() for d in results.disagreement]}
     return [write_text(out / "ablations.md", text), write_json(out / "ablations.json", data)]

@@ -21,11 +21,12 @@ def _run(args) -> int:
 
 
 def _ablations(args) -> int:
-    from .ablations import ablations_report, write_ablations
+    from .ablations import ablations_report, run_all, write_ablations
 
-    print(ablations_report(quick=args.quick))
+    results = run_all(args.quick)
+    print(ablations_report(results))
     if args.out:
-        print("wrote " + ", ".join(str(p) for p in write_ablations(args.out)))
+        print("wrote " + ", ".join(str(p) for p in write_ablations(results, args.out)))
     return 0
 
 

@@ -1,11 +1,11 @@
 """Comparing variants at identical canonical parameters: outputs, gradients, training steps.
 
-Functions return plain results (`Diff`, `PairResult`); `assert_pair_close` turns a mismatch into a
-message naming the variant pair, the tensor and the largest difference.
+Functions return plain results (`Diff`, `PairResult`); `check_pair` turns a mismatch into a
+message naming the variant pair, the sizes, the tensor and the largest difference.
 """
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 
 import torch
 from torch import Tensor
@@ -108,15 +108,15 @@ class PairResult:
     def max_grad_abs(self) -> float:
         return max((g.max_abs for g in self.grads), default=0.0)
 
-    def as_dict(self) -> dict:
-        d = asdict(self)
-        d.update(exact=self.exact, close=self.close, max_grad_abs=self.max_grad_abs)
-        return d
-
     def __str__(self) -> str:
         lines = [f"{self.a} vs {self.b}: output {self.output}"]
         lines += [f"  grad {g}" for g in self.grads]
         return "\n".join(lines)
+
+
+def squeezed(out: Tensor) -> Tensor:
+    """`[bs, 1]` -> `[bs]`; anything else unchanged."""
+    return out.reshape(out.shape[0]) if out.dim() == 2 and out.shape[-1] == 1 else out
 
 
 def run_batch(variant: Variant, params: Canonical, x: Tensor, y: Tensor | None = None,
@@ -131,7 +131,7 @@ def run_batch(variant: Variant, params: Canonical, x: Tensor, y: Tensor | None =
                          dtype=params.user_factors.dtype, device=params.user_factors.device,
                          params=params)
     out = model(x)
-    flat = out.reshape(out.shape[0]) if out.dim() == 2 and out.shape[-1] == 1 else out
+    flat = squeezed(out)
     loss = flat.sum() if y is None else ((flat - y.to(flat.dtype)) ** 2).mean()
     loss.backward()
     return out.detach(), variant.canonical_grads(model)
@@ -157,16 +157,6 @@ def pair_result(a: Variant, b: Variant, x: Tensor, run_a: tuple[Tensor, Canonica
     result.grads = [diff(f"d{name}", ga, gb)
                     for name, ga, gb in zip(Canonical._fields, grads_a, grads_b)]
     return result
-
-
-def assert_pair_close(result: PairResult, *, exact: bool = False) -> None:
-    """Raise AssertionError naming the pair, the tensor and the largest difference."""
-    for d in [result.output, *result.grads]:
-        ok = d.exact if exact else d.close
-        if not ok:
-            want = "bitwise equal" if exact else "close"
-            raise AssertionError(f"{result.a} vs {result.b}: {d.name} not {want}: "
-                                 f"max abs diff {d.max_abs:.3g}, max rel diff {d.max_rel:.3g}")
 
 
 def declared_shape(variant: Variant, bs: int) -> list[int]:

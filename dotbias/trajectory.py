@@ -12,7 +12,7 @@ import torch
 from torch import Tensor, nn
 
 from .canonical import Canonical
-from .compare import Diff, diff
+from .compare import Diff, diff, squeezed
 from .variants import Variant
 
 # The optimizers the trajectory properties use; each takes the model's parameters.
@@ -21,11 +21,6 @@ OPTIMIZERS: dict[str, Callable[..., torch.optim.Optimizer]] = {
     "adam": lambda ps: torch.optim.Adam(ps, lr=1e-2),
     "adamw": lambda ps: torch.optim.AdamW(ps, lr=1e-2, weight_decay=0.1),
 }
-
-
-def squeezed(out: Tensor) -> Tensor:
-    """`[bs, 1]` -> `[bs]`; anything else unchanged."""
-    return out.reshape(out.shape[0]) if out.dim() == 2 and out.shape[-1] == 1 else out
 
 
 def train_steps(variant: Variant, params: Canonical, batches: Sequence[tuple[Tensor, Tensor]],

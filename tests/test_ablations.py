@@ -7,8 +7,8 @@ import pytest
 import torch
 
 from dotbias import ablated
-from dotbias.ablations import (BS, MODEL_ABLATIONS, ablations_report, run_ablations,
-                               run_model_ablation, write_ablations)
+from dotbias.ablations import (BS, MODEL_ABLATIONS, ablations_report, run_all, run_model_ablation,
+                               write_ablations)
 
 SPECS = {key: (key, change, cls, seed) for key, change, cls, seed in MODEL_ABLATIONS}
 
@@ -55,8 +55,13 @@ def test_the_silent_broadcast_breaks_mse_loss_flat_and_still_trains():
 
 
 @pytest.fixture(scope="module")
-def quick_rows():
-    return {r.key: r for r in run_ablations(quick=True)}
+def quick_results():
+    return run_all(quick=True)
+
+
+@pytest.fixture(scope="module")
+def quick_rows(quick_results):
+    return {r.key: r for r in quick_results.ablations}
 
 
 def test_the_full_run_records_training_and_the_mse_loss_flat_error(quick_rows):
@@ -75,14 +80,14 @@ def test_the_sorting_slip_hides_a_real_mismatch(quick_rows):
     assert (d["emb"]["lowest"], d["emb"]["highest"]) != (d["cp"]["lowest"], d["cp"]["highest"])
 
 
-def test_report_and_files_list_every_ablation_and_the_map(tmp_path, quick_rows):
-    text = ablations_report(quick=True)
+def test_report_and_files_list_every_ablation_and_the_map(tmp_path, quick_results):
+    text = ablations_report(quick_results)
     for _, change, _, _ in MODEL_ABLATIONS:
         assert change in text
     assert "both top-5 lists sorted from the Embedding model's bias" in text
     assert "| change | what happens | how the harness caught it |" in text
     assert "| input | emb | cp | agree? |" in text
-    md, js = write_ablations(tmp_path, quick=True)
+    md, js = write_ablations(quick_results, tmp_path)
     assert md.read_text().startswith("# Ablations")
     data = json.loads(js.read_text())
     assert len(data["ablations"]) == len(MODEL_ABLATIONS) + 1
