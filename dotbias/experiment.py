@@ -2,7 +2,6 @@
 synthetic data, against the truth. `run_experiment` computes; `render_*` turn results into text."""
 from __future__ import annotations
 
-import io
 import platform
 import time
 from dataclasses import dataclass, field
@@ -12,6 +11,7 @@ import pandas as pd
 import torch
 
 from .compare import compare_pair
+from .files import png_bytes
 from .data import Synthetic, collab_dls, read_movielens, synthetic_ratings
 from .train import TrainResult, fit_fastai
 from .variants import VARIANTS, check_sizes, get_variant
@@ -204,17 +204,14 @@ def render_plot(res: ExperimentResult) -> bytes:
     ax2.set(xlabel=f"{names[0]} item bias", ylabel=f"{names[1]} item bias",
             title="learned item biases")
     fig.tight_layout()
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=110)
-    plt.close(fig)
-    return buf.getvalue()
+    return png_bytes(fig)
 
 
 def write_results(res: ExperimentResult, out_dir: str | Path = "results") -> list[Path]:
     """Write run.md, run.json, run.png; everything is rendered before the first file is written."""
-    from .files import write_atomic, write_json, write_text
+    from .files import write_bytes, write_json, write_text
 
     out_dir = Path(out_dir)
     md, data, png = render_markdown(res), res.as_dict(), render_plot(res)
     return [write_text(out_dir / "run.md", md), write_json(out_dir / "run.json", data),
-            write_atomic(out_dir / "run.png", lambda p: p.write_bytes(png))]
+            write_bytes(out_dir / "run.png", png)]

@@ -1,6 +1,7 @@
 """Atomic file writes: a reader never sees a half-written result."""
 from __future__ import annotations
 
+import io
 import json
 import os
 import tempfile
@@ -39,9 +40,38 @@ def write_json(path: str | Path, data: Any) -> Path:
     return write_text(path, json.dumps(data, indent=2, default=_jsonable) + "\n")
 
 
-def write_figure(path: str | Path, fig) -> Path:
-    """Save a matplotlib figure as PNG, atomically."""
-    return write_atomic(path, lambda p: fig.savefig(p, format="png", dpi=110, bbox_inches="tight"))
+def write_bytes(path: str | Path, data: bytes) -> Path:
+    return write_atomic(path, lambda p: p.write_bytes(data))
+
+
+def png_bytes(fig) -> bytes:
+    """A matplotlib figure rendered to PNG in memory (then closed), so that rendering can finish
+    before any file is written."""
+    import matplotlib.pyplot as plt
+
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=110, bbox_inches="tight")
+    plt.close(fig)
+    return buf.getvalue()
+
+
+def read_json(path: str | Path, what: str) -> Any:
+    """Parse a JSON file; a missing, empty or malformed file raises one line naming it and `what`
+    was expected (e.g. "pytest-benchmark JSON")."""
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"{path}: file not found (expected a {what} file)")
+    if path.is_dir():
+        raise ValueError(f"{path}: is a folder, expected a {what} file")
+    raw = path.read_bytes()
+    if not raw.strip():
+        raise ValueError(f"{path}: file is empty, expected {what}")
+    try:
+        return json.loads(raw.decode("utf-8"))
+    except UnicodeDecodeError:
+        raise ValueError(f"{path}: not UTF-8 text, expected {what}") from None
+    except json.JSONDecodeError as e:
+        raise ValueError(f"{path}: not valid JSON ({e.msg} at line {e.lineno}, column {e.colno})") from None
 
 
 def _jsonable(obj: Any) -> Any:

@@ -9,15 +9,13 @@ rounds (`stats.data`, unpaired), else a normal approximation from mean, stddev a
 """
 from __future__ import annotations
 
-import io
-import json
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
-from .files import write_atomic, write_json, write_text
+from .files import png_bytes, read_json, write_bytes, write_json, write_text
 
 CONFIDENCE = 0.95
 RESAMPLES = 2000
@@ -57,19 +55,7 @@ class Run:
 def load_run(path: str | Path) -> Run:
     """Read one pytest-benchmark JSON file; a bad file raises with a one-line message naming it."""
     path = Path(path)
-    if not path.exists():
-        raise FileNotFoundError(f"{path}: file not found (expected a pytest-benchmark JSON file)")
-    if path.is_dir():
-        raise ValueError(f"{path}: is a folder, expected a pytest-benchmark JSON file")
-    raw = path.read_bytes()
-    if not raw.strip():
-        raise ValueError(f"{path}: file is empty, expected pytest-benchmark JSON")
-    try:
-        data = json.loads(raw.decode("utf-8"))
-    except UnicodeDecodeError:
-        raise ValueError(f"{path}: not UTF-8 text, expected pytest-benchmark JSON") from None
-    except json.JSONDecodeError as e:
-        raise ValueError(f"{path}: not valid JSON ({e.msg} at line {e.lineno}, column {e.colno})") from None
+    data = read_json(path, "pytest-benchmark JSON")
     if not isinstance(data, dict) or not isinstance(data.get("benchmarks"), list):
         raise ValueError(f"{path}: not a pytest-benchmark file (no 'benchmarks' list at the top level)")
     if not data["benchmarks"]:
@@ -306,13 +292,9 @@ def write_report(paths: list[Path], out_dir: Path) -> str:
     runs = [load_run(p) for p in paths]
     summary = summarise(runs)
     markdown = render_markdown(summary)
-    pngs = {}
-    for name, fig in render_plots(summary).items():
-        buf = io.BytesIO()
-        fig.savefig(buf, format="png", dpi=110, bbox_inches="tight")
-        pngs[name] = buf.getvalue()
+    pngs = {name: png_bytes(fig) for name, fig in render_plots(summary).items()}
     out_dir = Path(out_dir)
     written = [write_text(out_dir / "REPORT.md", markdown), write_json(out_dir / "report.json", summary)]
     for name, data in pngs.items():
-        written.append(write_atomic(out_dir / name, lambda p, data=data: p.write_bytes(data)))
+        written.append(write_bytes(out_dir / name, data))
     return render_text(summary) + "\nwrote " + ", ".join(str(p) for p in written)

@@ -5,12 +5,10 @@ Per torch version: the equivalence verdict with the largest differences seen, an
 ratio with its 95% interval per operation; plus a plot of the ratios across versions."""
 from __future__ import annotations
 
-import io
-import json
 import re
 from pathlib import Path
 
-from .files import write_atomic, write_json, write_text
+from .files import png_bytes, read_json, write_bytes, write_json, write_text
 from .report import OPERATION_ORDER, fmt_ratio, load_run, summarise
 
 EQUIVALENCE, BENCH = "equivalence.json", "bench.json"
@@ -23,13 +21,7 @@ def version_key(version: str) -> tuple:
 
 
 def _load_equivalence(path: Path) -> dict:
-    raw = path.read_text(encoding="utf-8") if path.exists() else ""
-    if not raw.strip():
-        raise ValueError(f"{path}: file is empty, expected `dotbias check` JSON")
-    try:
-        data = json.loads(raw)
-    except json.JSONDecodeError as e:
-        raise ValueError(f"{path}: not valid JSON ({e.msg} at line {e.lineno}, column {e.colno})") from None
+    data = read_json(path, "`dotbias check` JSON")
     if not isinstance(data, dict) or "verdict" not in data or "torch" not in data:
         raise ValueError(f"{path}: not a `dotbias check` file (no 'verdict' and 'torch')")
     return data
@@ -140,10 +132,7 @@ def render_plot(summary: dict) -> bytes:
     ax.set(xlabel="torch", ylabel="time ratio emb/cp (95% CI)", title="emb/cp across torch versions")
     ax.legend(fontsize=8)
     fig.tight_layout()
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=110)
-    plt.close(fig)
-    return buf.getvalue()
+    return png_bytes(fig)
 
 
 def write_versions_report(folder: str | Path, out_dir: str | Path) -> str:
@@ -154,5 +143,5 @@ def write_versions_report(folder: str | Path, out_dir: str | Path) -> str:
     out_dir = Path(out_dir)
     written = [write_text(out_dir / "CROSS_VERSION.md", md),
                write_json(out_dir / "cross_version.json", summary),
-               write_atomic(out_dir / "cross_version.png", lambda p: p.write_bytes(png))]
+               write_bytes(out_dir / "cross_version.png", png)]
     return md + "\nwrote " + ", ".join(str(p) for p in written)
