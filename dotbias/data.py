@@ -10,6 +10,8 @@ import pandas as pd
 import torch
 from torch import Tensor
 
+from .variants import check_sizes
+
 COLUMNS = ("user", "movie", "rating", "timestamp")
 
 
@@ -143,9 +145,7 @@ def synthetic_ratings(n_users: int = 943, n_items: int = 1682, n_ratings: int = 
 
     Item popularity and user activity are long-tailed (Zipf-like), each (user, item) pair is rated
     at most once, and ids start at 1 like MovieLens."""
-    for key, value in dict(n_users=n_users, n_items=n_items, n_ratings=n_ratings, rank=rank).items():
-        if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
-            raise ValueError(f"{key} must be a positive integer, got {value!r}")
+    check_sizes(n_users=n_users, n_items=n_items, n_ratings=n_ratings, rank=rank)
     if n_ratings > n_users * n_items:
         raise ValueError(f"n_ratings={n_ratings} exceeds n_users * n_items = {n_users * n_items}")
     rng = np.random.default_rng(seed)
@@ -187,8 +187,7 @@ def collab_dls(ratings: pd.DataFrame, *, bs: int = 64, seed: int | None = 42,
     """The seed's `CollabDataLoaders.from_df(ratings, item_name='title', bs=64)`, seeded split."""
     from fastai.collab import CollabDataLoaders
 
-    if isinstance(bs, bool) or not isinstance(bs, int) or bs <= 0:
-        raise ValueError(f"bs must be a positive integer, got {bs!r}")
+    check_sizes(bs=bs)
     missing = {"user", "title", "rating"} - set(ratings.columns)
     if missing:
         raise ValueError(f"ratings lack column(s) {', '.join(sorted(missing))}")

@@ -15,8 +15,8 @@ from dataclasses import asdict, dataclass
 import torch
 from torch import nn
 
-from .canonical import random_canonical
-from .variants import VARIANTS
+from .canonical import Canonical, index_batch, random_canonical
+from .variants import get_variant
 
 OPERATIONS = ("forward", "forward_backward", "step")
 
@@ -49,7 +49,7 @@ class Size:
 @dataclass
 class Inputs:
     """What every variant of one (size, device, dtype) gets: the same parameters and the same batch."""
-    params: object          # Canonical
+    params: Canonical
     x: torch.Tensor         # [bs, 2] long: user, item
     y: torch.Tensor         # [bs] ratings in [0, 5.5)
 
@@ -61,8 +61,7 @@ def make_inputs(size: Size, device: str = "cpu", dtype: torch.dtype = torch.floa
     gen = torch.Generator().manual_seed(seed)
     params = random_canonical(size.n_users, size.n_items, size.n_factors, generator=gen,
                               dtype=dtype, device=device)
-    x = torch.stack([torch.randint(0, size.n_users, (size.bs,), generator=gen),
-                     torch.randint(0, size.n_items, (size.bs,), generator=gen)], dim=1)
+    x = index_batch(size.n_users, size.n_items, size.bs, "uniform", gen)
     y = torch.rand(size.bs, generator=gen) * 5.5
     return Inputs(params, x.to(device), y.to(device=device, dtype=dtype))
 
@@ -81,10 +80,7 @@ def make_op(operation: str, variant: str, size: Size, inputs: Inputs, device: st
     step: zero_grad, forward, loss, backward and one AdamW step (the training inner loop)."""
     if operation not in OPERATIONS:
         raise ValueError(f"unknown operation {operation!r}; expected one of {', '.join(OPERATIONS)}")
-    v = VARIANTS.get(variant)
-    if v is None:
-        raise ValueError(f"unknown variant {variant!r}; registered: {', '.join(VARIANTS)}")
-    model = v.make(size.n_users, size.n_items, size.n_factors, dtype=dtype, device=device,
+    model = get_variant(variant).make(size.n_users, size.n_items, size.n_factors, dtype=dtype, device=device,
                    params=inputs.params)
     x, y = inputs.x, inputs.y
     mse = nn.functional.mse_loss
