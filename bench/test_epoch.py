@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from conftest import base_info, group_name
-from dotbias.canonical import random_canonical
+from dotbias.inputs import random_canonical
 from dotbias.timing import Size
 from dotbias.variants import VARIANTS
 
@@ -54,12 +54,12 @@ def _epoch(benchmark, request, operation, device, size, dtype, variant, ratings,
 
 
 def test_epoch_fastai(benchmark, request, device, size, dtype, variant, ratings, data_cache):
-    from dotbias.train import fit_fastai
+    from dotbias.training import fit_fastai
     _epoch(benchmark, request, "epoch_fastai", device, size, dtype, variant, ratings, data_cache,
            lambda model, dls, tensors, device: fit_fastai(model, dls, epochs=1, seed=0))
 
 
 def test_epoch_lean(benchmark, request, device, size, dtype, variant, ratings, data_cache):
-    from dotbias.train import fit_lean
+    from dotbias.training import fit_lean
     _epoch(benchmark, request, "epoch_lean", device, size, dtype, variant, ratings, data_cache,
            lambda model, dls, tensors, device: fit_lean(model, tensors, epochs=1, seed=0, device=device))

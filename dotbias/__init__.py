@@ -5,16 +5,17 @@ with warnings.catch_warnings():
     # fastai decorates functions with torch.jit.script when imported, deprecated from torch 2.14:
     # a FutureWarning on every `dotbias` command that says nothing about the user's input.
     warnings.filterwarnings("ignore", message=".*torch.jit.script. is deprecated")
-    from .canonical import Canonical, canonical_grads, load_canonical, random_canonical, to_canonical
+    from .canonical import Canonical, canonical_grads, load_canonical, squeeze, to_canonical
+    from .inputs import Inputs, index_batch, make_inputs, random_canonical
     from .ablations import ablations_report, run_ablations, run_all, write_ablations
-    from .compare import (TOLERANCES, Diff, PairResult, check_pair, compare_pair, diff,
-                          expect_exact, tolerance)
+    from .equivalence import (TOLERANCES, Diff, PairResult, TrajectoryResult, check_pair, compare_pair,
+                              compare_trajectories, diff, expect_exact, tolerance)
     from .disagreement import disagreement_map
-    from .trajectory import TrajectoryResult, compare_trajectories
     from .variants import (VARIANTS, DotProductBiasCP, DotProductBiasEmb, Variant, create_params,
                            get_variant, register, unregister)
 
-__all__ = ["Canonical", "canonical_grads", "load_canonical", "random_canonical", "to_canonical",
+__all__ = ["Canonical", "canonical_grads", "load_canonical", "squeeze", "to_canonical",
+           "Inputs", "index_batch", "make_inputs", "random_canonical",
            "TOLERANCES", "Diff", "PairResult", "compare_pair", "diff",
            "tolerance", "VARIANTS", "DotProductBiasCP", "DotProductBiasEmb", "Variant",
            "create_params", "get_variant", "register", "unregister",

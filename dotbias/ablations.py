@@ -15,9 +15,11 @@ import numpy as np
 import torch
 from torch import nn
 
-from . import ablated
-from .canonical import index_batch, random_canonical
-from .compare import check_pair
+from . import reverted as ablated
+from .equivalence import check_pair
+from .inputs import make_inputs
+from .tables import markdown_table
+from .training import train_step
 from .disagreement import Disagreement, disagreement_map, render_map
 from .files import write_json, write_text
 from .variants import VARIANTS, Variant
@@ -57,8 +59,8 @@ def _error(e: BaseException) -> tuple[str, str]:
 
 
 def _batch(seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
-    gen = torch.Generator().manual_seed(seed)
-    return index_batch(N_USERS, N_ITEMS, BS, "uniform", gen), torch.rand(BS, generator=gen) * 5
+    inp = make_inputs(N_USERS, N_ITEMS, N_FACTORS, BS, seed=seed, y_range=(0, 5))
+    return inp.x, inp.y
 
 
 def run_model_ablation(key: str, change: str, cls: type[nn.Module], seed_name: str) -> Ablation:
@@ -83,7 +85,7 @@ def run_model_ablation(key: str, change: str, cls: type[nn.Module], seed_name: s
         row.happens = f"no error: output {row.output_shape} for a batch of {BS}"
     seed = VARIANTS[seed_name]
     variant = Variant(f"ablated:{key}", cls, change, seed.output_shape)
-    params = random_canonical(N_USERS, N_ITEMS, N_FACTORS, generator=torch.Generator().manual_seed(0))
+    params = make_inputs(N_USERS, N_ITEMS, N_FACTORS, BS).params
     try:
         check_pair(seed, variant, params, x, y)
         row.caught = "NOT caught: check_pair passed"
@@ -110,17 +112,13 @@ def _train_broadcasting(model: nn.Module, data, epochs: int, lr: float = 1e-2, s
     gen = torch.Generator().manual_seed(seed)
     opt = torch.optim.Adam(model.parameters(), lr=lr)
     n = data.x_train.shape[0]
+    broadcast_mse = lambda out, y: ((out - y[:, None]) ** 2).mean()
     for _ in range(epochs):
         order, losses = torch.randperm(n, generator=gen), []
         for s in range(0, n - BS + 1, BS):
             idx = order[s:s + BS]
-            out = model(data.x_train[idx])
-            target = data.y_train[idx][:, None]
-            loss = ((out - target) ** 2).mean()
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
-            losses.append(loss.item())
+            losses.append(train_step(model, opt, data.x_train[idx], data.y_train[idx],
+                                     broadcast_mse).item())
     with torch.no_grad():   # per-row prediction: the output itself, or a [bs, bs] output's diagonal
         sq, count = 0.0, 0
         for s in range(0, data.x_valid.shape[0], BS):
@@ -171,7 +169,7 @@ def top5_titles(bias: torch.Tensor, titles) -> tuple[list[str], list[str]]:
 def sorting_slip(quick: bool, dls) -> Ablation:
     """The seed's slip: both top-5 lists sorted from the Embedding model's bias. Trains both seed
     models the seed's way (fastai fit_one_cycle, same batches) and lists each model's own top 5."""
-    from .train import fit_fastai
+    from .training import fit_fastai
 
     n_users, n_items = len(dls.classes["user"]), len(dls.classes["title"])
     titles = dls.classes["title"]
@@ -210,10 +208,8 @@ def run_ablations(quick: bool = False) -> list[Ablation]:
 
 
 def render_ablations(rows: list[Ablation]) -> str:
-    lines = ["| change | what happens | how the harness caught it |", "|---|---|---|"]
-    for r in rows:
-        lines.append(f"| {r.change} | {r.happens} | {r.caught} |".replace("\n", " "))
-    return "\n".join(lines)
+    return markdown_table(["change", "what happens", "how the harness caught it"],
+                          ([r.change, r.happens, r.caught] for r in rows))
 
 
 @dataclass

@@ -4,8 +4,7 @@
     item_factors [n_items, n_factors]   item_bias [n_items]
 
 With it the harness compares any two variants without special-casing the pair: load the same
-canonical parameters, run the same batch, compare outputs and canonical gradients. Seeded random
-parameters (`random_canonical`) and index batches (`index_batch`) for such comparisons live here.
+canonical parameters, run the same batch, compare outputs and canonical gradients.
 """
 from __future__ import annotations
 
@@ -34,19 +33,11 @@ class Canonical(NamedTuple):
     def to(self, *args, **kwargs) -> Canonical:
         return Canonical(*(t.to(*args, **kwargs) for t in self))
 
-    def clone(self) -> Canonical:
-        return Canonical(*(t.detach().clone() for t in self))
-
 
 def raw_parameter(model: nn.Module, name: str) -> nn.Parameter:
     """The parameter behind canonical `name`: a layer's weight, or the parameter itself."""
     attr = getattr(model, MODEL_ATTRS[name])
     return attr.weight if isinstance(attr, nn.Module) else attr
-
-
-def expected_shape(name: str, n_users: int, n_items: int, n_factors: int) -> tuple[int, ...]:
-    n = n_users if name.startswith("user") else n_items
-    return (n, n_factors) if name.endswith("factors") else (n,)
 
 
 def to_canonical(model: nn.Module) -> Canonical:
@@ -80,32 +71,7 @@ def canonical_grads(model: nn.Module) -> Canonical:
     return Canonical(*out)
 
 
-def random_canonical(n_users: int, n_items: int, n_factors: int, *, std: float = 0.01,
-                     dtype: torch.dtype = torch.float32, device: str | torch.device = "cpu",
-                     generator: torch.Generator | None = None, bias_std: float | None = None
-                     ) -> Canonical:
-    """Canonical parameters drawn from N(0, std), seeded by `generator` (drawn in float32 on CPU so
-    the same seed gives the same values on every device and dtype)."""
-    bias_std = std if bias_std is None else bias_std
-    shapes = [(n_users, n_factors), (n_users,), (n_items, n_factors), (n_items,)]
-    stds = [std, bias_std, std, bias_std]
-    return Canonical(*(torch.randn(s, generator=generator).mul_(sd).to(device=device, dtype=dtype)
-                       for s, sd in zip(shapes, stds)))
-
-
-INDEX_KINDS = ("uniform", "duplicates", "same", "boundaries")
-
-
-def index_batch(n_users: int, n_items: int, bs: int, kind: str, gen: torch.Generator) -> torch.Tensor:
-    """A [bs, 2] long batch of (user, item) indices following `kind`."""
-    def column(n: int) -> torch.Tensor:
-        if kind == "uniform":
-            return torch.randint(0, n, (bs,), generator=gen)
-        if kind == "duplicates":        # at most three distinct rows, many repeats each
-            return torch.randint(0, min(n, 3), (bs,), generator=gen)
-        if kind == "same":
-            return torch.randint(0, n, (1,), generator=gen).repeat(bs)
-        if kind == "boundaries":        # only the first and the last row
-            return torch.randint(0, 2, (bs,), generator=gen) * (n - 1)
-        raise ValueError(f"unknown index kind {kind!r}")
-    return torch.stack([column(n_users), column(n_items)], 1)
+def squeeze(out: Tensor) -> Tensor:
+    """The one squeezing rule: a `[bs, 1]` output becomes `[bs]`; any other shape is unchanged
+    (so a wrong `[bs, bs]` output stays visibly wrong)."""
+    return out.reshape(out.shape[0]) if out.dim() == 2 and out.shape[1] == 1 else out

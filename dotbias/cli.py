@@ -32,7 +32,7 @@ def _ablations(args) -> int:
 
 def _check(args) -> int:
     from .files import write_json, write_text
-    from .verdict import render, run_checks, summarise
+    from .grid import render, run_checks, summarise
 
     summary = summarise(run_checks())
     text = render(summary)
@@ -40,14 +40,14 @@ def _check(args) -> int:
         write_json(Path(args.out) / "equivalence.json", summary)
         write_text(Path(args.out) / "equivalence.md", "# Equivalence grid\n\n" + text + "\n")
     print(text)
-    return 0 if summary["verdict"] != "NOT equivalent" else 1
+    return 0 if summary["verdict"] != "DIFFERENT" else 1
 
 
 def _report(args) -> int:
     from .report import default_runs, write_report
 
     if args.versions:
-        from .versions import write_versions_report
+        from .crossversion import write_versions_report
         print(write_versions_report(Path(args.versions), Path(args.out)))
         return 0
     paths = [Path(p) for p in args.runs] or default_runs(Path(args.storage))

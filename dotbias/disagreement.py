@@ -10,7 +10,8 @@ from dataclasses import asdict, dataclass, field
 
 import torch
 
-from .canonical import random_canonical
+from .inputs import make_inputs
+from .tables import markdown_table
 from .variants import VARIANTS
 
 N = 3           # users and items: small enough that a 3-row mask has the shape of a parameter
@@ -83,7 +84,7 @@ def inputs() -> list[tuple[str, str, torch.Tensor]]:
 
 def run_input(x: torch.Tensor, variants: list[str] | None = None, seed: int = 0) -> list[Outcome]:
     """Run `x` through each variant at the same canonical parameters; record what happens."""
-    params = random_canonical(N, N, N_FACTORS, std=0.5, generator=torch.Generator().manual_seed(seed))
+    params = make_inputs(N, N, N_FACTORS, 1, seed=seed, std=0.5).params
     out = []
     for name in variants or list(VARIANTS):
         model = VARIANTS[name].make(N, N, N_FACTORS, params=params)
@@ -109,12 +110,9 @@ def disagreement_map(variants: list[str] | None = None) -> list[Disagreement]:
 def render_map(rows: list[Disagreement], variants: list[str] | None = None) -> str:
     """A markdown table: input | one column per variant | agree?"""
     names = variants or [o.variant for o in rows[0].outcomes]
-    head = "| input | " + " | ".join(names) + " | agree? |"
-    lines = [head, "|" + "---|" * (len(names) + 2)]
-    for r in rows:
-        cells = [_short(str(r.outcome(n))) for n in names]
-        lines.append(f"| {r.input} | " + " | ".join(cells) + f" | {'yes' if r.agree else 'NO'} |")
-    return "\n".join(lines)
+    return markdown_table(["input", *names, "agree?"],
+                          ([r.input, *(_short(str(r.outcome(n))) for n in names),
+                            "yes" if r.agree else "NO"] for r in rows))
 
 
 def _short(text: str, width: int = 110) -> str:

@@ -10,10 +10,10 @@ from pathlib import Path
 import pandas as pd
 import torch
 
-from .compare import compare_pair
-from .files import png_bytes
+from .equivalence import compare_pair
+from .tables import markdown_table, verdict_word
 from .data import Synthetic, collab_dls, read_movielens, synthetic_ratings
-from .train import TrainResult, fit_fastai
+from .training import TrainResult, fit_fastai
 from .variants import VARIANTS, check_sizes, get_variant
 
 TOP_KS = (5, 20, 100)
@@ -148,30 +148,27 @@ def render_markdown(res: ExperimentResult) -> str:
              f"lr {res.config.lr}, wd {res.config.wd}, seed {res.config.seed}, "
              f"device {res.config.device}.", "", "## Training (fit_one_cycle)", ""]
     head = ["epoch"] + [f"{n} {c}" for n in names for c in ("train", "valid", "s")]
-    lines += ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
-    for e in range(res.config.epochs):
-        row = [str(e)]
-        for n in names:
-            s = res.training[n].epochs[e]
-            row += [f"{s.train_loss:.4f}", f"{s.valid_loss:.4f}", f"{s.seconds:.1f}"]
-        lines.append("| " + " | ".join(row) + " |")
+    lines.append(markdown_table(head, (
+        [e] + [v for n in names for v in (f"{res.training[n].epochs[e].train_loss:.4f}",
+                                          f"{res.training[n].epochs[e].valid_loss:.4f}",
+                                          f"{res.training[n].epochs[e].seconds:.1f}")]
+        for e in range(res.config.epochs))))
     finals = [res.training[n].final_valid_loss for n in names]
     lines += ["", "Final valid loss: " + ", ".join(f"{n} {v:.4f}" for n, v in zip(names, finals))
               + f"; largest gap {max(finals) - min(finals):.4f}.", "",
               "## Top 5 titles by learned item bias (each model from its own bias)", ""]
     for n in names:
         lines += [f"- **{n}**: " + "; ".join(res.top[n])]
-    lines += ["", "## Top-k overlap", "", "| pair | " + " | ".join(f"top {k}" for k in TOP_KS) + " |",
-              "|---|" + "---|" * len(TOP_KS)]
-    for pair, ov in res.overlap.items():
-        lines.append(f"| {pair} | " + " | ".join(f"{ov[k]:.0%}" for k in TOP_KS) + " |")
+    lines += ["", "## Top-k overlap", "", markdown_table(
+        ["pair"] + [f"top {k}" for k in TOP_KS],
+        ([pair] + [f"{ov[k]:.0%}" for k in TOP_KS] for pair, ov in res.overlap.items()))]
     if res.spearman:
         corr = ", ".join(f"{n} {v:.3f}" for n, v in res.spearman.items())
         lines += ["", f"Spearman rank correlation of learned vs true item bias (items with "
                   f"{MIN_RATINGS}+ ratings): {corr}."]
     lines += ["", "## Equivalence at identical weights", ""]
     for p in res.equivalence["pairs"]:
-        verdict = "bitwise equal" if p["bitwise_equal"] else "close" if p["close"] else "DIFFERENT"
+        verdict = verdict_word(p["bitwise_equal"], p["close"])
         lines.append(f"- {p['pair']} (weights of trained {res.equivalence['weights_from']}, batch "
                      f"{p['output_shapes'][0][0]}): output shapes {p['output_shapes'][0]} / "
                      f"{p['output_shapes'][1]}, largest abs diff of outputs "
@@ -183,35 +180,12 @@ def render_markdown(res: ExperimentResult) -> str:
     return "\n".join(lines)
 
 
-def render_plot(res: ExperimentResult) -> bytes:
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(11, 4.2))
-    for n, tr in res.training.items():
-        ep = [e.epoch + 1 for e in tr.epochs]
-        line, = ax1.plot(ep, [e.valid_loss for e in tr.epochs], marker="o", label=f"{n} valid")
-        ax1.plot(ep, [e.train_loss for e in tr.epochs], ls="--", color=line.get_color(),
-                 label=f"{n} train")
-    ax1.set(xlabel="epoch", ylabel="MSE loss", title="fit_one_cycle loss")
-    ax1.legend()
-    names = list(res.item_bias)
-    a, b = res.item_bias[names[0]].to_numpy(), res.item_bias[names[1]].to_numpy()
-    ax2.scatter(a, b, s=4, alpha=0.5)
-    lo, hi = float(min(a.min(), b.min())), float(max(a.max(), b.max()))
-    ax2.plot([lo, hi], [lo, hi], color="grey", lw=0.8)
-    ax2.set(xlabel=f"{names[0]} item bias", ylabel=f"{names[1]} item bias",
-            title="learned item biases")
-    fig.tight_layout()
-    return png_bytes(fig)
-
-
 def write_results(res: ExperimentResult, out_dir: str | Path = "results") -> list[Path]:
     """Write run.md, run.json, run.png; everything is rendered before the first file is written."""
     from .files import write_bytes, write_json, write_text
+    from .plots import run_plot
 
     out_dir = Path(out_dir)
-    md, data, png = render_markdown(res), res.as_dict(), render_plot(res)
+    md, data, png = render_markdown(res), res.as_dict(), run_plot(res)
     return [write_text(out_dir / "run.md", md), write_json(out_dir / "run.json", data),
             write_bytes(out_dir / "run.png", png)]

@@ -1,7 +1,6 @@
 """Atomic file writes: a reader never sees a half-written result."""
 from __future__ import annotations
 
-import io
 import json
 import os
 import tempfile
@@ -42,17 +41,6 @@ def write_json(path: str | Path, data: Any) -> Path:
 
 def write_bytes(path: str | Path, data: bytes) -> Path:
     return write_atomic(path, lambda p: p.write_bytes(data))
-
-
-def png_bytes(fig) -> bytes:
-    """A matplotlib figure rendered to PNG in memory (then closed), so that rendering can finish
-    before any file is written."""
-    import matplotlib.pyplot as plt
-
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=110, bbox_inches="tight")
-    plt.close(fig)
-    return buf.getvalue()
 
 
 def read_json(path: str | Path, what: str) -> Any:

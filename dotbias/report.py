@@ -15,7 +15,9 @@ from pathlib import Path
 
 import numpy as np
 
-from .files import png_bytes, read_json, write_bytes, write_json, write_text
+from . import tables
+from .tables import fmt_seconds
+from .files import read_json, write_bytes, write_json, write_text
 
 CONFIDENCE = 0.95
 RESAMPLES = 2000
@@ -199,17 +201,8 @@ def summarise(runs: list[Run]) -> dict:
             "runs": [r.environment() for r in runs], "rows": rows}
 
 
-def fmt_seconds(s: float | None) -> str:
-    if s is None or not math.isfinite(s):
-        return "?"
-    for unit, scale in (("s", 1), ("ms", 1e-3), ("µs", 1e-6), ("ns", 1e-9)):
-        if s >= scale or unit == "ns":
-            return f"{s / scale:.3g} {unit}"
-    return f"{s} s"
-
-
 def fmt_ratio(r: dict) -> str:
-    return f"{r['value']:.3f} [{r['low']:.3f}, {r['high']:.3f}]"
+    return tables.fmt_ratio(r["value"], r["low"], r["high"])
 
 
 def render_markdown(summary: dict) -> str:
@@ -285,7 +278,7 @@ def write_report(paths: list[Path], out_dir: Path) -> str:
 
     Every input is read and every output rendered before the first file is written, so a bad input
     leaves `out_dir` as it was."""
-    from .report_plots import render_plots
+    from .plots import png_bytes, render_plots
 
     if not paths:
         raise ValueError("no benchmark runs given")

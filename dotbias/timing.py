@@ -13,9 +13,9 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass
 
 import torch
-from torch import nn
 
-from .canonical import Canonical, index_batch, random_canonical
+from .inputs import Inputs, make_inputs as _make_inputs
+from .training import OPTIMIZERS, train_step
 from .variants import get_variant
 
 OPERATIONS = ("forward", "forward_backward", "step")
@@ -46,29 +46,11 @@ class Size:
         return asdict(self)
 
 
-@dataclass
-class Inputs:
-    """What every variant of one (size, device, dtype) gets: the same parameters and the same batch."""
-    params: Canonical
-    x: torch.Tensor         # [bs, 2] long: user, item
-    y: torch.Tensor         # [bs] ratings in [0, 5.5)
-
-
 def make_inputs(size: Size, device: str = "cpu", dtype: torch.dtype = torch.float32,
                 seed: int = 0) -> Inputs:
-    """Canonical parameters and one batch, drawn on the CPU from `seed` so every variant and device
-    starts from the same numbers."""
-    gen = torch.Generator().manual_seed(seed)
-    params = random_canonical(size.n_users, size.n_items, size.n_factors, generator=gen,
-                              dtype=dtype, device=device)
-    x = index_batch(size.n_users, size.n_items, size.bs, "uniform", gen)
-    y = torch.rand(size.bs, generator=gen) * 5.5
-    return Inputs(params, x.to(device), y.to(device=device, dtype=dtype))
-
-
-def make_optimizer(model: nn.Module) -> torch.optim.Optimizer:
-    """fastai's Adam defaults for the seed's fit (decoupled weight decay 0.1, eps 1e-5, beta2 0.99)."""
-    return torch.optim.AdamW(model.parameters(), lr=5e-3, betas=(0.9, 0.99), eps=1e-5, weight_decay=0.1)
+    """The benchmark's inputs for one size: `inputs.make_inputs` with fastai's init scale."""
+    return _make_inputs(size.n_users, size.n_items, size.n_factors, size.bs, seed=seed,
+                        dtype=dtype, device=device)
 
 
 def make_op(operation: str, variant: str, size: Size, inputs: Inputs, device: str = "cpu",
@@ -83,7 +65,6 @@ def make_op(operation: str, variant: str, size: Size, inputs: Inputs, device: st
     model = get_variant(variant).make(size.n_users, size.n_items, size.n_factors, dtype=dtype, device=device,
                    params=inputs.params)
     x, y = inputs.x, inputs.y
-    mse = nn.functional.mse_loss
 
     if operation == "forward":
         model.eval()
@@ -94,19 +75,8 @@ def make_op(operation: str, variant: str, size: Size, inputs: Inputs, device: st
         return forward
 
     model.train()
-    if operation == "forward_backward":
-        def forward_backward():
-            model.zero_grad(set_to_none=True)
-            mse(model(x).reshape(-1), y).backward()
-        return forward_backward
-
-    opt = make_optimizer(model)
-
-    def step():
-        opt.zero_grad(set_to_none=True)
-        mse(model(x).reshape(-1), y).backward()
-        opt.step()
-    return step
+    opt = OPTIMIZERS["fastai"](model.parameters()) if operation == "step" else None
+    return lambda: train_step(model, opt, x, y)
 
 
 def time_block(fn: Callable[[], None], iterations: int, device: str | torch.device = "cpu") -> float:
@@ -125,7 +95,6 @@ class Interleaved:
     seconds: dict[str, list[float]]
     iterations: int
     rounds: int
-    warmup_s: float
 
     def info(self, variant: str) -> dict:
         """What one variant's benchmark stores in `extra_info["interleaved"]`."""
@@ -165,4 +134,4 @@ def interleave(fns: dict[str, Callable[[], None]], *, device: str | torch.device
     finally:
         if was_enabled:
             gc.enable()
-    return Interleaved(seconds, iterations, rounds, warmup_s)
+    return Interleaved(seconds, iterations, rounds)

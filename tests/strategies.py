@@ -13,7 +13,8 @@ import torch
 from hypothesis import settings
 from hypothesis import strategies as st
 
-from dotbias.canonical import INDEX_KINDS, Canonical, index_batch, random_canonical
+from dotbias.canonical import Canonical
+from dotbias.inputs import INDEX_KINDS, make_inputs
 from dotbias.variants import VARIANTS
 
 THOROUGH = os.environ.get("HYPOTHESIS_PROFILE", "ci") == "thorough"
@@ -68,19 +69,19 @@ class Case:
     seed: int
     y_range: tuple[float, float] = (0, 5.5)
 
-    def params(self) -> Canonical:
-        gen = torch.Generator().manual_seed(self.seed)
+    def inputs(self, step: int = 0):
         # std 0.5 rather than fastai's 0.01: outputs then spread over the sigmoid, not all ~mid-range.
-        return random_canonical(self.n_users, self.n_items, self.n_factors, std=0.5,
-                                dtype=self.dtype, device=self.device, generator=gen)
+        return make_inputs(self.n_users, self.n_items, self.n_factors, self.bs, seed=self.seed,
+                           kind=self.kind, std=0.5, y_range=self.y_range, dtype=self.dtype,
+                           device=self.device, step=step + 1)
+
+    def params(self) -> Canonical:
+        return self.inputs().params
 
     def batch(self, step: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
         """Indices [bs, 2] (long) and targets [bs] inside y_range; `step` gives further batches."""
-        gen = torch.Generator().manual_seed(self.seed + 7919 * (step + 1))
-        x = index_batch(self.n_users, self.n_items, self.bs, self.kind, gen)
-        lo, hi = self.y_range
-        y = torch.rand(self.bs, generator=gen) * (hi - lo) + lo
-        return x.to(self.device), y.to(self.device)
+        inp = self.inputs(step)
+        return inp.x, inp.y
 
 
 @st.composite

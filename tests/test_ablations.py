@@ -6,7 +6,7 @@ import json
 import pytest
 import torch
 
-from dotbias import ablated
+from dotbias import reverted as ablated
 from dotbias.ablations import (BS, MODEL_ABLATIONS, ablations_report, run_all, run_model_ablation,
                                write_ablations)
 

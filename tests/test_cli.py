@@ -8,7 +8,7 @@ import sys
 import pytest
 from mlfiles import write_movielens
 
-from dotbias import cli, experiment, to_canonical
+from dotbias import cli, experiment, plots, to_canonical
 
 
 def run_cli(args, capsys):
@@ -119,7 +119,7 @@ def test_failure_while_rendering_writes_nothing(tmp_path, monkeypatch, capsys):
 
     def broken(res):
         raise ValueError("plot failed")
-    monkeypatch.setattr(experiment, "render_plot", broken)
+    monkeypatch.setattr(plots, "run_plot", broken)
     code, _, err = run_cli(["run", "--data", str(folder), "--epochs", "1", "--factors", "2",
                             "--bs", "8", "--out", str(out_dir), "--no-progress"], capsys)
     assert_one_line_error(code, err, "plot failed")

@@ -8,8 +8,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 from strategies import Case, cases, examples, pairs
 
-from dotbias.compare import compare_pair, diff, run_batch
-from dotbias.trajectory import compare_trajectories
+from dotbias.equivalence import compare_pair, diff, run_batch
+from dotbias.equivalence import compare_trajectories
 from dotbias.variants import VARIANTS
 
 cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")

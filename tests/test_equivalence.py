@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from strategies import Case, cases, examples, half_dtypes, pairs
 
-from dotbias.compare import GRAIN_SIZE, check_pair, declared_shape, expect_exact
+from dotbias.equivalence import GRAIN_SIZE, check_pair, declared_shape, expect_exact
 from dotbias.variants import VARIANTS, DotProductBiasCP, DotProductBiasEmb, Variant, register, unregister
 
 
@@ -84,7 +84,7 @@ class NoItemBias(DotProductBiasCP):
 
 
 def _broken_variants():
-    from dotbias.ablated import EmbNoKeepdimAdd
+    from dotbias.reverted import EmbNoKeepdimAdd
     return [Variant("broken_no_item_bias", NoItemBias, "item bias dropped", "[bs]"),
             Variant("broken_no_keepdim_add", EmbNoKeepdimAdd, "keepdim dropped, out-of-place +",
                     "[bs, 1]")]

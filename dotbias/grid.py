@@ -9,8 +9,9 @@ from dataclasses import asdict, dataclass
 
 import torch
 
-from .canonical import index_batch, random_canonical
-from .compare import compare_pair
+from .equivalence import compare_pair
+from .inputs import make_inputs
+from .tables import fmt_float, markdown_table, verdict_word
 from .variants import VARIANTS
 
 # (label, n_users, n_items, n_factors, batch, index pattern)
@@ -47,12 +48,10 @@ def run_checks(devices: list[str] | None = None, seed: int = 0) -> list[CheckRow
         for det in (False, True):
             torch.use_deterministic_algorithms(det)
             for (label, nu, ni, nf, bs, pattern), dtype, device in itertools.product(CASES, DTYPES, devices):
-                gen = torch.Generator().manual_seed(seed)
-                params = random_canonical(nu, ni, nf, dtype=dtype, device=device, generator=gen)
-                x = index_batch(nu, ni, bs, pattern, gen)
-                y = torch.rand(bs, generator=gen) * 4 + 1
+                inp = make_inputs(nu, ni, nf, bs, seed=seed, kind=pattern, y_range=(1, 5),
+                                  dtype=dtype, device=device)
                 for a, b in itertools.combinations(names, 2):
-                    r = compare_pair(VARIANTS[a], VARIANTS[b], params, x.to(device), y.to(device))
+                    r = compare_pair(VARIANTS[a], VARIANTS[b], inp.params, inp.x, inp.y)
                     rows.append(CheckRow(label, f"{a} vs {b}", str(dtype).removeprefix("torch."),
                                          device, det, r.exact, r.close, r.output.max_abs,
                                          r.max_grad_abs))
@@ -62,10 +61,9 @@ def run_checks(devices: list[str] | None = None, seed: int = 0) -> list[CheckRow
 
 
 def summarise(rows: list[CheckRow]) -> dict:
-    """The verdict: 'bitwise equal' if every row is, 'equivalent within tolerance' if every row is
-    close, else 'NOT equivalent', with the largest differences seen."""
-    verdict = ("bitwise equal" if all(r.exact for r in rows) else
-               "equivalent within tolerance" if all(r.close for r in rows) else "NOT equivalent")
+    """The verdict: 'bitwise equal' if every row is, 'equivalent within error' if every row is
+    close, else 'DIFFERENT', with the largest differences seen."""
+    verdict = verdict_word(all(r.exact for r in rows), all(r.close for r in rows))
     return {"torch": torch.__version__, "threads": torch.get_num_threads(), "verdict": verdict,
             "max_abs_output_diff": max(r.max_abs_output_diff for r in rows),
             "max_abs_grad_diff": max(r.max_abs_grad_diff for r in rows),
@@ -77,12 +75,10 @@ def summarise(rows: list[CheckRow]) -> dict:
 def render(summary: dict) -> str:
     lines = [f"torch {summary['torch']} ({summary['threads']} threads): {summary['verdict']}; "
              f"largest abs diff: outputs {summary['max_abs_output_diff']:.3g}, "
-             f"gradients {summary['max_abs_grad_diff']:.3g}", "",
-             "| case | pair | dtype | device | deterministic | result | max abs out | max abs grad |",
-             "|---|---|---|---|---|---|---|---|"]
-    for r in summary["rows"]:
-        res = "bitwise" if r["exact"] else "close" if r["close"] else "DIFFERENT"
-        lines.append(f"| {r['case']} | {r['pair']} | {r['dtype']} | {r['device']} | "
-                     f"{'yes' if r['deterministic'] else 'no'} | {res} | "
-                     f"{r['max_abs_output_diff']:.3g} | {r['max_abs_grad_diff']:.3g} |")
+             f"gradients {summary['max_abs_grad_diff']:.3g}", ""]
+    lines.append(markdown_table(
+        ["case", "pair", "dtype", "device", "deterministic", "result", "max abs out", "max abs grad"],
+        ([r["case"], r["pair"], r["dtype"], r["device"], "yes" if r["deterministic"] else "no",
+          verdict_word(r["exact"], r["close"]), fmt_float(r["max_abs_output_diff"]),
+          fmt_float(r["max_abs_grad_diff"])] for r in summary["rows"])))
     return "\n".join(lines)

@@ -8,7 +8,7 @@ import torch
 
 from dotbias import VARIANTS
 from dotbias.data import collab_dls, synthetic_ratings, tensors_from_dls
-from dotbias.train import evaluate, fit_fastai, fit_lean
+from dotbias.training import evaluate, fit_fastai, fit_lean
 
 
 @pytest.fixture(scope="module")

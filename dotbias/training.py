@@ -1,15 +1,62 @@
-"""Training: the seed's fastai run, and a lean plain-torch loop to measure fastai's overhead."""
+"""Training, defined once: the optimizer step every loop uses (`train_step`), k steps from canonical
+parameters (`train_steps`, for trajectories), the lean plain-torch epoch loop (`fit_lean`) and the
+seed's fastai run (`fit_fastai`)."""
 from __future__ import annotations
 
 import math
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 
 import numpy as np
 import torch
-from torch import nn
+from torch import Tensor, nn
 
+from .canonical import Canonical, squeeze
 from .data import CollabTensors
+
+# The optimizers the trajectory properties use; each takes the model's parameters.
+OPTIMIZERS: dict[str, Callable[..., torch.optim.Optimizer]] = {
+    "sgd": lambda ps: torch.optim.SGD(ps, lr=0.5, momentum=0.9),
+    "adam": lambda ps: torch.optim.Adam(ps, lr=1e-2),
+    "adamw": lambda ps: torch.optim.AdamW(ps, lr=1e-2, weight_decay=0.1),
+    # fastai's Adam defaults for the seed's fit: decoupled weight decay 0.1, eps 1e-5, beta2 0.99
+    "fastai": lambda ps: torch.optim.AdamW(ps, lr=5e-3, betas=(0.9, 0.99), eps=1e-5, weight_decay=0.1),
+}
+
+
+def mse_flat(out: Tensor, y: Tensor) -> Tensor:
+    """fastai's MSELossFlat for our shapes: mean squared error of the squeezed output."""
+    return nn.functional.mse_loss(squeeze(out), y.to(out.dtype))
+
+
+def train_step(model: nn.Module, opt: torch.optim.Optimizer | None, x: Tensor, y: Tensor,
+               loss_fn: Callable[[Tensor, Tensor], Tensor] = mse_flat) -> Tensor:
+    """zero_grad, forward, loss, backward and (when `opt` is given) one optimizer step; the loss."""
+    if opt is None:
+        model.zero_grad(set_to_none=True)
+    else:
+        opt.zero_grad(set_to_none=True)
+    loss = loss_fn(model(x), y)
+    loss.backward()
+    if opt is not None:
+        opt.step()
+    return loss.detach()
+
+
+def train_steps(variant, params: Canonical, batches: Sequence[tuple[Tensor, Tensor]],
+                optimizer: str = "adamw", y_range=(0, 5.5)) -> list[Canonical]:
+    """One optimizer step per batch from canonical `params`; the canonical parameters after each."""
+    n_users, n_items, n_factors = params.sizes
+    model = variant.make(n_users, n_items, n_factors, y_range=y_range,
+                         dtype=params.user_factors.dtype, device=params.user_factors.device,
+                         params=params)
+    opt = OPTIMIZERS[optimizer](model.parameters())
+    after = []
+    for x, y in batches:
+        train_step(model, opt, x, y)
+        after.append(variant.to_canonical(model))
+    return after
 
 
 @dataclass
@@ -105,13 +152,8 @@ def fit_lean(model: nn.Module, data: CollabTensors, epochs: int = 5, lr: float =
         total = torch.zeros((), device=device)
         for b in range(n_batches):
             idx = order[b * bs:(b + 1) * bs]
-            out = model(data.x_train[idx])
-            loss = nn.functional.mse_loss(out.reshape(-1), data.y_train[idx])
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
+            total += train_step(model, opt, data.x_train[idx], data.y_train[idx])
             sched.step()
-            total += loss.detach()
             if progress is not None:
                 progress(epoch, b, n_batches)
         valid = evaluate(model, data, bs=max(bs, 1024))

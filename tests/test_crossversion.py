@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from dotbias.cli import main
-from dotbias.versions import collect, version_key
+from dotbias.crossversion import collect, version_key
 from test_report import _bench, _run
 
 
@@ -33,7 +33,7 @@ def tox_dir(tmp_path):
     for env, torch, factor, grad in (("torch213", "2.13.0+cpu", 1.2, 1.5e-11),
                                      ("torch291", "2.9.1+cu128", 0.8, 0.0),
                                      ("torch2141", "2.14.1+cu130", 1.0, 0.0)):
-        _equivalence(root / env, torch, "equivalent within tolerance" if grad else "bitwise equal", grad)
+        _equivalence(root / env, torch, "equivalent within error" if grad else "bitwise equal", grad)
         _bench_run(root / env, torch, factor)
     (root / "empty-env").mkdir()            # a folder with no runs is skipped
     return root
@@ -51,7 +51,7 @@ def test_cross_version_table(tox_dir, tmp_path, capsys):
     lines = [ln for ln in md.splitlines() if ln.startswith("| 2.")]
     # equivalence rows then ratio rows, each in version order
     assert [ln.split(" | ")[0] for ln in lines] == ["| 2.9.1+cu128", "| 2.13.0+cpu", "| 2.14.1+cu130"] * 2
-    assert "| 2.13.0+cpu | equivalent within tolerance | 0 | 1.5e-11 | movielens bs4096 float32 cpu |" in md
+    assert "| 2.13.0+cpu | equivalent within error | 0 | 1.5e-11 | movielens bs4096 float32 cpu |" in md
     header = next(ln for ln in md.splitlines() if ln.startswith("| torch | forward"))
     assert header == "| torch | forward (cpu, ml100k, float32) |"
     assert all(ln.count(" | ") == header.count(" | ") for ln in lines[3:])

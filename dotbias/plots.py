@@ -1,11 +1,16 @@
-"""The report's plots: a bar chart per operation (median with IQR whiskers per variant) and, for a
-sweep, log-log plots of time against each swept size."""
+"""Every figure dotbias draws, and the one matplotlib set-up (Agg backend, PNG rendered in memory so
+that a run's files are all rendered before the first is written): the benchmark report's bar charts
+and sweep plots, the `dotbias run` plot and the cross-version plot."""
 from __future__ import annotations
 
 import matplotlib
 
 matplotlib.use("Agg")
+import io  # noqa: E402
+
 import matplotlib.pyplot as plt  # noqa: E402
+
+from .tables import time_unit  # noqa: E402
 
 AXES = {"n": ("n_users", "users = items"), "f": ("n_factors", "factors"), "bs": ("bs", "batch size")}
 
@@ -18,8 +23,7 @@ def _label(row: dict, several_runs: bool) -> str:
 
 
 def _unit(values: list[float]) -> tuple[str, float]:
-    top = max(values, default=1.0)
-    return next(((u, k) for u, k in (("s", 1), ("ms", 1e-3), ("µs", 1e-6)) if top >= k), ("ns", 1e-9))
+    return time_unit(max(values, default=1.0))
 
 
 def bar_chart(op: str, rows: list[dict], several_runs: bool):
@@ -92,3 +96,56 @@ def render_plots(summary: dict) -> dict[str, object]:
         if swept:
             figs[f"sweep_{axis}.png"] = sweep_plot(axis, swept, several)
     return figs
+
+
+def png_bytes(fig) -> bytes:
+    """A matplotlib figure rendered to PNG in memory (then closed), so that rendering can finish
+    before any file is written."""
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=110, bbox_inches="tight")
+    plt.close(fig)
+    return buf.getvalue()
+
+
+def run_plot(res) -> bytes:
+    """`dotbias run`: loss curves per model and the two models' learned item biases."""
+    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(11, 4.2))
+    for n, tr in res.training.items():
+        ep = [e.epoch + 1 for e in tr.epochs]
+        line, = ax1.plot(ep, [e.valid_loss for e in tr.epochs], marker="o", label=f"{n} valid")
+        ax1.plot(ep, [e.train_loss for e in tr.epochs], ls="--", color=line.get_color(),
+                 label=f"{n} train")
+    ax1.set(xlabel="epoch", ylabel="MSE loss", title="fit_one_cycle loss")
+    ax1.legend()
+    names = list(res.item_bias)
+    a, b = res.item_bias[names[0]].to_numpy(), res.item_bias[names[1]].to_numpy()
+    ax2.scatter(a, b, s=4, alpha=0.5)
+    lo, hi = float(min(a.min(), b.min())), float(max(a.max(), b.max()))
+    ax2.plot([lo, hi], [lo, hi], color="grey", lw=0.8)
+    ax2.set(xlabel=f"{names[0]} item bias", ylabel=f"{names[1]} item bias",
+            title="learned item biases")
+    fig.tight_layout()
+    return png_bytes(fig)
+
+
+def cross_version_plot(summary: dict) -> bytes:
+    """The emb/cp ratios with their intervals across torch versions."""
+    from .crossversion import _label
+
+    rows, keys = summary["versions"], summary["ratio_keys"]
+    fig, ax = plt.subplots(figsize=(8, 4.5))
+    xs = range(len(rows))
+    for i, k in enumerate(keys):
+        pts = [(x, r["ratios"][k]) for x, r in zip(xs, rows) if k in r["ratios"]]
+        if not pts:
+            continue
+        off = (i - (len(keys) - 1) / 2) * 0.06
+        err = [[p["value"] - p["low"] for _, p in pts], [p["high"] - p["value"] for _, p in pts]]
+        ax.errorbar([x + off for x, _ in pts], [p["value"] for _, p in pts], yerr=err,
+                    marker="o", capsize=3, label=_label(k))
+    ax.axhline(1.0, color="grey", lw=0.8, ls="--")
+    ax.set_xticks(list(xs), [r["torch"] for r in rows])
+    ax.set(xlabel="torch", ylabel="time ratio emb/cp (95% CI)", title="emb/cp across torch versions")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    return png_bytes(fig)

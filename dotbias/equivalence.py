@@ -1,16 +1,19 @@
-"""Comparing variants at identical canonical parameters: outputs, gradients, training steps.
+"""What "equivalent" means, in one place, and the checks built on it: outputs, gradients and
+training trajectories of variants at identical canonical parameters.
 
 Functions return plain results (`Diff`, `PairResult`); `check_pair` turns a mismatch into a
 message naming the variant pair, the sizes, the tensor and the largest difference.
 """
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import torch
 from torch import Tensor
 
-from .canonical import Canonical
+from .canonical import Canonical, squeeze
+from .tables import verdict_word
 from .variants import Variant
 
 # One place for tolerances: (rtol, atol) per dtype, as torch.testing.assert_close's defaults, which
@@ -31,11 +34,6 @@ TOLERANCES: dict[torch.dtype, tuple[float, float]] = {
 #   and bfloat16 take torch's serial path; `torch.use_deterministic_algorithms(True)` forces it.
 # - CUDA: never promised (atomicAdd in index_put_/embedding backward): the tolerance applies.
 GRAIN_SIZE = 32_768
-EXACTNESS = {
-    "cpu": "outputs exact; gradients exact except float32 with >1 thread and >= 32,768 accumulated "
-           "values (batch x row width), unless deterministic algorithms are on",
-    "cuda": "outputs and gradients within TOLERANCES (atomic adds; no bitwise promise)",
-}
 
 
 def expect_exact(dtype: torch.dtype, device: str | torch.device, *, numel: int = 0,
@@ -69,8 +67,8 @@ class Diff:
     close: bool
 
     def __str__(self) -> str:
-        verdict = "bitwise equal" if self.exact else ("close" if self.close else "DIFFERENT")
-        return f"{self.name}: {verdict} (max abs {self.max_abs:.3g}, max rel {self.max_rel:.3g})"
+        return (f"{self.name}: {verdict_word(self.exact, self.close)} "
+                f"(max abs {self.max_abs:.3g}, max rel {self.max_rel:.3g})")
 
 
 def diff(name: str, a: Tensor, b: Tensor) -> Diff:
@@ -114,11 +112,6 @@ class PairResult:
         return "\n".join(lines)
 
 
-def squeezed(out: Tensor) -> Tensor:
-    """`[bs, 1]` -> `[bs]`; anything else unchanged."""
-    return out.reshape(out.shape[0]) if out.dim() == 2 and out.shape[-1] == 1 else out
-
-
 def run_batch(variant: Variant, params: Canonical, x: Tensor, y: Tensor | None = None,
               y_range=(0, 5.5)) -> tuple[Tensor, Canonical]:
     """Forward and backward on one batch from canonical `params`: (raw output, canonical grads).
@@ -131,7 +124,7 @@ def run_batch(variant: Variant, params: Canonical, x: Tensor, y: Tensor | None =
                          dtype=params.user_factors.dtype, device=params.user_factors.device,
                          params=params)
     out = model(x)
-    flat = squeezed(out)
+    flat = squeeze(out)
     loss = flat.sum() if y is None else ((flat - y.to(flat.dtype)) ** 2).mean()
     loss.backward()
     return out.detach(), variant.canonical_grads(model)
@@ -151,9 +144,7 @@ def pair_result(a: Variant, b: Variant, x: Tensor, run_a: tuple[Tensor, Canonica
     """Compare two `run_batch` results (squeezed outputs, canonical gradients)."""
     (out_a, grads_a), (out_b, grads_b) = run_a, run_b
     shapes = (list(out_a.shape), list(out_b.shape))
-    sq_a = out_a.reshape(-1) if out_a.numel() == x.shape[0] else out_a
-    sq_b = out_b.reshape(-1) if out_b.numel() == x.shape[0] else out_b
-    result = PairResult(a.name, b.name, shapes, diff("output", sq_a, sq_b))
+    result = PairResult(a.name, b.name, shapes, diff("output", squeeze(out_a), squeeze(out_b)))
     result.grads = [diff(f"d{name}", ga, gb)
                     for name, ga, gb in zip(Canonical._fields, grads_a, grads_b)]
     return result
@@ -190,3 +181,57 @@ def check_pair(a: Variant, b: Variant, params: Canonical, x: Tensor, y: Tensor |
             raise AssertionError(f"{where}: {d.name} not {want}: max abs diff {d.max_abs:.3g}, "
                                  f"max rel diff {d.max_rel:.3g}")
     return result
+
+
+# --- training trajectories: k optimizer steps from the same canonical start ---------------------
+
+@dataclass
+class TrajectoryResult:
+    """Per step, the four canonical parameters of `a` and `b` compared."""
+    a: str
+    b: str
+    optimizer: str
+    steps: list[list[Diff]] = field(default_factory=list)
+
+    @property
+    def exact(self) -> bool:
+        return all(d.exact for step in self.steps for d in step)
+
+    def first_mismatch(self, *, exact: bool) -> tuple[int, Diff] | None:
+        """(step, diff) of the first parameter that is not bitwise equal (or not close)."""
+        for k, step in enumerate(self.steps, 1):
+            for d in step:
+                if not (d.exact if exact else d.close):
+                    return k, d
+        return None
+
+    def __str__(self) -> str:
+        bad = self.first_mismatch(exact=True)
+        tail = "bitwise equal throughout" if bad is None else f"first differs at step {bad[0]}: {bad[1]}"
+        return f"{self.a} vs {self.b}, {self.optimizer}, {len(self.steps)} steps: {tail}"
+
+
+def compare_trajectories(a: Variant, b: Variant, params: Canonical,
+                         batches: Sequence[tuple[Tensor, Tensor]], optimizer: str = "adamw",
+                         y_range=(0, 5.5)) -> TrajectoryResult:
+    """Train `a` and `b` from the same canonical start on the same batches; compare after each step."""
+    from .training import train_steps
+
+    run_a = train_steps(a, params, batches, optimizer, y_range)
+    run_b = train_steps(b, params, batches, optimizer, y_range)
+    result = TrajectoryResult(a.name, b.name, optimizer)
+    for pa, pb in zip(run_a, run_b):
+        result.steps.append([diff(name, ta, tb) for name, ta, tb in zip(Canonical._fields, pa, pb)])
+    return result
+
+
+def assert_trajectories_match(result: TrajectoryResult, *, exact: bool, where: str = "") -> None:
+    """Raise AssertionError naming the pair, the optimizer, the step, the tensor and the largest
+    difference."""
+    bad = result.first_mismatch(exact=exact)
+    if bad is not None:
+        k, d = bad
+        want = "bitwise equal" if exact else "close"
+        raise AssertionError(f"{result.a} vs {result.b} {where}: after {result.optimizer} step {k} "
+                             f"of {len(result.steps)}, {d.name} not {want}: max abs diff "
+                             f"{d.max_abs:.3g}, max rel diff {d.max_rel:.3g}")

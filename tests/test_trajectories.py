@@ -10,9 +10,9 @@ from hypothesis import given
 from strategies import Case, examples, optimizers, pairs, small_cases, step_counts
 from test_equivalence import NoItemBias
 
-from dotbias.canonical import random_canonical
-from dotbias.compare import expect_exact
-from dotbias.trajectory import assert_trajectories_match, compare_trajectories
+from dotbias.inputs import random_canonical
+from dotbias.equivalence import expect_exact
+from dotbias.equivalence import assert_trajectories_match, compare_trajectories
 from dotbias.variants import VARIANTS, Variant
 
 

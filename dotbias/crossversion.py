@@ -8,7 +8,8 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from .files import png_bytes, read_json, write_bytes, write_json, write_text
+from .files import read_json, write_bytes, write_json, write_text
+from .tables import fmt_float
 from .report import OPERATION_ORDER, fmt_ratio, load_run, summarise
 
 EQUIVALENCE, BENCH = "equivalence.json", "bench.json"
@@ -79,8 +80,6 @@ def _label(key: str) -> str:
     return f"{op} ({', '.join(where)})"
 
 
-def _fmt(x: float | None) -> str:
-    return "–" if x is None else f"{x:.3g}"
 
 
 def render_markdown(summary: dict) -> str:
@@ -94,8 +93,8 @@ def render_markdown(summary: dict) -> str:
              "| torch | verdict | max abs diff outputs | max abs diff gradients | inexact cases |",
              "|---|---|---|---|---|"]
     for r in rows:
-        lines.append(f"| {r['torch']} | {r['verdict']} | {_fmt(r['max_abs_output_diff'])} | "
-                     f"{_fmt(r['max_abs_grad_diff'])} | {'; '.join(r['inexact_cases']) or '–'} |")
+        lines.append(f"| {r['torch']} | {r['verdict']} | {fmt_float(r['max_abs_output_diff'])} | "
+                     f"{fmt_float(r['max_abs_grad_diff'])} | {'; '.join(r['inexact_cases']) or '–'} |")
     lines += ["", "## Time ratio emb/cp [95% CI]", "",
               "| torch | " + " | ".join(_label(k) for k in keys) + " |", "|---|" + "---|" * len(keys)]
     for r in rows:
@@ -111,35 +110,13 @@ def render_markdown(summary: dict) -> str:
     return "\n".join(lines)
 
 
-def render_plot(summary: dict) -> bytes:
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    rows, keys = summary["versions"], summary["ratio_keys"]
-    fig, ax = plt.subplots(figsize=(8, 4.5))
-    xs = range(len(rows))
-    for i, k in enumerate(keys):
-        pts = [(x, r["ratios"][k]) for x, r in zip(xs, rows) if k in r["ratios"]]
-        if not pts:
-            continue
-        off = (i - (len(keys) - 1) / 2) * 0.06
-        err = [[p["value"] - p["low"] for _, p in pts], [p["high"] - p["value"] for _, p in pts]]
-        ax.errorbar([x + off for x, _ in pts], [p["value"] for _, p in pts], yerr=err,
-                    marker="o", capsize=3, label=_label(k))
-    ax.axhline(1.0, color="grey", lw=0.8, ls="--")
-    ax.set_xticks(list(xs), [r["torch"] for r in rows])
-    ax.set(xlabel="torch", ylabel="time ratio emb/cp (95% CI)", title="emb/cp across torch versions")
-    ax.legend(fontsize=8)
-    fig.tight_layout()
-    return png_bytes(fig)
-
-
 def write_versions_report(folder: str | Path, out_dir: str | Path) -> str:
     """Read every run under `folder`, write CROSS_VERSION.md, cross_version.json and
     cross_version.png into `out_dir` (all rendered before the first write); return the table."""
+    from .plots import cross_version_plot
+
     summary = summarise_versions(collect(folder))
-    md, png = render_markdown(summary), render_plot(summary)
+    md, png = render_markdown(summary), cross_version_plot(summary)
     out_dir = Path(out_dir)
     written = [write_text(out_dir / "CROSS_VERSION.md", md),
                write_json(out_dir / "cross_version.json", summary),
