@@ -8,6 +8,12 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+# Where things go. Commands write to LOCAL (git-ignored) unless --out says otherwise; the committed
+# reference results live in REFERENCE and are rebuilt from a clean commit by `.ci/regenerate`.
+RESULTS = Path("results")
+LOCAL = RESULTS / "local"
+REFERENCE = RESULTS / "reference"
+
 
 def write_atomic(path: str | Path, write: Callable[[Path], None]) -> Path:
     """Call `write(tmp_path)` on a temp file beside `path`, then rename it over `path`."""

@@ -1,0 +1,39 @@
+"""Progress for anything that takes more than a few seconds: one line on stderr, redrawn in place,
+so stdout stays clean for results (`dotbias run > out.md`). Off when stderr is not a terminal or
+after `set_enabled(False)` (`--no-progress`).
+
+Own code rather than fastprogress: its console bar prints to stdout and assumes one loop at a time."""
+from __future__ import annotations
+
+import sys
+import time
+from collections.abc import Iterable, Iterator
+from typing import TypeVar
+
+T = TypeVar("T")
+_enabled: bool | None = None        # None: on when stderr is a terminal
+
+
+def set_enabled(flag: bool | None) -> None:
+    global _enabled
+    _enabled = flag
+
+
+def enabled() -> bool:
+    return sys.stderr.isatty() if _enabled is None else _enabled
+
+
+def track(items: Iterable[T], label: str, total: int | None = None) -> Iterator[T]:
+    """Yield from `items`, showing `label i/total, elapsed` on stderr while it runs."""
+    if not enabled():
+        yield from items
+        return
+    total = total if total is not None else (len(items) if hasattr(items, "__len__") else None)
+    t0 = time.perf_counter()
+    of = f"/{total}" if total is not None else ""
+    for i, item in enumerate(items):
+        sys.stderr.write(f"\r{label} {i + 1}{of} ({time.perf_counter() - t0:.0f} s)\x1b[K")
+        sys.stderr.flush()
+        yield item
+    sys.stderr.write(f"\r{label} done in {time.perf_counter() - t0:.1f} s\x1b[K\n")
+    sys.stderr.flush()
