@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import math
 import os
 import tempfile
 from collections.abc import Callable
@@ -42,7 +43,7 @@ def write_text(path: str | Path, text: str) -> Path:
 
 
 def write_json(path: str | Path, data: Any) -> Path:
-    return write_text(path, json.dumps(data, indent=2, default=_jsonable) + "\n")
+    return write_text(path, dumps_strict(data))
 
 
 def write_bytes(path: str | Path, data: bytes) -> Path:
@@ -68,11 +69,31 @@ def read_json(path: str | Path, what: str) -> Any:
         raise ValueError(f"{path}: not valid JSON ({e.msg} at line {e.lineno}, column {e.colno})") from None
 
 
-def _jsonable(obj: Any) -> Any:
-    if hasattr(obj, "item"):
-        return obj.item()
-    if hasattr(obj, "tolist"):
-        return obj.tolist()
-    if isinstance(obj, Path):
-        return str(obj)
-    raise TypeError(f"cannot write {type(obj).__name__} as JSON")
+def strict_json(data: Any) -> tuple[Any, dict[str, str]]:
+    """`data` with every NaN/inf float replaced by None, and {json path: reason} for each one."""
+    reasons: dict[str, str] = {}
+
+    def walk(obj: Any, path: str) -> Any:
+        if isinstance(obj, dict):
+            return {k: walk(v, f"{path}/{k}") for k, v in obj.items()}
+        if isinstance(obj, (list, tuple)):
+            return [walk(v, f"{path}/{i}") for i, v in enumerate(obj)]
+        if hasattr(obj, "item") and not isinstance(obj, (str, bytes)):
+            obj = obj.item() if getattr(obj, "ndim", 0) == 0 else obj.tolist()
+            return walk(obj, path)
+        if isinstance(obj, float) and not math.isfinite(obj):
+            reasons[path or "/"] = f"was {obj} (not a finite number; written as null)"
+            return None
+        if isinstance(obj, Path):
+            return str(obj)
+        return obj
+    return walk(data, ""), reasons
+
+
+def dumps_strict(data: Any) -> str:
+    """JSON text that strict parsers accept; non-finite numbers become null and, when `data` is a
+    dict, `null_reasons` says which and why."""
+    clean, reasons = strict_json(data)
+    if reasons and isinstance(clean, dict):
+        clean["null_reasons"] = reasons
+    return json.dumps(clean, indent=2, allow_nan=False) + "\n"
