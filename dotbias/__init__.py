@@ -1,23 +1,39 @@
-"""dotbias: benchmarking and equivalence harness for fastbook's DotProductBias variants."""
+"""dotbias: benchmarking and equivalence harness for fastbook's DotProductBias variants.
+
+The public API, re-exported lazily (PEP 562 `__getattr__`): `import dotbias.cli` stays light, so
+`dotbias --help` answers without importing torch or fastai."""
+from __future__ import annotations
+
+import importlib
 import warnings
 
-with warnings.catch_warnings():
-    # fastai decorates functions with torch.jit.script when imported, deprecated from torch 2.14:
-    # a FutureWarning on every `dotbias` command that says nothing about the user's input.
-    warnings.filterwarnings("ignore", message=".*torch.jit.script. is deprecated")
-    from .canonical import Canonical, canonical_grads, load_canonical, squeeze, to_canonical
-    from .inputs import Inputs, index_batch, make_inputs, random_canonical
-    from .ablations import ablations_report, run_ablations, run_all, write_ablations
-    from .equivalence import (TOLERANCES, Diff, PairResult, TrajectoryResult, check_pair, compare_pair,
-                              compare_trajectories, diff, expect_exact, tolerance)
-    from .disagreement import disagreement_map
-    from .variants import (VARIANTS, DotProductBiasCP, DotProductBiasEmb, Variant, create_params,
-                           get_variant, register, unregister)
+_EXPORTS = {
+    "canonical": ("Canonical", "canonical_grads", "load_canonical", "squeeze", "to_canonical"),
+    "inputs": ("Inputs", "index_batch", "make_inputs", "random_canonical"),
+    "ablations": ("ablations_report", "run_ablations", "run_all", "write_ablations"),
+    "equivalence": ("TOLERANCES", "Diff", "PairResult", "TrajectoryResult", "check_pair",
+                    "compare_pair", "compare_trajectories", "diff", "expect_exact", "tolerance"),
+    "disagreement": ("disagreement_map",),
+    "variants": ("VARIANTS", "DotProductBiasCP", "DotProductBiasEmb", "Variant", "create_params",
+                 "get_variant", "register", "unregister"),
+    "resultset": ("ResultSet",),
+}
+_WHERE = {name: module for module, names in _EXPORTS.items() for name in names}
+__all__ = sorted(_WHERE)
 
-__all__ = ["Canonical", "canonical_grads", "load_canonical", "squeeze", "to_canonical",
-           "Inputs", "index_batch", "make_inputs", "random_canonical",
-           "TOLERANCES", "Diff", "PairResult", "compare_pair", "diff",
-           "tolerance", "VARIANTS", "DotProductBiasCP", "DotProductBiasEmb", "Variant",
-           "create_params", "get_variant", "register", "unregister",
-           "ablations_report", "run_ablations", "run_all", "write_ablations", "check_pair", "expect_exact",
-           "disagreement_map", "TrajectoryResult", "compare_trajectories"]
+
+def __getattr__(name: str):
+    module = _WHERE.get(name)
+    if module is None:
+        raise AttributeError(f"module 'dotbias' has no attribute {name!r}")
+    with warnings.catch_warnings():
+        # fastai decorates functions with torch.jit.script when imported, deprecated from torch 2.14:
+        # a FutureWarning on every `dotbias` command that says nothing about the user's input.
+        warnings.filterwarnings("ignore", message=".*torch.jit.script. is deprecated")
+        value = getattr(importlib.import_module(f".{module}", __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

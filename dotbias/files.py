@@ -1,10 +1,12 @@
-"""Atomic file writes: a reader never sees a half-written result."""
+"""Where results go (LOCAL, REFERENCE), atomic single-file writes, strict JSON and one JSON reader.
+A command's whole set of files goes through `dotbias.resultset.ResultSet`."""
 from __future__ import annotations
 
 import json
 import math
 import os
 import tempfile
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -14,6 +16,7 @@ from typing import Any
 RESULTS = Path("results")
 LOCAL = RESULTS / "local"
 REFERENCE = RESULTS / "reference"
+DELAY_ENV = "DOTBIAS_TEST_WRITE_DELAY"   # seconds to sleep before each write (kill tests only)
 
 
 def write_atomic(path: str | Path, write: Callable[[Path], None]) -> Path:
@@ -23,6 +26,7 @@ def write_atomic(path: str | Path, write: Callable[[Path], None]) -> Path:
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=path.suffix)
     os.close(fd)
     try:
+        _test_delay()
         write(Path(tmp))
         os.chmod(tmp, 0o666 & ~_umask())     # mkstemp makes 0600; results are for everyone to read
         os.replace(tmp, path)
@@ -97,3 +101,10 @@ def dumps_strict(data: Any) -> str:
     if reasons and isinstance(clean, dict):
         clean["null_reasons"] = reasons
     return json.dumps(clean, indent=2, allow_nan=False) + "\n"
+
+
+def _test_delay() -> None:
+    """Sleep DOTBIAS_TEST_WRITE_DELAY seconds, so a kill test's SIGKILL lands inside the writes."""
+    delay = os.environ.get(DELAY_ENV)
+    if delay:
+        time.sleep(float(delay))

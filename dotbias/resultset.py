@@ -28,9 +28,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from .files import dumps_strict
+from .files import _test_delay, dumps_strict
 
-DELAY_ENV = "DOTBIAS_TEST_WRITE_DELAY"   # seconds to sleep around each write (kill tests only)
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 
 
@@ -43,10 +42,10 @@ def new_run_id() -> str:
     return f"{time.strftime('%Y%m%dT%H%M%SZ', time.gmtime())}-{os.getpid()}-{secrets.token_hex(3)}"
 
 
-def check_writable(out_dir: str | Path, option: str = "--out") -> Path:
+def check_writable(out_dir: str | Path, name: str | None = None, option: str = "--out") -> Path:
     """Fail now, with one line, if `out_dir` could not receive results: it (or a parent) is a file,
-    or the nearest existing folder is not writable (probed by creating and removing a temp file).
-    Creates nothing that stays."""
+    the nearest existing folder is not writable (probed by creating and removing a temp file), or
+    `out_dir/name` is something other than a result set. Leaves nothing behind."""
     out_dir = Path(out_dir)
     probe = out_dir
     while not probe.exists():
@@ -55,15 +54,15 @@ def check_writable(out_dir: str | Path, option: str = "--out") -> Path:
         probe = probe.parent
     if not probe.is_dir():
         raise ValueError(f"{option} {out_dir}: {probe} is a file, not a folder")
+    target = out_dir / name if name else None
+    if target is not None and target.exists() and not (target.is_symlink() or target.is_dir()):
+        raise ValueError(f"{option} {out_dir}: {target} exists and is not a result set folder")
+    test_file = probe / f".dotbias-probe-{os.getpid()}-{secrets.token_hex(3)}"
     try:
-        fd = os.open(probe / f".dotbias-probe-{os.getpid()}-{secrets.token_hex(3)}",
-                     os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600)
+        os.close(os.open(test_file, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
     except OSError as e:
         raise ValueError(f"{option} {out_dir}: cannot write in {probe} ({e.strerror})") from None
-    os.close(fd)
-    for p in probe.glob(".dotbias-probe-*"):
-        if p.name.startswith(f".dotbias-probe-{os.getpid()}-"):
-            p.unlink(missing_ok=True)
+    test_file.unlink()
     return out_dir
 
 
@@ -91,7 +90,9 @@ class ResultSet:
         self.path = self.out_dir / name                  # what readers open
         self._tmp = self.out_dir / f".{name}.{self.run_id}.tmp"
         self._lock_fd: int | None = None
-        self.files: dict[str, str] = {}                  # file name -> sha256
+        self.files: dict[str, Path] = {}                 # file name -> final path
+        self._created: list[Path] = []
+        self._new_lock = False
 
     # -- writing -------------------------------------------------------------------------------
     def write_bytes(self, fname: str, data: bytes) -> Path:
@@ -105,7 +106,7 @@ class ResultSet:
             f.write(data)
             f.flush()
             os.fsync(f.fileno())
-        self.files[fname] = hashlib.sha256(data).hexdigest()
+        self.files[fname] = self.path / fname
         return self.path / fname
 
     def write_text(self, fname: str, text: str) -> Path:
@@ -115,27 +116,50 @@ class ResultSet:
         return self.write_text(fname, dumps_strict(data))
 
     # -- the set's life ------------------------------------------------------------------------
+    @property
+    def staging(self) -> Path:
+        """The temp folder the set is written into: a writer that takes a folder (`write_report(..,
+        rs.staging)`) writes there; every file in it at commit becomes part of the set."""
+        return self._tmp
+
     def __enter__(self) -> ResultSet:
+        self._created = _missing_dirs(self.out_dir)
         self.out_dir.mkdir(parents=True, exist_ok=True)
-        self._lock()
+        lock = self.out_dir / f".{self.name}.lock"
+        self._new_lock = not lock.exists()
         try:
+            self._lock(lock)
             self._clean_stale()
             self._tmp.mkdir()
         except BaseException:
-            self._unlock()
+            self._abort()
             raise
         return self
 
     def __exit__(self, exc_type, exc, tb) -> None:
+        if exc_type is not None:
+            self._abort()
+            return
         try:
-            if exc_type is None:
-                self._commit()
+            self._commit()
         finally:
             shutil.rmtree(self._tmp, ignore_errors=True)
             self._unlock()
 
-    def _lock(self) -> None:
-        fd = os.open(self.out_dir / f".{self.name}.lock", os.O_CREAT | os.O_RDWR, 0o644)
+    def _abort(self) -> None:
+        """Leave `out_dir` as it was: no temp folder, and no lock file or folders this set created."""
+        shutil.rmtree(self._tmp, ignore_errors=True)
+        if self._lock_fd is not None and self._new_lock:
+            (self.out_dir / f".{self.name}.lock").unlink(missing_ok=True)
+        self._unlock()
+        for d in reversed(self._created):
+            try:
+                d.rmdir()
+            except OSError:
+                break
+
+    def _lock(self, lock: Path) -> None:
+        fd = os.open(lock, os.O_CREAT | os.O_RDWR, 0o644)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError as e:
@@ -165,7 +189,8 @@ class ResultSet:
                 p.unlink(missing_ok=True)
 
     def _commit(self) -> None:
-        manifest = {"set": self.name, "run_id": self.run_id, "files": self.files,
+        files = {p.name: _sha256(p) for p in sorted(self._tmp.iterdir()) if p.name != "manifest.json"}
+        manifest = {"set": self.name, "run_id": self.run_id, "files": files,
                     "written": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
                     "git": git_commit(self.out_dir.resolve())}
         self._write_manifest(manifest)
@@ -196,6 +221,19 @@ def read_manifest(set_path: str | Path) -> dict:
     return json.loads((Path(set_path) / "manifest.json").read_text(encoding="utf-8"))
 
 
+def _sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def _missing_dirs(path: Path) -> list[Path]:
+    """`path` and its parents that do not exist yet, outermost first."""
+    missing = []
+    while not path.exists() and path != path.parent:
+        missing.append(path)
+        path = path.parent
+    return missing[::-1]
+
+
 def _retire(path: Path) -> None:
     os.replace(path, path.with_name(f".{path.name}.retired-{secrets.token_hex(3)}"))
 
@@ -208,7 +246,3 @@ def _fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
-def _test_delay() -> None:
-    delay = os.environ.get(DELAY_ENV)
-    if delay:
-        time.sleep(float(delay))
