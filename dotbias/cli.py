@@ -1,106 +1,141 @@
-"""The `dotbias` command: parses arguments, calls the library, prints. Errors become one line."""
+"""The `dotbias` command: parses and validates arguments, calls the library, prints. Every failure is
+one line on stderr and exit status 2 (130 when interrupted), never a traceback.
+
+Only the standard library is imported at module level, so `dotbias --help` answers at once; torch,
+fastai and the library load inside the subcommand that needs them."""
 from __future__ import annotations
 
 import argparse
 import os
+import signal
 import sys
 from pathlib import Path
 
+from . import options as opt
+
+LOCAL = "results/local"      # = dotbias.files.LOCAL, spelled out so that --help imports nothing
+
+
+def _set_threads(args) -> None:
+    """One torch thread by default: on a loaded 2-core machine 2 threads trained 6-13x slower."""
+    import torch
+    torch.set_num_threads(args.threads)
+
 
 def _run(args) -> int:
-    from .experiment import Config, render_markdown, run_experiment, write_results
+    from .experiment import Config, prepare, run_prepared, write_results
+    from .resultset import ResultSet, check_writable
 
-    epochs = args.epochs if args.epochs is not None else (1 if args.quick else 5)
-    cfg = Config(data=args.data, epochs=epochs, factors=args.factors, bs=args.bs, seed=args.seed,
-                 device=args.device, quick=args.quick, variants=tuple(args.variants.split(",")))
-    res = run_experiment(cfg, progress=not args.no_progress)
-    paths = write_results(res, args.out)
-    print(render_markdown(res))
-    print("wrote " + ", ".join(str(p) for p in paths))
+    cfg = Config(data=args.data, epochs=args.epochs or (1 if args.quick else 5), factors=args.factors,
+                 bs=args.bs, seed=args.seed, device=args.device, variants=args.variants,
+                 allow_out_of_range=args.allow_out_of_range, threads=args.threads)
+    check_writable(args.out, "run")
+    _set_threads(args)
+    prepared = prepare(cfg, log=_log)          # reads and checks the data, sizes and memory
+    with ResultSet(args.out, "run") as rs:     # locked from here; visible only once complete
+        res = run_prepared(prepared, log=_log)
+        text = write_results(res, rs)
+    print(text)
+    _wrote(rs)
     return 0
 
 
 def _ablations(args) -> int:
+    from .resultset import ResultSet, check_writable
+
+    if args.out:
+        check_writable(args.out, "ablations")
+    _set_threads(args)
     from .ablations import ablations_report, run_all, write_ablations
 
+    _log("ablations: running every reverted change and the disagreement map")
     results = run_all(args.quick)
     print(ablations_report(results))
     if args.out:
-        print("wrote " + ", ".join(str(p) for p in write_ablations(results, args.out)))
+        with ResultSet(args.out, "ablations") as rs:
+            write_ablations(results, rs.staging)
+        _wrote(rs)
     return 0
 
 
 def _check(args) -> int:
-    from .files import write_json, write_text
+    from .resultset import ResultSet, check_writable
+
+    if args.out:
+        check_writable(args.out, "check")
+    _set_threads(args)
     from .grid import render, run_checks, summarise
 
+    _log("check: running the equivalence grid")
     summary = summarise(run_checks())
+    summary["threads"] = args.threads
     text = render(summary)
     if args.out:
-        write_json(Path(args.out) / "equivalence.json", summary)
-        write_text(Path(args.out) / "equivalence.md", "# Equivalence grid\n\n" + text + "\n")
+        with ResultSet(args.out, "check") as rs:
+            rs.write_json("equivalence.json", summary)
+            rs.write_text("equivalence.md", "# Equivalence grid\n\n" + text + "\n")
     print(text)
+    if args.out:
+        _wrote(rs)
     return 0 if summary["verdict"] != "DIFFERENT" else 1
 
 
 def _report(args) -> int:
+    from .resultset import ResultSet, check_writable
+
+    name = "versions" if args.versions else "report"
+    check_writable(args.out, name)
     from .report import default_runs, write_report
 
-    if args.versions:
-        from .crossversion import write_versions_report
-        print(write_versions_report(Path(args.versions), Path(args.out)))
-        return 0
-    paths = [Path(p) for p in args.runs] or default_runs(Path(args.storage))
-    if not paths:
+    paths = [Path(p) for p in args.runs] or ([] if args.versions else default_runs(Path(args.storage)))
+    if not paths and not args.versions:
         raise FileNotFoundError(f"{args.storage}: no saved benchmark runs; run `pytest bench` first "
                                 "or name RUN.json files")
-    print(write_report(paths, Path(args.out)))
+    with ResultSet(args.out, name) as rs:
+        if args.versions:
+            from .crossversion import write_versions_report
+            text = write_versions_report(Path(args.versions), rs.staging)
+        else:
+            text = write_report(paths, rs.staging)
+    print(text.replace(str(rs.staging), str(rs.path)))
     return 0
 
 
-class _Parser(argparse.ArgumentParser):
-    def error(self, message):   # argparse's own errors: one line, exit 2, like ours
-        self.exit(2, f"dotbias: error: {message}\n")
+def _log(message: str) -> None:
+    """Status lines go to stderr, so stdout holds only the results (`dotbias run > run.md`), and
+    only when progress shows (a terminal, no --no-progress): an error then stays the one line."""
+    from .progress import enabled
+    if enabled():
+        print(message, file=sys.stderr, flush=True)
+
+
+def _wrote(rs) -> None:
+    print(f"wrote {rs.path}/ ({', '.join(sorted(rs.files) or _listing(rs.path))})", file=sys.stderr)
+
+
+def _listing(path: Path) -> list[str]:
+    return sorted(p.name for p in path.iterdir() if p.name != "manifest.json")
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = _Parser(prog="dotbias", description="Equivalence and benchmark harness for fastbook's "
-                                            "DotProductBias variants.")
-    sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
-
-    r = sub.add_parser("run", help="train both models the seed's way and compare them (main job)")
-    r.add_argument("--data", metavar="PATH", help="a MovieLens 100k folder (u.data, u.item); "
-                   "default: synthetic data with known truth")
-    r.add_argument("--epochs", type=int, default=None, help="epochs (default 5; 1 with --quick)")
-    r.add_argument("--factors", type=int, default=50)
-    r.add_argument("--bs", type=int, default=64)
-    r.add_argument("--seed", type=int, default=42)
-    r.add_argument("--device", default="cpu", help="cpu or cuda")
-    r.add_argument("--variants", default="emb,cp", help="comma-separated registered variants")
-    r.add_argument("--quick", action="store_true", help="a short run (1 epoch) for a first look")
-    r.add_argument("--out", default="results", help="folder for run.md, run.json, run.png")
-    r.add_argument("--no-progress", action="store_true", help="hide the progress bars")
-    r.set_defaults(func=_run)
-
-    a = sub.add_parser("ablations", help="the seed's changes reverted one at a time, and the map "
-                                         "of inputs where the variants disagree")
+    p = opt.Parser(prog="dotbias", description="Equivalence and benchmark harness for fastbook's "
+                   "DotProductBias variants. Results go to OUT/<command>/, written as one set.")
+    sub = p.add_subparsers(dest="command", required=True, parser_class=opt.Parser)
+    r = opt.subcommand(sub, "run", _run, "train both models the seed's way and compare them (the "
+                       "main job)")
+    opt.add_run_options(r)
+    opt.add_common(r, LOCAL, trains=True)
+    a = opt.subcommand(sub, "ablations", _ablations, "the seed's changes reverted one at a time, and "
+                       "the map of inputs where the variants disagree")
     a.add_argument("--quick", action="store_true", help="shorter training for the silent-broadcast row")
-    a.add_argument("--out", default="results", help="folder for ablations.md/json ('' to skip)")
-    a.set_defaults(func=_ablations)
-
-    c = sub.add_parser("check", help="a fixed grid of equivalence checks on this torch build, "
-                                     "one verdict (exit 1 if the variants disagree)")
-    c.add_argument("--out", default="", help="folder for equivalence.json/.md (default: print only)")
-    c.set_defaults(func=_check)
-
-    rep = sub.add_parser("report", help="turn pytest-benchmark JSON runs into REPORT.md, "
-                                        "report.json and plots")
-    rep.add_argument("runs", nargs="*", help="pytest-benchmark JSON files (default: newest saved run)")
-    rep.add_argument("--storage", default="results/benchmarks", help="where `pytest bench` saves runs")
-    rep.add_argument("--out", default="results")
-    rep.add_argument("--versions", metavar="DIR", help="instead: merge the per-torch-version runs that "
-                     "tox writes under DIR (results/tox) into CROSS_VERSION.md/.json/.png")
-    rep.set_defaults(func=_report)
+    opt.add_common(a, LOCAL, trains=True, skip_out=True)
+    c = opt.subcommand(sub, "check", _check, "a fixed grid of equivalence checks on this torch build, "
+                       "one verdict (exit 1 if the variants disagree)")
+    opt.add_common(c, LOCAL, trains=True, skip_out=True)
+    rep = opt.subcommand(sub, "report", _report, "turn pytest-benchmark JSON runs into REPORT.md, "
+                         "report.json and plots")
+    opt.add_report_options(rep)
+    opt.add_common(rep, LOCAL, trains=False)
     return p
 
 
@@ -112,20 +147,36 @@ def _quiet_library_warnings() -> None:
         warnings.filterwarnings("ignore", message=msg)
 
 
+def _terminate(signum, frame):
+    raise KeyboardInterrupt      # SIGTERM cleans up like Ctrl-C: temp folders go, nothing half-written
+
+
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    _quiet_library_warnings()
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(signal.SIGTERM, _terminate)
     try:
+        args = build_parser().parse_args(argv)
+        _quiet_library_warnings()
+        from . import progress
+        progress.set_enabled(False if args.no_progress else None)
         return args.func(args)
-    except (ValueError, FileNotFoundError, NotADirectoryError, IsADirectoryError) as e:
-        print(f"dotbias: error: {e}", file=sys.stderr)
-        return 2
-    except BrokenPipeError:     # `dotbias ... | head`: the reader left; no traceback
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        return 1
+    except SystemExit as e:            # --help, --version
+        return e.code if isinstance(e.code, int) else 0
     except KeyboardInterrupt:
         print("dotbias: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:            # `dotbias ... | head`: the reader left; no traceback
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1
+    except (ValueError, OSError, MemoryError) as e:
+        print(f"dotbias: error: {opt.one_line(e)}", file=sys.stderr)
+        return 2
+    except Exception as e:             # a bug, not bad input: one line, exit 1; the traceback on demand
+        if os.environ.get("DOTBIAS_TRACEBACK"):
+            raise
+        print(f"dotbias: internal error: {type(e).__name__}: {opt.one_line(e)} (please report it; "
+              "DOTBIAS_TRACEBACK=1 shows where)", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

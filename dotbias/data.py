@@ -1,9 +1,8 @@
-"""Ratings data: the MovieLens 100k reader, a synthetic generator with known truth, and conversion
-to fastai `CollabDataLoaders` and plain tensors."""
+"""Ratings data: a synthetic generator with known truth, and conversion to fastai
+`CollabDataLoaders` and plain tensors (the MovieLens 100k files are read by `dotbias.movielens`)."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -11,110 +10,6 @@ import torch
 from torch import Tensor
 
 from .variants import check_sizes
-
-COLUMNS = ("user", "movie", "rating", "timestamp")
-
-
-def _read_bytes(path: Path) -> bytes:
-    if not path.exists():
-        raise FileNotFoundError(f"{path}: file not found (a MovieLens 100k folder holds u.data and u.item)")
-    if not path.is_file():
-        raise ValueError(f"{path}: not a file")
-    data = path.read_bytes()
-    if not data.strip():
-        raise ValueError(f"{path}: file is empty")
-    return data
-
-
-def _int(path: Path, line_no: int, column: str, value: str) -> int:
-    try:
-        return int(value)
-    except ValueError:
-        raise ValueError(f"{path}, line {line_no}, column {column}: expected an integer, "
-                         f"got {value!r}") from None
-
-
-def read_ratings(path: str | Path) -> pd.DataFrame:
-    """Read `u.data`: tab-separated user, movie, rating, timestamp; integers, no header."""
-    path = Path(path)
-    text = _read_bytes(path).decode("latin-1")
-    rows = []
-    for line_no, line in enumerate(text.splitlines(), 1):
-        if not line.strip():
-            continue
-        fields = line.split("\t")
-        if len(fields) != 4:
-            raise ValueError(f"{path}, line {line_no}: expected 4 tab-separated columns "
-                             f"(user, movie, rating, timestamp), got {len(fields)}: {line[:60]!r}")
-        user, movie, ts = (_int(path, line_no, c, fields[i].strip())
-                           for c, i in (("user", 0), ("movie", 1), ("timestamp", 3)))
-        try:
-            rating = float(fields[2])
-        except ValueError:
-            rating = float("nan")
-        if not np.isfinite(rating):
-            raise ValueError(f"{path}, line {line_no}, column rating: expected a number, "
-                             f"got {fields[2]!r}")
-        rows.append((user, movie, rating, ts))
-    df = pd.DataFrame(rows, columns=list(COLUMNS))
-    df["rating"] = df["rating"].astype("int64") if (df["rating"] % 1 == 0).all() else df["rating"]
-    return df
-
-
-def read_titles(path: str | Path) -> pd.DataFrame:
-    """Read `u.item`: pipe-separated, latin-1; the first two columns are movie id and title."""
-    path = Path(path)
-    data = _read_bytes(path)
-    if data.startswith((b"\xff\xfe", b"\xfe\xff")) or b"\x00" in data:
-        raise ValueError(f"{path}: looks UTF-16 encoded; MovieLens 100k's u.item is latin-1")
-    if data.startswith(b"\xef\xbb\xbf"):
-        raise ValueError(f"{path}: starts with a UTF-8 byte-order mark; u.item is latin-1")
-    try:
-        as_utf8 = data.decode("utf-8")
-    except UnicodeDecodeError:
-        as_utf8 = None
-    if as_utf8 is not None and not as_utf8.isascii():
-        line_no, line = next((i, ln) for i, ln in enumerate(as_utf8.splitlines(), 1)
-                             if not ln.isascii())
-        raise ValueError(f"{path}, line {line_no}: text is UTF-8 encoded "
-                         f"({line.split('|')[1] if '|' in line else line[:40]!r}); "
-                         "MovieLens 100k's u.item is latin-1")
-    rows = []
-    for line_no, line in enumerate(data.decode("latin-1").splitlines(), 1):
-        if not line.strip():
-            continue
-        fields = line.split("|")
-        if len(fields) < 2:
-            raise ValueError(f"{path}, line {line_no}: expected pipe-separated columns "
-                             f"(movie id|title|...), got {len(fields)}: {line[:60]!r}")
-        rows.append((_int(path, line_no, "movie id", fields[0].strip()), fields[1]))
-    df = pd.DataFrame(rows, columns=["movie", "title"])
-    dup = df["movie"].duplicated()
-    if dup.any():
-        raise ValueError(f"{path}: movie id {df['movie'][dup].iloc[0]} appears twice")
-    return df
-
-
-def read_movielens(folder: str | Path) -> pd.DataFrame:
-    """Read a MovieLens 100k folder as the seed does: ratings merged with titles on the movie id.
-
-    Columns: user, movie, rating, timestamp, title. Unlike a bare `merge`, a rating whose movie id
-    has no title is an error rather than a silently dropped row."""
-    folder = Path(folder)
-    if not folder.exists():
-        raise FileNotFoundError(f"{folder}: folder not found (expected a MovieLens 100k folder "
-                                "with u.data and u.item)")
-    if not folder.is_dir():
-        raise ValueError(f"{folder}: not a folder (expected a MovieLens 100k folder)")
-    ratings = read_ratings(folder / "u.data")
-    titles = read_titles(folder / "u.item")
-    missing = ~ratings["movie"].isin(titles["movie"])
-    if missing.any():
-        line_no = int(np.flatnonzero(missing.to_numpy())[0]) + 1
-        raise ValueError(f"{folder / 'u.data'}, row {line_no}, column movie: id "
-                         f"{ratings['movie'][missing].iloc[0]} has no title in u.item")
-    return ratings.merge(titles)
-
 
 @dataclass
 class Synthetic:

@@ -108,22 +108,32 @@ def png_bytes(fig) -> bytes:
 
 
 def run_plot(res) -> bytes:
-    """`dotbias run`: loss curves per model and the two models' learned item biases."""
-    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(11, 4.2))
-    for n, tr in res.training.items():
+    """`dotbias run`: loss per epoch for each model (epochs numbered from 1, as in run.md) and the
+    two first models' learned item biases against each other."""
+    d, c = res.dataset, res.config
+    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(11, 4.6))
+    fig.suptitle(f"dotbias run: {d['source']}\n{d['ratings']:,} ratings, {d['users'] - 1:,} users, "
+                 f"{d['titles'] - 1:,} titles; {c.factors} factors, bs {c.bs}, {c.epochs} "
+                 f"epoch{'s' * (c.epochs != 1)}, seed {c.seed}", fontsize=10)
+    for i, (n, tr) in enumerate(res.training.items()):
         ep = [e.epoch + 1 for e in tr.epochs]
-        line, = ax1.plot(ep, [e.valid_loss for e in tr.epochs], marker="o", label=f"{n} valid")
-        ax1.plot(ep, [e.train_loss for e in tr.epochs], ls="--", color=line.get_color(),
-                 label=f"{n} train")
-    ax1.set(xlabel="epoch", ylabel="MSE loss", title="fit_one_cycle loss")
-    ax1.legend()
+        size = max(10 - 3 * i, 3)           # later models drawn smaller: equal points stay visible
+        line, = ax1.plot(ep, [e.valid_loss for e in tr.epochs], marker="o", ms=size, label=f"{n} valid")
+        ax1.plot(ep, [e.train_loss for e in tr.epochs], ls="--", marker="s", ms=size, mfc="none",
+                 color=line.get_color(), label=f"{n} train")
+    ax1.set_xticks(range(1, c.epochs + 1, max(1, c.epochs // 10)))
+    ax1.set_xlim(0.5, c.epochs + 0.5)
+    ax1.set(xlabel="epoch", ylabel="MSE loss (stars²)", title="fit_one_cycle loss per epoch")
+    ax1.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.0, 1.0))
     names = list(res.item_bias)
     a, b = res.item_bias[names[0]].to_numpy(), res.item_bias[names[1]].to_numpy()
     ax2.scatter(a, b, s=4, alpha=0.5)
     lo, hi = float(min(a.min(), b.min())), float(max(a.max(), b.max()))
-    ax2.plot([lo, hi], [lo, hi], color="grey", lw=0.8)
-    ax2.set(xlabel=f"{names[0]} item bias", ylabel=f"{names[1]} item bias",
-            title="learned item biases")
+    ax2.plot([lo, hi], [lo, hi], color="grey", lw=0.8, label="y = x")
+    ax2.set(xlabel=f"{names[0]} item bias (logit scale, before sigmoid_range)",
+            ylabel=f"{names[1]} item bias (logit scale, before sigmoid_range)",
+            title=f"learned item biases, {len(a):,} titles")
+    ax2.legend(fontsize=8, loc="lower right")
     fig.tight_layout()
     return png_bytes(fig)
 

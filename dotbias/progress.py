@@ -23,17 +23,30 @@ def enabled() -> bool:
     return sys.stderr.isatty() if _enabled is None else _enabled
 
 
+class Bar:
+    """A progress line for loops we do not own (a fastai callback calls `update`); inert when off."""
+
+    def __init__(self, label: str, total: int | None = None):
+        self.label, self.total, self.on = label, total, enabled()
+        self.t0 = time.perf_counter()
+
+    def update(self, done: int, note: str = "") -> None:
+        if self.on:
+            of = f"/{self.total}" if self.total is not None else ""
+            sys.stderr.write(f"\r{self.label} {done}{of}{note} ({time.perf_counter() - self.t0:.0f} s)\x1b[K")
+            sys.stderr.flush()
+
+    def close(self) -> None:
+        if self.on:
+            sys.stderr.write(f"\r{self.label} done in {time.perf_counter() - self.t0:.1f} s\x1b[K\n")
+            sys.stderr.flush()
+
+
 def track(items: Iterable[T], label: str, total: int | None = None) -> Iterator[T]:
     """Yield from `items`, showing `label i/total, elapsed` on stderr while it runs."""
-    if not enabled():
-        yield from items
-        return
     total = total if total is not None else (len(items) if hasattr(items, "__len__") else None)
-    t0 = time.perf_counter()
-    of = f"/{total}" if total is not None else ""
+    bar = Bar(label, total)
     for i, item in enumerate(items):
-        sys.stderr.write(f"\r{label} {i + 1}{of} ({time.perf_counter() - t0:.0f} s)\x1b[K")
-        sys.stderr.flush()
+        bar.update(i + 1)
         yield item
-    sys.stderr.write(f"\r{label} done in {time.perf_counter() - t0:.1f} s\x1b[K\n")
-    sys.stderr.flush()
+    bar.close()

@@ -1,6 +1,6 @@
 """Training, defined once: the optimizer step every loop uses (`train_step`), k steps from canonical
-parameters (`train_steps`, for trajectories), the lean plain-torch epoch loop (`fit_lean`) and the
-seed's fastai run (`fit_fastai`)."""
+parameters (`train_steps`, for trajectories), the seed's fastai run (`fit_fastai`) and a lean
+plain-torch epoch loop with the same schedule and optimizer arithmetic (`fit_lean`)."""
 from __future__ import annotations
 
 import math
@@ -14,6 +14,7 @@ from torch import Tensor, nn
 
 from .canonical import Canonical, squeeze
 from .data import CollabTensors
+from .progress import track
 
 # The optimizers the trajectory properties use; each takes the model's parameters.
 OPTIMIZERS: dict[str, Callable[..., torch.optim.Optimizer]] = {
@@ -69,8 +70,9 @@ class EpochStat:
 
 @dataclass
 class TrainResult:
-    """Per-epoch losses and times of one training run."""
+    """Per-epoch losses and times of one training run, and the (lr, beta1) used at every step."""
     epochs: list[EpochStat] = field(default_factory=list)
+    hypers: list[tuple[float, float]] = field(default_factory=list, repr=False)
 
     @property
     def final_valid_loss(self) -> float:
@@ -85,79 +87,114 @@ class TrainResult:
                 "seconds": self.seconds}
 
 
+def _fastai_callbacks(total_steps: int, progress: bool):
+    """An epoch timer and, when `progress`, a dotbias.progress line on stderr (fastai's own bar
+    prints to stdout, so it stays off)."""
+    from fastai.callback.core import Callback
+
+    from .progress import Bar
+
+    class EpochTimer(Callback):
+        order = -10
+
+        def before_fit(self):
+            self.times, self.bar = [], Bar("fit_one_cycle steps", total_steps) if progress else None
+
+        def before_epoch(self):
+            self.t0 = time.perf_counter()
+
+        def after_batch(self):
+            if self.bar is not None and self.training:
+                self.bar.update(self.train_iter, f", epoch {self.epoch + 1}/{self.n_epoch}")
+
+        def after_epoch(self):
+            self.times.append(time.perf_counter() - self.t0)
+
+        def after_fit(self):
+            if self.bar is not None:
+                self.bar.close()
+    return EpochTimer()
+
+
 def fit_fastai(model: nn.Module, dls, epochs: int = 5, lr: float = 5e-3, wd: float = 0.1, *,
                seed: int | None = 0, progress: bool = False) -> TrainResult:
     """The seed's run: `Learner(dls, model, loss_func=MSELossFlat()).fit_one_cycle(epochs, lr, wd=wd)`.
 
     fastai's collab train loader samples rows with replacement from numpy's global RNG, so `seed`
     (when not None) seeds it right before the fit: the same seed gives the same batches."""
-    from fastai.callback.core import Callback
     from fastai.learner import Learner
     from fastai.losses import MSELossFlat
 
-    class EpochTimer(Callback):
-        order = -10
-
-        def before_epoch(self):
-            self.t0 = time.perf_counter()
-
-        def after_epoch(self):
-            self.times.append(time.perf_counter() - self.t0)
-
-    timer = EpochTimer()
-    timer.times = []
+    timer = _fastai_callbacks(epochs * len(dls.train), progress)
     learn = Learner(dls, model, loss_func=MSELossFlat(), cbs=[timer])
     if seed is not None:
         np.random.seed(seed)
-    if progress:
+    with learn.no_bar(), learn.no_logging():
         learn.fit_one_cycle(epochs, lr, wd=wd)
-    else:
-        with learn.no_bar(), learn.no_logging():
-            learn.fit_one_cycle(epochs, lr, wd=wd)
     values = learn.recorder.values  # one [train_loss, valid_loss] per epoch
+    hps = learn.recorder.hps
     return TrainResult([EpochStat(i, float(v[0]), float(v[1]), t)
-                        for i, (v, t) in enumerate(zip(values, timer.times))])
+                        for i, (v, t) in enumerate(zip(values, timer.times))],
+                       [(float(a), float(b)) for a, b in zip(hps["lr"], hps["mom"])])
+
+
+def one_cycle(lr: float, total_steps: int, pct_start: float = 0.25, div: float = 25.0,
+              div_final: float = 1e5, moms=(0.95, 0.85, 0.95)) -> list[tuple[float, float]]:
+    """(lr, beta1) for each step of `fit_one_cycle(lr_max=lr)`, from fastai's own `combined_cos`;
+    the position accumulates 1/total per step as fastai's `pct_train` does, so values are equal.
+    (torch's OneCycleLR ends at lr/(div*div_final) and moves the peak by one step.)"""
+    from fastai.callback.schedule import combined_cos
+
+    lr_sched = combined_cos(pct_start, lr / div, lr, lr / div_final)
+    mom_sched = combined_cos(pct_start, *moms)
+    out, pct = [], 0.0
+    for _ in range(total_steps):
+        out.append((float(lr_sched(pct)), float(mom_sched(pct))))
+        pct += 1.0 / total_steps
+    return out
+
+
+def _lean_epoch(model: nn.Module, opt, data: CollabTensors, order: Tensor, bs: int,
+                hypers: Sequence[tuple[float, float]]) -> float:
+    """One epoch of `train_step`s over `order` in batches of `bs` (last partial batch dropped),
+    setting lr and beta1 from `hypers` before each step; the mean train loss."""
+    model.train()
+    total = torch.zeros((), device=order.device)
+    for b, (lr, mom) in enumerate(hypers):
+        for group in opt.param_groups:
+            group["lr"], group["betas"] = lr, (mom, group["betas"][1])
+        idx = order[b * bs:(b + 1) * bs]
+        total += train_step(model, opt, data.x_train[idx], data.y_train[idx])
+    return (total / len(hypers)).item()
 
 
 def fit_lean(model: nn.Module, data: CollabTensors, epochs: int = 5, lr: float = 5e-3,
              wd: float = 0.1, *, bs: int = 64, seed: int = 0, device: str | torch.device = "cpu",
-             progress=None) -> TrainResult:
-    """A plain-torch loop doing what `fit_one_cycle(epochs, lr, wd=wd)` does, over index tensors.
+             progress: bool = False) -> TrainResult:
+    """A plain-torch loop with `fit_one_cycle(epochs, lr, wd=wd)`'s arithmetic, over index tensors.
 
-    Same: MSE on the squeezed output, decoupled weight decay Adam (torch AdamW with fastai's
-    eps=1e-5, beta2=0.99), one-cycle schedule (pct_start 0.25, div 25, div_final 1e5, cosine, beta1
-    cycled 0.95-0.85-0.95), train batches of `bs` with the last partial batch dropped, valid loss as
-    the mean over all valid rows. Differs: batches are a `torch.randperm` permutation per epoch
-    (fastai samples rows with replacement from numpy's global RNG), no callbacks, no recorder,
-    no transforms; the loss printed for an epoch is its plain mean, not fastai's smoothed loss.
-    `progress`, if given, is called as progress(epoch, batch, n_batches)."""
+    Same as fastai, step for step: the lr and beta1 of every step (`one_cycle`), the optimizer
+    (torch AdamW = fastai Adam with decoupled wd, eps 1e-5, beta2 0.99), MSE on the squeezed
+    output, train batches of `bs` with the last partial batch dropped, valid loss as the mean over
+    the valid rows. Differs: the batches (a `torch.randperm` per epoch; fastai samples with
+    replacement from numpy's global RNG), so losses agree in distribution, not in value; no
+    callbacks; an epoch's train loss is its plain mean, not fastai's smoothed loss."""
     device = torch.device(device)
-    data = data.to(device)
-    model = model.to(device)
+    data, model = data.to(device), model.to(device)
     gen = torch.Generator().manual_seed(seed)
     n = data.x_train.shape[0]
     n_batches = n // bs
     if n_batches == 0:
         raise ValueError(f"bs={bs} is larger than the {n} training rows")
     opt = torch.optim.AdamW(model.parameters(), lr=lr, betas=(0.95, 0.99), eps=1e-5, weight_decay=wd)
-    sched = torch.optim.lr_scheduler.OneCycleLR(
-        opt, max_lr=lr, total_steps=epochs * n_batches, pct_start=0.25, div_factor=25.0,
-        final_div_factor=1e5, anneal_strategy="cos", cycle_momentum=True,
-        base_momentum=0.85, max_momentum=0.95)
-    result = TrainResult()
-    for epoch in range(epochs):
+    hypers = one_cycle(lr, epochs * n_batches)
+    result = TrainResult(hypers=hypers)
+    for epoch in track(range(epochs), "lean epochs") if progress else range(epochs):
         t0 = time.perf_counter()
-        model.train()
         order = torch.randperm(n, generator=gen).to(device)
-        total = torch.zeros((), device=device)
-        for b in range(n_batches):
-            idx = order[b * bs:(b + 1) * bs]
-            total += train_step(model, opt, data.x_train[idx], data.y_train[idx])
-            sched.step()
-            if progress is not None:
-                progress(epoch, b, n_batches)
+        train_loss = _lean_epoch(model, opt, data, order, bs,
+                                 hypers[epoch * n_batches:(epoch + 1) * n_batches])
         valid = evaluate(model, data, bs=max(bs, 1024))
-        train_loss = (total / n_batches).item()
         if device.type == "cuda":
             torch.cuda.synchronize(device)
         result.epochs.append(EpochStat(epoch, train_loss, valid, time.perf_counter() - t0))

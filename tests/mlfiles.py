@@ -32,3 +32,54 @@ def write_movielens(folder: Path, n_users: int = 30, n_items: int = 40, n_rating
              for k, p in enumerate(pairs)]
     (folder / "u.data").write_text("\n".join(lines) + "\n")
     return folder
+
+
+def write_bench_run(path: Path, *, median: float = 1e-4, n: int = 40, seed: int = 0) -> Path:
+    """A small pytest-benchmark JSON run (forward, emb and cp, interleaved rounds), the format
+    `dotbias report` reads; `median=0` gives the degenerate all-zero timings."""
+    import json
+
+    rng = np.random.default_rng(seed)
+
+    def bench(variant: str, factor: float) -> dict:
+        s = (median * factor * (1 + 0.05 * rng.random(n))).tolist()
+        q1, med, q3 = np.quantile(s, [0.25, 0.5, 0.75]).tolist()
+        info = {"operation": "forward", "variant": variant, "device": "cpu", "dtype": "float32",
+                "size": {"name": "ml100k", "n_users": 944, "n_items": 1683, "n_factors": 50, "bs": 64},
+                "sweep_axes": [], "torch": "2.13.0", "torch_threads": 1,
+                "interleaved": {"seconds": s, "iterations": 10, "rounds": n}}
+        return {"group": "forward | cpu | ml100k | float32",
+                "name": f"test_forward[cpu-ml100k-float32-{variant}]",
+                "fullname": f"bench/test_forward.py::test_forward[cpu-ml100k-float32-{variant}]",
+                "params": {"variant": variant}, "param": f"cpu-ml100k-float32-{variant}", "extra_info": info,
+                "stats": {"min": min(s), "max": max(s), "mean": float(np.mean(s)), "stddev": float(np.std(s)),
+                          "rounds": n, "median": med, "iqr": q3 - q1, "q1": q1, "q3": q3, "iterations": 10,
+                          "data": s}}
+    data = {"machine_info": {"node": "test", "cpu": {"brand_raw": "TestCPU"}, "python_version": "3.11"},
+            "commit_info": {"id": "abc123", "dirty": False}, "datetime": "2026-01-01T00:00:00",
+            "version": "5.3.1", "benchmarks": [bench("emb", 1.2), bench("cp", 1.0)]}
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(data))
+    return path
+
+
+def tree_digest(folder: Path) -> dict[str, str]:
+    """Every entry under `folder` (hidden ones too) -> sha256 of a file, a symlink's target or
+    'dir': equal digests mean the folder is byte-for-byte unchanged."""
+    import hashlib
+    import os
+
+    if not folder.exists() and not folder.is_symlink():
+        return {}
+    out = {}
+    for root, dirs, files in os.walk(folder):
+        for name in dirs + files:
+            p = Path(root) / name
+            rel = str(p.relative_to(folder))
+            if p.is_symlink():
+                out[rel] = "link:" + os.readlink(p)
+            elif p.is_dir():
+                out[rel] = "dir"
+            else:
+                out[rel] = hashlib.sha256(p.read_bytes()).hexdigest()
+    return out

@@ -6,14 +6,8 @@ import pytest
 import torch
 from mlfiles import write_movielens
 
-from dotbias.data import (
-    collab_dls,
-    read_movielens,
-    read_ratings,
-    read_titles,
-    synthetic_ratings,
-    tensors_from_dls,
-)
+from dotbias.data import collab_dls, synthetic_ratings, tensors_from_dls
+from dotbias.movielens import read_movielens, read_ratings, read_titles
 
 
 def test_reads_real_format_with_latin1_titles(tmp_path):
@@ -107,7 +101,30 @@ def test_title_file_in_utf16(tmp_path):
 
 def test_rating_of_unknown_movie(tmp_path):
     _err(tmp_path, data=b"1\t1\t5\t881250949\n1\t999\t4\t881250949\n",
-         match=r"u.data, row 2, column movie: id 999 has no title in u.item")
+         match=r"u.data, line 2, column movie: id 999 has no title in u.item")
+
+
+def test_line_numbers_count_blank_lines_and_only_newlines(tmp_path):
+    """An editor's line numbers: blank lines count, and a latin-1 0x85 (NEL) or form feed, which
+    str.splitlines() treats as line breaks, does not start a new line."""
+    _err(tmp_path, data=b"1\t1\t5\t8\n\n\r\n1\t2\t5\t8\x0c\n1\t3\tx\t8\n",
+         match=r"u.data, line 5, column rating: expected a number, got 'x'")
+    _err(tmp_path, item=b"1|Toy Story (1995)|x\n\n2|Heat\x85 (1995)|x\n",
+         match=r"u.item, line 3, column 7: byte 0x85 is a control character in latin-1")
+
+
+def test_cp1252_byte_in_titles_is_refused_with_line_and_column(tmp_path):
+    msg = _err(tmp_path, item=b"1|Toy Story (1995)|x\n2|Schindler\x92s List (1993)|x\n",
+               match=r"u.item, line 2, column 12: byte 0x92 is a control character in latin-1")
+    assert "\u2019" in msg      # names what the byte means in cp1252 (a right single quote)
+
+
+@pytest.mark.parametrize("rating", [b"7", b"-1", b"5.6"])
+def test_rating_outside_y_range_is_refused_unless_allowed(tmp_path, rating):
+    data = b"1\t1\t5\t8\n1\t2\t" + rating + b"\t8\n"
+    _err(tmp_path, data=data, match=r"u.data, line 2, column rating: .* outside the models' y_range")
+    folder = tmp_path / "ml"
+    assert float(rating) in set(read_movielens(folder, allow_out_of_range=True)["rating"])
 
 
 def test_folder_is_a_file(tmp_path):

@@ -8,7 +8,7 @@ import torch
 
 from dotbias import VARIANTS
 from dotbias.data import collab_dls, synthetic_ratings, tensors_from_dls
-from dotbias.training import evaluate, fit_fastai, fit_lean
+from dotbias.training import evaluate, fit_fastai, fit_lean, one_cycle
 
 
 @pytest.fixture(scope="module")
@@ -50,11 +50,42 @@ def test_fit_fastai_learns_and_is_seeded(small, name):
     assert r.final_valid_loss == pytest.approx(evaluate(model, data), rel=1e-5)
 
 
-def test_lean_and_fastai_reach_similar_losses(small):
+def test_lean_follows_fit_one_cycles_schedule_step_for_step(small):
+    """The lean loop's claim, made precise: the lr and beta1 of every one of its steps equal those
+    fastai's ParamScheduler set during `fit_one_cycle` (read back from the recorder). A schedule
+    built with torch's OneCycleLR (final lr lr/(25*1e5) instead of lr/1e5, peak one step late) or
+    with the wrong pct_start fails here."""
     dls, data = small
-    lean = fit_lean(make("cp", data), data, epochs=3, bs=32, seed=0).final_valid_loss
-    fa = fit_fastai(make("cp", data), dls, epochs=3, seed=0).final_valid_loss
-    assert abs(lean - fa) < 0.15 * fa
+    fa = fit_fastai(make("cp", data), dls, epochs=2, seed=0)
+    lean = fit_lean(make("cp", data), data, epochs=2, bs=32, seed=0)
+    assert len(fa.hypers) == len(lean.hypers) == 2 * (len(data.y_train) // 32)
+    torch.testing.assert_close(torch.tensor(lean.hypers, dtype=torch.float64),
+                               torch.tensor(fa.hypers, dtype=torch.float64), rtol=0, atol=0)
+    lrs = [h[0] for h in lean.hypers]
+    assert lrs.index(max(lrs)) == round(0.25 * len(lrs)) and max(lrs) == pytest.approx(5e-3, rel=1e-3)
+    assert lrs[0] == pytest.approx(5e-3 / 25) and lrs[-1] < 5e-3 / 1e3
+
+
+def test_lean_optimizer_is_fastais_adam(small):
+    """Same arithmetic: torch AdamW as fit_lean configures it and fastai's Adam (decoupled wd 0.1,
+    eps 1e-5, beta2 0.99), fed the same gradients with a changing lr and beta1, stay equal to
+    float32 rounding. Coupled (L2) weight decay or eps 1e-8 would fail this."""
+    from fastai.optimizer import Adam
+
+    gen = torch.Generator().manual_seed(0)
+    p_fa = torch.randn(50, 8, generator=gen, requires_grad=True)
+    p_torch = p_fa.detach().clone().requires_grad_(True)
+    fa = Adam([p_fa], lr=1e-3, wd=0.1, eps=1e-5, sqr_mom=0.99)
+    opt = torch.optim.AdamW([p_torch], lr=1e-3, betas=(0.95, 0.99), eps=1e-5, weight_decay=0.1)
+    for lr, mom in one_cycle(5e-2, 20):
+        grad = torch.randn(50, 8, generator=gen)
+        fa.set_hyper("lr", lr)
+        fa.set_hyper("mom", mom)
+        opt.param_groups[0]["lr"], opt.param_groups[0]["betas"] = lr, (mom, 0.99)
+        p_fa.grad, p_torch.grad = grad.clone(), grad.clone()
+        fa.step()
+        opt.step()
+    torch.testing.assert_close(p_torch.detach(), p_fa.detach(), rtol=1e-5, atol=1e-7)
 
 
 def test_fit_lean_rejects_a_batch_larger_than_the_data(small):
