@@ -13,6 +13,7 @@ from test_equivalence import NoItemBias
 from dotbias.inputs import random_canonical
 from dotbias.equivalence import expect_exact
 from dotbias.equivalence import assert_trajectories_match, compare_trajectories
+from dotbias.training import fit_fastai
 from dotbias.variants import VARIANTS, Variant
 
 
@@ -51,15 +52,12 @@ def tiny_dls(seed: int, bs: int = 16):
 
 
 def fit_one_cycle(variant: str, dls, params, seed: int):
-    from fastai.learner import Learner
-    from fastai.losses import MSELossFlat
+    """The seed's fit (`dotbias.training.fit_fastai`) from canonical `params`."""
     n_users, n_items, n_factors = params.sizes
     model = VARIANTS[variant].make(n_users, n_items, n_factors, params=params)
-    learn = Learner(dls, model, loss_func=MSELossFlat())
-    np.random.seed(seed)               # fastai's train loader samples from numpy's global RNG
-    with learn.no_bar(), learn.no_logging():
-        learn.fit_one_cycle(1, 5e-3, wd=0.1)
-    return VARIANTS[variant].to_canonical(model), learn.recorder.values[-1]
+    result = fit_fastai(model, dls, epochs=1, lr=5e-3, wd=0.1, seed=seed)
+    last = result.epochs[-1]
+    return VARIANTS[variant].to_canonical(model), (last.train_loss, last.valid_loss)
 
 
 @pytest.mark.parametrize("seed", [0, 1])
