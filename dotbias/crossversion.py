@@ -36,7 +36,8 @@ def collect(folder: str | Path) -> list[dict]:
                                 "writes results/tox/<env>/)")
     entries = []
     for env in sorted(p for p in folder.iterdir() if p.is_dir()):
-        eq, bench = env / EQUIVALENCE, env / BENCH
+        eq, bench = env / "check" / EQUIVALENCE, env / BENCH    # check/: `dotbias check`'s result set
+        eq = eq if eq.exists() else env / EQUIVALENCE
         if not eq.exists() and not bench.exists():
             continue
         entry = {"env": env.name, "equivalence": _load_equivalence(eq) if eq.exists() else None,

@@ -46,6 +46,8 @@ def check_writable(out_dir: str | Path, name: str | None = None, option: str = "
     """Fail now, with one line, if `out_dir` could not receive results: it (or a parent) is a file,
     the nearest existing folder is not writable (probed by creating and removing a temp file), or
     `out_dir/name` is something other than a result set. Leaves nothing behind."""
+    if not str(out_dir):
+        raise ValueError(f"{option}: expected a folder, got ''")
     out_dir = Path(out_dir)
     probe = out_dir
     while not probe.exists():

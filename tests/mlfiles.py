@@ -81,5 +81,6 @@ def tree_digest(folder: Path) -> dict[str, str]:
             elif p.is_dir():
                 out[rel] = "dir"
             else:
-                out[rel] = hashlib.sha256(p.read_bytes()).hexdigest()
+                with open(p, "rb") as f:
+                    out[rel] = hashlib.sha256(f.read()).hexdigest()
     return out
