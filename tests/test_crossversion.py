@@ -45,8 +45,8 @@ def test_versions_sort_numerically():
 
 
 def test_cross_version_table(tox_dir, tmp_path, capsys):
-    out = tmp_path / "results"
-    assert main(["report", "--versions", str(tox_dir), "--out", str(out)]) == 0
+    assert main(["report", "--versions", str(tox_dir), "--out", str(tmp_path / "results")]) == 0
+    out = tmp_path / "results" / "versions"           # the command's result set
     md = (out / "CROSS_VERSION.md").read_text()
     lines = [ln for ln in md.splitlines() if ln.startswith("| 2.")]
     # equivalence rows then ratio rows, each in version order

@@ -38,7 +38,7 @@ def test_broken_variant_gives_not_equivalent(monkeypatch, tmp_path, capsys):
         unregister("no_item_bias")
     out = capsys.readouterr().out
     assert code == 1
-    data = json.loads((tmp_path / "equivalence.json").read_text())
+    data = json.loads((tmp_path / "check" / "equivalence.json").read_text())
     assert data["verdict"] == "DIFFERENT"
     bad = [r for r in data["rows"] if not r["close"]]
     assert bad and all("no_item_bias" in r["pair"] for r in bad)
