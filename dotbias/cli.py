@@ -22,9 +22,18 @@ def _set_threads(args) -> None:
     torch.set_num_threads(args.threads)
 
 
+def _meta(args) -> dict:
+    """What the manifest of a command's result set records besides its files."""
+    meta = {"command": " ".join(["dotbias", *args.argv])}
+    if hasattr(args, "threads"):
+        meta["threads"] = args.threads
+    return meta
+
+
 def _run(args) -> int:
     from .experiment import Config, prepare, run_prepared, write_results
-    from .resultset import ResultSet, check_writable
+    from .files import check_writable
+    from .resultset import ResultSet
 
     cfg = Config(data=args.data, epochs=args.epochs or (1 if args.quick else 5), factors=args.factors,
                  bs=args.bs, seed=args.seed, device=args.device, variants=args.variants,
@@ -32,7 +41,7 @@ def _run(args) -> int:
     check_writable(args.out, "run")
     _set_threads(args)
     prepared = prepare(cfg, log=_log)          # reads and checks the data, sizes and memory
-    with ResultSet(args.out, "run") as rs:     # locked from here; visible only once complete
+    with ResultSet(args.out, "run", meta=_meta(args)) as rs:    # locked; visible once complete
         res = run_prepared(prepared, log=_log)
         text = write_results(res, rs)
     print(text)
@@ -41,7 +50,8 @@ def _run(args) -> int:
 
 
 def _ablations(args) -> int:
-    from .resultset import ResultSet, check_writable
+    from .files import check_writable
+    from .resultset import ResultSet
 
     if args.out:
         check_writable(args.out, "ablations")
@@ -52,14 +62,15 @@ def _ablations(args) -> int:
     results = run_all(args.quick)
     print(ablations_report(results))
     if args.out:
-        with ResultSet(args.out, "ablations") as rs:
+        with ResultSet(args.out, "ablations", meta=_meta(args)) as rs:
             write_ablations(results, rs.staging)
         _wrote(rs)
     return 0
 
 
 def _check(args) -> int:
-    from .resultset import ResultSet, check_writable
+    from .files import check_writable
+    from .resultset import ResultSet
 
     if args.out:
         check_writable(args.out, "check")
@@ -71,7 +82,7 @@ def _check(args) -> int:
     summary["threads"] = args.threads
     text = render(summary)
     if args.out:
-        with ResultSet(args.out, "check") as rs:
+        with ResultSet(args.out, "check", meta=_meta(args)) as rs:
             rs.write_json("equivalence.json", summary)
             rs.write_text("equivalence.md", "# Equivalence grid\n\n" + text + "\n")
     print(text)
@@ -81,7 +92,8 @@ def _check(args) -> int:
 
 
 def _report(args) -> int:
-    from .resultset import ResultSet, check_writable
+    from .files import check_writable
+    from .resultset import ResultSet
 
     name = "versions" if args.versions else "report"
     check_writable(args.out, name)
@@ -91,7 +103,7 @@ def _report(args) -> int:
     if not paths and not args.versions:
         raise FileNotFoundError(f"{args.storage}: no saved benchmark runs; run `pytest bench` first "
                                 "or name RUN.json files")
-    with ResultSet(args.out, name) as rs:
+    with ResultSet(args.out, name, meta=_meta(args)) as rs:
         if args.versions:
             from .crossversion import write_versions_report
             text = write_versions_report(Path(args.versions), rs.staging)
@@ -155,7 +167,9 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGINT, signal.default_int_handler)
     signal.signal(signal.SIGTERM, _terminate)
     try:
+        argv = sys.argv[1:] if argv is None else list(argv)
         args = build_parser().parse_args(argv)
+        args.argv = argv
         _quiet_library_warnings()
         from . import progress
         progress.set_enabled(False if args.no_progress else None)

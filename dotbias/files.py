@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import secrets
 import tempfile
 import time
 from collections.abc import Callable
@@ -26,7 +27,7 @@ def write_atomic(path: str | Path, write: Callable[[Path], None]) -> Path:
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=path.suffix)
     os.close(fd)
     try:
-        _test_delay()
+        write_delay()
         write(Path(tmp))
         os.chmod(tmp, 0o666 & ~_umask())     # mkstemp makes 0600; results are for everyone to read
         os.replace(tmp, path)
@@ -52,6 +53,32 @@ def write_json(path: str | Path, data: Any) -> Path:
 
 def write_bytes(path: str | Path, data: bytes) -> Path:
     return write_atomic(path, lambda p: p.write_bytes(data))
+
+
+def check_writable(out_dir: str | Path, name: str | None = None, option: str = "--out") -> Path:
+    """Fail now, with one line, if `out_dir` could not receive results: it (or a parent) is a file,
+    the nearest existing folder is not writable (probed by creating and removing a temp file), or
+    `out_dir/name` is something other than a result set. Leaves nothing behind."""
+    if not str(out_dir):
+        raise ValueError(f"{option}: expected a folder, got ''")
+    out_dir = Path(out_dir)
+    probe = out_dir
+    while not probe.exists():
+        if probe.is_symlink():
+            raise ValueError(f"{option} {out_dir}: {probe} is a broken symlink")
+        probe = probe.parent
+    if not probe.is_dir():
+        raise ValueError(f"{option} {out_dir}: {probe} is a file, not a folder")
+    target = out_dir / name if name else None
+    if target is not None and target.exists() and not (target.is_symlink() or target.is_dir()):
+        raise ValueError(f"{option} {out_dir}: {target} exists and is not a result set folder")
+    test_file = probe / f".dotbias-probe-{os.getpid()}-{secrets.token_hex(3)}"
+    try:
+        os.close(os.open(test_file, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
+    except OSError as e:
+        raise ValueError(f"{option} {out_dir}: cannot write in {probe} ({e.strerror})") from None
+    test_file.unlink()
+    return out_dir
 
 
 def read_json(path: str | Path, what: str) -> Any:
@@ -103,7 +130,7 @@ def dumps_strict(data: Any) -> str:
     return json.dumps(clean, indent=2, allow_nan=False) + "\n"
 
 
-def _test_delay() -> None:
+def write_delay() -> None:
     """Sleep DOTBIAS_TEST_WRITE_DELAY seconds, so a kill test's SIGKILL lands inside the writes."""
     delay = os.environ.get(DELAY_ENV)
     if delay:

@@ -90,7 +90,7 @@ def add_run_options(r: argparse.ArgumentParser) -> None:
     r.add_argument("--seed", type=non_negative, default=42,
                    help="seeds the data, the split, each model's init and the batches")
     r.add_argument("--device", type=device, default="cpu", help=DEVICES)
-    r.add_argument("--variants", type=variant_list, default=("emb", "cp"), metavar="A,B[,...]",
+    r.add_argument("--variants", type=variant_list, default="emb,cp", metavar="A,B[,...]",
                    help="registered variants to train and compare")
     r.add_argument("--quick", action="store_true", help="1 epoch, for a first look")
     r.add_argument("--allow-out-of-range", action="store_true", help="train on ratings outside the "

@@ -28,7 +28,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from .files import _test_delay, dumps_strict
+from .files import write_delay, dumps_strict
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 
@@ -40,32 +40,6 @@ class ResultSetBusy(OSError):
 def new_run_id() -> str:
     """Sortable and unique: UTC time, pid and a random tail."""
     return f"{time.strftime('%Y%m%dT%H%M%SZ', time.gmtime())}-{os.getpid()}-{secrets.token_hex(3)}"
-
-
-def check_writable(out_dir: str | Path, name: str | None = None, option: str = "--out") -> Path:
-    """Fail now, with one line, if `out_dir` could not receive results: it (or a parent) is a file,
-    the nearest existing folder is not writable (probed by creating and removing a temp file), or
-    `out_dir/name` is something other than a result set. Leaves nothing behind."""
-    if not str(out_dir):
-        raise ValueError(f"{option}: expected a folder, got ''")
-    out_dir = Path(out_dir)
-    probe = out_dir
-    while not probe.exists():
-        if probe.is_symlink():
-            raise ValueError(f"{option} {out_dir}: {probe} is a broken symlink")
-        probe = probe.parent
-    if not probe.is_dir():
-        raise ValueError(f"{option} {out_dir}: {probe} is a file, not a folder")
-    target = out_dir / name if name else None
-    if target is not None and target.exists() and not (target.is_symlink() or target.is_dir()):
-        raise ValueError(f"{option} {out_dir}: {target} exists and is not a result set folder")
-    test_file = probe / f".dotbias-probe-{os.getpid()}-{secrets.token_hex(3)}"
-    try:
-        os.close(os.open(test_file, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
-    except OSError as e:
-        raise ValueError(f"{option} {out_dir}: cannot write in {probe} ({e.strerror})") from None
-    test_file.unlink()
-    return out_dir
 
 
 def git_commit(where: Path) -> dict[str, Any] | None:
@@ -84,11 +58,13 @@ def git_commit(where: Path) -> dict[str, Any] | None:
 class ResultSet:
     """One set of result files, visible at `out_dir/name` only once complete (see module doc)."""
 
-    def __init__(self, out_dir: str | Path, name: str, *, run_id: str | None = None):
+    def __init__(self, out_dir: str | Path, name: str, *, run_id: str | None = None,
+                 meta: dict[str, Any] | None = None):
         if not _NAME.match(name):
             raise ValueError(f"result set name {name!r}: use letters, digits, '_', '-', '.'")
         self.out_dir, self.name = Path(out_dir), name
         self.run_id = run_id or new_run_id()
+        self.meta = dict(meta or {})                     # recorded in the manifest (e.g. threads)
         self.path = self.out_dir / name                  # what readers open
         self._tmp = self.out_dir / f".{name}.{self.run_id}.tmp"
         self._lock_fd: int | None = None
@@ -103,7 +79,7 @@ class ResultSet:
             raise RuntimeError("ResultSet.write_* outside `with ResultSet(...)`")
         if not _NAME.match(fname) or fname == "manifest.json" or fname in self.files:
             raise ValueError(f"result file name {fname!r}: must be a new plain file name")
-        _test_delay()
+        write_delay()
         with open(self._tmp / fname, "wb") as f:
             f.write(data)
             f.flush()
@@ -192,7 +168,7 @@ class ResultSet:
 
     def _commit(self) -> None:
         files = {p.name: _sha256(p) for p in sorted(self._tmp.iterdir()) if p.name != "manifest.json"}
-        manifest = {"set": self.name, "run_id": self.run_id, "files": files,
+        manifest = {"set": self.name, "run_id": self.run_id, "files": files, **self.meta,
                     "written": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
                     "git": git_commit(self.out_dir.resolve())}
         self._write_manifest(manifest)
@@ -203,7 +179,7 @@ class ResultSet:
             _retire(self.path)               # a plain folder from elsewhere (e.g. a copy): set aside
         link = self.out_dir / f".{self.name}.link-{self.run_id}"
         os.symlink(final.name, link)
-        _test_delay()
+        write_delay()
         os.replace(link, self.path)          # the one step that makes the new set visible
         _fsync_dir(self.out_dir)
         if old is not None and old != final:
@@ -211,7 +187,7 @@ class ResultSet:
 
     def _write_manifest(self, manifest: dict) -> None:
         data = dumps_strict(manifest).encode("utf-8")
-        _test_delay()
+        write_delay()
         with open(self._tmp / "manifest.json", "wb") as f:
             f.write(data)
             os.fsync(f.fileno())

@@ -5,6 +5,8 @@ import json
 import subprocess
 import sys
 
+import pytest
+
 from mlfiles import tree_digest, write_movielens
 
 from dotbias import cli, experiment, plots, to_canonical
@@ -114,3 +116,30 @@ def test_results_are_readable_by_everyone(tmp_path):
     path = write_text(tmp_path / "r.md", "x")
     assert path.stat().st_mode & 0o044 == 0o044
     assert [p.name for p in tmp_path.iterdir()] == ["r.md"]     # no temp file left behind
+
+
+@pytest.mark.parametrize("after", [0.3, 1.5])
+def test_ctrl_c_in_the_first_seconds_is_one_line_and_exit_130(tmp_path, after):
+    """SIGINT while torch/fastai are still importing (the window where a traceback used to show)."""
+    import signal
+    import time
+    proc = subprocess.Popen([sys.executable, "-m", "dotbias.cli", "run", "--quick", "--out",
+                             str(tmp_path / "o")], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True)
+    time.sleep(after)
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    assert err.strip().splitlines() == ["dotbias: interrupted"] and "Traceback" not in err + out
+    assert not (tmp_path / "o").exists()
+
+
+def test_help_is_fast_light_and_shows_defaults():
+    """--help must not import torch or fastai (it answered in ~3 s when it did)."""
+    code = ("import sys; from dotbias import cli; rc = cli.main(['run', '--help']); "
+            "assert 'torch' not in sys.modules and 'fastai' not in sys.modules, 'heavy import'")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    for text in ("(default: 50)", "(default: 64)", "(default: 42)", "(default: 1)",
+                 "(default: results/local)", "(default: emb,cp)", "default: 5, or 1 with --quick"):
+        assert text in " ".join(proc.stdout.split()), text
