@@ -32,18 +32,9 @@ def synthetic_title(movie: int) -> str:
     return f"Synthetic item {movie:04d} (2000)"
 
 
-def synthetic_ratings(n_users: int = 943, n_items: int = 1682, n_ratings: int = 100_000, *,
-                      rank: int = 4, seed: int = 0) -> Synthetic:
-    """Ratings shaped like MovieLens 100k, drawn from a known model:
-
-        rating = clip(round(mean + user_bias + item_bias + user_factors . item_factors + noise), 1, 5)
-
-    Item popularity and user activity are long-tailed (Zipf-like), each (user, item) pair is rated
-    at most once, and ids start at 1 like MovieLens."""
-    check_sizes(n_users=n_users, n_items=n_items, n_ratings=n_ratings, rank=rank)
-    if n_ratings > n_users * n_items:
-        raise ValueError(f"n_ratings={n_ratings} exceeds n_users * n_items = {n_users * n_items}")
-    rng = np.random.default_rng(seed)
+def _draw_pairs(rng: np.random.Generator, n_users: int, n_items: int, n_ratings: int) -> np.ndarray:
+    """`n_ratings` distinct (user, item) pairs coded as user * n_items + item, drawn by long-tailed
+    (Zipf-like) user activity and item popularity."""
     item_pop = 1.0 / (np.arange(1, n_items + 1) + 10.0) ** 1.1
     user_act = 1.0 / (np.arange(1, n_users + 1) + 30.0) ** 0.8
     item_pop, user_act = rng.permutation(item_pop), rng.permutation(user_act)
@@ -60,6 +51,22 @@ def synthetic_ratings(n_users: int = 943, n_items: int = 1682, n_ratings: int = 
         elif need > 50 * n_ratings:   # dense corner cases: fill up uniformly
             rest = np.setdiff1d(np.arange(n_users * n_items), pairs)
             pairs = np.concatenate([pairs, rng.permutation(rest)[:n_ratings - len(pairs)]])
+    return pairs
+
+
+def synthetic_ratings(n_users: int = 943, n_items: int = 1682, n_ratings: int = 100_000, *,
+                      rank: int = 4, seed: int = 0) -> Synthetic:
+    """Ratings shaped like MovieLens 100k, drawn from a known model:
+
+        rating = clip(round(mean + user_bias + item_bias + user_factors . item_factors + noise), 1, 5)
+
+    Item popularity and user activity are long-tailed (Zipf-like), each (user, item) pair is rated
+    at most once, and ids start at 1 like MovieLens."""
+    check_sizes(n_users=n_users, n_items=n_items, n_ratings=n_ratings, rank=rank)
+    if n_ratings > n_users * n_items:
+        raise ValueError(f"n_ratings={n_ratings} exceeds n_users * n_items = {n_users * n_items}")
+    rng = np.random.default_rng(seed)
+    pairs = _draw_pairs(rng, n_users, n_items, n_ratings)
     users, items = pairs // n_items, pairs % n_items
     mean, noise = 3.5, 0.6
     user_bias = rng.normal(0, 0.35, n_users)
