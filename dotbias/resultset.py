@@ -30,7 +30,8 @@ from typing import Any
 
 from .files import write_delay, dumps_strict
 
-_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+_FILE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+_SET = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]*$")     # no '.': `.run.*` must not match set "run.x"
 
 
 class ResultSetBusy(OSError):
@@ -60,8 +61,8 @@ class ResultSet:
 
     def __init__(self, out_dir: str | Path, name: str, *, run_id: str | None = None,
                  meta: dict[str, Any] | None = None):
-        if not _NAME.match(name):
-            raise ValueError(f"result set name {name!r}: use letters, digits, '_', '-', '.'")
+        if not _SET.match(name):
+            raise ValueError(f"result set name {name!r}: use letters, digits, '_' and '-'")
         self.out_dir, self.name = Path(out_dir), name
         self.run_id = run_id or new_run_id()
         self.meta = dict(meta or {})                     # recorded in the manifest (e.g. threads)
@@ -77,7 +78,7 @@ class ResultSet:
         """Write one file of the set (into the temp folder until commit); its final path."""
         if self._lock_fd is None:
             raise RuntimeError("ResultSet.write_* outside `with ResultSet(...)`")
-        if not _NAME.match(fname) or fname == "manifest.json" or fname in self.files:
+        if not _FILE.match(fname) or fname == "manifest.json" or fname in self.files:
             raise ValueError(f"result file name {fname!r}: must be a new plain file name")
         write_delay()
         with open(self._tmp / fname, "wb") as f:

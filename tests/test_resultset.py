@@ -101,12 +101,12 @@ def test_a_plain_folder_in_the_way_is_replaced(tmp_path):
     assert visible(out) == ["run"] and len([p for p in os.listdir(out) if p.startswith(".run.")]) == 2
 
 
-@pytest.mark.parametrize("name", ["", "../x", "a/b", ".hidden"])
+@pytest.mark.parametrize("name", ["", "../x", "a/b", ".hidden", "run.old"])
 def test_set_and_file_names_must_be_plain(tmp_path, name):
     with pytest.raises(ValueError):
         ResultSet(tmp_path, name)
     with pytest.raises(ValueError), ResultSet(tmp_path, "run") as rs:
-        rs.write_text(name or "manifest.json", "x")
+        rs.write_text(name if name != "run.old" else "manifest.json", "x")
 
 
 def test_strict_json_writes_null_with_a_reason():
