@@ -30,18 +30,30 @@ def _meta(args) -> dict:
     return meta
 
 
-def _run(args) -> int:
-    from .experiment import Config, prepare, run_prepared, write_results
+def _result_set(args, name: str):
+    """The command's ResultSet in --out (checked now, entered by the caller once the input is
+    validated), or a null context when --out is '' (print only)."""
+    import contextlib
+
     from .files import check_writable
     from .resultset import ResultSet
+
+    if not args.out and args.command in ("ablations", "check"):
+        return contextlib.nullcontext()
+    check_writable(args.out, name)
+    return ResultSet(args.out, name, meta=_meta(args))
+
+
+def _run(args) -> int:
+    from .experiment import Config, prepare, run_prepared, write_results
 
     cfg = Config(data=args.data, epochs=args.epochs or (1 if args.quick else 5), factors=args.factors,
                  bs=args.bs, seed=args.seed, device=args.device, variants=args.variants,
                  allow_out_of_range=args.allow_out_of_range, threads=args.threads)
-    check_writable(args.out, "run")
+    result_set = _result_set(args, "run")
     _set_threads(args)
     prepared = prepare(cfg, log=_log)          # reads and checks the data, sizes and memory
-    with ResultSet(args.out, "run", meta=_meta(args)) as rs:    # locked; visible once complete
+    with result_set as rs:                     # locked from here; visible once complete
         res = run_prepared(prepared, log=_log)
         text = write_results(res, rs)
     print(text)
@@ -50,60 +62,47 @@ def _run(args) -> int:
 
 
 def _ablations(args) -> int:
-    from .files import check_writable
-    from .resultset import ResultSet
-
-    if args.out:
-        check_writable(args.out, "ablations")
+    result_set = _result_set(args, "ablations")
     _set_threads(args)
     from .ablations import ablations_report, run_all, write_ablations
 
-    _log("ablations: running every reverted change and the disagreement map")
-    results = run_all(args.quick)
-    print(ablations_report(results))
-    if args.out:
-        with ResultSet(args.out, "ablations", meta=_meta(args)) as rs:
+    with result_set as rs:
+        _log("ablations: running every reverted change and the disagreement map")
+        results = run_all(args.quick)
+        print(ablations_report(results))
+        if rs is not None:
             write_ablations(results, rs.staging)
-        _wrote(rs)
+    _wrote(rs)
     return 0
 
 
 def _check(args) -> int:
-    from .files import check_writable
-    from .resultset import ResultSet
-
-    if args.out:
-        check_writable(args.out, "check")
+    result_set = _result_set(args, "check")
     _set_threads(args)
     from .grid import render, run_checks, summarise
 
-    _log("check: running the equivalence grid")
-    summary = summarise(run_checks())
-    summary["threads"] = args.threads
-    text = render(summary)
-    if args.out:
-        with ResultSet(args.out, "check", meta=_meta(args)) as rs:
+    with result_set as rs:
+        _log("check: running the equivalence grid")
+        summary = summarise(run_checks())
+        summary["threads"] = args.threads
+        text = render(summary)
+        print(text)
+        if rs is not None:
             rs.write_json("equivalence.json", summary)
             rs.write_text("equivalence.md", "# Equivalence grid\n\n" + text + "\n")
-    print(text)
-    if args.out:
-        _wrote(rs)
+    _wrote(rs)
     return 0 if summary["verdict"] != "DIFFERENT" else 1
 
 
 def _report(args) -> int:
-    from .files import check_writable
-    from .resultset import ResultSet
-
-    name = "versions" if args.versions else "report"
-    check_writable(args.out, name)
+    result_set = _result_set(args, "versions" if args.versions else "report")
     from .report import default_runs, write_report
 
     paths = [Path(p) for p in args.runs] or ([] if args.versions else default_runs(Path(args.storage)))
     if not paths and not args.versions:
         raise FileNotFoundError(f"{args.storage}: no saved benchmark runs; run `pytest bench` first "
                                 "or name RUN.json files")
-    with ResultSet(args.out, name, meta=_meta(args)) as rs:
+    with result_set as rs:
         if args.versions:
             from .crossversion import write_versions_report
             text = write_versions_report(Path(args.versions), rs.staging)
@@ -122,6 +121,8 @@ def _log(message: str) -> None:
 
 
 def _wrote(rs) -> None:
+    if rs is None:
+        return
     print(f"wrote {rs.path}/ ({', '.join(sorted(rs.files) or _listing(rs.path))})", file=sys.stderr)
 
 
