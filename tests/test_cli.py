@@ -143,3 +143,20 @@ def test_help_is_fast_light_and_shows_defaults():
     for text in ("(default: 50)", "(default: 64)", "(default: 42)", "(default: 1)",
                  "(default: results/local)", "(default: emb,cp)", "default: 5, or 1 with --quick"):
         assert text in " ".join(proc.stdout.split()), text
+
+
+def test_threads_are_set_and_recorded(tmp_path, capsys, monkeypatch):
+    """--threads reaches torch.set_num_threads and the results (recorded, not just echoed: the
+    environment reads torch back). Recorded by a stand-in, so the test itself stays on 1 thread."""
+    import torch
+    folder = write_movielens(tmp_path / "ml", n_users=20, n_items=20, n_ratings=200)
+    calls = []
+    monkeypatch.setattr(torch, "set_num_threads", calls.append)
+    monkeypatch.setattr(torch, "get_num_threads", lambda: calls[-1] if calls else 1)
+    code, _, err = run_cli(["run", "--data", str(folder), "--epochs", "1", "--factors", "2",
+                            "--bs", "8", "--threads", "3", "--out", str(tmp_path / "o")], capsys)
+    assert code == 0, err
+    assert calls == [3]
+    data = json.loads((tmp_path / "o" / "run" / "run.json").read_text())
+    assert data["config"]["threads"] == data["environment"]["threads"] == 3
+    assert read_manifest(tmp_path / "o" / "run")["threads"] == 3
