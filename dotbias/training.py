@@ -154,6 +154,12 @@ def one_cycle(lr: float, total_steps: int, pct_start: float = 0.25, div: float =
     return out
 
 
+def lean_optimizer(params, lr: float, wd: float) -> torch.optim.Optimizer:
+    """fastai's Adam as `fit_one_cycle` uses it (decoupled weight decay, eps 1e-5, beta2 0.99), as
+    torch AdamW; beta1 and lr are set per step from `one_cycle`."""
+    return torch.optim.AdamW(params, lr=lr, betas=(0.95, 0.99), eps=1e-5, weight_decay=wd)
+
+
 def _lean_epoch(model: nn.Module, opt, data: CollabTensors, order: Tensor, bs: int,
                 hypers: Sequence[tuple[float, float]]) -> float:
     """One epoch of `train_step`s over `order` in batches of `bs` (last partial batch dropped),
@@ -186,7 +192,7 @@ def fit_lean(model: nn.Module, data: CollabTensors, epochs: int = 5, lr: float =
     n_batches = n // bs
     if n_batches == 0:
         raise ValueError(f"bs={bs} is larger than the {n} training rows")
-    opt = torch.optim.AdamW(model.parameters(), lr=lr, betas=(0.95, 0.99), eps=1e-5, weight_decay=wd)
+    opt = lean_optimizer(model.parameters(), lr, wd)
     hypers = one_cycle(lr, epochs * n_batches)
     result = TrainResult(hypers=hypers)
     for epoch in track(range(epochs), "lean epochs") if progress else range(epochs):

@@ -8,7 +8,7 @@ import torch
 
 from dotbias import VARIANTS
 from dotbias.data import collab_dls, synthetic_ratings, tensors_from_dls
-from dotbias.training import evaluate, fit_fastai, fit_lean, one_cycle
+from dotbias.training import evaluate, fit_fastai, fit_lean, lean_optimizer, one_cycle
 
 
 @pytest.fixture(scope="module")
@@ -67,16 +67,16 @@ def test_lean_follows_fit_one_cycles_schedule_step_for_step(small):
 
 
 def test_lean_optimizer_is_fastais_adam(small):
-    """Same arithmetic: torch AdamW as fit_lean configures it and fastai's Adam (decoupled wd 0.1,
-    eps 1e-5, beta2 0.99), fed the same gradients with a changing lr and beta1, stay equal to
-    float32 rounding. Coupled (L2) weight decay or eps 1e-8 would fail this."""
+    """Same arithmetic: fit_lean's optimizer (`lean_optimizer`) and fastai's Adam as fit_one_cycle
+    builds it (wd 0.1), fed the same gradients with the same changing lr and beta1, stay equal to
+    float32 rounding. Coupled (L2) weight decay, torch's default eps 1e-8 or beta2 0.999 fail this."""
     from fastai.optimizer import Adam
 
     gen = torch.Generator().manual_seed(0)
     p_fa = torch.randn(50, 8, generator=gen, requires_grad=True)
     p_torch = p_fa.detach().clone().requires_grad_(True)
-    fa = Adam([p_fa], lr=1e-3, wd=0.1, eps=1e-5, sqr_mom=0.99)
-    opt = torch.optim.AdamW([p_torch], lr=1e-3, betas=(0.95, 0.99), eps=1e-5, weight_decay=0.1)
+    fa = Adam([p_fa], lr=1e-3, wd=0.1)          # fastai's defaults: eps 1e-5, sqr_mom 0.99, true wd
+    opt = lean_optimizer([p_torch], 1e-3, 0.1)
     for lr, mom in one_cycle(5e-2, 20):
         grad = torch.randn(50, 8, generator=gen)
         fa.set_hyper("lr", lr)
