@@ -42,15 +42,19 @@ def write_bench_run(path: Path, *, median: float = 1e-4, n: int = 40, seed: int 
     rng = np.random.default_rng(seed)
 
     def bench(variant: str, factor: float) -> dict:
-        s = (median * factor * (1 + 0.05 * rng.random(n))).tolist()
+        processes = [(median * factor * (1 + 0.05 * rng.random(n // 4))).tolist() for _ in range(4)]
+        s = sum(processes, [])
         q1, med, q3 = np.quantile(s, [0.25, 0.5, 0.75]).tolist()
+        size = {"name": "ml100k", "n_users": 944, "n_items": 1683, "n_factors": 50, "bs": 64}
         info = {"operation": "forward", "variant": variant, "device": "cpu", "dtype": "float32",
-                "size": {"name": "ml100k", "n_users": 944, "n_items": 1683, "n_factors": 50, "bs": 64},
-                "sweep_axes": [], "torch": "2.13.0", "torch_threads": 1,
-                "interleaved": {"seconds": s, "iterations": 10, "rounds": n}}
-        return {"group": "forward | cpu | ml100k | float32",
-                "name": f"test_forward[cpu-ml100k-float32-{variant}]",
-                "fullname": f"bench/test_forward.py::test_forward[cpu-ml100k-float32-{variant}]",
+                "size": size, "sweep_axes": [], "torch": "2.13.0", "torch_threads": 1, "threads": 1,
+                "interleaved": {"seconds": s, "iterations": 10, "rounds": n},
+                # the same timings as rounds in worker processes, the layout of newer bench/ runs
+                "group": {"operation": "forward", "device": "cpu", "size": size, "dtype": "float32"},
+                "timing": {"seconds": processes, "iterations": [10] * len(processes)}}
+        name = f"test_forward[cpu-ml100k-float32-{variant}]"
+        return {"group": "forward | cpu | ml100k | float32", "name": name,
+                "fullname": f"bench/test_forward.py::{name}",
                 "params": {"variant": variant}, "param": f"cpu-ml100k-float32-{variant}", "extra_info": info,
                 "stats": {"min": min(s), "max": max(s), "mean": float(np.mean(s)), "stddev": float(np.std(s)),
                           "rounds": n, "median": med, "iqr": q3 - q1, "q1": q1, "q3": q3, "iterations": 10,
