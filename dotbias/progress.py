@@ -28,10 +28,13 @@ class Bar:
 
     def __init__(self, label: str, total: int | None = None):
         self.label, self.total, self.on = label, total, enabled()
-        self.t0 = time.perf_counter()
+        self.t0 = self.shown = time.perf_counter()
 
     def update(self, done: int, note: str = "") -> None:
-        if self.on:
+        """Redraw, at most ten times a second (a fit has thousands of steps)."""
+        now = time.perf_counter()
+        if self.on and (now - self.shown >= 0.1 or done == self.total):
+            self.shown = now
             of = f"/{self.total}" if self.total is not None else ""
             sys.stderr.write(f"\r{self.label} {done}{of}{note} ({time.perf_counter() - self.t0:.0f} s)\x1b[K")
             sys.stderr.flush()

@@ -1,0 +1,34 @@
+"""Progress lines go to stderr only, never to stdout, and only when enabled."""
+from __future__ import annotations
+
+import pytest
+
+from dotbias import progress
+
+
+@pytest.fixture(autouse=True)
+def restore():
+    yield
+    progress.set_enabled(None)
+
+
+def test_track_yields_everything_and_draws_on_stderr_when_on(capsys):
+    progress.set_enabled(True)
+    assert list(progress.track(range(5), "steps")) == [0, 1, 2, 3, 4]
+    out, err = capsys.readouterr()
+    assert out == "" and "steps 5/5" in err and "steps done in" in err
+
+
+def test_off_means_silent(capsys):
+    progress.set_enabled(False)
+    bar = progress.Bar("fit", 3)
+    for i in range(1, 4):
+        bar.update(i)
+    bar.close()
+    assert list(progress.track([1, 2], "x")) == [1, 2]
+    assert capsys.readouterr() == ("", "")
+
+
+def test_default_follows_whether_stderr_is_a_terminal(capsys):
+    progress.set_enabled(None)
+    assert progress.enabled() is False          # pytest captures stderr: not a terminal
