@@ -48,6 +48,8 @@ def assert_one_complete_set(out: Path, name: str, expected: set[str]) -> str:
         if fname.endswith(".json"):
             parsed = json.loads(data, parse_constant=_reject)
             assert parsed.get("run_id", manifest["run_id"]) == manifest["run_id"]
+    if "run.md" in files:
+        assert f"Run `{manifest['run_id']}`" in (folder / "run.md").read_text()
     return manifest["run_id"]
 
 
