@@ -55,6 +55,7 @@ def _run(args) -> int:
     prepared = prepare(cfg, log=_log)          # reads and checks the data, sizes and memory
     with result_set as rs:                     # locked from here; visible once complete
         res = run_prepared(prepared, log=_log)
+        _stop_if_interrupted()
         text = write_results(res, rs)
     print(text)
     _wrote(rs)
@@ -69,6 +70,7 @@ def _ablations(args) -> int:
     with result_set as rs:
         _log("ablations: running every reverted change and the disagreement map")
         results = run_all(args.quick)
+        _stop_if_interrupted()
         print(ablations_report(results))
         if rs is not None:
             write_ablations(results, rs.staging)
@@ -85,6 +87,7 @@ def _check(args) -> int:
         _log("check: running the equivalence grid")
         summary = summarise(run_checks())
         summary["threads"] = args.threads
+        _stop_if_interrupted()
         text = render(summary)
         print(text)
         if rs is not None:
@@ -160,13 +163,27 @@ def _quiet_library_warnings() -> None:
         warnings.filterwarnings("ignore", message=msg)
 
 
-def _terminate(signum, frame):
-    raise KeyboardInterrupt      # SIGTERM cleans up like Ctrl-C: temp folders go, nothing half-written
+class _Interrupt:
+    seen = False
+
+
+def _on_signal(signum, frame):
+    """Ctrl-C (and SIGTERM, cleaned up the same way): remember it, then raise KeyboardInterrupt."""
+    _Interrupt.seen = True
+    raise KeyboardInterrupt
+
+
+def _stop_if_interrupted() -> None:
+    """A library can swallow the KeyboardInterrupt (a bare except during an import); the Ctrl-C
+    still stops the command before it writes anything."""
+    if _Interrupt.seen:
+        raise KeyboardInterrupt
 
 
 def main(argv: list[str] | None = None) -> int:
-    signal.signal(signal.SIGINT, signal.default_int_handler)
-    signal.signal(signal.SIGTERM, _terminate)
+    _Interrupt.seen = False
+    signal.signal(signal.SIGINT, _on_signal)
+    signal.signal(signal.SIGTERM, _on_signal)
     try:
         argv = sys.argv[1:] if argv is None else list(argv)
         args = build_parser().parse_args(argv)
@@ -174,10 +191,13 @@ def main(argv: list[str] | None = None) -> int:
         _quiet_library_warnings()
         from . import progress
         progress.set_enabled(False if args.no_progress else None)
-        return args.func(args)
+        code = args.func(args)
+        _stop_if_interrupted()
+        return code
     except SystemExit as e:            # --help, --version
         return e.code if isinstance(e.code, int) else 0
     except KeyboardInterrupt:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)   # a signal still pending must not re-raise
         print("dotbias: interrupted", file=sys.stderr)
         return 130
     except BrokenPipeError:            # `dotbias ... | head`: the reader left; no traceback
@@ -194,5 +214,18 @@ def main(argv: list[str] | None = None) -> int:
         return 1
 
 
+def console() -> None:
+    """The `dotbias` console script. After Ctrl-C it leaves at once with 130: CPython would turn
+    a normal exit into death by SIGINT when the KeyboardInterrupt crossed C++ (pybind11) code."""
+    code = main()
+    if code == 130:
+        try:
+            sys.stdout.flush()
+            sys.stderr.flush()
+        finally:
+            os._exit(130)
+    sys.exit(code)
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    console()
