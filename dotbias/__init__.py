@@ -8,16 +8,19 @@ with warnings.catch_warnings():
     from .canonical import Canonical, canonical_grads, load_canonical, squeeze, to_canonical
     from .inputs import Inputs, index_batch, make_inputs, random_canonical
     from .ablations import ablations_report, run_ablations, run_all, write_ablations
-    from .equivalence import (TOLERANCES, Diff, PairResult, TrajectoryResult, check_pair, compare_pair,
-                              compare_trajectories, diff, expect_exact, tolerance)
+    from .equivalence import (CONTRACT, PairResult, VariantCheck, assert_equivalent, check_variant,
+                              compare_pair, expect_exact)
+    from .trajectories import assert_trajectories, check_trajectory
     from .disagreement import disagreement_map
-    from .variants import (VARIANTS, DotProductBiasCP, DotProductBiasEmb, Variant, create_params,
+    from .variants import (VARIANTS, DotProductBiasCP, DotProductBiasEmb, Init, Variant, create_params,
                            get_variant, register, unregister)
+    from .plugins import load_variants
 
 __all__ = ["Canonical", "canonical_grads", "load_canonical", "squeeze", "to_canonical",
            "Inputs", "index_batch", "make_inputs", "random_canonical",
-           "TOLERANCES", "Diff", "PairResult", "compare_pair", "diff",
-           "tolerance", "VARIANTS", "DotProductBiasCP", "DotProductBiasEmb", "Variant",
+           "CONTRACT", "PairResult", "VariantCheck", "compare_pair", "assert_equivalent",
+           "check_variant", "assert_trajectories", "check_trajectory", "Init", "load_variants",
+           "VARIANTS", "DotProductBiasCP", "DotProductBiasEmb", "Variant",
            "create_params", "get_variant", "register", "unregister",
-           "ablations_report", "run_ablations", "run_all", "write_ablations", "check_pair", "expect_exact",
-           "disagreement_map", "TrajectoryResult", "compare_trajectories"]
+           "ablations_report", "run_ablations", "run_all", "write_ablations", "expect_exact",
+           "disagreement_map"]

@@ -16,7 +16,7 @@ import torch
 from torch import nn
 
 from . import reverted as ablated
-from .equivalence import check_pair
+from .equivalence import assert_equivalent
 from .inputs import make_inputs
 from .tables import markdown_table
 from .training import train_step
@@ -64,8 +64,8 @@ def _batch(seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
 
 
 def run_model_ablation(key: str, change: str, cls: type[nn.Module], seed_name: str) -> Ablation:
-    """Build the model and run one batch of 64; then run the equivalence property (`check_pair`)
-    against the seed model and record how it reports the change."""
+    """Build the model and run one batch of 64; then run the equivalence property
+    (`assert_equivalent`) on it and record how it reports the change."""
     x, y = _batch()
     row = Ablation(key, change, "", "", "silent")
     try:
@@ -87,12 +87,12 @@ def run_model_ablation(key: str, change: str, cls: type[nn.Module], seed_name: s
     variant = Variant(f"ablated:{key}", cls, change, seed.output_shape)
     params = make_inputs(N_USERS, N_ITEMS, N_FACTORS, BS).params
     try:
-        check_pair(seed, variant, params, x, y)
-        row.caught = "NOT caught: check_pair passed"
+        assert_equivalent([variant], params, x, y)
+        row.caught = "NOT caught: assert_equivalent passed"
     except AssertionError as e:
-        row.caught = f"equivalence property (check_pair) fails: {str(e).split(': ', 1)[1]}"
+        row.caught = f"equivalence property (assert_equivalent) fails: {str(e).split(': ', 1)[1]}"
     except Exception as e:
-        row.caught = f"equivalence property (check_pair) errors: {type(e).__name__}"
+        row.caught = f"equivalence property (assert_equivalent) errors: {type(e).__name__}"
     return row
 
 
