@@ -131,7 +131,10 @@ def check_variant(variant: Variant, params: Canonical, x: Tensor, y: Tensor | No
     baseline = baseline or get_variant(BASELINE)
     dtype, device, bs = params.user_factors.dtype, params.user_factors.device, x.shape[0]
     label = f"{variant.name} vs {baseline.name} ({describe(params, bs)})"
-    out, grads = run_batch(variant, params, x, y, y_range)
+    try:
+        out, grads = run_batch(variant, params, x, y, y_range)
+    except Exception as e:      # a crash on a valid batch is a failure of this pair, say which
+        raise AssertionError(f"{label}: {variant.name} raised {type(e).__name__}: {e}") from e
     check_output(variant, out, bs, dtype, label)
     base_out, base_grads = base_run or run_batch(baseline, params, x, y, y_range)
     ref = reference or reference_batch(params, x, y, y_range)

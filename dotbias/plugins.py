@@ -2,7 +2,8 @@
 (`pkg.module:attr[,pkg.module:attr...]`), a repeatable `--variant pkg.module:attr` option (the
 `dotbias` subcommands that run variants, `pytest tests`, `pytest bench`) and the entry-point group
 `dotbias.variants` of installed packages. `attr` is a `Variant`, an iterable of them, or a
-zero-argument callable returning either. A bad spec is one ValueError line naming it."""
+zero-argument callable returning either. A bad spec is one ValueError line naming it.
+torch and the models are imported only when a spec is loaded, so `dotbias --help` stays quick."""
 from __future__ import annotations
 
 import importlib
@@ -11,20 +12,15 @@ from collections.abc import Iterable
 from functools import partial
 from importlib import metadata
 
-import torch
-
-from .canonical import check_paths
-from .inputs import random_canonical
-from .variants import VARIANTS, Variant, register
-
 ENV = "DOTBIAS_VARIANTS"
 GROUP = "dotbias.variants"
 PROBE = (3, 4, 2)           # n_users, n_items, n_factors of the model a spec is validated on
 _loaded: dict[str, list[str]] = {}      # spec -> the names it registered
 
 
-def resolve(spec: str) -> list[Variant]:
+def resolve(spec: str) -> list:
     """The variants `spec` ("pkg.module:attr") names, validated; ValueError naming the problem."""
+    from .variants import Variant  # noqa: F401  (the models load before the user's module)
     module_name, sep, attr = spec.strip().partition(":")
     if not sep or not module_name or not attr:
         raise ValueError(f"variant spec {spec!r}: expected pkg.module:attr")
@@ -45,7 +41,8 @@ def resolve(spec: str) -> list[Variant]:
     return variants
 
 
-def _as_variants(spec: str, obj: object, called: bool = False) -> list[Variant]:
+def _as_variants(spec: str, obj: object, called: bool = False) -> list:
+    from .variants import Variant
     wrong = (f"variant spec {spec!r}: got {type(obj).__name__}, expected a Variant, an iterable "
              "of Variants or a zero-argument callable returning either")
     if isinstance(obj, Variant):
@@ -62,8 +59,12 @@ def _as_variants(spec: str, obj: object, called: bool = False) -> list[Variant]:
     raise ValueError(wrong)
 
 
-def validate(variant: Variant, spec: str) -> None:
+def validate(variant, spec: str) -> None:
     """Build `variant` at PROBE sizes and round-trip canonical parameters through it."""
+    import torch
+
+    from .canonical import check_paths
+    from .inputs import random_canonical
     where = f"variant spec {spec!r}, variant {variant.name!r}"
     try:
         model = variant.make(*PROBE)
@@ -85,6 +86,7 @@ def validate(variant: Variant, spec: str) -> None:
 
 def _register(spec: str) -> list[str]:
     """Register the variants of `spec` once; a name taken by another variant is an error."""
+    from .variants import VARIANTS, register
     if spec in _loaded:
         return _loaded[spec]
     names = []
