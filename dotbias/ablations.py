@@ -22,6 +22,7 @@ from .tables import markdown_table
 from .training import train_step
 from .disagreement import Disagreement, disagreement_map, render_map
 from .files import write_json, write_text
+from .progress import track
 from .variants import VARIANTS, Variant
 
 BS, N_USERS, N_ITEMS, N_FACTORS = 64, 30, 40, 8
@@ -200,7 +201,7 @@ def sorting_slip(quick: bool, dls) -> Ablation:
 
 def run_ablations(quick: bool = False) -> list[Ablation]:
     """Every ablation, run."""
-    rows = [run_model_ablation(*spec) for spec in MODEL_ABLATIONS]
+    rows = [run_model_ablation(*spec) for spec in track(MODEL_ABLATIONS, "ablations: models")]
     dls, data = _small_data(quick)
     rows = [silent_broadcast(r, quick, data) if r.key == "emb_no_keepdim_add" else r for r in rows]
     rows.append(sorting_slip(quick, dls))

@@ -11,6 +11,7 @@ from dataclasses import asdict, dataclass, field
 import torch
 
 from .inputs import make_inputs
+from .progress import track
 from .tables import markdown_table
 from .variants import VARIANTS
 
@@ -120,7 +121,8 @@ def run_input(x: torch.Tensor, variants: list[str] | None = None, seed: int = 0)
 
 def disagreement_map(variants: list[str] | None = None) -> list[Disagreement]:
     """Every input on the map, run against every registered variant (or `variants`)."""
-    return [Disagreement(key, desc, run_input(x, variants)) for key, desc, x in inputs()]
+    return [Disagreement(key, desc, run_input(x, variants))
+            for key, desc, x in track(inputs(), "ablations: disagreement map")]
 
 
 def render_map(rows: list[Disagreement], variants: list[str] | None = None) -> str:
