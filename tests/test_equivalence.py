@@ -79,3 +79,17 @@ def test_a_copy_of_any_variant_is_accepted(case):
                       v.to_canonical, v.load_canonical, v.canonical_grads, v.init, v.exact_with)
               for v in VARIANTS.values()]
     equivalence_property(case, copies)
+
+
+def test_example_counts_come_from_the_profile():
+    """No property sets its own max_examples, so `--hypothesis-profile thorough` takes effect."""
+    import test_determinism
+    import test_init
+    import test_trajectories
+    from hypothesis import settings
+
+    props = [f for m in (test_determinism, test_init, test_trajectories, __import__(__name__))
+             for f in vars(m).values() if hasattr(f, "hypothesis")]
+    assert len(props) >= 7
+    for f in props:
+        assert f._hypothesis_internal_use_settings.max_examples == settings.default.max_examples, f
