@@ -13,6 +13,7 @@ from dataclasses import asdict, dataclass
 import torch
 
 from .equivalence import BASELINE, CONTRACT, check_variant
+from .inits import check_init
 from .inputs import make_inputs
 from .progress import track
 from .reference import reference_batch, run_batch
@@ -95,11 +96,25 @@ def run_checks(devices: list[str] | None = None, seed: int = 0) -> list[CheckRow
     return rows
 
 
-def summarise(rows: list[CheckRow]) -> dict:
+def check_inits(seed: int = 0) -> list[dict]:
+    """Every registered variant's fresh init at MovieLens sizes against its declaration."""
+    out = []
+    for v in VARIANTS.values():
+        r = check_init(v, 944, 1665, 50, seed=seed)
+        out.append({"variant": v.name, "init": r.init.text if r.init else None, "source": r.source,
+                    "passed": r.passed, "failures": list(r.failures)})
+    return out
+
+
+def summarise(rows: list[CheckRow], inits: list[dict] | None = None) -> dict:
     """The verdict: 'bitwise equal' if every row is, 'equivalent within error' if every row holds
-    to the contract, else 'DIFFERENT', with the largest differences seen."""
-    verdict = verdict_word(all(r.exact for r in rows), all(r.close for r in rows))
+    to the contract, else 'DIFFERENT' (also when an init contradicts its declaration), with the
+    largest differences seen."""
+    inits = check_inits() if inits is None else inits
+    held = all(r.close for r in rows) and all(i["passed"] for i in inits)
+    verdict = verdict_word(all(r.exact for r in rows), True) if held else "DIFFERENT"
     return {"torch": torch.__version__, "threads": THREADS, "contract": CONTRACT, "verdict": verdict,
+            "inits": inits,
             "max_abs_output_diff": _largest(r.max_abs_output_diff for r in rows),
             "max_abs_grad_diff": _largest(r.max_abs_grad_diff for r in rows),
             "inexact_cases": sorted({f"{r.case} {r.pair} {r.dtype} {r.device}"
@@ -122,5 +137,9 @@ def render(summary: dict) -> str:
         ([r["case"], r["pair"], r["dtype"], r["device"], "yes" if r["deterministic"] else "no",
           r["rule"], verdict_word(r["exact"], r["close"]), fmt_float(r["max_abs_output_diff"]),
           fmt_float(r["max_abs_grad_diff"]), fmt_float(r["worst_ratio"])] for r in summary["rows"])))
+    lines += ["", markdown_table(["variant", "init", "held to", "result"], (
+        [i["variant"], i["init"] or "not declared", i["source"],
+         "as declared" if i["passed"] else "DIFFERENT: " + "; ".join(i["failures"])]
+        for i in summary["inits"]))]
     failures = [r["failure"] for r in summary["rows"] if r["failure"]]
     return "\n".join(lines + ([""] + failures if failures else []))

@@ -80,10 +80,23 @@ def test_a_wrong_output_shape_is_a_row_not_a_crash(small):
     json.dumps(grid.summarise(rows), allow_nan=False)
 
 
+def test_an_init_bug_gives_different_and_names_the_variant(small, capsys):
+    bug = next(b for b in BUGS if b.name == "bug_init_std")
+    register(bug)
+    try:
+        assert cli.main(["check"]) == 1
+    finally:
+        unregister(bug.name)
+    out = capsys.readouterr().out
+    assert out.startswith("torch ") and ": DIFFERENT;" in out.splitlines()[0]
+    assert "| bug_init_std | create_params: normal_(0, 0.01) | inherited from cp" in out
+    assert "DIFFERENT: user_factors: std 0.0" in out and "expected 0.01" in out
+
+
 def test_inexact_but_close_is_reported():
     rows = [grid.CheckRow("c", "a vs b", "float32", "cpu", False, "within error", False, True,
                           0.0, 1e-11, 0.1)]
-    s = grid.summarise(rows)
+    s = grid.summarise(rows, inits=[])
     assert s["verdict"] == "equivalent within error"
     assert s["inexact_cases"] == ["c a vs b float32 cpu"] and s["max_abs_grad_diff"] == 1e-11
 

@@ -119,7 +119,8 @@ def test_a_name_taken_by_another_variant_is_refused(tmp_path, clean):
 def test_pytest_picks_up_variant_and_env(tmp_path, suite):
     """`pytest tests` / `pytest bench` collect the user's variant from --variant and the env."""
     folder = write_module(tmp_path / "p", "pymod")
-    env = {**os.environ, "PYTHONPATH": str(folder), plugins.ENV: "pymod:make"}
+    path = os.pathsep.join(p for p in (str(folder), os.environ.get("PYTHONPATH")) if p)
+    env = {**os.environ, "PYTHONPATH": path, plugins.ENV: "pymod:make"}
     args = [sys.executable, "-m", "pytest", suite, "--collect-only", "-q", "-p", "no:cacheprovider",
             "--variant", "pymod:VARIANT"]
     if suite == "tests":
