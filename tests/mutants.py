@@ -182,3 +182,7 @@ BUGS = [Variant(f"bug_{name}", cls, cls.__doc__.split("\n")[0], "[bs]") for name
 
 # Correct but different: other ops or orders than the baseline; the suite must accept them.
 CORRECT = [FASTAI, PACKED, EINSUM, BAG]
+
+# Each bug also as a module attribute, so one can be registered alone:
+# DOTBIAS_VARIANTS=mutants:bug_last_row pytest tests (with tests/ on PYTHONPATH).
+globals().update({bug.name: bug for bug in BUGS})
