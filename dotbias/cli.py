@@ -82,21 +82,20 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--quick", action="store_true", help="a short run (1 epoch) for a first look")
     r.add_argument("--out", default="results", help="folder for run.md, run.json, run.png")
     r.add_argument("--no-progress", action="store_true", help="hide the progress bars")
-    plugins.add_variant_option(r)
     r.set_defaults(func=_run)
 
     a = sub.add_parser("ablations", help="the seed's changes reverted one at a time, and the map "
                                          "of inputs where the variants disagree")
     a.add_argument("--quick", action="store_true", help="shorter training for the silent-broadcast row")
     a.add_argument("--out", default="results", help="folder for ablations.md/json ('' to skip)")
-    plugins.add_variant_option(a)
     a.set_defaults(func=_ablations)
 
     c = sub.add_parser("check", help="a fixed grid of equivalence checks on this torch build, "
                                      "one verdict (exit 1 if the variants disagree)")
     c.add_argument("--out", default="", help="folder for equivalence.json/.md (default: print only)")
-    plugins.add_variant_option(c)
     c.set_defaults(func=_check)
+    for runs_variants in (r, a, c):
+        plugins.add_variant_option(runs_variants)
 
     rep = sub.add_parser("report", help="turn pytest-benchmark JSON runs into REPORT.md, "
                                         "report.json and plots")
