@@ -94,8 +94,7 @@ def build_parser() -> argparse.ArgumentParser:
                                      "one verdict (exit 1 if the variants disagree)")
     c.add_argument("--out", default="", help="folder for equivalence.json/.md (default: print only)")
     c.set_defaults(func=_check)
-    for runs_variants in (r, a, c):
-        plugins.add_variant_option(runs_variants)
+    plugins.add_variant_option(r, a, c)       # the subcommands that run variants
 
     rep = sub.add_parser("report", help="turn pytest-benchmark JSON runs into REPORT.md, "
                                         "report.json and plots")

@@ -120,10 +120,11 @@ VARIANT_HELP = ("register a variant from outside dotbias: pkg.module:attr, where
                 f"(repeatable; also ${ENV} and the '{GROUP}' entry points)")
 
 
-def add_variant_option(parser) -> None:
-    """`--variant` on an argparse parser (a `dotbias` subcommand)."""
-    parser.add_argument("--variant", action="append", default=[], metavar="MODULE:ATTR",
-                        help=VARIANT_HELP)
+def add_variant_option(*parsers) -> None:
+    """`--variant` on argparse parsers (the `dotbias` subcommands that run variants)."""
+    for parser in parsers:
+        parser.add_argument("--variant", action="append", default=[], metavar="MODULE:ATTR",
+                            help=VARIANT_HELP)
 
 
 def add_pytest_option(parser) -> None:
