@@ -106,7 +106,7 @@ def _assert_close(actual: Tensor, expected: Tensor, atol: float, head: Callable[
 def check_tensor(name: str, runs: dict[str, Tensor], label: str, *, exact: bool,
                  scale: float | None = None) -> TensorCheck:
     """Hold one tensor to the contract. `runs` holds 'variant', 'baseline', 'float64'; `scale`
-    is the tensor's magnitude scale (default: its largest float64 value)."""
+    is the tensor's error scale (default: its largest float64 value)."""
     v, b, ref = runs["variant"], runs["baseline"], runs["float64"]
     if exact:
         msg = _assert_close(v, b, 0.0, lambda d: f"{label}: {worst(name, d)} not bitwise equal")

@@ -65,12 +65,12 @@ def test_registry_errors_and_plugging_in():
         get_variant("nope")
     with pytest.raises(ValueError, match="already registered"):
         register(VARIANTS["emb"])
-    v = register(Variant("cp_copy", VARIANTS["cp"].build, "test copy", "[bs]"))
+    v = register(Variant("registry_test_copy", VARIANTS["cp"].build, "test copy", "[bs]"))
     try:
-        assert "cp_copy" in VARIANTS and get_variant("cp_copy") is v
+        assert "registry_test_copy" in VARIANTS and get_variant("registry_test_copy") is v
     finally:
-        unregister("cp_copy")
-    assert "cp_copy" not in VARIANTS
+        unregister("registry_test_copy")
+    assert "registry_test_copy" not in VARIANTS
 
 
 @pytest.mark.parametrize("bad", [0, -1, 2.5, True, "3"])
