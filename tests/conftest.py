@@ -2,7 +2,7 @@
 
 Profiles: `ci` (the default, fast) and `thorough` (10x the examples); choose with
 `--hypothesis-profile thorough` or HYPOTHESIS_PROFILE=thorough. No test sets its own example
-count, so the profile is what decides (tests/test_settings.py... see test_mutants.py)."""
+count, so the profile is what decides (test_equivalence.py checks that)."""
 from __future__ import annotations
 
 import os
