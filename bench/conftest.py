@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 import torch
 
+from dotbias import plugins
 from dotbias.timing import Size, interleave, make_inputs, make_op
 from dotbias.variants import VARIANTS
 
@@ -37,6 +38,7 @@ def _sweep_sizes() -> list[tuple[Size, list[str]]]:
 
 
 def pytest_addoption(parser):
+    plugins.add_pytest_option(parser)           # --variant pkg.module:attr (repeatable)
     g = parser.getgroup("dotbias", "dotbias benchmarks")
     g.addoption("--sweep", action="store_true", help="also time a size sweep (users/items 1e3..1e6, "
                 "factors 8..256, batch 64..16384), one axis at a time")
@@ -57,6 +59,7 @@ def _given(config, flag: str) -> bool:
 
 def pytest_configure(config):
     """Runs before pytest-benchmark's own (trylast) configure reads these options."""
+    plugins.load_variants(config.getoption("variant"))     # and DOTBIAS_VARIANTS, entry points
     opt = config.option
     if not hasattr(opt, "benchmark_storage"):
         return

@@ -16,12 +16,13 @@ import torch
 from torch import nn
 
 from . import reverted as ablated
-from .equivalence import check_pair
+from .equivalence import assert_equivalent
 from .inputs import make_inputs
 from .tables import markdown_table
 from .training import train_step
 from .disagreement import Disagreement, disagreement_map, render_map
 from .files import write_json, write_text
+from .progress import track
 from .variants import VARIANTS, Variant
 
 BS, N_USERS, N_ITEMS, N_FACTORS = 64, 30, 40, 8
@@ -64,8 +65,8 @@ def _batch(seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
 
 
 def run_model_ablation(key: str, change: str, cls: type[nn.Module], seed_name: str) -> Ablation:
-    """Build the model and run one batch of 64; then run the equivalence property (`check_pair`)
-    against the seed model and record how it reports the change."""
+    """Build the model and run one batch of 64; then run the equivalence property
+    (`assert_equivalent`) on it and record how it reports the change."""
     x, y = _batch()
     row = Ablation(key, change, "", "", "silent")
     try:
@@ -87,12 +88,12 @@ def run_model_ablation(key: str, change: str, cls: type[nn.Module], seed_name: s
     variant = Variant(f"ablated:{key}", cls, change, seed.output_shape)
     params = make_inputs(N_USERS, N_ITEMS, N_FACTORS, BS).params
     try:
-        check_pair(seed, variant, params, x, y)
-        row.caught = "NOT caught: check_pair passed"
+        assert_equivalent([variant], params, x, y)
+        row.caught = "NOT caught: assert_equivalent passed"
     except AssertionError as e:
-        row.caught = f"equivalence property (check_pair) fails: {str(e).split(': ', 1)[1]}"
+        row.caught = f"equivalence property (assert_equivalent) fails: {str(e).split(': ', 1)[1]}"
     except Exception as e:
-        row.caught = f"equivalence property (check_pair) errors: {type(e).__name__}"
+        row.caught = f"equivalence property (assert_equivalent) errors: {type(e).__name__}"
     return row
 
 
@@ -200,7 +201,7 @@ def sorting_slip(quick: bool, dls) -> Ablation:
 
 def run_ablations(quick: bool = False) -> list[Ablation]:
     """Every ablation, run."""
-    rows = [run_model_ablation(*spec) for spec in MODEL_ABLATIONS]
+    rows = [run_model_ablation(*spec) for spec in track(MODEL_ABLATIONS, "ablations: models")]
     dls, data = _small_data(quick)
     rows = [silent_broadcast(r, quick, data) if r.key == "emb_no_keepdim_add" else r for r in rows]
     rows.append(sorting_slip(quick, dls))

@@ -12,6 +12,7 @@ import sys
 from pathlib import Path
 
 from . import options as opt
+from . import plugins
 
 LOCAL = "results/local"      # = dotbias.files.LOCAL, spelled out so that --help imports nothing
 
@@ -152,6 +153,7 @@ def build_parser() -> argparse.ArgumentParser:
                          "report.json and plots")
     opt.add_report_options(rep)
     opt.add_common(rep, LOCAL, trains=False)
+    plugins.add_variant_option(r, a, c)       # the subcommands that run variants
     return p
 
 
@@ -188,6 +190,9 @@ def main(argv: list[str] | None = None) -> int:
         argv = sys.argv[1:] if argv is None else list(argv)
         args = build_parser().parse_args(argv)
         args.argv = argv
+        if getattr(args, "variant", None) is not None:      # the subcommands that run variants
+            from . import plugins
+            plugins.load_variants(args.variant)
         _quiet_library_warnings()
         from . import progress
         progress.set_enabled(False if args.no_progress else None)

@@ -11,11 +11,13 @@ from dataclasses import asdict, dataclass, field
 import torch
 
 from .inputs import make_inputs
+from .progress import track
 from .tables import markdown_table
 from .variants import VARIANTS
 
 N = 3           # users and items: small enough that a 3-row mask has the shape of a parameter
 N_FACTORS = 4
+ULPS = 4        # outputs this close (in float32 ulps of their scale) differ only by rounding
 
 
 @dataclass
@@ -48,20 +50,35 @@ class Disagreement:
     outcomes: list[Outcome] = field(default_factory=list)
 
     @property
-    def agree(self) -> bool:
-        """Same squeezed values, or the same exception type and message."""
+    def verdict(self) -> str:
+        """'yes' (same values bitwise, or the same exception type and message), 'within error'
+        (outputs apart by at most ULPS float32 ulps of their scale: a reordered sum) or 'NO'."""
         first = self.outcomes[0]
-        if first.ok:
-            return all(o.ok and o.values == first.values for o in self.outcomes)
-        return all((o.error_type, o.message) == (first.error_type, first.message)
-                   for o in self.outcomes)
+        if not first.ok:
+            same = all((o.error_type, o.message) == (first.error_type, first.message)
+                       for o in self.outcomes)
+            return "yes" if same else "NO"
+        if not all(o.ok and o.shape is not None and len(o.values) == len(first.values)
+                   for o in self.outcomes):
+            return "NO"
+        if all(o.values == first.values for o in self.outcomes):
+            return "yes"
+        a = torch.tensor(first.values, dtype=torch.float64)
+        atol = ULPS * torch.finfo(torch.float32).eps * (a.abs().max().item() if a.numel() else 0.0)
+        close = all(torch.allclose(torch.tensor(o.values, dtype=torch.float64), a, rtol=0, atol=atol)
+                    for o in self.outcomes)
+        return "within error" if close else "NO"
+
+    @property
+    def agree(self) -> bool:
+        return self.verdict != "NO"
 
     def outcome(self, variant: str) -> Outcome:
         return next(o for o in self.outcomes if o.variant == variant)
 
     def as_dict(self) -> dict:
         d = asdict(self)
-        d["agree"] = self.agree
+        d["agree"], d["verdict"] = self.agree, self.verdict
         return d
 
 
@@ -98,21 +115,22 @@ def run_input(x: torch.Tensor, variants: list[str] | None = None, seed: int = 0)
             continue
         warning = str(caught[0].message).split("\n")[0] if caught else None
         out.append(Outcome(name, x.shape[0], list(y.shape),
-                           [round(v, 6) for v in y.reshape(-1).tolist()], warning=warning))
+                           y.reshape(-1).tolist(), warning=warning))
     return out
 
 
 def disagreement_map(variants: list[str] | None = None) -> list[Disagreement]:
     """Every input on the map, run against every registered variant (or `variants`)."""
-    return [Disagreement(key, desc, run_input(x, variants)) for key, desc, x in inputs()]
+    return [Disagreement(key, desc, run_input(x, variants))
+            for key, desc, x in track(inputs(), "ablations: disagreement map")]
 
 
 def render_map(rows: list[Disagreement], variants: list[str] | None = None) -> str:
     """A markdown table: input | one column per variant | agree?"""
     names = variants or [o.variant for o in rows[0].outcomes]
     return markdown_table(["input", *names, "agree?"],
-                          ([r.input, *(_short(str(r.outcome(n))) for n in names),
-                            "yes" if r.agree else "NO"] for r in rows))
+                          ([r.input, *(_short(str(r.outcome(n))) for n in names), r.verdict]
+                           for r in rows))
 
 
 def _short(text: str, width: int = 110) -> str:

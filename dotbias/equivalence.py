@@ -1,45 +1,44 @@
-"""What "equivalent" means, in one place, and the checks built on it: outputs, gradients and
-training trajectories of variants at identical canonical parameters.
+"""What "equivalent" means, in one place, and the check built on it.
 
-Functions return plain results (`Diff`, `PairResult`); `check_pair` turns a mismatch into a
-message naming the variant pair, the sizes, the tensor and the largest difference.
+Every variant is checked against the baseline (`cp`, the book's create_params model) and against a
+float64 computation of the same canonical parameters; "every pair" is "every variant vs the
+baseline", since both rules are transitive within the contract (bitwise is; within-error is
+measured against one shared float64 reference). Each comparison goes through
+`torch.testing.assert_close`; a failure names the pair, the sizes, the tensor and its worst row.
 """
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass
 
 import torch
 from torch import Tensor
 
 from .canonical import Canonical, squeeze
-from .tables import verdict_word
-from .variants import Variant
+from .reference import Reference, max_abs as _max, reference_batch, run_batch
+from .variants import Variant, get_variant
 
-# One place for tolerances: (rtol, atol) per dtype, as torch.testing.assert_close's defaults, which
-# is what "matches" means here. Bitwise equality is reported separately (Diff.exact).
-TOLERANCES: dict[torch.dtype, tuple[float, float]] = {
-    torch.float64: (1e-7, 1e-7),
-    torch.float32: (1.3e-6, 1e-5),
-    torch.float16: (1e-3, 1e-5),
-    torch.bfloat16: (1.6e-2, 1e-5),
-}
-
-
-# Where bitwise equality is expected (measured on torch 2.13, stated once here):
-# - CPU outputs: always (same gathers, same elementwise ops, same reductions).
-# - CPU gradients: always, except float32 when more than one thread works and the gradient
-#   accumulates at least GRAIN_SIZE (32,768) values (batch x row width): then the indexing model's
-#   `index_put_(accumulate=True)` adds in parallel with atomics, in no fixed order. float64, float16
-#   and bfloat16 take torch's serial path; `torch.use_deterministic_algorithms(True)` forces it.
-# - CUDA: never promised (atomicAdd in index_put_/embedding backward): the tolerance applies.
+BASELINE = "cp"
+FACTOR = 4          # a variant may be FACTOR times as far from float64 as the baseline is,
+FLOOR_ULPS = 2      # plus FLOOR_ULPS ulps of the tensor's error scale (see `Reference`)
 GRAIN_SIZE = 32_768
+CONTRACT = (
+    f"Every variant is compared with the baseline `{BASELINE}` at identical canonical parameters. "
+    "Output shapes are as declared and dtypes as the parameters'. Bitwise equal where the two run "
+    "the same ops in the same order (the same `exact_with` family, on CPU; not float32 gradients "
+    f"of {GRAIN_SIZE:,}+ accumulated values on several threads unless deterministic algorithms "
+    "are on). Otherwise equivalent within error: per tensor (output, each canonical gradient), "
+    "max |variant - float64| <= "
+    f"{FACTOR} x max |{BASELINE} - float64| + {FLOOR_ULPS} ulps of the tensor's error scale "
+    "(the largest sum of |terms| behind one of its values, times the square root of their "
+    "number), the float64 run being the model computed from the parameters upcast.")
 
 
 def expect_exact(dtype: torch.dtype, device: str | torch.device, *, numel: int = 0,
                  threads: int | None = None, deterministic: bool | None = None) -> bool:
-    """Whether two variants must agree bitwise on a tensor of `dtype` on `device` whose
-    computation accumulates `numel` values (0 for outputs); otherwise TOLERANCES apply."""
+    """Whether two variants of one family must agree bitwise on a tensor of `dtype` on `device`
+    whose computation accumulates `numel` values (0 for outputs). Measured on torch 2.13: CPU is
+    exact except float32 `index_put_(accumulate=True)` on several threads (atomics); CUDA never."""
     if torch.device(device).type != "cpu":
         return False
     threads = torch.get_num_threads() if threads is None else threads
@@ -49,189 +48,161 @@ def expect_exact(dtype: torch.dtype, device: str | torch.device, *, numel: int =
     return deterministic or not parallel_atomic
 
 
-def tolerance(dtype: torch.dtype) -> tuple[float, float]:
-    """(rtol, atol) for comparing tensors of `dtype`."""
+@dataclass(frozen=True)
+class TensorCheck:
+    """One tensor of one variant held to the contract."""
+    tensor: str             # "output" or a canonical name (its gradient)
+    rule: str               # "bitwise" or "within error"
+    max_err: float          # vs the baseline (bitwise) or vs float64 (within error)
+    allowed: float
+    passed: bool
+    message: str = ""       # assert_close's message, led by pair, sizes, tensor and row
+
+
+@dataclass(frozen=True)
+class VariantCheck:
+    """A variant against the baseline on one batch."""
+    variant: str
+    baseline: str
+    where: str
+    checks: tuple[TensorCheck, ...]
+    exact: bool             # every value bitwise equal to the baseline's, promised or not
+
+    @property
+    def passed(self) -> bool:
+        return all(c.passed for c in self.checks)
+
+    def first_failure(self) -> TensorCheck | None:
+        return next((c for c in self.checks if not c.passed), None)
+
+
+def describe(params: Canonical, bs: int) -> str:
+    n_users, n_items, n_factors = params.sizes
+    t = params.user_factors
+    return (f"n_users={n_users}, n_items={n_items}, n_factors={n_factors}, bs={bs}, "
+            f"{str(t.dtype).removeprefix('torch.')}, {t.device.type}")
+
+
+def worst(tensor: str, diff: Tensor) -> str:
+    """'user_factors row 12' / 'output index 3': where `diff` is largest."""
+    if diff.numel() == 0:
+        return tensor
+    idx = int(diff.reshape(-1).argmax())
+    row = idx // diff.shape[1] if diff.dim() == 2 else idx
+    return f"{tensor} {'index' if tensor == 'output' else 'row'} {row}"
+
+
+def _assert_close(actual: Tensor, expected: Tensor, atol: float, head: Callable[[Tensor], str]
+                  ) -> str:
+    """torch.testing.assert_close with rtol 0; '' when it passes, else its message led by head."""
     try:
-        return TOLERANCES[dtype]
-    except KeyError:
-        raise ValueError(f"no tolerance stated for dtype {dtype}") from None
+        torch.testing.assert_close(actual, expected, rtol=0, atol=atol, equal_nan=True,
+                                   msg=lambda m: f"{head((actual - expected).abs())}\n{m}")
+    except AssertionError as e:
+        return str(e)
+    return ""
 
 
-@dataclass
-class Diff:
-    """How far apart two tensors are."""
-    name: str
-    max_abs: float
-    max_rel: float
-    exact: bool
+def check_tensor(name: str, runs: dict[str, Tensor], label: str, *, exact: bool,
+                 scale: float | None = None) -> TensorCheck:
+    """Hold one tensor to the contract. `runs` holds 'variant', 'baseline', 'float64'; `scale`
+    is the tensor's error scale (default: its largest float64 value)."""
+    v, b, ref = runs["variant"], runs["baseline"], runs["float64"]
+    if exact:
+        msg = _assert_close(v, b, 0.0, lambda d: f"{label}: {worst(name, d)} not bitwise equal")
+        return TensorCheck(name, "bitwise", _max(v.double() - b.double()), 0.0, not msg, msg)
+    v64, b64 = v.double(), b.double()
+    err_b = _max(b64 - ref)
+    floor = FLOOR_ULPS * torch.finfo(v.dtype).eps * (_max(ref) if scale is None else scale)
+    allowed = FACTOR * err_b + floor
+    head = (lambda d: f"{label}: {worst(name, d)}: |variant - float64| up to {_max(d):.3g} > allowed "
+            f"{FACTOR} x baseline's {err_b:.3g} + floor {floor:.3g} = {allowed:.3g}")
+    msg = _assert_close(v64, ref, allowed, head)
+    return TensorCheck(name, "within error", _max(v64 - ref), allowed, not msg, msg)
+
+
+def check_variant(variant: Variant, params: Canonical, x: Tensor, y: Tensor | None = None,
+                  y_range=(0, 5.5), *, baseline: Variant | None = None,
+                  reference: Reference | None = None,
+                  base_run: tuple[Tensor, Canonical] | None = None) -> VariantCheck:
+    """The contract for one variant on one batch (see CONTRACT); nothing raised on a mismatch:
+    `VariantCheck.passed` and each `TensorCheck.message` say what failed, except that a wrong
+    output shape or dtype raises AssertionError at once (nothing else is comparable then)."""
+    baseline = baseline or get_variant(BASELINE)
+    dtype, device, bs = params.user_factors.dtype, params.user_factors.device, x.shape[0]
+    label = f"{variant.name} vs {baseline.name} ({describe(params, bs)})"
+    try:
+        out, grads = run_batch(variant, params, x, y, y_range)
+    except Exception as e:      # a crash on a valid batch is a failure of this pair, say which
+        raise AssertionError(f"{label}: {variant.name} raised {type(e).__name__}: {e}") from e
+    check_output(variant, out, bs, dtype, label)
+    base_out, base_grads = base_run or run_batch(baseline, params, x, y, y_range)
+    ref = reference or reference_batch(params, x, y, y_range)
+    family = variant.exact_with is not None and variant.exact_with == baseline.exact_with
+    checks = [check_tensor("output", {"variant": squeeze(out), "baseline": squeeze(base_out),
+                                      "float64": ref.out}, label,
+                           exact=family and expect_exact(dtype, device), scale=ref.scales["output"])]
+    for name, g, gb, gr in zip(Canonical._fields, grads, base_grads, ref.grads):
+        width = g.shape[1] if g.dim() == 2 else 1
+        exact = family and expect_exact(dtype, device, numel=bs * width)
+        checks.append(check_tensor(name, {"variant": g, "baseline": gb, "float64": gr}, label,
+                                   exact=exact, scale=ref.scales[name]))
+    bitwise = torch.equal(squeeze(out), squeeze(base_out)) and all(
+        torch.equal(a, b) for a, b in zip(grads, base_grads))
+    return VariantCheck(variant.name, baseline.name, label, tuple(checks), bitwise)
+
+
+def check_output(variant: Variant, out: Tensor, bs: int, dtype: torch.dtype, label: str) -> None:
+    """The declared output shape and the parameters' dtype, exactly."""
+    want = {"[bs, 1]": [bs, 1], "[bs]": [bs]}.get(variant.output_shape)
+    if want is None:
+        raise ValueError(f"variant {variant.name!r}: output_shape must be '[bs]' or '[bs, 1]', "
+                         f"got {variant.output_shape!r}")
+    if list(out.shape) != want:
+        raise AssertionError(f"{label}: {variant.name} output has shape {list(out.shape)}, "
+                             f"declared {variant.output_shape}")
+    if out.dtype != dtype:
+        raise AssertionError(f"{label}: {variant.name} output is {out.dtype}, parameters {dtype}")
+
+
+def assert_equivalent(variants: Sequence[Variant], params: Canonical, x: Tensor,
+                      y: Tensor | None = None, y_range=(0, 5.5)) -> list[VariantCheck]:
+    """The equivalence property on one batch for every variant in `variants` against the
+    baseline; raises AssertionError with the first failure's message."""
+    baseline = get_variant(BASELINE)
+    reference = reference_batch(params, x, y, y_range)
+    base_run = run_batch(baseline, params, x, y, y_range)
+    results = []
+    for v in variants:
+        r = check_variant(v, params, x, y, y_range, baseline=baseline, reference=reference,
+                          base_run=base_run)
+        bad = r.first_failure()
+        if bad is not None:
+            raise AssertionError(bad.message)
+        results.append(r)
+    return results
+
+
+@dataclass(frozen=True)
+class PairResult:
+    """Variant `b` against `a` (taken as the baseline) on one batch, as `dotbias run` reports it."""
+    pair: str
+    output_shapes: tuple[list[int], list[int]]
+    max_abs_output_diff: float
+    max_abs_grad_diff: float
+    bitwise_equal: bool
     close: bool
 
-    def __str__(self) -> str:
-        return (f"{self.name}: {verdict_word(self.exact, self.close)} "
-                f"(max abs {self.max_abs:.3g}, max rel {self.max_rel:.3g})")
-
-
-def diff(name: str, a: Tensor, b: Tensor) -> Diff:
-    """Compare two tensors of the same shape with the tolerance of their dtype."""
-    if a.shape != b.shape:
-        raise ValueError(f"{name}: shapes differ, {list(a.shape)} vs {list(b.shape)}")
-    a64, b64 = a.detach().double().cpu(), b.detach().double().cpu()
-    d = (a64 - b64).abs()
-    max_abs = d.max().item() if d.numel() else 0.0
-    rel = d / b64.abs().clamp_min(torch.finfo(torch.float64).tiny)
-    max_rel = rel[d > 0].max().item() if (d > 0).any() else 0.0
-    rtol, atol = tolerance(a.dtype)
-    close = bool(torch.isclose(a64, b64, rtol=rtol, atol=atol, equal_nan=True).all())
-    return Diff(name, max_abs, max_rel, bool(torch.equal(a.detach().cpu(), b.detach().cpu())), close)
-
-
-@dataclass
-class PairResult:
-    """Outputs and gradients of two variants on one batch at identical canonical parameters."""
-    a: str
-    b: str
-    output_shapes: tuple[list[int], list[int]]
-    output: Diff
-    grads: list[Diff] = field(default_factory=list)
-
-    @property
-    def exact(self) -> bool:
-        return self.output.exact and all(g.exact for g in self.grads)
-
-    @property
-    def close(self) -> bool:
-        return self.output.close and all(g.close for g in self.grads)
-
-    @property
-    def max_grad_abs(self) -> float:
-        return max((g.max_abs for g in self.grads), default=0.0)
-
-    def __str__(self) -> str:
-        lines = [f"{self.a} vs {self.b}: output {self.output}"]
-        lines += [f"  grad {g}" for g in self.grads]
-        return "\n".join(lines)
-
-
-def run_batch(variant: Variant, params: Canonical, x: Tensor, y: Tensor | None = None,
-              y_range=(0, 5.5)) -> tuple[Tensor, Canonical]:
-    """Forward and backward on one batch from canonical `params`: (raw output, canonical grads).
-
-    The loss is the mean squared error of the squeezed output against `y` (or the sum of the
-    outputs when `y` is None), so gradients flow through every parameter the batch touches.
-    """
-    n_users, n_items, n_factors = params.sizes
-    model = variant.make(n_users, n_items, n_factors, y_range=y_range,
-                         dtype=params.user_factors.dtype, device=params.user_factors.device,
-                         params=params)
-    out = model(x)
-    flat = squeeze(out)
-    loss = flat.sum() if y is None else ((flat - y.to(flat.dtype)) ** 2).mean()
-    loss.backward()
-    return out.detach(), variant.canonical_grads(model)
+    def as_dict(self) -> dict:
+        return asdict(self)
 
 
 def compare_pair(a: Variant, b: Variant, params: Canonical, x: Tensor, y: Tensor | None = None,
                  y_range=(0, 5.5)) -> PairResult:
-    """Run `a` and `b` on the same batch from the same parameters and compare squeezed outputs
-    and the four canonical gradients."""
-    out_a, grads_a = run_batch(a, params, x, y, y_range)
-    out_b, grads_b = run_batch(b, params, x, y, y_range)
-    return pair_result(a, b, x, (out_a, grads_a), (out_b, grads_b))
-
-
-def pair_result(a: Variant, b: Variant, x: Tensor, run_a: tuple[Tensor, Canonical],
-                run_b: tuple[Tensor, Canonical]) -> PairResult:
-    """Compare two `run_batch` results (squeezed outputs, canonical gradients)."""
-    (out_a, grads_a), (out_b, grads_b) = run_a, run_b
-    shapes = (list(out_a.shape), list(out_b.shape))
-    result = PairResult(a.name, b.name, shapes, diff("output", squeeze(out_a), squeeze(out_b)))
-    result.grads = [diff(f"d{name}", ga, gb)
-                    for name, ga, gb in zip(Canonical._fields, grads_a, grads_b)]
-    return result
-
-
-def declared_shape(variant: Variant, bs: int) -> list[int]:
-    """The output shape `variant.output_shape` promises for a batch of `bs` rows."""
-    return {"[bs, 1]": [bs, 1], "[bs]": [bs]}[variant.output_shape]
-
-
-def check_pair(a: Variant, b: Variant, params: Canonical, x: Tensor, y: Tensor | None = None,
-               y_range=(0, 5.5)) -> PairResult:
-    """The equivalence property for one pair on one batch: each output has its declared shape, the
-    squeezed outputs and the four canonical gradients match, bitwise where `expect_exact` says so,
-    within TOLERANCES otherwise. Raises AssertionError naming the pair, the sizes, the tensor and
-    the largest difference."""
-    n_users, n_items, n_factors = params.sizes
-    dtype, device = params.user_factors.dtype, params.user_factors.device
-    where = (f"{a.name} vs {b.name} (n_users={n_users}, n_items={n_items}, n_factors={n_factors}, "
-             f"bs={x.shape[0]}, {str(dtype).removeprefix('torch.')}, {device})")
-    runs = [run_batch(v, params, x, y, y_range) for v in (a, b)]
-    for v, (out, _) in zip((a, b), runs):
-        if list(out.shape) != declared_shape(v, x.shape[0]):
-            raise AssertionError(f"{where}: {v.name} output has shape {list(out.shape)}, "
-                                 f"declared {v.output_shape}")
-    result = pair_result(a, b, x, *runs)
-    bs = x.shape[0]
-    for d in [result.output, *result.grads]:
-        width = n_factors if d.name.endswith("factors") else 1
-        numel = 0 if d.name == "output" else bs * width
-        exact = expect_exact(dtype, device, numel=numel)
-        if not (d.exact if exact else d.close):
-            want = "bitwise equal" if exact else f"close (rtol, atol = {tolerance(dtype)})"
-            raise AssertionError(f"{where}: {d.name} not {want}: max abs diff {d.max_abs:.3g}, "
-                                 f"max rel diff {d.max_rel:.3g}")
-    return result
-
-
-# --- training trajectories: k optimizer steps from the same canonical start ---------------------
-
-@dataclass
-class TrajectoryResult:
-    """Per step, the four canonical parameters of `a` and `b` compared."""
-    a: str
-    b: str
-    optimizer: str
-    steps: list[list[Diff]] = field(default_factory=list)
-
-    @property
-    def exact(self) -> bool:
-        return all(d.exact for step in self.steps for d in step)
-
-    def first_mismatch(self, *, exact: bool) -> tuple[int, Diff] | None:
-        """(step, diff) of the first parameter that is not bitwise equal (or not close)."""
-        for k, step in enumerate(self.steps, 1):
-            for d in step:
-                if not (d.exact if exact else d.close):
-                    return k, d
-        return None
-
-    def __str__(self) -> str:
-        bad = self.first_mismatch(exact=True)
-        tail = "bitwise equal throughout" if bad is None else f"first differs at step {bad[0]}: {bad[1]}"
-        return f"{self.a} vs {self.b}, {self.optimizer}, {len(self.steps)} steps: {tail}"
-
-
-def compare_trajectories(a: Variant, b: Variant, params: Canonical,
-                         batches: Sequence[tuple[Tensor, Tensor]], optimizer: str = "adamw",
-                         y_range=(0, 5.5)) -> TrajectoryResult:
-    """Train `a` and `b` from the same canonical start on the same batches; compare after each step."""
-    from .training import train_steps
-
-    run_a = train_steps(a, params, batches, optimizer, y_range)
-    run_b = train_steps(b, params, batches, optimizer, y_range)
-    result = TrajectoryResult(a.name, b.name, optimizer)
-    for pa, pb in zip(run_a, run_b):
-        result.steps.append([diff(name, ta, tb) for name, ta, tb in zip(Canonical._fields, pa, pb)])
-    return result
-
-
-def assert_trajectories_match(result: TrajectoryResult, *, exact: bool, where: str = "") -> None:
-    """Raise AssertionError naming the pair, the optimizer, the step, the tensor and the largest
-    difference."""
-    bad = result.first_mismatch(exact=exact)
-    if bad is not None:
-        k, d = bad
-        want = "bitwise equal" if exact else "close"
-        raise AssertionError(f"{result.a} vs {result.b} {where}: after {result.optimizer} step {k} "
-                             f"of {len(result.steps)}, {d.name} not {want}: max abs diff "
-                             f"{d.max_abs:.3g}, max rel diff {d.max_rel:.3g}")
+    """`b` held to the contract with `a` as its baseline, and their largest differences."""
+    run_a, run_b = run_batch(a, params, x, y, y_range), run_batch(b, params, x, y, y_range)
+    r = check_variant(b, params, x, y, y_range, baseline=a, base_run=run_a)
+    grad_diff = max(_max(ga.double() - gb.double()) for ga, gb in zip(run_a[1], run_b[1]))
+    return PairResult(f"{a.name} vs {b.name}", (list(run_a[0].shape), list(run_b[0].shape)),
+                      _max(squeeze(run_a[0]).double() - squeeze(run_b[0]).double()), grad_diff,
+                      r.exact, r.passed)

@@ -170,11 +170,7 @@ def equivalence_at_identical_weights(trained, names, dls, cfg: Config) -> dict:
     x, y = x[:cfg.bs].to(cfg.device), y[:cfg.bs].reshape(-1).float().to(cfg.device)
     out = {"batch": list(x.shape), "weights_from": names[0], "pairs": []}
     for b in names[1:]:
-        r = compare_pair(VARIANTS[names[0]], VARIANTS[b], params, x, y)
-        out["pairs"].append({"pair": f"{r.a} vs {r.b}", "output_shapes": r.output_shapes,
-                             "max_abs_output_diff": r.output.max_abs,
-                             "max_abs_grad_diff": r.max_grad_abs,
-                             "bitwise_equal": r.exact, "close": r.close})
+        out["pairs"].append(compare_pair(VARIANTS[names[0]], VARIANTS[b], params, x, y).as_dict())
     return out
 
 

@@ -1,17 +1,37 @@
-"""Hypothesis profiles: `ci` (the default, fast), `dev` (same), `thorough` (10x the examples).
+"""Hypothesis profiles, the `--variant` option, and the mutation score in the terminal summary.
 
-Choose with HYPOTHESIS_PROFILE=thorough. Every property sets its own example count for the `ci`
-profile through `tests.strategies.examples(n)`, which multiplies it for `thorough`."""
+Profiles: `ci` (the default, fast) and `thorough` (10x the examples); choose with
+`--hypothesis-profile thorough` or HYPOTHESIS_PROFILE=thorough. No test sets its own example
+count, so the profile is what decides (test_equivalence.py checks that)."""
 from __future__ import annotations
 
 import os
 
 from hypothesis import HealthCheck, settings
 
+from dotbias import plugins
+
 _COMMON = dict(deadline=None, print_blob=True, derandomize=False,
                suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large,
                                       HealthCheck.function_scoped_fixture])
-settings.register_profile("ci", max_examples=100, **_COMMON)
-settings.register_profile("dev", max_examples=100, **_COMMON)
-settings.register_profile("thorough", max_examples=1000, **_COMMON)
+settings.register_profile("ci", max_examples=40, **_COMMON)
+settings.register_profile("thorough", max_examples=400, **_COMMON)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
+
+MUTATION_SCORE: dict[str, list[bool]] = {"caught": [], "accepted": []}
+
+
+def pytest_addoption(parser):
+    plugins.add_pytest_option(parser)
+
+
+def pytest_configure(config):
+    """Register variants from entry points, DOTBIAS_VARIANTS and --variant before collection."""
+    plugins.load_variants(config.getoption("variant"))
+
+
+def pytest_terminal_summary(terminalreporter):
+    caught, accepted = MUTATION_SCORE["caught"], MUTATION_SCORE["accepted"]
+    if caught or accepted:
+        terminalreporter.write_line(f"mutation score: {sum(caught)}/{len(caught)} caught, "
+                                    f"{sum(accepted)}/{len(accepted)} correct accepted")

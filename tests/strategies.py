@@ -2,58 +2,52 @@
 
 A drawn `Case` is plain data (sizes, index pattern, dtype, device, y_range, seed); its tensors are
 made from the seed with a `torch.Generator`, so a failing example prints everything needed to
-rebuild it and hypothesis shrinks sizes and seeds, not thousands of list elements."""
+rebuild it and hypothesis shrinks sizes and seeds, not thousands of list elements.
+
+Sizes come in three tiers: small (most examples, cheap), medium (up to 3,000 rows, 256 factors,
+batch 3,000) and large (a table of 100,000+ rows and a batch past 4,096, few factors), one
+example in five each for medium and large."""
 from __future__ import annotations
 
-import itertools
-import os
 from dataclasses import dataclass
 
 import torch
-from hypothesis import settings
 from hypothesis import strategies as st
 
 from dotbias.canonical import Canonical
 from dotbias.inputs import INDEX_KINDS, make_inputs
-from dotbias.variants import VARIANTS
-
-THOROUGH = os.environ.get("HYPOTHESIS_PROFILE", "ci") == "thorough"
-
-
-def examples(n: int) -> settings:
-    """`n` examples under the default profile, 10x under `thorough`."""
-    return settings(max_examples=n * 10 if THOROUGH else n)
-
-
-def pairs() -> list[tuple[str, str]]:
-    """Every pair of registered variants, read when called so a new variant is picked up."""
-    return list(itertools.combinations(VARIANTS, 2))
-
 
 DEVICES = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
 FULL_DTYPES = [torch.float32, torch.float64]
 # float16/bfloat16 on CPU: embedding, indexing, sum, sigmoid and both backwards are supported in
 # torch 2.13 (measured); the models use nothing else.
 HALF_DTYPES = [torch.float16, torch.bfloat16]
+ALL_DTYPES = FULL_DTYPES + HALF_DTYPES
 
 devices = st.sampled_from(DEVICES)
 full_dtypes = st.sampled_from(FULL_DTYPES)
 half_dtypes = st.sampled_from(HALF_DTYPES)
+all_dtypes = st.sampled_from(ALL_DTYPES)
 index_kinds = st.sampled_from(INDEX_KINDS)
 seeds = st.integers(0, 2**32 - 1)
 y_ranges = st.sampled_from([(0, 5.5), (0.5, 5.5), (-1.0, 1.0), (0.0, 1.0), (1.0, 5.0)])
 
+small = st.tuples(st.integers(1, 40), st.integers(1, 40), st.integers(1, 16), st.integers(0, 64))
+medium = st.tuples(st.integers(1, 3000), st.integers(1, 3000), st.integers(1, 256),
+                   st.integers(0, 3000))
+large_rows = st.integers(100_000, 200_000)
+large = st.one_of(
+    st.tuples(large_rows, st.integers(1, 3000), st.integers(1, 8), st.integers(4097, 8192)),
+    st.tuples(st.integers(1, 3000), large_rows, st.integers(1, 8), st.integers(4097, 8192)))
 
-def mostly_small(small: st.SearchStrategy[int], large: st.SearchStrategy[int], one_in: int = 8
-                 ) -> st.SearchStrategy[int]:
-    """`large` one time in `one_in`, `small` otherwise: big sizes are covered but stay cheap."""
-    return st.integers(1, one_in).flatmap(lambda k: large if k == 1 else small)
+
+def tiered(small_: st.SearchStrategy, medium_: st.SearchStrategy, large_: st.SearchStrategy
+           ) -> st.SearchStrategy:
+    """small 3 times in 5, medium and large once each (shrinks towards small)."""
+    return st.integers(1, 5).flatmap(lambda k: small_ if k <= 3 else medium_ if k == 4 else large_)
 
 
-# Mostly small, sometimes up to a few thousand.
-rows = mostly_small(st.integers(1, 40), st.integers(1, 3000))
-factors = mostly_small(st.integers(1, 16), st.integers(1, 256))
-batch_sizes = mostly_small(st.integers(0, 64), st.integers(0, 3000))
+sizes = tiered(small, medium, large)
 
 
 @dataclass(frozen=True)
@@ -85,14 +79,23 @@ class Case:
 
 
 @st.composite
-def cases(draw, dtypes=full_dtypes, *, rows=rows, factors=factors, batch_sizes=batch_sizes,
-          kinds=index_kinds, y_range=y_ranges, device=devices) -> Case:
-    return Case(draw(rows), draw(rows), draw(factors), draw(batch_sizes), draw(kinds),
-                draw(dtypes), draw(device), draw(seeds), draw(y_range))
+def cases(draw, dtypes=full_dtypes, *, sizes=sizes, kinds=index_kinds, y_range=y_ranges,
+          device=devices) -> Case:
+    n_users, n_items, n_factors, bs = draw(sizes)
+    return Case(n_users, n_items, n_factors, bs, draw(kinds), draw(dtypes), draw(device),
+                draw(seeds), draw(y_range))
 
 
-# Small cases for k-step training trajectories (cost grows with k).
-small_cases = cases(rows=st.integers(1, 200), factors=st.integers(1, 32),
-                    batch_sizes=st.integers(1, 128))
+# Duplicate-heavy batches, up to past 4,096 rows.
+duplicate_cases = cases(all_dtypes, kinds=st.sampled_from(["duplicates", "same"]),
+                        sizes=st.tuples(st.integers(1, 3000), st.integers(1, 3000),
+                                        st.integers(1, 64), st.integers(1, 6000)))
+# Cases for k-step training trajectories (cost grows with k): small, sometimes a large table.
+small_cases = cases(full_dtypes, sizes=tiered(
+    st.tuples(st.integers(1, 200), st.integers(1, 200), st.integers(1, 32), st.integers(1, 128)),
+    st.tuples(st.integers(1, 3000), st.integers(1, 3000), st.integers(1, 64), st.integers(1, 512)),
+    st.tuples(st.integers(100_000, 120_000), st.integers(1, 100), st.integers(1, 2),
+              st.integers(1, 1024))))
 optimizers = st.sampled_from(["sgd", "adam", "adamw"])
 step_counts = st.integers(1, 5)
+init_sizes = st.tuples(st.integers(50, 3000), st.integers(50, 3000), st.integers(1, 64))

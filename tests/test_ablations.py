@@ -34,7 +34,8 @@ def test_each_failing_ablation_raises_what_the_report_says(key):
     stage, kind, fragment = EXPECTED[key]
     assert (row.stage, row.error_type) == (stage, kind)
     assert fragment in row.message and fragment in row.happens
-    assert row.caught == f"equivalence property (check_pair) errors: {kind}"
+    assert row.caught.startswith(f"equivalence property (assert_equivalent) fails: ablated:{key} "
+                                 f"raised {kind}: ") and fragment in row.caught
 
 
 def test_dropping_keepdim_out_of_place_is_silent_and_the_property_reports_the_shape():
@@ -76,8 +77,16 @@ def test_the_full_run_records_training_and_the_mse_loss_flat_error(quick_rows):
 
 def test_the_sorting_slip_hides_a_real_mismatch(quick_rows):
     d = quick_rows["top5_sorting_slip"].details
-    assert d["slip_overlap"] == [5, 5]                    # the slip cannot fail
     assert (d["emb"]["lowest"], d["emb"]["highest"]) != (d["cp"]["lowest"], d["cp"]["highest"])
+    fair = [len(set(d["emb"][k]) & set(d["cp"][k])) for k in ("lowest", "highest")]
+    assert d["fair_overlap"] == fair and fair != [5, 5] or d["fair_same_order"] != [True, True]
+
+
+def test_top5_titles_lists_the_lowest_and_highest_biases_in_order():
+    from dotbias.ablations import top5_titles
+    bias = torch.tensor([0.3, -2.0, 5.0, 0.0, -1.0, 4.0, 1.0, -3.0])
+    titles = [f"t{i}" for i in range(8)]
+    assert top5_titles(bias, titles) == (["t7", "t1", "t4", "t3", "t0"], ["t2", "t5", "t6", "t0", "t3"])
 
 
 def test_report_and_files_list_every_ablation_and_the_map(tmp_path, quick_results):
@@ -86,7 +95,8 @@ def test_report_and_files_list_every_ablation_and_the_map(tmp_path, quick_result
         assert change in text
     assert "both top-5 lists sorted from the Embedding model's bias" in text
     assert "| change | what happens | how the harness caught it |" in text
-    assert "| input | emb | cp | agree? |" in text
+    from dotbias.variants import VARIANTS
+    assert "| input | " + " | ".join(VARIANTS) + " | agree? |" in text
     md, js = write_ablations(quick_results, tmp_path)
     assert md.read_text().startswith("# Ablations")
     data = json.loads(js.read_text())

@@ -61,16 +61,16 @@ def test_load_rejects_wrong_sizes():
 
 
 def test_registry_errors_and_plugging_in():
-    with pytest.raises(ValueError, match="unknown variant 'nope'; registered: emb, cp"):
+    with pytest.raises(ValueError, match="unknown variant 'nope'; registered: emb, cp, "):
         get_variant("nope")
     with pytest.raises(ValueError, match="already registered"):
         register(VARIANTS["emb"])
-    v = register(Variant("cp_copy", VARIANTS["cp"].build, "test copy", "[bs]"))
+    v = register(Variant("registry_test_copy", VARIANTS["cp"].build, "test copy", "[bs]"))
     try:
-        assert "cp_copy" in VARIANTS and get_variant("cp_copy") is v
+        assert "registry_test_copy" in VARIANTS and get_variant("registry_test_copy") is v
     finally:
-        unregister("cp_copy")
-    assert "cp_copy" not in VARIANTS
+        unregister("registry_test_copy")
+    assert "registry_test_copy" not in VARIANTS
 
 
 @pytest.mark.parametrize("bad", [0, -1, 2.5, True, "3"])
@@ -92,3 +92,43 @@ def test_seed_models_read_like_the_book():
     x = torch.tensor([[0, 0], [4, 8], [2, 3]])
     assert emb(x).shape == (3, 1) and cp(x).shape == (3,)
     assert ((emb(x) > 0) & (emb(x) < 5.5)).all()
+
+
+class ColumnAndFlat(nn.Module):
+    """Biases of both shapes, factors behind a nested attribute path."""
+    def __init__(self, n_users, n_items, n_factors, y_range=(0, 5.5)):
+        super().__init__()
+        self.tables = nn.ModuleDict({"u": nn.Embedding(n_users, n_factors),
+                                     "i": nn.Embedding(n_items, n_factors)})
+        self.ub = nn.Parameter(torch.randn(n_users))          # [n]
+        self.ib = nn.Embedding(n_items, 1)                    # [n, 1], a layer: its .weight
+
+    def forward(self, x):
+        return (self.tables.u(x[:, 0]) * self.tables.i(x[:, 1])).sum(1)
+
+
+PATHS = {"user_factors": "tables.u.weight", "user_bias": "ub", "item_factors": "tables.i",
+         "item_bias": "ib"}
+
+
+def test_declared_paths_read_nested_layers_and_both_bias_shapes():
+    v = Variant("paths", ColumnAndFlat, "paths", "[bs]", paths=PATHS)
+    params = random_canonical(4, 6, 3, generator=torch.Generator().manual_seed(1))
+    model = v.make(4, 6, 3, params=params)
+    assert model.ib.weight.shape == (6, 1) and model.ub.shape == (4,)
+    assert torch.equal(model.ib.weight[:, 0], params.item_bias)
+    assert all(torch.equal(a, b) for a, b in zip(v.to_canonical(model), params))
+    model(torch.tensor([[0, 1], [3, 5]])).sum().backward()
+    g = v.canonical_grads(model)
+    assert g.item_bias.shape == (6,) and not g.item_bias.any()      # no gradient flowed: zeros
+    assert g.user_factors[3].abs().sum() > 0
+
+
+def test_check_paths_names_the_path_and_the_misfit():
+    from dotbias.canonical import check_paths
+    model = ColumnAndFlat(4, 6, 3)
+    with pytest.raises(ValueError, match=r"parameter path 'tables.x': ModuleDict has no attribute 'x'"):
+        check_paths(model, {**PATHS, "item_factors": "tables.x"}, (4, 6, 3))
+    with pytest.raises(ValueError, match=r"'tables.i' \(user_factors\) has shape \[6, 3\], expected "
+                                         r"\[4, 3\]"):
+        check_paths(model, {**PATHS, "user_factors": "tables.i"}, (4, 6, 3))

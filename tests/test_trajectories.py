@@ -1,5 +1,6 @@
-"""k optimizer steps from the same canonical start on the same batches keep every pair of variants
-matching: SGD (momentum), Adam, AdamW with weight decay, and fastai's `fit_one_cycle`."""
+"""k optimizer steps from the same canonical start on the same batches keep every variant within
+the contract (SGD with momentum, Adam, AdamW with weight decay), and fastai's `fit_one_cycle`
+keeps the baseline's family bitwise equal."""
 from __future__ import annotations
 
 import numpy as np
@@ -7,39 +8,43 @@ import pandas as pd
 import pytest
 import torch
 from hypothesis import given
-from strategies import Case, examples, optimizers, pairs, small_cases, step_counts
-from test_equivalence import NoItemBias
+from strategies import Case, optimizers, small_cases, step_counts
 
+from dotbias.equivalence import BASELINE
 from dotbias.inputs import random_canonical
-from dotbias.equivalence import expect_exact
-from dotbias.equivalence import assert_trajectories_match, compare_trajectories
-from dotbias.training import fit_fastai
-from dotbias.variants import VARIANTS, Variant
+from dotbias.trajectories import assert_trajectories, check_trajectory
+from dotbias.variants import VARIANTS, DotProductBiasCP, Variant
 
 
-@examples(150)
-@given(small_cases, optimizers, step_counts)
-def test_k_optimizer_steps_keep_parameters_matching(case, optimizer, k):
-    params = case.params()
+def trajectory_property(case: Case, optimizer: str, k: int,
+                        variants: list[Variant] | None = None) -> None:
     batches = [case.batch(step) for step in range(k)]
-    exact = expect_exact(case.dtype, case.device, numel=case.bs * case.n_factors)
-    for a, b in pairs():
-        r = compare_trajectories(VARIANTS[a], VARIANTS[b], params, batches, optimizer, case.y_range)
-        assert_trajectories_match(r, exact=exact, where=f"({case})")
+    assert_trajectories(list(VARIANTS.values()) if variants is None else variants, case.params(),
+                        batches, optimizer, case.y_range)
+
+
+@given(small_cases, optimizers, step_counts)
+def test_k_optimizer_steps_keep_every_variant_within_the_contract(case, optimizer, k):
+    trajectory_property(case, optimizer, k)
+
+
+class DecayInForward(DotProductBiasCP):
+    """Weight decay applied by hand inside forward: invisible at step 1's output, not after."""
+    def forward(self, x):
+        with torch.no_grad():
+            self.movie_bias.mul_(0.99)
+        return super().forward(x)
 
 
 def test_a_trajectory_mismatch_names_the_step_and_the_tensor():
     case = Case(5, 6, 3, 8, "uniform", torch.float32, "cpu", 0)
-    params = case.params()
-    same = compare_trajectories(VARIANTS["cp"], VARIANTS["emb"], params,
-                                [case.batch(0), case.batch(1)], "sgd")
-    assert same.exact and "bitwise equal throughout" in str(same)
-    # a variant that drops the item bias drifts from step 1 on
-    broken = Variant("no_item_bias", NoItemBias, "item bias dropped", "[bs]")
-    r = compare_trajectories(VARIANTS["cp"], broken, params, [case.batch(0), case.batch(1)], "sgd")
-    with pytest.raises(AssertionError, match=r"cp vs no_item_bias .*sgd step 1 of 2, "
-                                             r"\w+ not bitwise equal: max abs diff"):
-        assert_trajectories_match(r, exact=True)
+    broken = Variant("decay_in_forward", DecayInForward, "decay in forward", "[bs]")
+    steps = check_trajectory(broken, case.params(), [case.batch(0), case.batch(1)], "sgd")
+    assert [all(c.passed for c in s) for s in steps] == [False, False]
+    bad = next(c for c in steps[0] if not c.passed)
+    assert bad.rule == "within error"
+    assert bad.message.startswith(f"decay_in_forward vs {BASELINE} (n_users=5, n_items=6, "
+                                  f"n_factors=3, bs=8, float32, cpu), sgd step 1 of 2: {bad.tensor} row ")
 
 
 def tiny_dls(seed: int, bs: int = 16):
@@ -51,24 +56,27 @@ def tiny_dls(seed: int, bs: int = 16):
     return CollabDataLoaders.from_df(df, item_name="title", bs=bs, seed=seed)
 
 
-def fit_one_cycle(variant: str, dls, params, seed: int):
-    """The seed's fit (`dotbias.training.fit_fastai`) from canonical `params`."""
+def fit_one_cycle(variant: Variant, dls, params, seed: int):
+    from dotbias.training import fit_fastai
     n_users, n_items, n_factors = params.sizes
-    model = VARIANTS[variant].make(n_users, n_items, n_factors, params=params)
+    model = variant.make(n_users, n_items, n_factors, params=params)
     result = fit_fastai(model, dls, epochs=1, lr=5e-3, wd=0.1, seed=seed)
-    last = result.epochs[-1]
-    return VARIANTS[variant].to_canonical(model), (last.train_loss, last.valid_loss)
+    return variant.to_canonical(model), result.final_valid_loss
 
 
 @pytest.mark.parametrize("seed", [0, 1])
-def test_fastai_fit_one_cycle_keeps_parameters_bitwise_equal(seed):
+def test_fastai_fit_one_cycle_keeps_the_baseline_family_bitwise_equal(seed):
     dls = tiny_dls(seed)
     n_users, n_items = len(dls.classes["user"]), len(dls.classes["title"])
     params = random_canonical(n_users, n_items, 5, std=0.1, generator=torch.Generator().manual_seed(seed))
-    for a, b in pairs():
-        pa, la = fit_one_cycle(a, dls, params, seed)
-        pb, lb = fit_one_cycle(b, dls, params, seed)
-        assert not torch.equal(pa.user_factors, params.user_factors)    # it trained
-        for name, ta, tb in zip(pa._fields, pa, pb):
-            assert torch.equal(ta, tb), f"{a} vs {b}: {name} differs after fit_one_cycle"
-        assert la == lb
+    base = VARIANTS[BASELINE]
+    pb, lb = fit_one_cycle(base, dls, params, seed)
+    assert not torch.equal(pb.user_factors, params.user_factors)    # it trained
+    for v in VARIANTS.values():
+        pv, lv = fit_one_cycle(v, dls, params, seed)
+        if v.exact_with is not None and v.exact_with == base.exact_with:
+            for name, a, b in zip(pv._fields, pv, pb):
+                assert torch.equal(a, b), f"{v.name} vs {base.name}: {name} differs after fit_one_cycle"
+            assert lv == lb
+        else:   # a reordered sum: the same training to a few ulps of float32 per step
+            assert lv == pytest.approx(lb, rel=1e-5), f"{v.name} vs {base.name}: valid loss"

@@ -1,0 +1,71 @@
+"""Mutation self-test: the suite's properties, run against each plausible bug of
+tests/mutants.py, must fail, naming the bug's pair; against each correct-but-different variant
+they must pass. The score is printed in pytest's terminal summary."""
+from __future__ import annotations
+
+import pytest
+from conftest import MUTATION_SCORE
+from hypothesis import Phase, given, settings
+from mutants import BUGS, CORRECT
+from strategies import cases, duplicate_cases, half_dtypes, init_sizes, optimizers, seeds
+from strategies import small_cases, step_counts
+from test_equivalence import equivalence_property
+from test_init import init_property
+from test_trajectories import trajectory_property
+
+from dotbias.equivalence import BASELINE
+
+# Bounded runs: no example database (a failure must not be replayed into the real properties'
+# runs), no shrinking (the first failure is enough), at most EXAMPLES each.
+EXAMPLES = 40
+BOUNDED = settings(database=None, max_examples=EXAMPLES, phases=[Phase.explicit, Phase.generate],
+                   report_multiple_bugs=False)
+
+
+def suite_properties(variant):
+    """The suite's properties restricted to `variant`, cheapest first."""
+    return [
+        ("init", given(init_sizes, seeds)(lambda s, seed: init_property(s, seed, [variant]))),
+        ("equivalence", given(cases())(lambda c: equivalence_property(c, [variant]))),
+        ("half precision", given(cases(half_dtypes))(lambda c: equivalence_property(c, [variant]))),
+        ("duplicates", given(duplicate_cases)(lambda c: equivalence_property(c, [variant]))),
+        ("trajectories", given(small_cases, optimizers, step_counts)(
+            lambda c, o, k: trajectory_property(c, o, k, [variant]))),
+    ]
+
+
+def first_failure(variant) -> tuple[str, BaseException] | None:
+    """(property, error) of the first property that fails on `variant`, or None."""
+    for name, prop in suite_properties(variant):
+        try:
+            BOUNDED(prop)()
+        except (AssertionError, BaseExceptionGroup) as e:       # hypothesis may group failures
+            return name, e
+        except Exception as e:          # the property crashed on the bug: caught all the same
+            return name, e
+    return None
+
+
+@pytest.mark.parametrize("bug", BUGS, ids=[b.name for b in BUGS])
+def test_the_suite_catches_each_catalogued_bug(bug):
+    found = first_failure(bug)
+    MUTATION_SCORE["caught"].append(found is not None)
+    assert found is not None, f"{bug.name} ({bug.description}) passed every property"
+    name, error = found
+    text = str(error) if not isinstance(error, BaseExceptionGroup) else str(error.exceptions[0])
+    if name != "init":
+        assert f"{bug.name} vs {BASELINE} (" in text, text[:500]
+    else:
+        assert bug.name in text, text[:500]
+
+
+@pytest.mark.parametrize("variant", CORRECT, ids=[v.name for v in CORRECT])
+def test_the_suite_accepts_each_correct_but_different_variant(variant):
+    found = first_failure(variant)
+    MUTATION_SCORE["accepted"].append(found is None)
+    assert found is None, f"{variant.name} rejected by the {found[0]} property: {found[1]}"
+
+
+def test_the_catalogue_covers_ten_kinds_and_three_correct_variants():
+    assert len(BUGS) >= 10 and len({b.build for b in BUGS}) == len(BUGS)
+    assert len(CORRECT) >= 3

@@ -1,0 +1,133 @@
+"""Users' variants are found without editing dotbias: DOTBIAS_VARIANTS, --variant (the `dotbias`
+subcommands, `pytest tests`, `pytest bench`) and the `dotbias.variants` entry points of an
+installed package; a bad spec is one line naming it, exit status 2."""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from dotbias import cli, grid, plugins
+from dotbias.equivalence import assert_equivalent
+from dotbias.inputs import make_inputs
+from dotbias.variants import VARIANTS
+
+ROOT = Path(__file__).resolve().parent.parent
+MODULE = textwrap.dedent('''
+    import torch
+    from torch import nn
+    from dotbias import Variant
+
+    class Mine(nn.Module):
+        def __init__(self, n_users, n_items, n_factors, y_range=(0, 5.5)):
+            super().__init__()
+            self.u = nn.Embedding(n_users, n_factors)
+            self.i = nn.Embedding(n_items, n_factors)
+            self.ub = nn.Parameter(torch.zeros(n_users))
+            self.ib = nn.Parameter(torch.zeros(n_items, 1))
+            self.y_range = y_range
+
+        def forward(self, x):
+            lo, hi = self.y_range
+            res = (self.u(x[:, 0]) * self.i(x[:, 1])).sum(1) + self.ub[x[:, 0]] + self.ib[x[:, 1], 0]
+            return torch.sigmoid(res) * (hi - lo) + lo
+
+    PATHS = dict(user_factors="u.weight", user_bias="ub", item_factors="i", item_bias="ib")
+    VARIANT = Variant("{name}", Mine, "a user's model", "[bs]", paths=PATHS)
+    def make():
+        return [Variant("{name}_b", Mine, "another", "[bs]", paths=PATHS)]
+    WRONG_PATH = Variant("{name}_bad", Mine, "typo", "[bs]", paths={{**PATHS, "item_bias": "ibb"}})
+    WRONG_SHAPE = Variant("{name}_shape", Mine, "swapped", "[bs]", paths={{**PATHS, "user_bias": "ib"}})
+    NOT_A_VARIANT = 42
+''')
+
+
+def write_module(folder: Path, name: str) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / f"{name}.py").write_text(MODULE.format(name=name))
+    return folder
+
+
+@pytest.fixture
+def clean(monkeypatch):
+    """Forget what a test registered, and the specs it loaded."""
+    before = dict(VARIANTS)
+    monkeypatch.setattr(plugins, "_loaded", {})
+    monkeypatch.delenv(plugins.ENV, raising=False)
+    yield monkeypatch
+    VARIANTS.clear()
+    VARIANTS.update(before)
+
+
+def test_env_var_registers_a_variant_from_outside_the_repo(tmp_path, clean):
+    clean.syspath_prepend(str(write_module(tmp_path / "elsewhere", "envmod")))
+    clean.setenv(plugins.ENV, "envmod:VARIANT, envmod:make")
+    assert plugins.load_variants() == ["envmod", "envmod_b"]
+    assert plugins.load_variants() == ["envmod", "envmod_b"]          # twice: registered once
+    inp = make_inputs(30, 40, 5, 64, seed=1, std=0.5)
+    assert_equivalent([VARIANTS["envmod"], VARIANTS["envmod_b"]], inp.params, inp.x, inp.y)
+
+
+def test_an_installed_entry_point_is_found(tmp_path, clean):
+    site = write_module(tmp_path / "site", "epmod")
+    dist = site / "epmod-0.1.dist-info"
+    dist.mkdir()
+    (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: epmod\nVersion: 0.1\n")
+    (dist / "entry_points.txt").write_text("[dotbias.variants]\nmine = epmod:VARIANT\n")
+    clean.syspath_prepend(str(site))
+    assert "epmod" in plugins.load_variants()
+
+
+def test_dotbias_check_takes_variant(tmp_path, clean, capsys):
+    clean.syspath_prepend(str(write_module(tmp_path / "x", "climod")))
+    clean.setattr(grid, "CASES", [("small", 20, 30, 4, 64, "uniform")])
+    assert cli.main(["check", "--variant", "climod:VARIANT"]) == 0
+    assert "| small | climod vs cp | float32 | cpu | no | within error |" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("spec, problem", [
+    ("nodots", "expected pkg.module:attr"),
+    ("no_such_module_xyz:V", "module 'no_such_module_xyz' not found"),
+    ("badmod:MISSING", "'badmod' has no attribute 'MISSING'"),
+    ("badmod:NOT_A_VARIANT", "got int, expected a Variant"),
+    ("badmod:WRONG_PATH", "parameter path 'ibb': Mine has no attribute 'ibb'"),
+    ("badmod:WRONG_SHAPE", "parameter path 'ib' (user_bias) has shape [4, 1], expected [3] or [3, 1]"),
+])
+def test_a_bad_spec_is_one_line_naming_it_and_exit_2(tmp_path, clean, capsys, spec, problem):
+    clean.syspath_prepend(str(write_module(tmp_path / "b", "badmod")))
+    with pytest.raises(ValueError, match=f"variant spec '{spec}'") as e:
+        plugins.load_variants([spec])
+    assert problem in str(e.value) and "\n" not in str(e.value)
+    clean.setattr(plugins, "_loaded", {})
+    assert cli.main(["check", "--variant", spec]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and problem in err and "Traceback" not in err
+
+
+def test_a_name_taken_by_another_variant_is_refused(tmp_path, clean):
+    clean.syspath_prepend(str(write_module(tmp_path / "c", "cp_clash")))
+    (tmp_path / "c" / "cp_clash.py").write_text(MODULE.format(name="cp"))
+    with pytest.raises(ValueError, match="a variant named 'cp' is already registered"):
+        plugins.load_variants(["cp_clash:VARIANT"])
+
+
+@pytest.mark.parametrize("suite", ["tests", "bench"])
+def test_pytest_picks_up_variant_and_env(tmp_path, suite):
+    """`pytest tests` / `pytest bench` collect the user's variant from --variant and the env."""
+    folder = write_module(tmp_path / "p", "pymod")
+    path = os.pathsep.join(p for p in (str(folder), os.environ.get("PYTHONPATH")) if p)
+    env = {**os.environ, "PYTHONPATH": path, plugins.ENV: "pymod:make"}
+    args = [sys.executable, "-m", "pytest", suite, "--collect-only", "-q", "-p", "no:cacheprovider",
+            "--variant", "pymod:VARIANT"]
+    if suite == "tests":
+        args[4:4] = ["tests/test_equivalence.py", "tests/test_canonical.py"]
+        args.remove("tests")
+    out = subprocess.run(args, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stdout[-2000:] + out.stderr[-2000:]
+    ids = out.stdout
+    assert "[pymod" in ids or "-pymod" in ids, ids[-2000:]
+    assert "pymod_b" in ids, ids[-2000:]

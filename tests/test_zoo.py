@@ -1,0 +1,38 @@
+"""The built-in variants beyond the book's two read like their sources and hold to the contract
+(the properties in test_equivalence.py run them all; here what is specific to each)."""
+from __future__ import annotations
+
+import torch
+from fastai.collab import EmbeddingDotBias
+
+from dotbias.equivalence import BASELINE, check_variant
+from dotbias.inputs import make_inputs
+from dotbias.variants import VARIANTS
+from dotbias.zoo import BUILT_IN, PackedDotBias
+
+
+def test_every_built_in_is_registered():
+    assert all(VARIANTS[v.name] is v for v in BUILT_IN)
+
+
+def test_the_fastai_variant_is_fastai_s_own_model():
+    model = VARIANTS["fastai"].make(5, 7, 3, y_range=(0, 5.5))
+    assert type(model) is EmbeddingDotBias
+    assert model.u_weight.weight.shape == (5, 3) and model.i_bias.weight.shape == (7, 1)
+
+
+def test_fastai_adds_the_biases_in_another_order_and_is_accepted_within_error():
+    inp = make_inputs(944, 1665, 50, 4096, seed=0, std=0.5, y_range=(1, 5))
+    r = check_variant(VARIANTS["fastai"], inp.params, inp.x, inp.y, (1, 5))
+    assert r.passed and not r.exact          # not bitwise (1 ulp here and there), within error
+    assert {c.rule for c in r.checks} == {"within error"}
+
+
+def test_packed_tables_hold_the_bias_in_the_last_column():
+    inp = make_inputs(5, 7, 3, 8, seed=0)
+    model = VARIANTS["packed"].make(5, 7, 3, params=inp.params)
+    assert isinstance(model, PackedDotBias) and model.users.shape == (5, 4)
+    assert torch.equal(model.users[:, -1], inp.params.user_bias)
+    assert torch.equal(model.items[:, :-1], inp.params.item_factors)
+    r = check_variant(VARIANTS["packed"], inp.params, inp.x, inp.y)
+    assert r.passed and r.variant == "packed" and r.baseline == BASELINE
