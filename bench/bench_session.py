@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from dotbias.report import baseline, summarise_group
+from dotbias.report import baseline, row_order, summarise_group
 from dotbias.timing import KERNELS, Group
 from dotbias.variants import VARIANTS
 
@@ -141,7 +141,8 @@ class Session:
             groups.setdefault(b.group, []).append(
                 {"name": b.name, "fullname": b.fullname, "extra_info": b.extra_info,
                  "stats": {"median": b.stats.median}})
-        return [summarise_group(bs_, torch=torch.__version__) for bs_ in groups.values()]
+        rows = [summarise_group(bs_, torch=torch.__version__) for bs_ in groups.values()]
+        return sorted(rows, key=row_order)
 
     def _compare(self, rows) -> bool:
         if self.compared is None:

@@ -96,8 +96,10 @@ def build_parser() -> argparse.ArgumentParser:
     rep = sub.add_parser("report", help="turn pytest-benchmark JSON runs into REPORT.md, "
                                         "report.json and plots")
     rep.add_argument("runs", nargs="*", help="pytest-benchmark JSON files (default: newest saved run)")
-    rep.add_argument("--storage", default="results/benchmarks", help="where `pytest bench` saves runs")
-    rep.add_argument("--out", default="results")
+    rep.add_argument("--storage", default="results/local/benchmarks",
+                     help="where `pytest bench` saves runs (default: %(default)s)")
+    rep.add_argument("--out", default="results/local", help="folder for REPORT.md, report.json and "
+                     "plots (default: %(default)s)")
     rep.add_argument("--versions", metavar="DIR", help="instead: merge the per-torch-version runs that "
                      "tox writes under DIR (results/tox) into CROSS_VERSION.md/.json/.png")
     rep.set_defaults(func=_report)

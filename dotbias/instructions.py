@@ -55,19 +55,21 @@ class Counts:
                    tuple(map(tuple, d.get("delta", ()))))
 
 
-def _setup(group: Group, variant: str, threads: int) -> str:
+def _setup(group: Group, variant: str, threads: int, prelude: str = "") -> str:
     spec = json.dumps(group.as_dict())
-    return (f"import json, torch\ntorch.set_num_threads({threads})\n"
+    return (f"import json, torch\ntorch.set_num_threads({threads})\n{prelude}\n"
             "from dotbias.timing import Group, make_op\n"
             f"fn = make_op(Group.from_dict(json.loads({spec!r})), {variant!r})\nfn()\nfn()\n")
 
 
-def collect(group: Group, variant: str, number: int = 20, repeats: int = 3, threads: int = 1):
-    """callgrind stats (one per repeat) for `number` calls of `variant`'s operation."""
+def collect(group: Group, variant: str, number: int = 20, repeats: int = 3, threads: int = 1,
+            prelude: str = ""):
+    """callgrind stats (one per repeat) for `number` calls of `variant`'s operation; `prelude`
+    (code run first in the measured process) can register a variant defined outside dotbias."""
     from torch.utils.benchmark import Timer
 
     os.environ["PATH"] = os.path.dirname(sys.executable) + os.pathsep + os.environ.get("PATH", "")
-    timer = Timer("fn()", setup=_setup(group, variant, threads), num_threads=threads)
+    timer = Timer("fn()", setup=_setup(group, variant, threads, prelude), num_threads=threads)
     return timer.collect_callgrind(number=number, repeats=repeats)
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from . import stats
 from .report import Row, Summary, baseline
 from .tables import fmt_ratio, fmt_seconds, markdown_table
-from .timing import EPOCH_NOTE
+from .timing import EPOCH_NOTE, TARGET_HALF_WIDTH
 
 AA_FAIL = "this machine was too noisy: do not trust the ratios"
 
@@ -37,7 +37,16 @@ def verdict_lines(row: Row, several: bool = False) -> list[str]:
                      + " (no interleaved rounds: no ratio)")
     if row.aa is not None:
         lines.append(f"{where}: {aa_text(row.aa)}")
-    return lines
+    return lines + [f"{where}: {m}" for m in misses(row)]
+
+
+def misses(row: Row) -> list[str]:
+    """Why a ratio is less precise than the default run aims at, if it is."""
+    target = TARGET_HALF_WIDTH.get(row.group.operation)
+    return [f"{x.numerator}/{x.denominator} half-width {x.half_width:.1%} misses the {target:.0%} target: "
+            f"rounds too noisy on this machine now ({x.processes} processes x {x.rounds // x.processes} "
+            "rounds); rerun on a quieter machine or with more --epoch-rounds / --processes"
+            for x in row.ratios if target and x.half_width > target]
 
 
 def render_text(summary: Summary) -> str:
@@ -64,7 +73,7 @@ def _group_table(rows: list[Row], several: bool) -> str:
         cells.append(f"{first.processes} x {first.rounds // max(first.processes, 1)}" if first else None)
         cells.append(fmt_ratio(r.aa.value, r.aa.low, r.aa.high) + ("" if r.aa.low <= 1 <= r.aa.high
                                                                   else " TOO NOISY") if r.aa else None)
-        cells.append("; ".join(verdict(x) for x in r.ratios) or None)
+        cells.append("; ".join([verdict(x) for x in r.ratios] + misses(r)) or None)
         body.append(cells)
     return markdown_table(head, body)
 

@@ -142,7 +142,7 @@ def _extra(b: dict) -> dict:
     return {k: info[k] for k in ("floor", "instructions") if info.get(k)}
 
 
-def _order(row: Row) -> tuple:
+def row_order(row: Row) -> tuple:
     g = row.group
     rank = OPERATIONS.index(g.operation) if g.operation in OPERATIONS else 99
     return (rank, g.operation, g.device, g.size.n_users, g.size.n_factors, g.size.bs, g.size.name,
@@ -166,7 +166,7 @@ def summarise(runs: list[Run]) -> Summary:
         for b in run.benchmarks:
             groups.setdefault(Group.from_dict(b["extra_info"]["group"]), []).append(b)
         rows += [summarise_group(bs, run.label, run.torch, f"{run.path}: ") for bs in groups.values()]
-    return Summary(tuple(sorted(rows, key=_order)), tuple(r.environment() for r in runs),
+    return Summary(tuple(sorted(rows, key=row_order)), tuple(r.environment() for r in runs),
                    partial_runs(runs))
 
 
