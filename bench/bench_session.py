@@ -28,11 +28,14 @@ class Session:
         return self.config.getoption(name)
 
     def _say(self, text: str) -> None:
+        """A progress line now, even from inside a test (pytest's capture suspended for it)."""
         tr = self.config.pluginmanager.get_plugin("terminalreporter")
-        if tr is not None:
-            tr.write_line(text)
-        else:
+        capman = self.config.pluginmanager.get_plugin("capturemanager")
+        if tr is None or capman is None:
             print(text, file=sys.stderr)
+            return
+        with capman.global_and_fixture_disabled():
+            tr.write_line(text)
 
     # --- the saved run to compare with ---------------------------------------------------------
     def resolve_compare(self, items) -> None:
@@ -129,7 +132,9 @@ class Session:
             return False
         from dotbias.rendering import verdict_lines
 
-        self.lines = list(self.notes) + [ln for r in rows for ln in verdict_lines(r)]
+        method = ("ratio = ratio of geometric-mean times; 95% interval: Student t over "
+                  f"{self.opt('processes')} fresh processes of interleaved rounds (README: Benchmarks)")
+        self.lines = list(self.notes) + [method] + [ln for r in rows for ln in verdict_lines(r)]
         return self._compare(rows)
 
     def _rows(self) -> list:

@@ -54,8 +54,8 @@ def pytest_addoption(parser):
         "includes their spread (default 6)")
     add("--interleave-s", type=float, default=0.5, help="seconds of interleaved rounds per kernel "
         "group in each process (default 0.5)")
-    add("--epoch-rounds", type=int, default=4, help="paired rounds (A B, B A, ...) per epoch group "
-        "in each process (default 4)")
+    add("--epoch-rounds", type=int, default=6, help="paired rounds (A B, B A, ...) per epoch group "
+        "in each process (default 6)")
     add("--aa", action="store_true", help="also time a copy of the baseline against itself (A/A check)")
     add("--instructions", action="store_true", help="also count instructions per call under "
         "valgrind's callgrind for every CPU kernel group (minutes)")

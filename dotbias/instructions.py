@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import sys
 from dataclasses import asdict, dataclass
@@ -73,8 +74,22 @@ def collect(group: Group, variant: str, number: int = 20, repeats: int = 3, thre
     return timer.collect_callgrind(number=number, repeats=repeats)
 
 
+def short_name(function: str) -> str:
+    """A C++ symbol without template and parameter lists, naming the first `at::native` kernel
+    inside them: 'c10::function_ref::callback_fn [at::native::cpu_index_kernel]'."""
+    kernel = re.search(r"at::native::(?:\(anonymous namespace\)::)?(\w+)", function)
+    short = function
+    for pattern in (r"<[^<>]*>", r"\([^()]*\)"):
+        while re.search(pattern, short):
+            short = re.sub(pattern, "", short)
+    short = short.replace("???:", "").strip()
+    if kernel and kernel.group(1) not in short:
+        short += f" [at::native::{kernel.group(1)}]"
+    return short
+
+
 def _per_call(function_counts, number: int, n: int) -> tuple[tuple[str, float], ...]:
-    return tuple((fc.function, fc.count / number) for fc in list(function_counts)[:n])
+    return tuple((short_name(fc.function), fc.count / number) for fc in list(function_counts)[:n])
 
 
 def counts(stats, number: int, baseline_stats=None) -> Counts:
@@ -135,12 +150,12 @@ def _breakdown(label: str, counted: dict[str, Counts]) -> list[str]:
         row = [i + 1]
         for n in names:
             top = counted[n].top
-            row += [f"`{top[i][0][:70]}`", f"{top[i][1]:,.0f}"] if i < len(top) else [None, None]
+            row += [f"`{short_name(top[i][0])[:80]}`", f"{top[i][1]:,.0f}"] if i < len(top) else [None, None]
         body.append(row)
     out = [f"### Where the instructions go: {label}", "", markdown_table(head, body), ""]
     for n, c in counted.items():
         if c.delta:
             out += [f"Largest differences, {n} minus baseline (instructions per call):", "",
                     markdown_table(["function", "difference"],
-                                   [[f"`{f[:90]}`", f"{d:+,.0f}"] for f, d in c.delta]), ""]
+                                   [[f"`{short_name(f)[:100]}`", f"{d:+,.0f}"] for f, d in c.delta]), ""]
     return out

@@ -122,7 +122,7 @@ def floors_markdown(rows) -> list[str]:
     if not body:
         return []
     head = ["group", "variant", "time", "aten ops", "dispatch floor", "of time", "bytes touched",
-            "bandwidth floor", "of time", "nearer floor"]
+            "bandwidth floor", "of time", "larger floor"]
     return ["## Floors: dispatcher overhead and memory bandwidth", "",
             "Dispatch floor: the same number of 1-element torch ops as the variant dispatches per call; "
             "bandwidth floor: the bytes of those ops' tensors (an upper bound on traffic) at the "

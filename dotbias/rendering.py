@@ -3,7 +3,7 @@ lines `pytest bench` and `dotbias report` print, and report.json (serialised her
 from __future__ import annotations
 
 from . import stats
-from .report import Row, Summary, baseline
+from .report import CAP_ROUNDS, Row, Summary, baseline
 from .tables import fmt_ratio, fmt_seconds, markdown_table
 from .timing import EPOCH_NOTE, TARGET_HALF_WIDTH
 
@@ -43,9 +43,9 @@ def verdict_lines(row: Row, several: bool = False) -> list[str]:
 def misses(row: Row) -> list[str]:
     """Why a ratio is less precise than the default run aims at, if it is."""
     target = TARGET_HALF_WIDTH.get(row.group.operation)
-    return [f"{x.numerator}/{x.denominator} half-width {x.half_width:.1%} misses the {target:.0%} target: "
-            f"rounds too noisy on this machine now ({x.processes} processes x {x.rounds // x.processes} "
-            "rounds); rerun on a quieter machine or with more --epoch-rounds / --processes"
+    return [f"{x.numerator}/{x.denominator} half-width {x.half_width:.1%} misses the {target:.0%} target "
+            f"with {x.processes} processes x {x.rounds // x.processes} rounds: the rounds were too noisy "
+            "or too few; rerun on a quieter machine or with more --epoch-rounds / --processes"
             for x in row.ratios if target and x.half_width > target]
 
 
@@ -91,7 +91,7 @@ def render_markdown(summary: Summary) -> str:
              f"it (`pytest bench --aa`); if its interval excludes 1, {AA_FAIL}. Epochs: {EPOCH_NOTE}.", ""]
     lines += [f"**{p}**" for p in summary.partial] + ([""] if summary.partial else [])
     if any(r.thinned > 1 for r in summary.rows):
-        lines += [f"Groups with more than {5000:,} rounds were thinned to every k-th round "
+        lines += [f"Groups with more than {CAP_ROUNDS:,} rounds were thinned to every k-th round "
                   "(k in report.json) to keep memory bounded.", ""]
     for op in dict.fromkeys(r.group.operation for r in summary.rows):
         rows = [r for r in summary.rows if r.group.operation == op]

@@ -26,7 +26,7 @@ class WorkSpec:
     baseline: str
     aa: bool = False
     budget_s: float = 0.5        # seconds of interleaved rounds per kernel group per process
-    epoch_rounds: int = 4        # rounds per epoch group per process
+    epoch_rounds: int = 6        # rounds per epoch group per process
     threads: int = 1
     seed: int = 0
 
