@@ -88,3 +88,30 @@ def test_a_failing_worker_is_one_line():
         run_process(spec, 1, timeout_s=120)
     msg = str(e.value)
     assert msg.startswith("timing worker 2 exited 2:") and "no_such_variant" in msg and "\n" not in msg
+
+
+def _pytest_bench(*args, cwd):
+    import subprocess
+    import sys
+    from pathlib import Path
+    root = Path(__file__).resolve().parent.parent
+    cmd = [sys.executable, "-m", "pytest", str(root / "bench"), "-q", "-p", "no:cacheprovider", *args]
+    return subprocess.run(cmd, capture_output=True, text=True, cwd=root, timeout=300)
+
+
+@pytest.mark.skipif(__import__("torch").cuda.is_available(), reason="checks the no-GPU message")
+def test_cuda_benchmarks_are_deselected_with_one_line(tmp_path):
+    done = _pytest_bench("--benchmark-disable", "-k", "forward and not backward", cwd=tmp_path)
+    assert done.returncode == 0, done.stdout[-2000:]
+    assert "CUDA benchmarks: no GPU on this machine" in done.stdout and "skipped" not in done.stdout
+
+
+def test_compare_without_a_usable_saved_run_fails_in_one_line(tmp_path):
+    store = tmp_path / "store"          # pytest-benchmark also reads runs at the storage's top level
+    store.mkdir()
+    (store / "0001_bad.json").write_text("{not json")
+    done = _pytest_bench("--benchmark-compare", f"--benchmark-storage=file://{tmp_path / 'store'}",
+                         "-k", "forward and not backward and cp", cwd=tmp_path)
+    assert done.returncode == 4
+    [line] = [ln for ln in done.stderr.splitlines() + done.stdout.splitlines() if ln.startswith("ERROR:")]
+    assert "0001_bad.json: cannot be read" in line
