@@ -1,10 +1,10 @@
-"""Benchmark set-up: options, the device/size/dtype/variant grid, and pytest-benchmark defaults that
-make `pytest bench` save its runs under results/benchmarks so `--benchmark-compare` works at once.
+"""Benchmark set-up: options, the device/size/dtype/variant grid, the timing of every selected group
+in fresh worker processes, and the verdict printed at the end of every `pytest bench`.
 
-Only `pytest bench` loads this file; `pytest tests` is unaffected."""
+Runs are saved under results/local/benchmarks (pytest-benchmark's storage) so `--benchmark-compare`
+works at once; only `pytest bench` loads this file, `pytest tests` is unaffected."""
 from __future__ import annotations
 
-import gc
 import os
 import shlex
 from pathlib import Path
@@ -13,11 +13,13 @@ import pytest
 import torch
 
 from dotbias import plugins
-from dotbias.timing import Size, interleave, make_inputs, make_op
+from dotbias.files import LOCAL
+from dotbias.timing import KERNELS, Group, Size
 from dotbias.variants import VARIANTS
+from bench_session import Session
 
 ROOT = Path(__file__).resolve().parent.parent
-STORAGE = ROOT / "results" / "benchmarks"
+STORAGE = ROOT / LOCAL / "benchmarks"
 
 # MovieLens 100k as fastbook loads it (944 user ids, 1665 titles), n_factors=50, bs=64.
 DEFAULT_SIZES = [Size("ml100k", 944, 1665, 50, 64)]
@@ -37,17 +39,31 @@ def _sweep_sizes() -> list[tuple[Size, list[str]]]:
             for (n, f, bs), axes_ in sizes.items()]
 
 
+SIZES = {s.name: s for s in DEFAULT_SIZES + [s for s, _ in _sweep_sizes()]}
+SWEEP_AXES = {s.name: axes for s, axes in _sweep_sizes()}
+
+
 def pytest_addoption(parser):
     plugins.add_pytest_option(parser)           # --variant pkg.module:attr (repeatable)
     g = parser.getgroup("dotbias", "dotbias benchmarks")
-    g.addoption("--sweep", action="store_true", help="also time a size sweep (users/items 1e3..1e6, "
-                "factors 8..256, batch 64..16384), one axis at a time")
-    g.addoption("--devices", default="cpu,cuda", help="comma-separated devices (cuda skips without a GPU)")
-    g.addoption("--dtypes", default="float32", help="comma-separated dtypes, e.g. float32,float64")
-    g.addoption("--threads", type=int, default=1, help="torch.set_num_threads for the whole run (default 1)")
-    g.addoption("--epoch-rounds", type=int, default=3, help="timed epochs per variant (after 1 warm-up)")
-    g.addoption("--interleave-s", type=float, default=2.0,
-                help="seconds per group spent in rounds interleaved between variants (for the ratios)")
+    add = g.addoption
+    add("--sweep", action="store_true", help="also time a size sweep (users/items 1e3..1e6, factors "
+        "8..256, batch 64..16384), one axis at a time")
+    add("--devices", default="cpu,cuda", help="comma-separated devices; cuda is deselected without a GPU")
+    add("--dtypes", default="float32", help="comma-separated dtypes, e.g. float32,float64")
+    add("--threads", type=int, default=1, help="torch threads, here and in every worker (default 1)")
+    add("--processes", type=int, default=6, help="fresh worker processes per run; the interval "
+        "includes their spread (default 6)")
+    add("--interleave-s", type=float, default=0.5, help="seconds of interleaved rounds per kernel "
+        "group in each process (default 0.5)")
+    add("--epoch-rounds", type=int, default=6, help="paired rounds (A B, B A, ...) per epoch group "
+        "in each process (default 6)")
+    add("--aa", action="store_true", help="also time a copy of the baseline against itself (A/A check)")
+    add("--instructions", action="store_true", help="also count instructions per call under "
+        "valgrind's callgrind for every CPU kernel group (minutes)")
+    add("--instructions-calls", type=int, default=20, help="calls per callgrind measurement (default 20)")
+    add("--instructions-threshold", type=float, default=0.01, help="instruction-count change against "
+        "the compared run that fails the run (default 0.01 = 1%%)")
 
 
 def _given(config, flag: str) -> bool:
@@ -57,31 +73,37 @@ def _given(config, flag: str) -> bool:
     return any(a == flag or a.startswith(flag + "=") for a in args)
 
 
+def _defaults(config) -> None:
+    """pytest-benchmark defaults that suit these benchmarks, unless the user set them."""
+    opt = config.option
+    defaults = {"--benchmark-storage": ("benchmark_storage", f"file://{STORAGE}"),
+                "--benchmark-disable-gc": ("benchmark_disable_gc", True),
+                "--benchmark-max-time": ("benchmark_max_time", "0.5"),
+                "--benchmark-min-time": ("benchmark_min_time", "0.001"),
+                "--benchmark-timer": ("benchmark_timer", "dotbias.timing.synced_perf_counter")}
+    for flag, (attr, value) in defaults.items():
+        if not _given(config, flag):
+            setattr(opt, attr, value)
+    opt.benchmark_histogram = [h if "/" in h else str(ROOT / LOCAL / "histograms" / h)
+                               for h in opt.benchmark_histogram]
+
+
 def pytest_configure(config):
     """Runs before pytest-benchmark's own (trylast) configure reads these options."""
     plugins.load_variants(config.getoption("variant"))     # and DOTBIAS_VARIANTS, entry points
     opt = config.option
     if not hasattr(opt, "benchmark_storage"):
         return
-    if not _given(config, "--benchmark-storage"):
-        opt.benchmark_storage = f"file://{STORAGE}"
-    opt.benchmark_save_data = True            # raw rounds, for the report's bootstrap
-    if not _given(config, "--benchmark-disable-gc"):
-        opt.benchmark_disable_gc = True
-    if not _given(config, "--benchmark-warmup"):
-        opt.benchmark_warmup = True
-    if not _given(config, "--benchmark-warmup-iterations"):
-        opt.benchmark_warmup_iterations = 1000
-    if not _given(config, "--benchmark-min-time"):
-        opt.benchmark_min_time = "0.001"      # rounds of >= 1 ms: fewer, steadier, smaller JSON
-    if not _given(config, "--benchmark-timer"):
-        opt.benchmark_timer = "dotbias.timing.synced_perf_counter"
+    _defaults(config)
     disabled = opt.benchmark_disable and not opt.benchmark_enable
     quiet_run = disabled or opt.benchmark_skip or opt.collectonly or os.environ.get("PYTEST_XDIST_WORKER")
     if not quiet_run and not opt.benchmark_save and not opt.benchmark_autosave:
         from pytest_benchmark.utils import get_tag
         opt.benchmark_autosave = get_tag()
+    if opt.threads < 1:
+        raise pytest.UsageError(f"--threads must be at least 1, got {opt.threads}")
     torch.set_num_threads(opt.threads)
+    config.dotbias = Session(config, STORAGE)
 
 
 def pytest_benchmark_update_machine_info(config, machine_info):
@@ -92,80 +114,88 @@ def pytest_benchmark_update_machine_info(config, machine_info):
         "torch": torch.__version__, "fastai": fastai.__version__, "numpy": numpy.__version__,
         "torch_threads": torch.get_num_threads(), "cpu_count": os.cpu_count(),
         "cuda": torch.version.cuda if cuda else None,
-        "gpu": torch.cuda.get_device_name(0) if cuda else None,
-    }
+        "gpu": torch.cuda.get_device_name(0) if cuda else None}
 
 
 def pytest_generate_tests(metafunc):
     cfg = metafunc.config
+    epoch = "epoch" in metafunc.function.__name__
     if "device" in metafunc.fixturenames:
         metafunc.parametrize("device", [d.strip() for d in cfg.getoption("devices").split(",")])
     if "size" in metafunc.fixturenames:
-        sizes = [(s, []) for s in DEFAULT_SIZES]
-        if cfg.getoption("sweep") and "epoch" not in metafunc.function.__name__:
-            sizes += _sweep_sizes()
-        metafunc.parametrize("size", [s.name for s, _ in sizes])
+        sizes = [s.name for s in DEFAULT_SIZES]
+        if cfg.getoption("sweep") and not epoch:
+            sizes += [s.name for s, _ in _sweep_sizes()]
+        metafunc.parametrize("size", sizes)
     if "dtype" in metafunc.fixturenames:
-        metafunc.parametrize("dtype", [d.strip() for d in cfg.getoption("dtypes").split(",")])
+        dtypes = [d.strip() for d in cfg.getoption("dtypes").split(",")]
+        metafunc.parametrize("dtype", ["float32"] if epoch else dtypes)
     if "variant" in metafunc.fixturenames:
         metafunc.parametrize("variant", list(VARIANTS))
 
 
-@pytest.fixture(autouse=True)
-def _skip_missing_device(request):
-    device = request.node.callspec.params.get("device") if hasattr(request.node, "callspec") else None
-    if device and device.startswith("cuda") and not torch.cuda.is_available():
-        pytest.skip("CUDA is not available on this machine")
+def group_of(item) -> Group | None:
+    """The benchmark group an item times (operation from the test's name: test_step -> step)."""
+    params = getattr(getattr(item, "callspec", None), "params", {})
+    if not {"device", "size", "dtype"} <= set(params):
+        return None
+    return Group(item.originalname.removeprefix("test_"), params["device"], SIZES[params["size"]],
+                 params["dtype"])
 
 
-def get_size(name: str) -> Size:
-    for s in DEFAULT_SIZES + [s for s, _ in _sweep_sizes()]:
-        if s.name == name:
-            return s
-    raise ValueError(f"unknown size {name!r}")
+def pytest_collection_modifyitems(config, items):
+    """Without a GPU, CUDA benchmarks are deselected (one line says so) rather than skipped."""
+    if torch.cuda.is_available():
+        return
+    cuda = [it for it in items if (g := group_of(it)) and g.device.startswith("cuda")]
+    if cuda:
+        items[:] = [it for it in items if it not in cuda]
+        config.hook.pytest_deselected(items=cuda)
+        config.dotbias.notes.append(f"deselected {len(cuda)} CUDA benchmarks: no GPU on this machine")
 
 
-def sweep_axes(size: Size) -> list[str]:
-    for s, axes in _sweep_sizes():
-        if s == size:
-            return axes
-    return []
+def pytest_report_collectionfinish(config, start_path, items):
+    return getattr(config, "dotbias", None) and config.dotbias.notes
 
 
-def group_name(operation: str, device: str, size: Size, dtype: str) -> str:
-    return f"{operation} | {device} | {size.name} | {dtype}"
-
-
-def base_info(operation: str, variant: str, device: str, size: Size, dtype: str) -> dict:
-    return {"operation": operation, "variant": variant, "device": device, "dtype": dtype,
-            "size": size.as_dict(), "sweep_axes": sweep_axes(size), "torch": torch.__version__,
-            "torch_threads": torch.get_num_threads(),
-            "gpu": torch.cuda.get_device_name(torch.device(device)) if device.startswith("cuda") else None}
-
-
-@pytest.fixture(scope="session")
-def interleaved_cache() -> dict:
-    return {}
+def pytest_collection_finish(session):
+    """Pick the saved run to compare with now that the selection is known; refuse in one line."""
+    if getattr(session.config, "dotbias", None):
+        session.config.dotbias.resolve_compare([it for it in session.items if group_of(it)])
 
 
 @pytest.fixture
-def time_op(benchmark, device, size, dtype, variant, interleaved_cache, request):
-    """Time one operation of one variant with pytest-benchmark; the first variant of a group also
-    runs all variants in interleaved rounds once, and each stores its rounds in extra_info."""
-    def run(operation: str):
-        size_ = get_size(size)
-        torch_dtype = getattr(torch, dtype)
-        benchmark.group = group_name(operation, device, size_, dtype)
-        benchmark.extra_info.update(base_info(operation, variant, device, size_, dtype))
-        inputs = make_inputs(size_, device, torch_dtype)
+def time_op(benchmark, request):
+    """Time this item's (group, variant): the session's worker rounds, floors and instruction
+    counts go into extra_info; pytest-benchmark's own timing runs too (its table and compare)."""
+    def run():
+        group = group_of(request.node)
+        variant = request.node.callspec.params["variant"]
+        session: Session = request.config.dotbias
+        benchmark.group = group.label
+        benchmark.extra_info.update(group=group.as_dict(), variant=variant, threads=torch.get_num_threads(),
+                                    torch=torch.__version__, sweep_axes=SWEEP_AXES.get(group.size.name, []))
         if benchmark.enabled:
-            key = benchmark.group
-            if key not in interleaved_cache:
-                fns = {v: make_op(operation, v, size_, inputs, device, torch_dtype) for v in VARIANTS}
-                interleaved_cache[key] = interleave(
-                    fns, device=device, budget_s=request.config.getoption("interleave_s"))
-                del fns
-                gc.collect()
-            benchmark.extra_info["interleaved"] = interleaved_cache[key].info(variant)
-        benchmark(make_op(operation, variant, size_, inputs, device, torch_dtype))
+            benchmark.extra_info.update(session.measure(request.session, group, variant))
+        from dotbias.timing import make_op
+        fn = make_op(group, variant)
+        if group.operation in KERNELS:
+            benchmark(fn)
+        else:
+            benchmark.pedantic(fn, rounds=1, iterations=1)
     return run
+
+
+def pytest_sessionfinish(session, exitstatus):
+    dotbias = getattr(session.config, "dotbias", None)
+    if dotbias is not None and dotbias.finish() and session.exitstatus == 0:
+        session.exitstatus = 1
+
+
+@pytest.hookimpl(trylast=True)       # after pytest-benchmark's tables: the answer comes last
+def pytest_terminal_summary(terminalreporter, exitstatus, config):
+    dotbias = getattr(config, "dotbias", None)
+    if dotbias is not None and dotbias.lines:
+        terminalreporter.section("dotbias verdict")
+        for line in dotbias.lines:
+            terminalreporter.write_line(line)

@@ -1,5 +1,5 @@
 """Forward (inference, no_grad) of every variant, one group per (device, size, dtype)."""
 
 
-def test_forward(time_op):
-    time_op("forward")
+def test_forward(time_op, device, size, dtype, variant):
+    time_op()

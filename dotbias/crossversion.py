@@ -10,7 +10,9 @@ from pathlib import Path
 
 from .files import read_json, write_bytes, write_json, write_text
 from .tables import fmt_float
-from .report import OPERATION_ORDER, fmt_ratio, load_run, summarise
+from .report import load_run, summarise
+from .tables import fmt_ratio as _fmt
+from .timing import OPERATIONS
 
 EQUIVALENCE, BENCH = "equivalence.json", "bench.json"
 
@@ -42,7 +44,7 @@ def collect(folder: str | Path) -> list[dict]:
             continue
         entry = {"env": env.name, "equivalence": _load_equivalence(eq) if eq.exists() else None,
                  "bench": summarise([load_run(bench)]) if bench.exists() else None}
-        entry["torch"] = (entry["equivalence"] or {}).get("torch") or entry["bench"]["runs"][0]["torch"]
+        entry["torch"] = (entry["equivalence"] or {}).get("torch") or entry["bench"].runs[0]["torch"]
         entries.append(entry)
     if not entries:
         raise ValueError(f"{folder}: no torch-version runs inside (expected <env>/{EQUIVALENCE} "
@@ -50,34 +52,38 @@ def collect(folder: str | Path) -> list[dict]:
     return sorted(entries, key=lambda e: version_key(e["torch"]))
 
 
+def _ratios(bench) -> dict[str, dict]:
+    """Group label -> the first ratio of that group (sweep sizes left out)."""
+    out = {}
+    for r in (bench.rows if bench else ()):
+        if r.ratios and not r.sweep_axes:
+            out[r.group.label] = r.ratios[0].as_dict()
+    return out
+
+
 def summarise_versions(entries: list[dict]) -> dict:
     rows = []
     for e in entries:
         eq = e["equivalence"] or {}
-        ratios = {}
-        for r in (e["bench"] or {}).get("rows", []):
-            if r["sweep_axes"]:
-                continue
-            for x in r["ratios"]:
-                key = f"{r['operation']} | {r['device']} | {r['size'].get('name', '?')} | {r['dtype']}"
-                ratios[key] = {k: x[k] for k in ("numerator", "denominator", "value", "low", "high",
-                                                 "method", "n", "faster")}
-        env = (e["bench"] or {}).get("runs", [{}])[0]
+        env = e["bench"].runs[0] if e["bench"] else {}
         rows.append({"env": e["env"], "torch": e["torch"], "verdict": eq.get("verdict", "not run"),
                      "max_abs_output_diff": eq.get("max_abs_output_diff"),
                      "max_abs_grad_diff": eq.get("max_abs_grad_diff"),
                      "inexact_cases": eq.get("inexact_cases", []),
                      "threads": eq.get("threads"), "bench_threads": env.get("torch_threads"),
-                     "cuda": env.get("cuda"), "ratios": ratios})
-    op_rank = {op: i for i, op in enumerate(OPERATION_ORDER)}
-    keys = sorted({k for r in rows for k in r["ratios"]},
-                  key=lambda k: (op_rank.get(k.split(" | ")[0], 99), k))
+                     "cuda": env.get("cuda"), "ratios": _ratios(e["bench"])})
+    rank = {op: i for i, op in enumerate(OPERATIONS)}
+    keys = sorted({k for r in rows for k in r["ratios"]}, key=lambda k: (rank.get(k.split()[0], 99), k))
     return {"versions": rows, "ratio_keys": keys}
 
 
+def fmt_ratio(x: dict) -> str:
+    return _fmt(x["value"], x["low"], x["high"])
+
+
 def _label(key: str) -> str:
-    """'forward | cpu | ml100k | float32' -> 'forward (cpu, ml100k, float32)'."""
-    op, *where = key.split(" | ")
+    """'forward cpu ml100k float32' -> 'forward (cpu, ml100k, float32)'."""
+    op, *where = key.split()
     return f"{op} ({', '.join(where)})"
 
 

@@ -112,7 +112,7 @@ def add_common(p: argparse.ArgumentParser, local: str, *, trains: bool, skip_out
 def add_report_options(rep: argparse.ArgumentParser) -> None:
     rep.add_argument("runs", nargs="*", metavar="RUN.json",
                      help="pytest-benchmark JSON files (default: the newest saved run)")
-    rep.add_argument("--storage", metavar="DIR", default="results/benchmarks",
+    rep.add_argument("--storage", metavar="DIR", default="results/local/benchmarks",
                      help="where `pytest bench` saves runs")
     rep.add_argument("--versions", metavar="DIR", help="instead: merge the per-torch-version runs "
                      "that tox writes under DIR (results/tox) into CROSS_VERSION.md/.json/.png")

@@ -15,84 +15,91 @@ from .tables import time_unit  # noqa: E402
 AXES = {"n": ("n_users", "users = items"), "f": ("n_factors", "factors"), "bs": ("bs", "batch size")}
 
 
-def _label(row: dict, several_runs: bool) -> str:
-    text = f"{row['device']}\n{row['size'].get('name', '?')}\n{row['dtype']}"
-    if several_runs:
-        text += f"\ntorch {row['torch']} {row['run']}"
-    return text
-
-
 def _unit(values: list[float]) -> tuple[str, float]:
     return time_unit(max(values, default=1.0))
 
 
-def bar_chart(op: str, rows: list[dict], several_runs: bool):
-    medians = [s["median"] for r in rows for s in r["variants"].values() if s.get("median")]
-    unit, scale = _unit(medians)
-    variants = list(dict.fromkeys(v for r in rows for v in r["variants"]))
+def _per(op: str) -> str:
+    return "epoch" if op.startswith("epoch") else "call"
+
+
+def _row_label(row, several_runs: bool) -> str:
+    text = f"{row.group.device} {row.group.size.name} {row.group.dtype}"
+    return text + (f"\ntorch {row.torch} {row.run}" if several_runs else "")
+
+
+def bar_chart(op: str, rows: list, several_runs: bool):
+    """Left: each variant's time per group; right: each ratio with its interval against 1."""
+    secs = [t.seconds for r in rows for t in r.times]
+    unit, scale = _unit(secs)
+    variants = list(dict.fromkeys(t.name for r in rows for t in r.times))
     width = 0.8 / max(len(variants), 1)
-    fig, ax = plt.subplots(figsize=(max(4.0, 1.6 * len(rows) + 2), 3.6))
+    fig, (ax, ax2) = plt.subplots(1, 2, figsize=(11, 1.2 + 1.1 * max(len(rows), 2)),
+                                  gridspec_kw={"width_ratios": [1.1, 1]})
     for i, v in enumerate(variants):
-        xs, med, lo, hi = [], [], [], []
+        ys, xs = [], []
         for j, r in enumerate(rows):
-            s = r["variants"].get(v)
-            if s and s.get("median"):
-                xs.append(j + (i - (len(variants) - 1) / 2) * width)
-                med.append(s["median"] / scale)
-                q1 = s.get("q1") if s.get("q1") is not None else s["median"]
-                q3 = s.get("q3") if s.get("q3") is not None else s["median"]
-                lo.append(max(s["median"] - q1, 0) / scale)
-                hi.append(max(q3 - s["median"], 0) / scale)
-        ax.bar(xs, med, width, yerr=[lo, hi], capsize=3, label=v)
-    for j, r in enumerate(rows):
-        text = "\n".join(f"{x['numerator']}/{x['denominator']} {x['value']:.2f} "
-                         f"[{x['low']:.2f}, {x['high']:.2f}]" for x in r["ratios"])
-        ax.annotate(text, (j, 1.0), xycoords=("data", "axes fraction"), ha="center", va="bottom",
-                    fontsize=7)
-    ax.set_xticks(range(len(rows)), [_label(r, several_runs) for r in rows], fontsize=8)
-    if medians and max(medians) / min(medians) > 20:
-        ax.set_yscale("log")
-    ax.set_ylabel(f"{unit} per call (median, IQR)")
-    ax.set_title(op, pad=28)
-    ax.legend()
+            if (t := r.time(v)) is not None:
+                ys.append(j + (i - (len(variants) - 1) / 2) * width)
+                xs.append(t.seconds / scale)
+        ax.barh(ys, xs, width, label=v)
+    labels = [_row_label(r, several_runs) for r in rows]
+    ax.set_yticks(range(len(rows)), labels, fontsize=9)
+    ax.invert_yaxis()
+    ax.set_xlabel(f"{unit} per {_per(op)} (geometric mean)")
+    ax.legend(fontsize=9, loc="lower right")
+    _ratio_panel(ax2, rows)
+    fig.suptitle(f"{op}: time per {_per(op)} and ratio with its 95% interval", fontsize=12)
+    fig.tight_layout()
     return fig
 
 
-def sweep_plot(axis: str, rows: list[dict], several_runs: bool):
+def _ratio_panel(ax, rows: list) -> None:
+    for j, r in enumerate(rows):
+        for k, x in enumerate(list(r.ratios) + ([r.aa] if r.aa else [])):
+            y = j + 0.2 * k
+            ax.errorbar([x.value], [y], xerr=[[x.value - x.low], [x.high - x.value]], fmt="o",
+                        capsize=5, color=f"C{k + 2}", ms=7, lw=2)
+            ax.annotate(f"{x.numerator}/{x.denominator} {x.value:.3f} [{x.low:.3f}, {x.high:.3f}]",
+                        (x.value, y), xytext=(0, 7), textcoords="offset points", ha="center", fontsize=9)
+    ax.axvline(1.0, color="grey", lw=1, ls="--")
+    ax.set_yticks(range(len(rows)), [""] * len(rows))
+    ax.set_ylim(len(rows) - 0.4, -0.6)
+    ax.set_xlabel("time ratio (above 1: numerator slower)")
+    ax.margins(x=0.25)
+
+
+def sweep_plot(axis: str, rows: list, several_runs: bool):
     key, title = AXES[axis]
-    ops = list(dict.fromkeys(r["operation"] for r in rows))
-    fig, axs = plt.subplots(1, len(ops), figsize=(4.2 * len(ops), 3.6), squeeze=False)
+    ops = list(dict.fromkeys(r.group.operation for r in rows))
+    fig, axs = plt.subplots(1, len(ops), figsize=(5.2 * len(ops), 4.2), squeeze=False)
     for ax, op in zip(axs[0], ops):
-        lines: dict[tuple, list[tuple[float, float]]] = {}
-        for r in rows:
-            if r["operation"] != op:
-                continue
-            for v, s in r["variants"].items():
-                name = (v, r["device"], r["dtype"]) + ((r["torch"], r["run"]) if several_runs else ())
-                lines.setdefault(name, []).append((r["size"][key], s["median"]))
+        lines: dict[str, list[tuple[float, float]]] = {}
+        for r in (r for r in rows if r.group.operation == op):
+            for t in r.times:
+                name = f"{t.name} {r.group.device} {r.group.dtype}"
+                name += f" torch {r.torch} {r.run}" if several_runs else ""
+                lines.setdefault(name, []).append((getattr(r.group.size, key), t.seconds))
         for name, pts in lines.items():
             pts.sort()
-            ax.plot([p[0] for p in pts], [p[1] for p in pts], marker="o", label=" ".join(map(str, name)))
-        ax.set_xscale("log")
-        ax.set_yscale("log")
-        ax.set_xlabel(title)
-        ax.set_ylabel("seconds per call (median)")
-        ax.set_title(op)
-        ax.legend(fontsize=7)
-    fig.suptitle(f"time against {title} (log-log)", y=1.03)
+            ax.plot([p[0] for p in pts], [p[1] for p in pts], marker="o", label=name)
+        ax.set(xscale="log", yscale="log", xlabel=title, title=op)
+        ax.legend(fontsize=8)
+    axs[0][0].set_ylabel("seconds per call (geometric mean)")
+    fig.suptitle(f"time against {title} (log-log)")
+    fig.tight_layout()
     return fig
 
 
-def render_plots(summary: dict) -> dict[str, object]:
+def render_plots(summary) -> dict[str, object]:
     """File name -> matplotlib Figure."""
-    rows = summary["rows"]
-    several = len(summary["runs"]) > 1
+    several = len(summary.runs) > 1
     figs = {}
-    plain = [r for r in rows if not r["sweep_axes"]]
-    for op in dict.fromkeys(r["operation"] for r in plain):
-        figs[f"bench_{op}.png"] = bar_chart(op, [r for r in plain if r["operation"] == op], several)
+    plain = [r for r in summary.rows if not r.sweep_axes]
+    for op in dict.fromkeys(r.group.operation for r in plain):
+        figs[f"bench_{op}.png"] = bar_chart(op, [r for r in plain if r.group.operation == op], several)
     for axis in AXES:
-        swept = [r for r in rows if axis in r["sweep_axes"] and AXES[axis][0] in r["size"]]
+        swept = [r for r in summary.rows if axis in r.sweep_axes]
         if swept:
             figs[f"sweep_{axis}.png"] = sweep_plot(axis, swept, several)
     return figs
@@ -156,6 +163,6 @@ def cross_version_plot(summary: dict) -> bytes:
     ax.axhline(1.0, color="grey", lw=0.8, ls="--")
     ax.set_xticks(list(xs), [r["torch"] for r in rows])
     ax.set(xlabel="torch", ylabel="time ratio emb/cp (95% CI)", title="emb/cp across torch versions")
-    ax.legend(fontsize=8)
+    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0))     # outside: hides no point
     fig.tight_layout()
     return png_bytes(fig)

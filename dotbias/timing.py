@@ -1,8 +1,8 @@
-"""What the benchmarks time, and how: one closure per (operation, variant) built from shared inputs,
-a timer that waits for CUDA, and rounds interleaved between variants so their ratio is stable.
+"""What the benchmarks time, and how: a benchmark group, one closure per (operation, variant) built
+from shared inputs, and rounds interleaved between variants (A B, B A, ...) so their ratio is stable.
 
-`bench/` drives these through pytest-benchmark; they hold no pytest code so a script or the CLI
-can time a variant the same way.
+`dotbias.workers` runs `interleave` in fresh processes; `bench/` drives everything through
+pytest-benchmark. No pytest code here, so a script or the CLI can time a variant the same way.
 """
 from __future__ import annotations
 
@@ -14,11 +14,18 @@ from dataclasses import asdict, dataclass
 
 import torch
 
-from .inputs import Inputs, make_inputs as _make_inputs
+from .inputs import make_inputs as _make_inputs
 from .training import OPTIMIZERS, train_step
 from .variants import get_variant
 
-OPERATIONS = ("forward", "forward_backward", "step")
+# The one operation order: kernels first, then whole epochs.
+OPERATIONS = ("forward", "forward_backward", "step", "epoch_lean", "epoch_fastai")
+KERNELS = OPERATIONS[:3]
+EPOCH_RATINGS = 10_000   # an "epoch" is one pass over the train split of this many synthetic ratings
+# The interval half-width a default `pytest bench` aims at; the report says when a run misses it.
+TARGET_HALF_WIDTH = {"epoch_lean": 0.03, "epoch_fastai": 0.05}
+EPOCH_NOTE = (f"an epoch is one fit over the train split (80%) of the first {EPOCH_RATINGS:,} synthetic "
+              "MovieLens-shaped ratings, batch 64, from the same canonical parameters every round")
 
 
 def synced_perf_counter() -> float:
@@ -42,41 +49,83 @@ class Size:
     n_factors: int
     bs: int
 
+
+@dataclass(frozen=True)
+class Group:
+    """What one benchmark group times: every variant runs this operation on the same inputs."""
+    operation: str
+    device: str
+    size: Size
+    dtype: str
+
+    @property
+    def label(self) -> str:
+        return f"{self.operation} {self.device} {self.size.name} {self.dtype}"
+
     def as_dict(self) -> dict:
         return asdict(self)
 
+    @classmethod
+    def from_dict(cls, d: dict) -> Group:
+        """The inverse of `as_dict`; a malformed dict raises ValueError."""
+        try:
+            return cls(str(d["operation"]), str(d["device"]), Size(**d["size"]), str(d["dtype"]))
+        except (KeyError, TypeError) as e:
+            raise ValueError(f"not a benchmark group: {d!r:.120} ({e})") from None
 
-def make_inputs(size: Size, device: str = "cpu", dtype: torch.dtype = torch.float32,
-                seed: int = 0) -> Inputs:
+
+def make_inputs(size: Size, device: str = "cpu", dtype: torch.dtype = torch.float32, seed: int = 0):
     """The benchmark's inputs for one size: `inputs.make_inputs` with fastai's init scale."""
     return _make_inputs(size.n_users, size.n_items, size.n_factors, size.bs, seed=seed,
                         dtype=dtype, device=device)
 
 
-def make_op(operation: str, variant: str, size: Size, inputs: Inputs, device: str = "cpu",
-            dtype: torch.dtype = torch.float32) -> Callable[[], None]:
-    """A no-argument closure running one `operation` of `variant` on `inputs`.
+def make_op(group: Group, variant: str, seed: int = 0) -> Callable[[], None]:
+    """A no-argument closure running `group.operation` of `variant` on the group's seeded inputs.
 
     forward: the model's forward under `torch.no_grad()` (inference);
     forward_backward: forward with autograd, MSE loss on the squeezed output, backward;
-    step: zero_grad, forward, loss, backward and one AdamW step (the training inner loop)."""
-    if operation not in OPERATIONS:
-        raise ValueError(f"unknown operation {operation!r}; expected one of {', '.join(OPERATIONS)}")
-    model = get_variant(variant).make(size.n_users, size.n_items, size.n_factors, dtype=dtype, device=device,
-                   params=inputs.params)
+    step: zero_grad, forward, loss, backward and one AdamW step (the training inner loop);
+    epoch_lean / epoch_fastai: one epoch (see EPOCH_NOTE) through `fit_lean` / `fit_fastai`."""
+    if group.operation not in OPERATIONS:
+        raise ValueError(f"unknown operation {group.operation!r}; expected one of {', '.join(OPERATIONS)}")
+    if group.operation not in KERNELS:
+        return _epoch_op(group, variant, seed)
+    size, dtype = group.size, getattr(torch, group.dtype)
+    inputs = make_inputs(size, group.device, dtype, seed)
+    model = get_variant(variant).make(size.n_users, size.n_items, size.n_factors, dtype=dtype,
+                                      device=group.device, params=inputs.params)
     x, y = inputs.x, inputs.y
-
-    if operation == "forward":
+    if group.operation == "forward":
         model.eval()
 
         def forward():
             with torch.no_grad():
                 model(x)
         return forward
-
     model.train()
-    opt = OPTIMIZERS["fastai"](model.parameters()) if operation == "step" else None
+    opt = OPTIMIZERS["fastai"](model.parameters()) if group.operation == "step" else None
     return lambda: train_step(model, opt, x, y)
+
+
+def _epoch_op(group: Group, variant: str, seed: int) -> Callable[[], None]:
+    from .data import collab_dls, synthetic_ratings, tensors_from_dls
+    from .inputs import random_canonical
+    from .training import fit_fastai, fit_lean
+
+    if group.dtype != "float32":
+        raise ValueError("epochs run in float32 only (fastai's loaders yield float32 targets)")
+    dls = collab_dls(synthetic_ratings(n_ratings=EPOCH_RATINGS, seed=seed).ratings, bs=64, seed=42,
+                     device=group.device)
+    data = tensors_from_dls(dls)
+    n_factors = group.size.n_factors
+    params = random_canonical(data.n_users, data.n_items, n_factors,
+                              generator=torch.Generator().manual_seed(seed))
+    v = get_variant(variant)
+    make = lambda: v.make(data.n_users, data.n_items, n_factors, device=group.device, params=params)
+    if group.operation == "epoch_fastai":
+        return lambda: fit_fastai(make(), dls, epochs=1, seed=seed)
+    return lambda: fit_lean(make(), data, epochs=1, seed=seed, device=group.device)
 
 
 def time_block(fn: Callable[[], None], iterations: int, device: str | torch.device = "cpu") -> float:
@@ -89,37 +138,26 @@ def time_block(fn: Callable[[], None], iterations: int, device: str | torch.devi
     return (time.perf_counter() - t0) / iterations
 
 
-@dataclass
-class Interleaved:
-    """Per-round seconds per call for each variant; round r of every variant ran back to back."""
+@dataclass(frozen=True)
+class Rounds:
+    """Seconds per call of each variant, round by round; round r of every variant ran back to back."""
     seconds: dict[str, list[float]]
     iterations: int
-    rounds: int
-
-    def info(self, variant: str) -> dict:
-        """What one variant's benchmark stores in `extra_info["interleaved"]`."""
-        return {"seconds": self.seconds[variant], "iterations": self.iterations, "rounds": self.rounds,
-                "variants": list(self.seconds), "order": "alternating (ABAB.., reversed every other round)"}
 
 
 def interleave(fns: dict[str, Callable[[], None]], *, device: str | torch.device = "cpu",
-               budget_s: float = 2.0, block_s: float = 2e-3, warmup_s: float = 0.2,
-               min_rounds: int = 10, max_rounds: int = 1000) -> Interleaved:
+               budget_s: float = 0.5, block_s: float = 5e-3, min_rounds: int = 4,
+               max_rounds: int = 2000) -> Rounds:
     """Time `fns` in alternating rounds (A B, B A, A B, ...) so a change of machine load hits every
-    variant alike, and their per-round ratio cancels it.
+    variant alike and their per-round ratio cancels it.
 
-    Every function gets the same number of calls per round, enough for the fastest to take
-    `block_s`; the number of rounds fills `budget_s` (within `min_rounds`..`max_rounds`).
-    The garbage collector is off while timing."""
+    Own loop rather than `torch.utils.benchmark.Timer`, which times one statement at a time: the
+    ratio needs the variants alternated block by block. Every function gets the same number of
+    calls per round, enough for the fastest to take `block_s`; the rounds fill `budget_s` (within
+    `min_rounds`..`max_rounds`). One warm-up block each first; the garbage collector is off."""
     names = list(fns)
-    for fn in fns.values():             # warm-up: caches, allocator, lazy init
-        t_end = time.perf_counter() + warmup_s / len(fns)
-        while True:
-            fn()
-            synchronize(device)
-            if time.perf_counter() >= t_end:
-                break
-    per_call = {n: time_block(fns[n], 3, device) for n in names}
+    per_call = {n: time_block(fns[n], 1, device) for n in names}        # warm-up, lazy init
+    per_call = {n: time_block(fns[n], 1 if per_call[n] > block_s else 3, device) for n in names}
     iterations = max(1, math.ceil(block_s / max(min(per_call.values()), 1e-9)))
     round_s = iterations * sum(per_call.values())
     rounds = int(min(max(budget_s / max(round_s, 1e-9), min_rounds), max_rounds))
@@ -134,4 +172,4 @@ def interleave(fns: dict[str, Callable[[], None]], *, device: str | torch.device
     finally:
         if was_enabled:
             gc.enable()
-    return Interleaved(seconds, iterations, rounds)
+    return Rounds(seconds, iterations)

@@ -1,0 +1,165 @@
+"""One `pytest bench` session's dotbias state: the worker rounds of every selected group (timed once,
+at the first benchmark), floors, instruction counts, the run compared with, and the verdict lines."""
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from dotbias.report import baseline, row_order, summarise_group
+from dotbias.timing import KERNELS, Group
+from dotbias.variants import VARIANTS
+
+
+class Session:
+    def __init__(self, config, storage: Path):
+        self.config, self.storage = config, storage
+        self.notes: list[str] = []          # printed after collection
+        self.lines: list[str] = []          # printed at the end ("dotbias verdict")
+        self.rounds: dict[str, list[dict]] | None = None
+        self.floors: dict[str, tuple[float, float]] = {}
+        self.counts: dict[str, dict] = {}
+        self.compared: Path | None = None
+        self.base = baseline(list(VARIANTS))
+
+    def opt(self, name: str):
+        return self.config.getoption(name)
+
+    def _say(self, text: str) -> None:
+        """A progress line now, even from inside a test (pytest's capture suspended for it)."""
+        tr = self.config.pluginmanager.get_plugin("terminalreporter")
+        capman = self.config.pluginmanager.get_plugin("capturemanager")
+        if tr is None or capman is None:
+            print(text, file=sys.stderr)
+            return
+        with capman.global_and_fixture_disabled():
+            tr.write_line(text)
+
+    # --- the saved run to compare with ---------------------------------------------------------
+    def resolve_compare(self, items) -> None:
+        from dotbias.saved import resolve
+
+        bs = getattr(self.config, "_benchmarksession", None)
+        if bs is None or not bs.compare or bs.disabled or not items:
+            return
+        explicit = bs.compare is not True
+        candidates = list(bs.storage.query(bs.compare) if explicit else bs.storage.query())
+        try:
+            self.compared = resolve(candidates, {it.nodeid for it in items}, explicit)
+        except ValueError as e:
+            raise pytest.UsageError(str(e)) from None
+        bs.compare = str(self.compared)
+        bs.handle_loading()
+
+    # --- timing in worker processes ------------------------------------------------------------
+    def _time_all(self, pysession) -> None:
+        from conftest import group_of
+        from dotbias.workers import WorkSpec, run_processes
+
+        groups = tuple(dict.fromkeys(g for it in pysession.items if (g := group_of(it))))
+        spec = WorkSpec(groups, tuple(VARIANTS), self.base, self.opt("aa"), self.opt("interleave_s"),
+                        self.opt("epoch_rounds"), self.opt("threads"))
+        n = self.opt("processes")
+        self._say(f"\ntiming {len(groups)} groups in {n} fresh processes, one after the other ...")
+        try:
+            self.rounds = {g.label: [] for g in groups}
+            for result in run_processes(spec, n, progress=lambda i, k: self._say(f"  process {i}/{k} done")):
+                for label, res in result.items():
+                    self.rounds[label].append(res)
+        except RuntimeError as e:
+            pytest.exit(f"dotbias: {e}", returncode=1)
+
+    def measure(self, pysession, group: Group, variant: str) -> dict:
+        """What this (group, variant) stores in extra_info: rounds per process, A/A, floor, counts."""
+        from dotbias.workers import aa_name
+
+        if self.rounds is None:
+            self._time_all(pysession)
+        per_process = self.rounds[group.label]
+        info = {"timing": {"seconds": [p["seconds"][variant] for p in per_process],
+                           "iterations": [p["iterations"] for p in per_process]}}
+        if self.opt("aa") and variant == self.base:
+            info["aa"] = {"seconds": [p["seconds"][aa_name(variant)] for p in per_process]}
+        if group.operation in KERNELS:
+            info["floor"] = self._floor(group, variant)
+            if self.opt("instructions") and group.device == "cpu":
+                counts = self._instructions(group).get(variant)
+                if counts is not None:
+                    info["instructions"] = counts
+        return info
+
+    def _floor(self, group: Group, variant: str) -> dict:
+        from dotbias.physics import copy_bandwidth, floor, op_seconds
+        from dotbias.timing import make_op
+
+        if group.device not in self.floors:
+            self.floors[group.device] = (op_seconds(group.device), copy_bandwidth(group.device))
+        return floor(make_op(group, variant), *self.floors[group.device]).as_dict()
+
+    def _instructions(self, group: Group) -> dict:
+        """Every variant's counts for `group`, measured once (two valgrind processes at a time:
+        counts do not depend on load)."""
+        from concurrent.futures import ThreadPoolExecutor
+
+        from dotbias import instructions as ins
+
+        if group.label in self.counts:
+            return self.counts[group.label]
+        reason = ins.unsupported()
+        if reason:
+            if reason not in self.notes:
+                self.notes.append(reason)
+                self._say(reason)
+            self.counts[group.label] = {}
+            return {}
+        calls, threads = self.opt("instructions_calls"), self.opt("threads")
+        self._say(f"\ncounting instructions for {group.label} ({len(VARIANTS)} variants, "
+                  f"{calls} calls x 3 repeats under callgrind) ...")
+        with ThreadPoolExecutor(2) as pool:
+            raw = dict(zip(VARIANTS, pool.map(lambda v: ins.collect(group, v, calls, 3, threads), VARIANTS)))
+        counts = {v: ins.counts(s, calls, None if v == self.base else raw[self.base]).as_dict()
+                  for v, s in raw.items()}
+        self.counts[group.label] = counts
+        return counts
+
+    # --- the end: verdicts, changes, the instruction gate --------------------------------------
+    def finish(self) -> bool:
+        """Fill `lines`; True when the instruction-count gate failed."""
+        rows = self._rows()
+        if not rows:
+            return False
+        from dotbias.rendering import verdict_lines
+
+        method = ("ratio = ratio of geometric-mean times; 95% interval: Student t over "
+                  f"{self.opt('processes')} fresh processes of interleaved rounds (README: Benchmarks)")
+        self.lines = list(self.notes) + [method] + [ln for r in rows for ln in verdict_lines(r)]
+        return self._compare(rows)
+
+    def _rows(self) -> list:
+        bs = getattr(self.config, "_benchmarksession", None)
+        groups: dict[str, list[dict]] = {}
+        for b in (bs.benchmarks if bs else []):
+            if b.has_error or not b.extra_info.get("timing") or b.stats is None:
+                continue
+            groups.setdefault(b.group, []).append(
+                {"name": b.name, "fullname": b.fullname, "extra_info": b.extra_info,
+                 "stats": {"median": b.stats.median}})
+        rows = [summarise_group(bs_, torch=torch.__version__) for bs_ in groups.values()]
+        return sorted(rows, key=row_order)
+
+    def _compare(self, rows) -> bool:
+        if self.compared is None:
+            return False
+        from dotbias.instructions import gate
+        from dotbias.report import load_run, summarise
+        from dotbias.saved import change_lines, instruction_minima
+
+        before = list(summarise([load_run(self.compared)]).rows)
+        aa = [r.aa.half_width for r in rows if r.aa is not None]
+        self.lines += [f"compared with {self.compared}:"] + change_lines(rows, before, max(aa, default=0.0))
+        failures = gate(instruction_minima(rows), instruction_minima(before),
+                        self.opt("instructions_threshold"))
+        self.lines += failures
+        return bool(failures)

@@ -1,0 +1,161 @@
+"""Instruction counts: a load-independent second opinion beside every CPU timing, and a gate.
+
+`torch.utils.benchmark.Timer(...).collect_callgrind` runs the operation under valgrind's callgrind
+in a fresh `python` (the one on PATH, so this interpreter's folder goes first), several repeats;
+counts are denoised (`counts(denoise=True)`: CPython's own bookkeeping removed). The gate compares
+the minimum count per call with a saved run's and fails above a threshold (default 1%).
+"""
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import sys
+from dataclasses import asdict, dataclass
+
+from .tables import markdown_table
+from .timing import Group
+
+THRESHOLD = 0.01
+TOP = 15
+
+
+def unsupported() -> str | None:
+    """Why instruction counts cannot be collected here (one line), or None when they can."""
+    if shutil.which("valgrind") is None:
+        return "valgrind is not installed (apt-get install valgrind): --instructions skipped"
+    import torch
+    if not torch._C._valgrind_supported_platform():
+        return f"this torch build ({torch.__version__}) has no valgrind support: --instructions skipped"
+    return None
+
+
+@dataclass(frozen=True)
+class Counts:
+    """Denoised instructions per call of one variant in one group, one value per repeat."""
+    per_call: tuple[float, ...]
+    number: int                       # calls per measurement
+    top: tuple[tuple[str, float], ...] = ()      # (function, instructions per call), exclusive
+    delta: tuple[tuple[str, float], ...] = ()    # vs the baseline: largest per-call differences
+
+    @property
+    def minimum(self) -> float:
+        return min(self.per_call)
+
+    @property
+    def spread(self) -> float:
+        return (max(self.per_call) - self.minimum) / self.minimum
+
+    def as_dict(self) -> dict:
+        return asdict(self) | {"min": self.minimum, "spread": self.spread}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> Counts:
+        return cls(tuple(d["per_call"]), int(d["number"]), tuple(map(tuple, d.get("top", ()))),
+                   tuple(map(tuple, d.get("delta", ()))))
+
+
+def _setup(group: Group, variant: str, threads: int, prelude: str = "") -> str:
+    spec = json.dumps(group.as_dict())
+    return (f"import json, torch\ntorch.set_num_threads({threads})\n{prelude}\n"
+            "from dotbias.timing import Group, make_op\n"
+            f"fn = make_op(Group.from_dict(json.loads({spec!r})), {variant!r})\nfn()\nfn()\n")
+
+
+def collect(group: Group, variant: str, number: int = 20, repeats: int = 3, threads: int = 1,
+            prelude: str = ""):
+    """callgrind stats (one per repeat) for `number` calls of `variant`'s operation; `prelude`
+    (code run first in the measured process) can register a variant defined outside dotbias."""
+    from torch.utils.benchmark import Timer
+
+    os.environ["PATH"] = os.path.dirname(sys.executable) + os.pathsep + os.environ.get("PATH", "")
+    timer = Timer("fn()", setup=_setup(group, variant, threads, prelude), num_threads=threads)
+    return timer.collect_callgrind(number=number, repeats=repeats)
+
+
+def short_name(function: str) -> str:
+    """A C++ symbol without template and parameter lists, naming the first `at::native` kernel
+    inside them: 'c10::function_ref::callback_fn [at::native::cpu_index_kernel]'."""
+    kernel = re.search(r"at::native::(?:\(anonymous namespace\)::)?(\w+)", function)
+    short = function
+    for pattern in (r"<[^<>]*>", r"\([^()]*\)"):
+        while re.search(pattern, short):
+            short = re.sub(pattern, "", short)
+    short = short.replace("???:", "").strip()
+    if kernel and kernel.group(1) not in short:
+        short += f" [at::native::{kernel.group(1)}]"
+    return short
+
+
+def _per_call(function_counts, number: int, n: int) -> tuple[tuple[str, float], ...]:
+    return tuple((short_name(fc.function), fc.count / number) for fc in list(function_counts)[:n])
+
+
+def counts(stats, number: int, baseline_stats=None) -> Counts:
+    """Counts from `collect`'s stats; with the baseline's, the functions that differ most."""
+    per_call = tuple(s.counts(denoise=True) / number for s in stats)
+    top = _per_call(stats[0].as_standardized().stats(inclusive=False), number, TOP)
+    delta = ()
+    if baseline_stats is not None:
+        d = stats[0].as_standardized().delta(baseline_stats[0].as_standardized())
+        ranked = sorted(d, key=lambda fc: -abs(fc.count))
+        delta = _per_call(ranked, number, TOP)
+    return Counts(per_call, number, top, delta)
+
+
+def gate(now: dict[tuple[str, str], float], before: dict[tuple[str, str], float],
+         threshold: float = THRESHOLD) -> list[str]:
+    """One line per (group label, variant) whose instructions per call changed by more than
+    `threshold` against the saved run (both present)."""
+    out = []
+    for key in sorted(set(now) & set(before)):
+        change = now[key] / before[key] - 1
+        if abs(change) > threshold:
+            out.append(f"instruction count regression: {key[0]} {key[1]}: {before[key]:,.0f} -> "
+                       f"{now[key]:,.0f} per call ({change:+.2%}, threshold {threshold:.1%})")
+    return out
+
+
+def instructions_markdown(rows) -> list[str]:
+    """REPORT.md's section: count ratio beside time ratio, and the breakdown of one group."""
+    body, breakdown = [], []
+    for r in rows:
+        counted = {t.name: Counts.from_dict(t.extra["instructions"]) for t in r.times
+                   if t.extra.get("instructions")}
+        for x in r.ratios:
+            if x.numerator in counted and x.denominator in counted:
+                a, b = counted[x.numerator], counted[x.denominator]
+                cr = a.minimum / b.minimum
+                agree = "agree" if x.low <= cr <= x.high else "DISAGREE: memory/cache, not instructions"
+                body.append([r.group.label, f"{x.numerator}/{x.denominator}", f"{a.minimum:,.0f}",
+                             f"{b.minimum:,.0f}", f"{max(a.spread, b.spread):.2%}", f"{cr:.3f}",
+                             f"{x.value:.3f} [{x.low:.3f}, {x.high:.3f}]", agree])
+        if counted and not breakdown and any(c.top for c in counted.values()):
+            breakdown = _breakdown(r.group.label, counted)
+    if not body:
+        return []
+    head = ["group", "ratio", "numerator instr/call", "denominator instr/call", "spread of repeats",
+            "count ratio", "time ratio [95% CI]", "time vs count"]
+    return ["## Instruction counts (callgrind)", "", "Minimum over repeats of denoised instructions "
+            "per call; a time ratio whose interval misses the count ratio points at memory or cache "
+            "effects.", "", markdown_table(head, body), ""] + breakdown
+
+
+def _breakdown(label: str, counted: dict[str, Counts]) -> list[str]:
+    names = list(counted)
+    head = ["#"] + [h for n in names for h in (f"{n} function", "instr/call")]
+    body = []
+    for i in range(TOP):
+        row = [i + 1]
+        for n in names:
+            top = counted[n].top
+            row += [f"`{short_name(top[i][0])[:80]}`", f"{top[i][1]:,.0f}"] if i < len(top) else [None, None]
+        body.append(row)
+    out = [f"### Where the instructions go: {label}", "", markdown_table(head, body), ""]
+    for n, c in counted.items():
+        if c.delta:
+            out += [f"Largest differences, {n} minus baseline (instructions per call):", "",
+                    markdown_table(["function", "difference"],
+                                   [[f"`{short_name(f)[:100]}`", f"{d:+,.0f}"] for f, d in c.delta]), ""]
+    return out

@@ -1,0 +1,118 @@
+"""A benchmark `Summary` for people: REPORT.md (tables through `tables.markdown_table`), the verdict
+lines `pytest bench` and `dotbias report` print, and report.json (serialised here, at the edge)."""
+from __future__ import annotations
+
+from . import stats
+from .report import CAP_ROUNDS, Row, Summary, baseline
+from .tables import fmt_ratio, fmt_seconds, markdown_table
+from .timing import EPOCH_NOTE, TARGET_HALF_WIDTH
+
+AA_FAIL = "this machine was too noisy: do not trust the ratios"
+
+
+def ratio_text(r: stats.Ratio) -> str:
+    return f"{r.numerator}/{r.denominator} {fmt_ratio(r.value, r.low, r.high)}"
+
+
+def verdict(r: stats.Ratio) -> str:
+    """`cp faster by 23%`, `no clear difference`, or why no winner is named."""
+    if r.rounds < stats.MIN_ROUNDS:
+        return f"only {r.rounds} paired rounds: no winner named (needs {stats.MIN_ROUNDS})"
+    if r.faster is None:
+        return "no clear difference"
+    return f"{r.faster} faster by {max(r.value, 1 / r.value) - 1:.0%}"
+
+
+def aa_text(r: stats.Ratio) -> str:
+    ok = r.low <= 1 <= r.high
+    return f"A/A {ratio_text(r)} -> {'ok' if ok else AA_FAIL}"
+
+
+def verdict_lines(row: Row, several: bool = False) -> list[str]:
+    """The terminal lines for one group: one per ratio, then the A/A line."""
+    where = row.group.label + (f" [torch {row.torch}, run {row.run}]" if several else "")
+    lines = [f"{where}: {ratio_text(r)} -> {verdict(r)}" for r in row.ratios]
+    if not row.ratios:
+        lines.append(f"{where}: " + ", ".join(f"{t.name} {fmt_seconds(t.seconds)}" for t in row.times)
+                     + " (no interleaved rounds: no ratio)")
+    if row.aa is not None:
+        lines.append(f"{where}: {aa_text(row.aa)}")
+    return lines + [f"{where}: {m}" for m in misses(row)]
+
+
+def misses(row: Row) -> list[str]:
+    """Why a ratio is less precise than the default run aims at, if it is."""
+    target = TARGET_HALF_WIDTH.get(row.group.operation)
+    return [f"{x.numerator}/{x.denominator} half-width {x.half_width:.1%} misses the {target:.0%} target "
+            f"with {x.processes} processes x {x.rounds // x.processes} rounds: the rounds were too noisy "
+            "or too few; rerun on a quieter machine or with more --epoch-rounds / --processes"
+            for x in row.ratios if target and x.half_width > target]
+
+
+def render_text(summary: Summary) -> str:
+    several = len(summary.runs) > 1
+    lines = [ln for row in summary.rows for ln in verdict_lines(row, several)]
+    return "\n".join(list(summary.partial) + lines)
+
+
+def _group_table(rows: list[Row], several: bool) -> str:
+    variants = list(dict.fromkeys(t.name for r in rows for t in r.times))
+    base = baseline(variants)
+    others = [v for v in variants if v != base]
+    head = ["device", "size", "dtype", "torch", "threads"] + (["run"] if several else [])
+    head += [f"{v} time" for v in variants] + [f"{v}/{base} [95% CI]" for v in others]
+    head += ["processes x rounds", "A/A [95% CI]", "verdict"]
+    body = []
+    for r in rows:
+        cells = [r.group.device, r.group.size.name, r.group.dtype, r.torch, r.threads]
+        cells += [r.run] if several else []
+        cells += [fmt_seconds(t.seconds) if (t := r.time(v)) else None for v in variants]
+        by_num = {x.numerator: x for x in r.ratios}
+        cells += [fmt_ratio(x.value, x.low, x.high) if (x := by_num.get(v)) else None for v in others]
+        first = r.ratios[0] if r.ratios else None
+        cells.append(f"{first.processes} x {first.rounds // max(first.processes, 1)}" if first else None)
+        cells.append(fmt_ratio(r.aa.value, r.aa.low, r.aa.high) + ("" if r.aa.low <= 1 <= r.aa.high
+                                                                  else " TOO NOISY") if r.aa else None)
+        cells.append("; ".join([verdict(x) for x in r.ratios] + misses(r)) or None)
+        body.append(cells)
+    return markdown_table(head, body)
+
+
+def render_markdown(summary: Summary) -> str:
+    from .physics import floors_markdown
+    from .instructions import instructions_markdown
+
+    several = len(summary.runs) > 1
+    lines = ["# Benchmark report", "", "How to read it: each row is one benchmark group, every variant "
+             "timed on the same inputs. A time is the geometric mean over all rounds; the ratio is the "
+             "ratio of the times shown (above 1: the first variant is slower). Method: "
+             + stats.METHOD + f". Intervals are {stats.CONFIDENCE:.0%}. No winner is named from fewer "
+             f"than {stats.MIN_ROUNDS} paired rounds. A/A: a second copy of the baseline timed against "
+             f"it (`pytest bench --aa`); if its interval excludes 1, {AA_FAIL}. Epochs: {EPOCH_NOTE}.", ""]
+    lines += [f"**{p}**" for p in summary.partial] + ([""] if summary.partial else [])
+    if any(r.thinned > 1 for r in summary.rows):
+        lines += [f"Groups with more than {CAP_ROUNDS:,} rounds were thinned to every k-th round "
+                  "(k in report.json) to keep memory bounded.", ""]
+    for op in dict.fromkeys(r.group.operation for r in summary.rows):
+        rows = [r for r in summary.rows if r.group.operation == op]
+        lines += [f"## {op}", "", _group_table(rows, several), ""]
+    lines += floors_markdown(summary.rows) + instructions_markdown(summary.rows)
+    lines += ["## Environment", "", "Made by `pytest bench` (runs saved under results/local/benchmarks) "
+              "and `dotbias report`.", ""]
+    keys = list(summary.runs[0]) if summary.runs else []
+    lines += [markdown_table(keys, [[env[k] for k in keys] for env in summary.runs]), ""]
+    return "\n".join(lines)
+
+
+def row_json(r: Row) -> dict:
+    return {"group": r.group.as_dict(), "label": r.group.label, "run": r.run, "torch": r.torch,
+            "threads": r.threads, "thinned_every": r.thinned, "sweep_axes": list(r.sweep_axes),
+            "times": {t.name: {"seconds": t.seconds, "processes": t.processes, "rounds": t.rounds} | t.extra
+                      for t in r.times},
+            "ratios": [x.as_dict() for x in r.ratios], "aa": r.aa.as_dict() if r.aa else None}
+
+
+def summary_json(summary: Summary) -> dict:
+    return {"confidence": stats.CONFIDENCE, "method": stats.METHOD, "epoch": EPOCH_NOTE,
+            "partial": list(summary.partial), "runs": list(summary.runs),
+            "rows": [row_json(r) for r in summary.rows]}

@@ -1,0 +1,113 @@
+"""Ratios of timings and their intervals, defined once.
+
+A group is timed in several fresh worker processes; inside each, the variants run in interleaved
+rounds (A B, B A, ...). The ratio of two variants is the ratio of their geometric-mean times,
+exp(mean over processes of mean over rounds of log t): the per-variant time the report shows, so
+the ratio shown is exactly the ratio of the times shown. Its interval is a Student t interval
+over the per-process mean log-ratios, so between-process spread (layout, load) is in it; with one
+process only, a BCa bootstrap (`scipy.stats.bootstrap`) over that process's paired rounds, which
+the report flags as within-process only.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+from scipy import stats as sps
+
+CONFIDENCE = 0.95
+MIN_ROUNDS = 10          # no winner is named from fewer paired rounds than this
+METHOD = ("geometric-mean time per variant; ratio interval: Student t over the per-process mean "
+          "log-ratio (each process a fresh interpreter running interleaved rounds), so it includes "
+          "between-process spread; a single process falls back to a BCa bootstrap over its paired rounds")
+
+Processes = list[list[float]]     # seconds per call: one list of rounds per worker process
+
+
+@dataclass(frozen=True)
+class Ratio:
+    """numerator/denominator time ratio with its interval; above 1 the numerator is slower."""
+    numerator: str
+    denominator: str
+    value: float
+    low: float
+    high: float
+    processes: int
+    rounds: int
+    method: str
+
+    @property
+    def faster(self) -> str | None:
+        """The faster variant when the interval excludes 1 and there are enough paired rounds."""
+        if self.rounds < MIN_ROUNDS:
+            return None
+        return self.denominator if self.low > 1 else self.numerator if self.high < 1 else None
+
+    @property
+    def half_width(self) -> float:
+        """Half the interval's width relative to the ratio (0.03 = +-3%)."""
+        return (self.high - self.low) / 2 / self.value
+
+    def as_dict(self) -> dict:
+        return {"numerator": self.numerator, "denominator": self.denominator, "value": self.value,
+                "low": self.low, "high": self.high, "processes": self.processes, "rounds": self.rounds,
+                "method": self.method, "faster": self.faster}
+
+
+def geomean_time(processes: Processes) -> float:
+    """exp(mean over processes of the mean log time of their rounds): the per-variant time shown."""
+    means = [np.mean(np.log(np.asarray(p, float))) for p in processes if len(p)]
+    return float(math.exp(np.mean(means))) if means else math.nan
+
+
+def _log_ratios(num: Processes, den: Processes) -> list[np.ndarray]:
+    if len(num) != len(den) or any(len(a) != len(b) for a, b in zip(num, den)):
+        raise ValueError("the two variants were not timed in the same rounds (unpaired data)")
+    out = [np.log(np.asarray(a, float)) - np.log(np.asarray(b, float)) for a, b in zip(num, den)]
+    return [r for r in out if len(r)]
+
+
+def ratio(num: Processes, den: Processes, names: tuple[str, str] = ("a", "b"),
+          confidence: float = CONFIDENCE) -> Ratio:
+    """The ratio num/den of two variants timed in the same rounds of the same processes."""
+    logs = _log_ratios(num, den)
+    if not logs:
+        raise ValueError(f"{names[0]}/{names[1]}: no timed rounds")
+    means = np.array([r.mean() for r in logs])
+    centre = float(means.mean())
+    rounds = sum(len(r) for r in logs)
+    if len(logs) >= 2:
+        se = float(means.std(ddof=1)) / math.sqrt(len(means))
+        half = float(sps.t.ppf((1 + confidence) / 2, len(means) - 1)) * se
+        low, high, method = centre - half, centre + half, f"t over {len(logs)} processes"
+    else:
+        low, high = _bootstrap_mean(logs[0], confidence)
+        method = "bootstrap over rounds of 1 process"
+    return Ratio(*names, math.exp(centre), math.exp(low), math.exp(high), len(logs), rounds, method)
+
+
+def _bootstrap_mean(x: np.ndarray, confidence: float) -> tuple[float, float]:
+    """BCa interval of the mean of `x` (seeded: the same data give the same interval)."""
+    if len(x) < 3 or np.ptp(x) == 0:
+        return float(x.mean()), float(x.mean())
+    res = sps.bootstrap((x,), np.mean, confidence_level=confidence, n_resamples=2000,
+                        method="BCa", random_state=np.random.default_rng(0))
+    return float(res.confidence_interval.low), float(res.confidence_interval.high)
+
+
+def change(now: Ratio, before: Ratio, confidence: float = CONFIDENCE) -> tuple[float, float, float]:
+    """now/before with an interval, combining the two intervals' standard errors in log space."""
+    z = float(sps.norm.ppf((1 + confidence) / 2))
+    se = [(math.log(r.high) - math.log(r.low)) / (2 * z) for r in (now, before)]
+    centre = math.log(now.value) - math.log(before.value)
+    half = z * math.hypot(*se)
+    return math.exp(centre), math.exp(centre - half), math.exp(centre + half)
+
+
+def thin(processes: Processes, cap: int) -> tuple[Processes, int]:
+    """Every k-th round of each process so that at most about `cap` rounds remain (k is the same
+    for every variant of a group, which keeps rounds paired); returns the rounds and k."""
+    total = sum(len(p) for p in processes)
+    step = max(1, math.ceil(total / cap))
+    return ([list(p[::step]) for p in processes] if step > 1 else processes), step

@@ -1,0 +1,82 @@
+"""Instruction counts: the gate on saved runs (synthetic JSON through the same path `pytest bench
+--benchmark-compare` uses), the report's count-vs-time table, and the one-line skip when valgrind
+or the torch build cannot count. A real callgrind gate test runs with DOTBIAS_CALLGRIND_TESTS=1
+(about two minutes: valgrind starts python, torch and fastai)."""
+from __future__ import annotations
+
+import os
+
+import pytest
+
+from dotbias import instructions as ins
+from dotbias.report import load_run, summarise
+from dotbias.saved import instruction_minima
+from synthetic_timing import paired
+from test_report import _bench, _run
+
+
+def _counted(tmp_path, name, counts: dict[str, float], ratio=1.19):
+    num, den = paired(ratio, seed=4)
+    benches = [_bench("forward", "emb", num), _bench("forward", "cp", den)]
+    for b in benches:
+        c = counts[b["extra_info"]["variant"]]
+        b["extra_info"]["instructions"] = ins.Counts((c * 1.001, c, c * 1.002), 20,
+                                                     (("f", c / 2),), ()).as_dict()
+    return list(summarise([load_run(_run(tmp_path / name, benches))]).rows)
+
+
+def test_gate_passes_unchanged_and_fails_a_costlier_variant_naming_it(tmp_path):
+    before = instruction_minima(_counted(tmp_path, "a.json", {"emb": 400_000, "cp": 337_000}))
+    same = instruction_minima(_counted(tmp_path, "b.json", {"emb": 400_500, "cp": 336_800}))
+    assert ins.gate(same, before) == []                      # 0.1%: under the 1% threshold
+    costlier = instruction_minima(_counted(tmp_path, "c.json", {"emb": 400_000, "cp": 347_000}))
+    [line] = ins.gate(costlier, before)
+    assert "forward cpu ml100k float32 cp" in line and "+2.97%" in line and "emb" not in line
+    assert ins.gate(costlier, before, threshold=0.05) == []
+
+
+def test_report_puts_the_count_ratio_beside_the_time_ratio(tmp_path):
+    agree = ins.instructions_markdown(_counted(tmp_path, "a.json", {"emb": 400_000, "cp": 337_000}))
+    text = "\n".join(agree)
+    assert "1.187" in text and "| agree |" in text and "Where the instructions go" in text
+    apart = ins.instructions_markdown(_counted(tmp_path, "b.json", {"emb": 400_000, "cp": 400_000}))
+    assert "DISAGREE: memory/cache" in "\n".join(apart)
+
+
+def test_counts_round_trip_and_spread():
+    c = ins.Counts((101.0, 100.0, 102.0), 20, (("f", 1.0),), (("g", -2.0),))
+    assert ins.Counts.from_dict(c.as_dict()) == c
+    assert c.minimum == 100.0 and c.spread == pytest.approx(0.02)
+
+
+def test_unsupported_is_one_line(monkeypatch):
+    import torch
+    monkeypatch.setattr(ins.shutil, "which", lambda name: None)
+    assert ins.unsupported() == "valgrind is not installed (apt-get install valgrind): --instructions skipped"
+    monkeypatch.setattr(ins.shutil, "which", lambda name: "/usr/bin/valgrind")
+    monkeypatch.setattr(torch._C, "_valgrind_supported_platform", lambda: False)
+    assert "no valgrind support" in ins.unsupported() and "\n" not in ins.unsupported()
+
+
+EXTRA_OP = """
+import torch
+from dotbias.variants import VARIANTS, Variant, register, DotProductBiasCP
+class Costlier(DotProductBiasCP):
+    def forward(self, x):
+        return super().forward(x) * 1.0          # one extra op
+register(Variant("cp_costlier", Costlier, "cp with an extra multiply", "[bs]"))
+"""
+
+
+@pytest.mark.skipif(not os.environ.get("DOTBIAS_CALLGRIND_TESTS") or ins.unsupported() is not None,
+                    reason="real callgrind runs take minutes: set DOTBIAS_CALLGRIND_TESTS=1")
+def test_real_counts_catch_an_extra_op():
+    from dotbias.timing import Group, Size
+    g = Group("forward", "cpu", Size("ml100k", 944, 1665, 50, 64), "float32")
+    from concurrent.futures import ThreadPoolExecutor
+    jobs = [("cp", ""), ("cp", ""), ("cp_costlier", EXTRA_OP)]     # counts do not depend on load
+    with ThreadPoolExecutor(3) as pool:
+        stats = list(pool.map(lambda j: ins.collect(g, j[0], number=10, repeats=2, prelude=j[1]), jobs))
+    base, again, costly = (ins.counts(s, 10).minimum for s in stats)
+    assert ins.gate({("g", "cp"): again}, {("g", "cp"): base}) == []
+    assert ins.gate({("g", "cp"): costly}, {("g", "cp"): base}) != []

@@ -1,0 +1,92 @@
+"""The interval maths: a synthetic pair with a known ratio and noise is covered at the stated rate
+over many seeds (and not far above it: an interval that is too wide is wrong too)."""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from dotbias import stats
+from synthetic_timing import paired
+
+TRUE = 1.2
+
+
+def _coverage(seeds: range, **kw) -> float:
+    hits = 0
+    for seed in seeds:
+        r = stats.ratio(*paired(TRUE, seed=seed, **kw), ("emb", "cp"))
+        hits += r.low <= TRUE <= r.high
+    return hits / len(seeds)
+
+
+def test_t_interval_over_processes_covers_at_the_stated_rate():
+    # 400 seeds: the binomial sd at 95% is 1.1%; the band is about three of them.
+    cover = _coverage(range(400), processes=6, rounds=40)
+    assert 0.915 <= cover <= 0.985, cover
+
+
+def test_pooling_rounds_across_processes_would_not_cover():
+    """What the interval must not be: rounds of all processes pooled as if independent (the old
+    method) ignore the per-process shift of the ratio and cover far less than 95%."""
+    hits = 0
+    for seed in range(100):
+        num, den = paired(TRUE, seed=seed, processes=6, rounds=40)
+        pooled = stats.ratio([sum(num, [])], [sum(den, [])], ("emb", "cp"))
+        hits += pooled.low <= TRUE <= pooled.high
+    assert hits / 100 < 0.8
+
+
+def test_one_process_bootstrap_over_paired_rounds_covers_at_the_stated_rate():
+    cover = _coverage(range(200), processes=1, rounds=80, process_sd=0.0)
+    assert 0.9 <= cover <= 0.985, cover
+
+
+def test_broken_pairing_widens_the_interval():
+    """Shuffled rounds lose the shared load: the interval of one process gets much wider."""
+    num, den = paired(TRUE, seed=3, processes=1, rounds=80, process_sd=0.0)
+    good = stats.ratio(num, den)
+    shuffled = [list(np.random.default_rng(0).permutation(den[0]))]
+    broken = stats.ratio(num, shuffled)
+    assert broken.half_width > 3 * good.half_width
+
+
+def test_the_ratio_is_the_ratio_of_the_times_shown():
+    num, den = paired(0.8, seed=1)
+    r = stats.ratio(num, den, ("emb", "cp"))
+    assert r.value == pytest.approx(stats.geomean_time(num) / stats.geomean_time(den), rel=1e-12)
+    assert r.method == "t over 6 processes" and r.processes == 6 and r.rounds == 360
+    assert r.faster == "emb" and r.high < 1
+
+
+def test_no_winner_from_fewer_than_ten_paired_rounds():
+    num, den = paired(2.0, processes=3, rounds=3, seed=0)
+    r = stats.ratio(num, den, ("emb", "cp"))
+    assert r.low > 1 and r.rounds == 9 and r.faster is None
+    num, den = paired(2.0, processes=2, rounds=5, seed=0)
+    assert stats.ratio(num, den, ("emb", "cp")).faster == "cp"
+
+
+def test_unpaired_rounds_are_refused():
+    with pytest.raises(ValueError, match="not timed in the same rounds"):
+        stats.ratio([[1.0, 2.0]], [[1.0]])
+    with pytest.raises(ValueError, match="no timed rounds"):
+        stats.ratio([], [], ("a", "b"))
+
+
+def test_change_against_a_saved_ratio():
+    a = stats.Ratio("emb", "cp", 1.2, 1.19, 1.21, 6, 300, "t")
+    same = stats.change(a, a)
+    assert same[0] == pytest.approx(1.0) and same[1] < 1 < same[2]
+    b = stats.Ratio("emb", "cp", 1.1, 1.09, 1.11, 6, 300, "t")
+    value, low, high = stats.change(a, b)
+    assert value == pytest.approx(1.2 / 1.1) and low > 1.05 and high < 1.13
+
+
+def test_thin_keeps_every_kth_round_of_every_process():
+    procs = [list(range(1000)), list(range(500))]
+    thinned, step = stats.thin(procs, 300)
+    assert step == 5 and thinned[0][:3] == [0, 5, 10] and len(thinned[1]) == 100
+    assert stats.thin(procs, 10_000) == (procs, 1)
+    assert math.isnan(stats.geomean_time([]))

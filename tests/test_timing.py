@@ -1,0 +1,117 @@
+"""`timing.interleave` (order, pairing, round count under a fake clock), the Group record and the
+worker processes (a real tiny run, and a failing one reported in one line)."""
+from __future__ import annotations
+
+import pytest
+
+from dotbias import timing
+from dotbias.timing import Group, Size, interleave, make_op
+from dotbias.workers import WorkSpec, aa_name, run_process
+
+TINY = Size("tiny", 20, 30, 4, 8)
+
+
+class FakeClock:
+    """perf_counter that only moves when a fake function 'runs' for its cost."""
+    def __init__(self):
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.fixture
+def clock(monkeypatch):
+    c = FakeClock()
+    monkeypatch.setattr(timing.time, "perf_counter", c)
+    return c
+
+
+def _fns(clock, costs: dict[str, float], log: list[str]):
+    def make(name, cost):
+        def fn():
+            clock.now += cost
+            log.append(name)
+        return fn
+    return {n: make(n, c) for n, c in costs.items()}
+
+
+def test_rounds_alternate_abba_and_every_variant_gets_the_same_calls(clock):
+    log: list[str] = []
+    res = interleave(_fns(clock, {"a": 2e-3, "b": 1e-3}, log), budget_s=0.121, block_s=4e-3)
+    assert res.iterations == 4                              # the fastest fills block_s
+    assert len(res.seconds["a"]) == len(res.seconds["b"]) == 10   # 0.121 s // (4 calls * 3 ms)
+    timed = log[-4 * 2 * 10:]
+    blocks = [timed[i] for i in range(0, len(timed), 4)]
+    assert blocks[:8] == ["a", "b", "b", "a", "a", "b", "b", "a"]
+    assert all(s == pytest.approx(2e-3) for s in res.seconds["a"])
+    assert all(s == pytest.approx(1e-3) for s in res.seconds["b"])
+
+
+def test_round_count_is_clamped(clock):
+    fns = _fns(clock, {"a": 1.0, "b": 1.0}, [])
+    assert len(interleave(fns, budget_s=0, block_s=0, min_rounds=3, max_rounds=3).seconds["a"]) == 3
+    fns = _fns(clock, {"a": 1e-6, "b": 1e-6}, [])
+    assert len(interleave(fns, budget_s=10.0, max_rounds=50).seconds["b"]) == 50
+
+
+def test_group_round_trips_and_bad_groups_are_one_line():
+    g = Group("step", "cpu", TINY, "float64")
+    assert Group.from_dict(g.as_dict()) == g and g.label == "step cpu tiny float64"
+    with pytest.raises(ValueError, match="not a benchmark group"):
+        Group.from_dict({"operation": "step", "device": "cpu"})
+    with pytest.raises(ValueError, match="unknown operation 'nope'"):
+        make_op(Group("nope", "cpu", TINY, "float32"), "cp")
+
+
+@pytest.mark.parametrize("operation", timing.KERNELS)
+def test_every_kernel_runs_for_every_variant(operation):
+    from dotbias.variants import VARIANTS
+    for v in VARIANTS:
+        make_op(Group(operation, "cpu", TINY, "float32"), v)()
+
+
+def test_a_worker_process_times_every_variant_and_the_aa_copy():
+    g = Group("forward", "cpu", TINY, "float32")
+    spec = WorkSpec((g,), ("emb", "cp"), "cp", aa=True, budget_s=0.02)
+    assert WorkSpec.from_json(spec.to_json()) == spec
+    result = run_process(spec, 0, timeout_s=120)
+    seconds = result[g.label]["seconds"]
+    assert set(seconds) == {"emb", "cp", aa_name("cp")}
+    assert len({len(s) for s in seconds.values()}) == 1 and len(seconds["cp"]) >= 4
+    assert all(t > 0 for s in seconds.values() for t in s)
+
+
+def test_a_failing_worker_is_one_line():
+    spec = WorkSpec((Group("forward", "cpu", TINY, "float32"),), ("no_such_variant",), "cp")
+    with pytest.raises(RuntimeError) as e:
+        run_process(spec, 1, timeout_s=120)
+    msg = str(e.value)
+    assert msg.startswith("timing worker 2 exited 2:") and "no_such_variant" in msg and "\n" not in msg
+
+
+def _pytest_bench(*args, cwd):
+    import subprocess
+    import sys
+    from pathlib import Path
+    root = Path(__file__).resolve().parent.parent
+    cmd = [sys.executable, "-m", "pytest", str(root / "bench"), "-q", "-p", "no:cacheprovider", *args]
+    return subprocess.run(cmd, capture_output=True, text=True, cwd=root, timeout=300)
+
+
+@pytest.mark.skipif(__import__("torch").cuda.is_available(), reason="checks the no-GPU message")
+def test_cuda_benchmarks_are_deselected_with_one_line(tmp_path):
+    done = _pytest_bench("--benchmark-disable", "-k", "forward and not backward", cwd=tmp_path)
+    assert done.returncode == 0, done.stdout[-2000:]
+    assert "CUDA benchmarks: no GPU on this machine" in done.stdout and "skipped" not in done.stdout
+
+
+def test_compare_without_a_usable_saved_run_fails_in_one_line(tmp_path):
+    store = tmp_path / "store"          # pytest-benchmark also reads runs at the storage's top level
+    store.mkdir()
+    (store / "0001_bad.json").write_text("{not json")
+    done = _pytest_bench("--benchmark-compare", f"--benchmark-storage=file://{tmp_path / 'store'}",
+                         "-k", "forward and not backward and cp", cwd=tmp_path)
+    assert done.returncode == 4
+    [line] = [ln for ln in done.stderr.splitlines() + done.stdout.splitlines() if ln.startswith("ERROR:")]
+    assert "0001_bad.json: cannot be read" in line
