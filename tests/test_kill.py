@@ -5,7 +5,7 @@ run (so run.md and run.json come from the same run), every JSON strict, no stray
 the next run cleans up what the killed one left.
 
 DOTBIAS_KILLS sets the number of kills in all, a third on `run` (every start imports torch and
-fastai: ~3.5 s) and two thirds on `report`. The default 12 keeps `pytest tests` short; `.ci/run`
+fastai: ~3.5 s) and two thirds on `report`. The default 6 keeps `pytest tests` short; `.ci/run`
 runs this file with DOTBIAS_KILLS=36 (about 80 s on this loaded 2-core machine)."""
 from __future__ import annotations
 
@@ -24,7 +24,7 @@ from mlfiles import write_bench_run, write_movielens
 
 from dotbias.files import DELAY_ENV
 
-KILLS = int(os.environ.get("DOTBIAS_KILLS", "12"))
+KILLS = int(os.environ.get("DOTBIAS_KILLS", "6"))
 DELAY = 0.15                       # seconds before each file write and before the swap
 
 
@@ -96,7 +96,7 @@ def test_kill_9_during_dotbias_run_leaves_one_complete_set(tmp_path):
     args = ["run", "--data", "ml", "--epochs", "1", "--factors", "2", "--bs", "8", "--no-progress"]
     kills = KILLS // 3
     seen = kill_at_random_moments(args, tmp_path, "run", {"run.md", "run.json", "run.png"}, 4, kills)
-    assert seen["killed"] >= kills // 3             # most kills hit a live process
+    assert seen["killed"] >= max(1, kills // 3)     # most kills hit a live process
 
 
 def test_kill_9_during_dotbias_report_leaves_one_complete_set(tmp_path):
@@ -104,4 +104,4 @@ def test_kill_9_during_dotbias_report_leaves_one_complete_set(tmp_path):
     kills = KILLS - KILLS // 3
     seen = kill_at_random_moments(["report", "bench.json"], tmp_path, "report",
                                   {"REPORT.md", "report.json"}, 4, kills)
-    assert seen["killed"] >= kills // 3
+    assert seen["killed"] >= max(1, kills // 3)
