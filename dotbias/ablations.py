@@ -162,9 +162,11 @@ def silent_broadcast(row: Ablation, quick: bool, data) -> Ablation:
 
 def top5_titles(bias: torch.Tensor, titles) -> tuple[list[str], list[str]]:
     """The five lowest and five highest items by bias, as fastbook lists them."""
-    lo = [titles[i] for i in bias.argsort()[:5].tolist()]
-    hi = [titles[i] for i in bias.argsort(descending=True)[:5].tolist()]
-    return lo, hi
+    import pandas as pd
+
+    from .experiment import top_titles
+    series = pd.Series(bias.detach().float().cpu().numpy(), index=list(titles))
+    return top_titles(series, 5, lowest=True), top_titles(series, 5)
 
 
 def sorting_slip(quick: bool, dls) -> Ablation:

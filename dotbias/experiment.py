@@ -103,9 +103,14 @@ def environment() -> dict:
             "machine": platform.machine(), "time": time.strftime("%Y-%m-%d %H:%M:%S")}
 
 
+def top_titles(bias: pd.Series, k: int, *, lowest: bool = False) -> list[str]:
+    """The k titles with the largest (or the smallest) bias, in order: the one top-k of dotbias."""
+    return list((bias.nsmallest(k) if lowest else bias.nlargest(k)).index)
+
+
 def top_overlap(a: pd.Series, b: pd.Series, k: int) -> float:
     """Share of the top-k (largest) of `a` that are also in the top-k of `b`."""
-    return len(set(a.nlargest(k).index) & set(b.nlargest(k).index)) / k
+    return len(set(top_titles(a, k)) & set(top_titles(b, k))) / k
 
 
 def train_variants(cfg: Config, dls, log=print) -> tuple[dict, dict, dict]:
@@ -152,7 +157,7 @@ def run_prepared(p: Prepared, log=print) -> ExperimentResult:
                "valid_rows": len(dls.valid_ds)}
     training, biases, models = train_variants(cfg, dls, log)
     overlap, spearman = compare_biases(biases, p)
-    top = {name: list(b.nlargest(5).index) for name, b in biases.items()}
+    top = {name: top_titles(b, 5) for name, b in biases.items()}
     equivalence = equivalence_at_identical_weights(models[cfg.variants[0]], cfg.variants, dls, cfg)
     return ExperimentResult(cfg, dataset, training, top, overlap, spearman, equivalence,
                             environment(), biases, models)
