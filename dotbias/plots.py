@@ -29,44 +29,46 @@ def _row_label(row, several_runs: bool) -> str:
 
 
 def bar_chart(op: str, rows: list, several_runs: bool):
-    """Left: each variant's time per group; right: each ratio with its interval against 1."""
+    """Left: each variant's time per group, one labelled bar each; right: each ratio with its
+    interval against 1, labelled on its own line, in the colour of its numerator's bar."""
     secs = [t.seconds for r in rows for t in r.times]
     unit, scale = _unit(secs)
     variants = list(dict.fromkeys(t.name for r in rows for t in r.times))
-    width = 0.8 / max(len(variants), 1)
-    fig, (ax, ax2) = plt.subplots(1, 2, figsize=(11, 1.2 + 1.1 * max(len(rows), 2)),
-                                  gridspec_kw={"width_ratios": [1.1, 1]})
-    for i, v in enumerate(variants):
-        ys, xs = [], []
-        for j, r in enumerate(rows):
-            if (t := r.time(v)) is not None:
-                ys.append(j + (i - (len(variants) - 1) / 2) * width)
-                xs.append(t.seconds / scale)
-        ax.barh(ys, xs, width, label=v)
-    labels = [_row_label(r, several_runs) for r in rows]
-    ax.set_yticks(range(len(rows)), labels, fontsize=9)
+    colour = {v: f"C{i % 10}" for i, v in enumerate(variants)}
+    bars = [(r, t) for r in rows for t in r.times]
+    ratios = [(r, x) for r in rows for x in list(r.ratios) + ([r.aa] if r.aa else [])]
+    fig, (ax, ax2) = plt.subplots(1, 2, figsize=(12, 1.4 + 0.32 * max(len(bars), len(ratios), 3)),
+                                  gridspec_kw={"width_ratios": [1, 1.1]})
+    ax.barh(range(len(bars)), [t.seconds / scale for _, t in bars],
+            color=[colour[t.name] for _, t in bars])
+    ax.set_yticks(range(len(bars)), [_bar_label(r, t.name, len(rows), several_runs) for r, t in bars],
+                  fontsize=9)
     ax.invert_yaxis()
     ax.set_xlabel(f"{unit} per {_per(op)} (geometric mean)")
-    ax.legend(fontsize=9, loc="lower right")
-    _ratio_panel(ax2, rows)
-    fig.suptitle(f"{op}: time per {_per(op)} and ratio with its 95% interval", fontsize=12)
+    _ratio_panel(ax2, ratios, colour, len(rows), several_runs)
+    where = "" if len(rows) > 1 else f" ({_row_label(rows[0], several_runs).replace(chr(10), ' ')})"
+    fig.suptitle(f"{op}{where}: time per {_per(op)} and ratio with its 95% interval", fontsize=12)
     fig.tight_layout()
     return fig
 
 
-def _ratio_panel(ax, rows: list) -> None:
-    for j, r in enumerate(rows):
-        for k, x in enumerate(list(r.ratios) + ([r.aa] if r.aa else [])):
-            y = j + 0.2 * k
-            ax.errorbar([x.value], [y], xerr=[[x.value - x.low], [x.high - x.value]], fmt="o",
-                        capsize=5, color=f"C{k + 2}", ms=7, lw=2)
-            ax.annotate(f"{x.numerator}/{x.denominator} {x.value:.3f} [{x.low:.3f}, {x.high:.3f}]",
-                        (x.value, y), xytext=(0, 7), textcoords="offset points", ha="center", fontsize=9)
+def _bar_label(row, variant: str, n_rows: int, several_runs: bool) -> str:
+    return variant if n_rows == 1 else f"{variant}, {_row_label(row, several_runs).replace(chr(10), ' ')}"
+
+
+def _ratio_panel(ax, ratios: list, colour: dict, n_rows: int, several_runs: bool) -> None:
+    for y, (_, x) in enumerate(ratios):
+        c = colour.get(x.numerator, "black")
+        ax.errorbar([x.value], [y], xerr=[[x.value - x.low], [x.high - x.value]], fmt="o",
+                    capsize=4, color=c, ms=6, lw=2)
+    labels = [f"{x.numerator}/{x.denominator} {x.value:.3f} [{x.low:.3f}, {x.high:.3f}]"
+              + ("" if n_rows == 1 else f", {_row_label(r, several_runs).replace(chr(10), ' ')}")
+              for r, x in ratios]
+    ax.set_yticks(range(len(ratios)), labels, fontsize=9)
+    ax.invert_yaxis()
     ax.axvline(1.0, color="grey", lw=1, ls="--")
-    ax.set_yticks(range(len(rows)), [""] * len(rows))
-    ax.set_ylim(len(rows) - 0.4, -0.6)
-    ax.set_xlabel("time ratio (above 1: numerator slower)")
-    ax.margins(x=0.25)
+    ax.set_xlabel("time ratio with 95% interval (above 1: numerator slower)")
+    ax.margins(x=0.15, y=0.08)
 
 
 def sweep_plot(axis: str, rows: list, several_runs: bool):
