@@ -2,8 +2,8 @@
 with what happens and how the harness caught it; plus the map of disagreement (`disagreement.py`).
 
 `run_all()` runs them once; `ablations_report()` is the text `dotbias ablations` prints;
-`write_ablations()` writes results/ablations.md and results/ablations.json. Every outcome is
-computed, none is written down."""
+`write_ablations()` writes ablations.md and ablations.json into a folder (the command's
+OUT/ablations/). Every outcome is computed, none is written down."""
 from __future__ import annotations
 
 import math

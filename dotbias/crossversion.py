@@ -1,4 +1,4 @@
-"""One cross-version table from the per-torch-version runs that tox leaves in results/tox/<env>/:
+"""One cross-version table from the per-torch-version runs that tox leaves in results/local/tox/<env>/:
 `equivalence.json` (from `dotbias check`) and `bench.json` (a pytest-benchmark run).
 
 Per torch version: the equivalence verdict with the largest differences seen, and the Emb/CP
@@ -35,7 +35,7 @@ def collect(folder: str | Path) -> list[dict]:
     folder = Path(folder)
     if not folder.is_dir():
         raise FileNotFoundError(f"{folder}: folder not found (run `tox` first: each torch environment "
-                                "writes results/tox/<env>/)")
+                                "writes results/local/tox/<env>/)")
     entries = []
     for env in sorted(p for p in folder.iterdir() if p.is_dir()):
         eq, bench = env / "check" / EQUIVALENCE, env / BENCH    # check/: `dotbias check`'s result set

@@ -115,7 +115,7 @@ def add_report_options(rep: argparse.ArgumentParser) -> None:
     rep.add_argument("--storage", metavar="DIR", default="results/local/benchmarks",
                      help="where `pytest bench` saves runs")
     rep.add_argument("--versions", metavar="DIR", help="instead: merge the per-torch-version runs "
-                     "that tox writes under DIR (results/tox) into CROSS_VERSION.md/.json/.png")
+                     "that tox writes under DIR (results/local/tox) into CROSS_VERSION.md/.json/.png")
 
 
 def one_line(e: BaseException) -> str:
