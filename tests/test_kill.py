@@ -5,8 +5,8 @@ run (so run.md and run.json come from the same run), every JSON strict, no stray
 the next run cleans up what the killed one left.
 
 DOTBIAS_KILLS sets the number of kills in all, a third on `run` (every start imports torch and
-fastai: ~3.5 s) and two thirds on `report`. The default 6 keeps `pytest tests` short; `.ci/run`
-runs this file with DOTBIAS_KILLS=36 (about 80 s on this loaded 2-core machine)."""
+fastai: ~3.5 s) and two thirds on `report`. Without it the file is skipped; `.ci/run` runs it with
+DOTBIAS_KILLS=36 (about 140 s here)."""
 from __future__ import annotations
 
 import hashlib
@@ -24,7 +24,10 @@ from mlfiles import write_bench_run, write_movielens
 
 from dotbias.files import DELAY_ENV
 
-KILLS = int(os.environ.get("DOTBIAS_KILLS", "6"))
+KILLS = int(os.environ.get("DOTBIAS_KILLS", "0"))
+# A long check (40 s for 6 kills, 140 s for 36): `.ci/run` runs it with DOTBIAS_KILLS=36; the
+# default `pytest tests` skips it to stay under two minutes.
+pytestmark = pytest.mark.skipif(KILLS < 2, reason="kill -9 test: set DOTBIAS_KILLS=36 (as .ci/run does)")
 DELAY = 0.15                       # seconds before each file write and before the swap
 
 
