@@ -71,12 +71,18 @@ def test_top5_is_each_models_own(tmp_path):
         assert res.item_bias[name].to_numpy().tolist() == own.tolist()
 
 
-def test_failure_while_rendering_writes_nothing(tmp_path, monkeypatch, capsys):
+@pytest.fixture
+def previous_set(tmp_path):
+    """A small MovieLens folder and an output folder already holding a run set: (data, out, digest)."""
     folder = write_movielens(tmp_path / "ml", n_users=20, n_items=20, n_ratings=200)
     out_dir = tmp_path / "results"
     with ResultSet(out_dir, "run") as rs:
         rs.write_text("run.md", "previous run")
-    before = tree_digest(out_dir)
+    return folder, out_dir, tree_digest(out_dir)
+
+
+def test_failure_while_rendering_writes_nothing(previous_set, monkeypatch, capsys):
+    folder, out_dir, before = previous_set
 
     def broken(res):
         raise ValueError("plot failed")
@@ -88,12 +94,8 @@ def test_failure_while_rendering_writes_nothing(tmp_path, monkeypatch, capsys):
     assert (out_dir / "run" / "run.md").read_text() == "previous run"
 
 
-def test_interrupt_during_training_exits_130_and_keeps_the_previous_set(tmp_path, monkeypatch, capsys):
-    folder = write_movielens(tmp_path / "ml", n_users=20, n_items=20, n_ratings=200)
-    out_dir = tmp_path / "results"
-    with ResultSet(out_dir, "run") as rs:
-        rs.write_text("run.md", "previous run")
-    before = tree_digest(out_dir)
+def test_interrupt_during_training_exits_130_and_keeps_the_previous_set(previous_set, monkeypatch, capsys):
+    folder, out_dir, before = previous_set
 
     def interrupted(*args, **kwargs):
         raise KeyboardInterrupt
