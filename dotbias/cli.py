@@ -11,10 +11,11 @@ import signal
 import sys
 from pathlib import Path
 
+from . import files
 from . import options as opt
 from . import plugins
 
-LOCAL = "results/local"      # = dotbias.files.LOCAL, spelled out so that --help imports nothing
+LOCAL = str(files.LOCAL)     # files imports only the standard library: --help stays light
 
 
 def _set_threads(args) -> None:

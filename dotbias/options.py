@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import argparse
 
+from .files import LOCAL
+
 MAX_FACTORS = 4096          # the property tests go to 256; beyond this a typo is likelier than intent
 MAX_EPOCHS = 1000
 MAX_THREADS = 256
@@ -112,7 +114,7 @@ def add_common(p: argparse.ArgumentParser, local: str, *, trains: bool, skip_out
 def add_report_options(rep: argparse.ArgumentParser) -> None:
     rep.add_argument("runs", nargs="*", metavar="RUN.json",
                      help="pytest-benchmark JSON files (default: the newest saved run)")
-    rep.add_argument("--storage", metavar="DIR", default="results/local/benchmarks",
+    rep.add_argument("--storage", metavar="DIR", default=str(LOCAL / "benchmarks"),
                      help="where `pytest bench` saves runs")
     rep.add_argument("--versions", metavar="DIR", help="instead: merge the per-torch-version runs "
                      "that tox writes under DIR (results/local/tox) into CROSS_VERSION.md/.json/.png")
