@@ -46,12 +46,16 @@ def train_step(model: nn.Module, opt: torch.optim.Optimizer | None, x: Tensor, y
 
 
 def train_steps(variant, params: Canonical, batches: Sequence[tuple[Tensor, Tensor]],
-                optimizer: str = "adamw", y_range=(0, 5.5)) -> list[Canonical]:
-    """One optimizer step per batch from canonical `params`; the canonical parameters after each."""
+                optimizer: str = "adamw", y_range=(0, 5.5),
+                prepare: Callable[[nn.Module], object] | None = None) -> list[Canonical]:
+    """One optimizer step per batch from canonical `params`; the canonical parameters after each.
+    `prepare(model)`, when given, runs once before the first step (to register hooks)."""
     n_users, n_items, n_factors = params.sizes
     model = variant.make(n_users, n_items, n_factors, y_range=y_range,
                          dtype=params.user_factors.dtype, device=params.user_factors.device,
                          params=params)
+    if prepare is not None:
+        prepare(model)
     opt = OPTIMIZERS[optimizer](model.parameters())
     after = []
     for x, y in batches:
