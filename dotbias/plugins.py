@@ -115,6 +115,11 @@ def load_variants(specs: Iterable[str] = (), *, env: bool = True, entry_points: 
     return [name for spec in found for name in _register(spec)]
 
 
+def loaded_specs() -> list[str]:
+    """Every spec loaded in this process, in order: what a fresh worker process loads again."""
+    return list(_loaded)
+
+
 VARIANT_HELP = ("register a variant from outside dotbias: pkg.module:attr, where attr is a "
                 "Variant, an iterable of them or a zero-argument callable returning either "
                 f"(repeatable; also ${ENV} and the '{GROUP}' entry points)")

@@ -29,6 +29,7 @@ class WorkSpec:
     epoch_rounds: int = 6        # rounds per epoch group per process
     threads: int = 1
     seed: int = 0
+    plugins: tuple[str, ...] = ()   # variant specs from outside dotbias, loaded again in the worker
 
     def to_json(self) -> str:
         return json.dumps(asdict(self))
@@ -38,6 +39,7 @@ class WorkSpec:
         d = json.loads(text)
         d["groups"] = tuple(Group.from_dict(g) for g in d["groups"])
         d["variants"] = tuple(d["variants"])
+        d["plugins"] = tuple(d.get("plugins", ()))
         return cls(**d)
 
 
@@ -113,6 +115,8 @@ def main() -> int:
     """`python -m dotbias.workers`: WorkSpec JSON on stdin, results JSON on stdout (one line)."""
     try:
         spec = WorkSpec.from_json(sys.stdin.read())
+        from .plugins import load_variants
+        load_variants(spec.plugins, env=False, entry_points=False)
         result = work(spec)
     except Exception as e:      # the parent prints this one line
         print(f"{type(e).__name__}: {e}".replace("\n", " "), file=sys.stderr)

@@ -131,3 +131,22 @@ def test_pytest_picks_up_variant_and_env(tmp_path, suite):
     ids = out.stdout
     assert "[pymod" in ids or "-pymod" in ids, ids[-2000:]
     assert "pymod_b" in ids, ids[-2000:]
+
+
+def test_pytest_bench_times_a_variant_from_outside_in_its_worker_processes(tmp_path):
+    """Not only collected: the fresh timing processes load the same specs and time the variant."""
+    folder = write_module(tmp_path / "w", "benchmod")
+    path = os.pathsep.join(p for p in (str(folder), os.environ.get("PYTHONPATH")) if p)
+    env = {**os.environ, "PYTHONPATH": path, plugins.ENV: "benchmod:make"}
+    store = tmp_path / "store"
+    args = [sys.executable, "-m", "pytest", "bench", "-q", "-p", "no:cacheprovider",
+            "--variant", "benchmod:VARIANT", "-k", "test_forward and cpu", "--processes=2",
+            "--interleave-s=0.02", f"--benchmark-storage=file://{store}", "--benchmark-autosave"]
+    out = subprocess.run(args, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stdout[-2000:] + out.stderr[-2000:]
+    [saved] = store.rglob("*.json")
+    import json
+    names = {b["name"] for b in json.loads(saved.read_text())["benchmarks"]}
+    assert any("benchmod]" in n or "-benchmod]" in n for n in names), names
+    assert any("benchmod_b" in n for n in names), names
+    assert "benchmod" in out.stdout and "dotbias verdict" in out.stdout.lower(), out.stdout[-2000:]
