@@ -59,8 +59,9 @@ class Session:
         from dotbias.workers import WorkSpec, run_processes
 
         groups = tuple(dict.fromkeys(g for it in pysession.items if (g := group_of(it))))
+        from dotbias.plugins import loaded_specs
         spec = WorkSpec(groups, tuple(VARIANTS), self.base, self.opt("aa"), self.opt("interleave_s"),
-                        self.opt("epoch_rounds"), self.opt("threads"))
+                        self.opt("epoch_rounds"), self.opt("threads"), plugins=tuple(loaded_specs()))
         n = self.opt("processes")
         self._say(f"\ntiming {len(groups)} groups in {n} fresh processes, one after the other ...")
         try:
@@ -85,7 +86,7 @@ class Session:
         if group.operation in KERNELS:
             info["floor"] = self._floor(group, variant)
             if self.opt("instructions") and group.device == "cpu":
-                counts = self._instructions(group).get(variant)
+                counts = self._instructions(pysession, group).get(variant)
                 if counts is not None:
                     info["instructions"] = counts
         return info
@@ -98,12 +99,12 @@ class Session:
             self.floors[group.device] = (op_seconds(group.device), copy_bandwidth(group.device))
         return floor(make_op(group, variant), *self.floors[group.device]).as_dict()
 
-    def _instructions(self, group: Group) -> dict:
-        """Every variant's counts for `group`, measured once (two valgrind processes at a time:
-        counts do not depend on load)."""
-        from concurrent.futures import ThreadPoolExecutor
-
+    def _instructions(self, pysession, group: Group) -> dict:
+        """Every variant's counts for `group`; at the first call, every selected CPU kernel group
+        is counted in one valgrind process (its start-up is most of the cost)."""
+        from conftest import group_of
         from dotbias import instructions as ins
+        from dotbias.plugins import loaded_specs
 
         if group.label in self.counts:
             return self.counts[group.label]
@@ -114,15 +115,26 @@ class Session:
                 self._say(reason)
             self.counts[group.label] = {}
             return {}
+        groups = [g for g in dict.fromkeys(group_of(it) for it in pysession.items)
+                  if g and g.device == "cpu" and g.operation in KERNELS and g.label not in self.counts]
         calls, threads = self.opt("instructions_calls"), self.opt("threads")
-        self._say(f"\ncounting instructions for {group.label} ({len(VARIANTS)} variants, "
-                  f"{calls} calls x 3 repeats under callgrind) ...")
-        with ThreadPoolExecutor(2) as pool:
-            raw = dict(zip(VARIANTS, pool.map(lambda v: ins.collect(group, v, calls, 3, threads), VARIANTS)))
-        counts = {v: ins.counts(s, calls, None if v == self.base else raw[self.base]).as_dict()
-                  for v, s in raw.items()}
-        self.counts[group.label] = counts
-        return counts
+        jobs = [(g, v) for g in groups for v in VARIANTS]
+        self._say(f"\ncounting instructions: {len(groups)} groups x {len(VARIANTS)} variants, "
+                  f"{calls} calls x 3 repeats each, in one callgrind process ...")
+        try:
+            raw = ins.collect_all(jobs, calls, 3, threads, plugins=loaded_specs())
+        except (OSError, RuntimeError) as e:    # valgrind failed: say so in one line, go on
+            line = f"instruction counts failed, skipped: {str(e).strip().splitlines()[-1][:200]}"
+            self.notes.append(line)
+            self._say(line)
+            raw, groups = {}, []
+            self.counts.update({g.label: {} for g in dict.fromkeys(g for g, _ in jobs)})
+        for g in groups:
+            base = raw[(g.label, self.base)]
+            self.counts[g.label] = {v: ins.counts(raw[(g.label, v)], calls,
+                                                  None if v == self.base else base).as_dict()
+                                    for v in VARIANTS}
+        return self.counts[group.label]
 
     # --- the end: verdicts, changes, the instruction gate --------------------------------------
     def finish(self) -> bool:

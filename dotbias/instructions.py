@@ -12,6 +12,7 @@ import os
 import re
 import shutil
 import sys
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 
 from .tables import markdown_table
@@ -56,22 +57,71 @@ class Counts:
                    tuple(map(tuple, d.get("delta", ()))))
 
 
-def _setup(group: Group, variant: str, threads: int, prelude: str = "") -> str:
-    spec = json.dumps(group.as_dict())
-    return (f"import json, torch\ntorch.set_num_threads({threads})\n{prelude}\n"
-            "from dotbias.timing import Group, make_op\n"
-            f"fn = make_op(Group.from_dict(json.loads({spec!r})), {variant!r})\nfn()\nfn()\n")
+# The process measures every (group, variant) job: valgrind's start-up (importing torch under
+# callgrind: 104 s here) dwarfs the measurement, so one process for all jobs, not one per job.
+# torch's script calls gc.collect() after each dump; a gc callback moves `fn` to the next job
+# there (outside the measured region), round-robin over the repeats, and counts its moves. Timer
+# also runs the setup once in this process (pid {parent}): nothing is hooked here.
+_SETUP = """
+import gc, json, os, torch
+torch.set_num_threads({threads})
+{prelude}
+from dotbias.plugins import load_variants
+load_variants({plugins!r}, env=False, entry_points=False)
+from dotbias.timing import Group, make_op
+_fns = [make_op(Group.from_dict(g), v) for g, v in json.loads({jobs!r})]
+for _f in _fns:
+    _f(); _f()
+_order = [j for _ in range({repeats}) for j in range(len(_fns))]
+_moves = []
+def _next_job(phase, info):
+    global fn
+    if phase == "stop":
+        _moves.append(1)
+        if len(_moves) <= len(_order):
+            fn = _fns[_order[len(_moves) - 1]]
+        with open({moves_file!r}, "w") as f:
+            f.write(str(len(_moves)))
+fn = _fns[0]
+if os.getpid() != {parent}:
+    gc.disable()
+    gc.callbacks.append(_next_job)
+"""
+
+
+def collect_all(jobs: Sequence[tuple[Group, str]], number: int = 20, repeats: int = 3,
+                threads: int = 1, prelude: str = "", plugins: Sequence[str] = ()
+                ) -> dict[tuple[str, str], tuple]:
+    """callgrind stats of `number` calls of each (group, variant) job, `repeats` each, all in one
+    valgrind process: {(group label, variant): (CallgrindStats, ...)}. `prelude` (code run first
+    there) and `plugins` (variant specs) register variants defined outside dotbias."""
+    import tempfile
+
+    from torch.utils.benchmark import Timer
+
+    os.environ["PATH"] = os.path.dirname(sys.executable) + os.pathsep + os.environ.get("PATH", "")
+    spec = json.dumps([[g.as_dict(), v] for g, v in jobs])
+    with tempfile.TemporaryDirectory(prefix="dotbias-callgrind") as tmp:
+        moves_file = os.path.join(tmp, "moves")
+        setup = _SETUP.format(threads=threads, prelude=prelude, plugins=list(plugins), jobs=spec,
+                              repeats=repeats, moves_file=moves_file, parent=os.getpid())
+        stats = Timer("fn()", setup=setup, num_threads=threads).collect_callgrind(
+            number=number, repeats=repeats * len(jobs))
+        moves = int(open(moves_file).read()) if os.path.exists(moves_file) else 0
+    if moves != repeats * len(jobs) + 1:
+        raise RuntimeError(f"callgrind: expected {repeats * len(jobs) + 1} job switches, saw {moves} "
+                           "(this torch's collect_callgrind script differs): counts not trusted")
+    out: dict[tuple[str, str], list] = {}
+    for i, st in enumerate(stats):
+        g, v = jobs[i % len(jobs)]
+        out.setdefault((g.label, v), []).append(st)
+    return {k: tuple(v) for k, v in out.items()}
 
 
 def collect(group: Group, variant: str, number: int = 20, repeats: int = 3, threads: int = 1,
             prelude: str = ""):
-    """callgrind stats (one per repeat) for `number` calls of `variant`'s operation; `prelude`
-    (code run first in the measured process) can register a variant defined outside dotbias."""
-    from torch.utils.benchmark import Timer
-
-    os.environ["PATH"] = os.path.dirname(sys.executable) + os.pathsep + os.environ.get("PATH", "")
-    timer = Timer("fn()", setup=_setup(group, variant, threads, prelude), num_threads=threads)
-    return timer.collect_callgrind(number=number, repeats=repeats)
+    """callgrind stats (one per repeat) for `number` calls of `variant`'s operation."""
+    return collect_all([(group, variant)], number, repeats, threads, prelude)[(group.label, variant)]
 
 
 def short_name(function: str) -> str:

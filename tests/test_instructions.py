@@ -71,12 +71,19 @@ register(Variant("cp_costlier", Costlier, "cp with an extra multiply", "[bs]"))
 @pytest.mark.skipif(not os.environ.get("DOTBIAS_CALLGRIND_TESTS") or ins.unsupported() is not None,
                     reason="real callgrind runs take minutes: set DOTBIAS_CALLGRIND_TESTS=1")
 def test_real_counts_catch_an_extra_op():
+    """Two valgrind processes at once (counts do not depend on load): cp alone, and cp beside the
+    costlier copy in one process (collect_all's job switching). The gate passes cp against cp and
+    fails the extra multiply."""
+    from concurrent.futures import ThreadPoolExecutor
+
     from dotbias.timing import Group, Size
     g = Group("forward", "cpu", Size("ml100k", 944, 1665, 50, 64), "float32")
-    from concurrent.futures import ThreadPoolExecutor
-    jobs = [("cp", ""), ("cp", ""), ("cp_costlier", EXTRA_OP)]     # counts do not depend on load
-    with ThreadPoolExecutor(3) as pool:
-        stats = list(pool.map(lambda j: ins.collect(g, j[0], number=10, repeats=2, prelude=j[1]), jobs))
-    base, again, costly = (ins.counts(s, 10).minimum for s in stats)
+    with ThreadPoolExecutor(2) as pool:
+        alone = pool.submit(ins.collect, g, "cp", number=10, repeats=2)
+        both = pool.submit(ins.collect_all, [(g, "cp"), (g, "cp_costlier")], number=10, repeats=2,
+                           prelude=EXTRA_OP)
+        base = ins.counts(alone.result(), 10).minimum
+        again, costly = (ins.counts(both.result()[(g.label, v)], 10).minimum
+                         for v in ("cp", "cp_costlier"))
     assert ins.gate({("g", "cp"): again}, {("g", "cp"): base}) == []
     assert ins.gate({("g", "cp"): costly}, {("g", "cp"): base}) != []
