@@ -54,8 +54,8 @@ def pytest_addoption(parser):
     add("--threads", type=int, default=1, help="torch threads, here and in every worker (default 1)")
     add("--processes", type=int, default=6, help="fresh worker processes per run; the interval "
         "includes their spread (default 6)")
-    add("--interleave-s", type=float, default=0.5, help="seconds of interleaved rounds per kernel "
-        "group in each process (default 0.5)")
+    add("--interleave-s", type=float, default=2.0, help="seconds of interleaved rounds per kernel "
+        "group in each process (default 2; 0.5 gave ~10 rounds a process, too few for +-1%%)")
     add("--epoch-rounds", type=int, default=6, help="paired rounds (A B, B A, ...) per epoch group "
         "in each process (default 6)")
     add("--aa", action="store_true", help="also time a copy of the baseline against itself (A/A check)")

@@ -3,10 +3,15 @@
 A group is timed in several fresh worker processes; inside each, the variants run in interleaved
 rounds (A B, B A, ...). The ratio of two variants is the ratio of their geometric-mean times,
 exp(mean over processes of mean over rounds of log t): the per-variant time the report shows, so
-the ratio shown is exactly the ratio of the times shown. Its interval is a Student t interval
-over the per-process mean log-ratios, so between-process spread (layout, load) is in it; with one
-process only, a BCa bootstrap (`scipy.stats.bootstrap`) over that process's paired rounds, which
-the report flags as within-process only.
+the ratio shown is exactly the ratio of the times shown.
+
+Its interval says where the *next* run's ratio will land (same settings, 95%): a Student t
+prediction interval from the per-process mean log-ratios, so between-process spread (layout,
+load) is in it. A confidence interval for the true ratio would be sqrt(2) narrower, and another
+run's estimate falls inside it only about 83% of the time (two estimates of equal precision
+differ by sqrt(2) x the standard error): measured here, 5 runs disagreed that way. With one
+process only, a BCa bootstrap (`scipy.stats.bootstrap`) over its paired rounds, widened the same
+way and flagged as within-process only.
 """
 from __future__ import annotations
 
@@ -18,9 +23,11 @@ from scipy import stats as sps
 
 CONFIDENCE = 0.95
 MIN_ROUNDS = 10          # no winner is named from fewer paired rounds than this
-METHOD = ("geometric-mean time per variant; ratio interval: Student t over the per-process mean "
-          "log-ratio (each process a fresh interpreter running interleaved rounds), so it includes "
-          "between-process spread; a single process falls back to a BCa bootstrap over its paired rounds")
+METHOD = ("geometric-mean time per variant; ratio interval: where the next run's ratio lands, a "
+          "Student t prediction interval over the per-process mean log-ratios (each process a fresh "
+          "interpreter running interleaved rounds in a random order), so it includes between-process "
+          "spread; a single process falls back to a BCa bootstrap over its paired rounds")
+NEXT_RUN = math.sqrt(2)     # this run's mean and the next one's each carry one standard error
 
 Processes = list[list[float]]     # seconds per call: one list of rounds per worker process
 
@@ -36,6 +43,7 @@ class Ratio:
     processes: int
     rounds: int
     method: str
+    se: float = math.nan     # standard error of this run's mean log-ratio (for `change`)
 
     @property
     def faster(self) -> str | None:
@@ -52,7 +60,7 @@ class Ratio:
     def as_dict(self) -> dict:
         return {"numerator": self.numerator, "denominator": self.denominator, "value": self.value,
                 "low": self.low, "high": self.high, "processes": self.processes, "rounds": self.rounds,
-                "method": self.method, "faster": self.faster}
+                "method": self.method, "faster": self.faster, "se": self.se}
 
 
 def geomean_time(processes: Processes) -> float:
@@ -79,12 +87,15 @@ def ratio(num: Processes, den: Processes, names: tuple[str, str] = ("a", "b"),
     rounds = sum(len(r) for r in logs)
     if len(logs) >= 2:
         se = float(means.std(ddof=1)) / math.sqrt(len(means))
-        half = float(sps.t.ppf((1 + confidence) / 2, len(means) - 1)) * se
+        half = float(sps.t.ppf((1 + confidence) / 2, len(means) - 1)) * se * NEXT_RUN
         low, high, method = centre - half, centre + half, f"t over {len(logs)} processes"
     else:
         low, high = _bootstrap_mean(logs[0], confidence)
+        se = (high - low) / (2 * float(sps.norm.ppf((1 + confidence) / 2)))
+        low, high = centre - NEXT_RUN * (centre - low), centre + NEXT_RUN * (high - centre)
         method = "bootstrap over rounds of 1 process"
-    return Ratio(*names, math.exp(centre), math.exp(low), math.exp(high), len(logs), rounds, method)
+    return Ratio(*names, math.exp(centre), math.exp(low), math.exp(high), len(logs), rounds, method,
+                 se)
 
 
 def _bootstrap_mean(x: np.ndarray, confidence: float) -> tuple[float, float]:
@@ -96,10 +107,15 @@ def _bootstrap_mean(x: np.ndarray, confidence: float) -> tuple[float, float]:
     return float(res.confidence_interval.low), float(res.confidence_interval.high)
 
 
+def _se(r: Ratio, z: float) -> float:
+    """The run's standard error; from the interval when not stored (runs saved before `se`)."""
+    return r.se if math.isfinite(r.se) else (math.log(r.high) - math.log(r.low)) / (2 * z * NEXT_RUN)
+
+
 def change(now: Ratio, before: Ratio, confidence: float = CONFIDENCE) -> tuple[float, float, float]:
-    """now/before with an interval, combining the two intervals' standard errors in log space."""
+    """now/before with an interval, combining the two runs' standard errors in log space."""
     z = float(sps.norm.ppf((1 + confidence) / 2))
-    se = [(math.log(r.high) - math.log(r.low)) / (2 * z) for r in (now, before)]
+    se = [_se(r, z) for r in (now, before)]
     centre = math.log(now.value) - math.log(before.value)
     half = z * math.hypot(*se)
     return math.exp(centre), math.exp(centre - half), math.exp(centre + half)

@@ -7,6 +7,7 @@ or hangs raises one line naming the process and its last stderr line.
 """
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import subprocess
@@ -30,6 +31,7 @@ class WorkSpec:
     threads: int = 1
     seed: int = 0
     plugins: tuple[str, ...] = ()   # variant specs from outside dotbias, loaded again in the worker
+    process: int = 0                # which process this is: seeds its rounds' random order
 
     def to_json(self) -> str:
         return json.dumps(asdict(self))
@@ -58,9 +60,9 @@ def time_group(spec: WorkSpec, group: Group) -> dict:
     if spec.aa:
         fns[aa_name(spec.baseline)] = make_op(group, spec.baseline, spec.seed)
     if group.operation in KERNELS:
-        rounds = interleave(fns, device=group.device, budget_s=spec.budget_s)
+        rounds = interleave(fns, device=group.device, budget_s=spec.budget_s, seed=spec.process)
     else:   # an epoch: one call per round, a fixed number of rounds
-        rounds = interleave(fns, device=group.device, budget_s=0, block_s=0,
+        rounds = interleave(fns, device=group.device, budget_s=0, block_s=0, seed=spec.process,
                             min_rounds=spec.epoch_rounds, max_rounds=spec.epoch_rounds)
     del fns
     if group.device.startswith("cuda"):
@@ -105,7 +107,7 @@ def run_processes(spec: WorkSpec, processes: int, timeout_s: float = 600.0,
     `progress`, if given, is called as progress(done, total) after each."""
     results = []
     for i in range(processes):
-        results.append(run_process(spec, i, timeout_s))
+        results.append(run_process(dataclasses.replace(spec, process=i), i, timeout_s))
         if progress is not None:
             progress(i + 1, processes)
     return results
