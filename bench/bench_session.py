@@ -120,7 +120,7 @@ class Session:
         calls, threads = self.opt("instructions_calls"), self.opt("threads")
         jobs = [(g, v) for g in groups for v in VARIANTS]
         self._say(f"\ncounting instructions: {len(groups)} groups x {len(VARIANTS)} variants, "
-                  f"{calls} calls x 3 repeats each, in one callgrind process ...")
+                  f"3 repeats each, in one callgrind process ...")
         try:
             raw = ins.collect_all(jobs, calls, 3, threads, plugins=loaded_specs())
         except (OSError, RuntimeError) as e:    # valgrind failed: say so in one line, go on
@@ -131,7 +131,8 @@ class Session:
             self.counts.update({g.label: {} for g in dict.fromkeys(g for g, _ in jobs)})
         for g in groups:
             base = raw[(g.label, self.base)]
-            self.counts[g.label] = {v: ins.counts(raw[(g.label, v)], calls,
+            n = ins.calls_for(g, calls)
+            self.counts[g.label] = {v: ins.counts(raw[(g.label, v)], n,
                                                   None if v == self.base else base).as_dict()
                                     for v in VARIANTS}
         return self.counts[group.label]

@@ -61,7 +61,8 @@ def pytest_addoption(parser):
     add("--aa", action="store_true", help="also time a copy of the baseline against itself (A/A check)")
     add("--instructions", action="store_true", help="also count instructions per call under "
         "valgrind's callgrind for every CPU kernel group (minutes)")
-    add("--instructions-calls", type=int, default=20, help="calls per callgrind measurement (default 20)")
+    add("--instructions-calls", type=int, default=None, help="calls per callgrind measurement "
+        "(default by operation: forward 100, forward_backward 50, step 10)")
     add("--instructions-threshold", type=float, default=0.01, help="instruction-count change against "
         "the compared run that fails the run (default 0.01 = 1%%)")
 

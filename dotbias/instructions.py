@@ -20,6 +20,15 @@ from .timing import Group
 
 THRESHOLD = 0.01
 TOP = 15
+# Calls per measurement by operation, for roughly equal instructions per measurement (35M, 65M,
+# 83M): a count's noise is a few hundred instructions per measurement, so the cheap forward needs
+# more calls (20 calls left 0.2% between two runs) and the step fewer.
+CALLS = {"forward": 100, "forward_backward": 50, "step": 10}
+
+
+def calls_for(group: Group, number: int | None = None) -> int:
+    """Calls per measurement for `group`: `number` when given, else CALLS by its operation."""
+    return number if number else CALLS.get(group.operation, 20)
 
 
 def unsupported() -> str | None:
@@ -60,7 +69,8 @@ class Counts:
 # The process measures every (group, variant) job: valgrind's start-up (importing torch under
 # callgrind: 104 s here) dwarfs the measurement, so one process for all jobs, not one per job.
 # torch's script calls gc.collect() after each dump; a gc callback moves `fn` to the next job
-# there (outside the measured region), round-robin over the repeats, and counts its moves. Timer
+# there (outside the measured region), each job's repeats one after the other (round-robin made
+# every job's count grow ~1% from repeat to repeat), and counts its moves. Timer
 # also runs the setup once in this process (pid {parent}): nothing is hooked here.
 _SETUP = """
 import gc, json, os, torch
@@ -69,10 +79,16 @@ torch.set_num_threads({threads})
 from dotbias.plugins import load_variants
 load_variants({plugins!r}, env=False, entry_points=False)
 from dotbias.timing import Group, make_op
-_fns = [make_op(Group.from_dict(g), v) for g, v in json.loads({jobs!r})]
-for _f in _fns:
-    _f(); _f()
-_order = [j for _ in range({repeats}) for j in range(len(_fns))]
+def _calls(op, k):
+    def run():
+        for _ in range(k):
+            op()
+    return run
+_ops = [make_op(Group.from_dict(g), v) for g, v, k in json.loads({jobs!r})]
+for _op in _ops:
+    _op(); _op()
+_fns = [_calls(op, k) for op, (g, v, k) in zip(_ops, json.loads({jobs!r}))]
+_order = [j for j in range(len(_fns)) for _ in range({repeats})]
 _moves = []
 def _next_job(phase, info):
     global fn
@@ -89,36 +105,44 @@ if os.getpid() != {parent}:
 """
 
 
-def collect_all(jobs: Sequence[tuple[Group, str]], number: int = 20, repeats: int = 3,
+def collect_all(jobs: Sequence[tuple[Group, str]], number: int | None = None, repeats: int = 3,
                 threads: int = 1, prelude: str = "", plugins: Sequence[str] = ()
                 ) -> dict[tuple[str, str], tuple]:
-    """callgrind stats of `number` calls of each (group, variant) job, `repeats` each, all in one
-    valgrind process: {(group label, variant): (CallgrindStats, ...)}. `prelude` (code run first
-    there) and `plugins` (variant specs) register variants defined outside dotbias."""
+    """callgrind stats of `calls_for(group, number)` calls of each (group, variant) job, `repeats`
+    each, all in one valgrind process: {(group label, variant): (CallgrindStats, ...)}. `prelude`
+    (code run first there) and `plugins` (variant specs) register variants defined outside."""
     import tempfile
 
     from torch.utils.benchmark import Timer
 
     os.environ["PATH"] = os.path.dirname(sys.executable) + os.pathsep + os.environ.get("PATH", "")
-    spec = json.dumps([[g.as_dict(), v] for g, v in jobs])
+    spec = json.dumps([[g.as_dict(), v, calls_for(g, number)] for g, v in jobs])
     with tempfile.TemporaryDirectory(prefix="dotbias-callgrind") as tmp:
         moves_file = os.path.join(tmp, "moves")
         setup = _SETUP.format(threads=threads, prelude=prelude, plugins=list(plugins), jobs=spec,
                               repeats=repeats, moves_file=moves_file, parent=os.getpid())
-        stats = Timer("fn()", setup=setup, num_threads=threads).collect_callgrind(
-            number=number, repeats=repeats * len(jobs))
+        hash_seed = os.environ.get("PYTHONHASHSEED")
+        os.environ["PYTHONHASHSEED"] = "0"      # string hashes move dict probes: 1.6% run to run
+        try:
+            stats = Timer("fn()", setup=setup, num_threads=threads).collect_callgrind(
+                number=1, repeats=repeats * len(jobs))      # fn() runs the job's calls
+        finally:
+            if hash_seed is None:
+                os.environ.pop("PYTHONHASHSEED")
+            else:
+                os.environ["PYTHONHASHSEED"] = hash_seed
         moves = int(open(moves_file).read()) if os.path.exists(moves_file) else 0
     if moves != repeats * len(jobs) + 1:
         raise RuntimeError(f"callgrind: expected {repeats * len(jobs) + 1} job switches, saw {moves} "
                            "(this torch's collect_callgrind script differs): counts not trusted")
     out: dict[tuple[str, str], list] = {}
     for i, st in enumerate(stats):
-        g, v = jobs[i % len(jobs)]
+        g, v = jobs[i // repeats]
         out.setdefault((g.label, v), []).append(st)
     return {k: tuple(v) for k, v in out.items()}
 
 
-def collect(group: Group, variant: str, number: int = 20, repeats: int = 3, threads: int = 1,
+def collect(group: Group, variant: str, number: int | None = None, repeats: int = 3, threads: int = 1,
             prelude: str = ""):
     """callgrind stats (one per repeat) for `number` calls of `variant`'s operation."""
     return collect_all([(group, variant)], number, repeats, threads, prelude)[(group.label, variant)]

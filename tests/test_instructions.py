@@ -79,11 +79,12 @@ def test_real_counts_catch_an_extra_op():
     from dotbias.timing import Group, Size
     g = Group("forward", "cpu", Size("ml100k", 944, 1665, 50, 64), "float32")
     with ThreadPoolExecutor(2) as pool:
-        alone = pool.submit(ins.collect, g, "cp", number=10, repeats=2)
-        both = pool.submit(ins.collect_all, [(g, "cp"), (g, "cp_costlier")], number=10, repeats=2,
+        alone = pool.submit(ins.collect, g, "cp", repeats=2)
+        both = pool.submit(ins.collect_all, [(g, "cp"), (g, "cp_costlier")], repeats=2,
                            prelude=EXTRA_OP)
-        base = ins.counts(alone.result(), 10).minimum
-        again, costly = (ins.counts(both.result()[(g.label, v)], 10).minimum
+        n = ins.calls_for(g)
+        base = ins.counts(alone.result(), n).minimum
+        again, costly = (ins.counts(both.result()[(g.label, v)], n).minimum
                          for v in ("cp", "cp_costlier"))
     assert ins.gate({("g", "cp"): again}, {("g", "cp"): base}) == []
     assert ins.gate({("g", "cp"): costly}, {("g", "cp"): base}) != []
