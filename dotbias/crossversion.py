@@ -102,7 +102,7 @@ def render_markdown(summary: dict) -> str:
     for r in rows:
         lines.append(f"| {r['torch']} | {r['verdict']} | {fmt_float(r['max_abs_output_diff'])} | "
                      f"{fmt_float(r['max_abs_grad_diff'])} | {'; '.join(r['inexact_cases']) or '–'} |")
-    lines += ["", "## Time ratio emb/cp [95% CI]", "",
+    lines += ["", "## Time ratio emb/cp [95% next run]", "",
               "| torch | " + " | ".join(_label(k) for k in keys) + " |", "|---|" + "---|" * len(keys)]
     for r in rows:
         cells = []

@@ -210,7 +210,7 @@ def instructions_markdown(rows) -> list[str]:
     if not body:
         return []
     head = ["group", "ratio", "numerator instr/call", "denominator instr/call", "spread of repeats",
-            "count ratio", "time ratio [95% CI]", "time vs count"]
+            "count ratio", "time ratio [95% next run]", "time vs count"]
     return ["## Instruction counts (callgrind)", "", "Minimum over repeats of denoised instructions "
             "per call; a time ratio whose interval misses the count ratio points at memory or cache "
             "effects.", "", markdown_table(head, body), ""] + breakdown

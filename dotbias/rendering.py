@@ -60,8 +60,8 @@ def _group_table(rows: list[Row], several: bool) -> str:
     base = baseline(variants)
     others = [v for v in variants if v != base]
     head = ["device", "size", "dtype", "torch", "threads"] + (["run"] if several else [])
-    head += [f"{v} time" for v in variants] + [f"{v}/{base} [95% CI]" for v in others]
-    head += ["processes x rounds", "A/A [95% CI]", "verdict"]
+    head += [f"{v} time" for v in variants] + [f"{v}/{base} [95% next run]" for v in others]
+    head += ["processes x rounds", "A/A [95% next run]", "verdict"]
     body = []
     for r in rows:
         cells = [r.group.device, r.group.size.name, r.group.dtype, r.torch, r.threads]
