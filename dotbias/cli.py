@@ -183,6 +183,12 @@ def _stop_if_interrupted() -> None:
         raise KeyboardInterrupt
 
 
+def _interrupted() -> int:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)   # a signal still pending must not re-raise
+    print("dotbias: interrupted", file=sys.stderr)
+    return 130
+
+
 def main(argv: list[str] | None = None) -> int:
     _Interrupt.seen = False
     signal.signal(signal.SIGINT, _on_signal)
@@ -203,17 +209,17 @@ def main(argv: list[str] | None = None) -> int:
     except SystemExit as e:            # --help, --version
         return e.code if isinstance(e.code, int) else 0
     except KeyboardInterrupt:
-        signal.signal(signal.SIGINT, signal.SIG_IGN)   # a signal still pending must not re-raise
-        print("dotbias: interrupted", file=sys.stderr)
-        return 130
+        return _interrupted()
     except BrokenPipeError:            # `dotbias ... | head`: the reader left; no traceback
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 1
-    except (ValueError, OSError, MemoryError) as e:
-        print(f"dotbias: error: {opt.one_line(e)}", file=sys.stderr)
-        return 2
-    except Exception as e:             # a bug, not bad input: one line, exit 1; the traceback on demand
-        if os.environ.get("DOTBIAS_TRACEBACK"):
+    except Exception as e:
+        if _Interrupt.seen:            # Ctrl-C turned into another error on its way (a TypeError
+            return _interrupted()      # from CPython's warnings machinery during an import)
+        if isinstance(e, (ValueError, OSError, MemoryError)):
+            print(f"dotbias: error: {opt.one_line(e)}", file=sys.stderr)
+            return 2
+        if os.environ.get("DOTBIAS_TRACEBACK"):   # a bug, not bad input: one line, exit 1
             raise
         print(f"dotbias: internal error: {type(e).__name__}: {opt.one_line(e)} (please report it; "
               "DOTBIAS_TRACEBACK=1 shows where)", file=sys.stderr)
