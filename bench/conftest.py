@@ -56,8 +56,8 @@ def pytest_addoption(parser):
         "includes their spread (default 6)")
     add("--interleave-s", type=float, default=2.0, help="seconds of interleaved rounds per kernel "
         "group in each process (default 2; 0.5 gave ~10 rounds a process, too few for +-1%%)")
-    add("--epoch-rounds", type=int, default=6, help="paired rounds (A B, B A, ...) per epoch group "
-        "in each process (default 6)")
+    add("--epoch-rounds", type=int, default=None, help="paired rounds per epoch group per process "
+        "(default by operation: epoch_lean 10, epoch_fastai 3; see timing.EPOCH_ROUNDS)")
     add("--aa", action="store_true", help="also time a copy of the baseline against itself (A/A check)")
     add("--instructions", action="store_true", help="also count instructions per call under "
         "valgrind's callgrind for every CPU kernel group (minutes)")

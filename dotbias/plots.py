@@ -164,7 +164,8 @@ def cross_version_plot(summary: dict) -> bytes:
                     marker="o", capsize=3, label=_label(k))
     ax.axhline(1.0, color="grey", lw=0.8, ls="--")
     ax.set_xticks(list(xs), [r["torch"] for r in rows])
-    ax.set(xlabel="torch", ylabel="time ratio emb/cp (95% next-run interval)", title="emb/cp across torch versions")
+    ax.set(xlabel="torch", ylabel="time ratio emb/cp (95% next-run interval)",
+           title="emb/cp across torch versions")
     ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0))     # outside: hides no point
     fig.tight_layout()
     return png_bytes(fig)

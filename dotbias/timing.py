@@ -25,6 +25,10 @@ KERNELS = OPERATIONS[:3]
 EPOCH_RATINGS = 10_000   # an "epoch" is one pass over the train split of this many synthetic ratings
 # The interval half-width a default `pytest bench` aims at; the report says when a run misses it.
 TARGET_HALF_WIDTH = {"epoch_lean": 0.03, "epoch_fastai": 0.05}
+# Epoch rounds per process (lean 130 ms, fastai 447 ms an epoch here): 6 each gave emb/cp +-4.4%
+# (lean) and +-2.7% (fastai); 14 and 4 gave +-2.1% and +-2.4% but the epochs alone took 277 s;
+# 10 and 3 aim at the targets within a default `pytest bench` of under 5 minutes.
+EPOCH_ROUNDS = {"epoch_lean": 10, "epoch_fastai": 3}
 EPOCH_NOTE = (f"an epoch is one fit over the train split (80%) of the first {EPOCH_RATINGS:,} synthetic "
               "MovieLens-shaped ratings, batch 64, from the same canonical parameters every round")
 

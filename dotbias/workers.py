@@ -14,7 +14,7 @@ import subprocess
 import sys
 from dataclasses import asdict, dataclass
 
-from .timing import KERNELS, Group
+from .timing import EPOCH_ROUNDS, KERNELS, Group
 
 ROUNDS_MAX = 2000
 
@@ -27,7 +27,7 @@ class WorkSpec:
     baseline: str
     aa: bool = False
     budget_s: float = 0.5        # seconds of interleaved rounds per kernel group per process
-    epoch_rounds: int = 6        # rounds per epoch group per process
+    epoch_rounds: int | None = None  # rounds per epoch group per process (None: EPOCH_ROUNDS)
     threads: int = 1
     seed: int = 0
     plugins: tuple[str, ...] = ()   # variant specs from outside dotbias, loaded again in the worker
@@ -62,8 +62,9 @@ def time_group(spec: WorkSpec, group: Group) -> dict:
     if group.operation in KERNELS:
         rounds = interleave(fns, device=group.device, budget_s=spec.budget_s, seed=spec.process)
     else:   # an epoch: one call per round, a fixed number of rounds
+        n = spec.epoch_rounds or EPOCH_ROUNDS[group.operation]
         rounds = interleave(fns, device=group.device, budget_s=0, block_s=0, seed=spec.process,
-                            min_rounds=spec.epoch_rounds, max_rounds=spec.epoch_rounds)
+                            min_rounds=n, max_rounds=n)
     del fns
     if group.device.startswith("cuda"):
         torch.cuda.empty_cache()
