@@ -176,6 +176,16 @@ def _on_signal(signum, frame):
     raise KeyboardInterrupt
 
 
+def _unraisable(info) -> None:
+    """sys.unraisablehook: a Ctrl-C raised inside a callback Python cannot raise from (seen: the
+    weakref callback of importlib's module lock, mid-import) is printed by CPython as 'Exception
+    ignored in ...' with a traceback. It is still an interrupt: remember it, print nothing."""
+    if isinstance(info.exc_value, KeyboardInterrupt) or _Interrupt.seen:
+        _Interrupt.seen = True
+        return
+    sys.__unraisablehook__(info)
+
+
 def _stop_if_interrupted() -> None:
     """A library can swallow the KeyboardInterrupt (a bare except during an import); the Ctrl-C
     still stops the command before it writes anything."""
@@ -191,6 +201,7 @@ def _interrupted() -> int:
 
 def main(argv: list[str] | None = None) -> int:
     _Interrupt.seen = False
+    sys.unraisablehook = _unraisable
     signal.signal(signal.SIGINT, _on_signal)
     signal.signal(signal.SIGTERM, _on_signal)
     try:

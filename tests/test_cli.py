@@ -188,3 +188,22 @@ def test_an_interrupt_turned_into_another_error_on_its_way_is_still_exit_130(mon
     finally:
         signal.signal(signal.SIGINT, handlers[0])
         signal.signal(signal.SIGTERM, handlers[1])
+
+
+def test_an_interrupt_inside_a_callback_prints_no_traceback(capsys, monkeypatch):
+    """Seen in CI: Ctrl-C inside importlib's module-lock weakref callback, which CPython prints as
+    'Exception ignored in: ...' plus a traceback. The hook keeps it as an interrupt, silently;
+    anything else still goes to the default hook."""
+    import types
+    monkeypatch.setattr(cli._Interrupt, "seen", False)
+    info = types.SimpleNamespace(exc_type=KeyboardInterrupt, exc_value=KeyboardInterrupt(),
+                                 exc_traceback=None, err_msg=None, object=None)
+    cli._unraisable(info)
+    assert cli._Interrupt.seen and capsys.readouterr().err == ""
+    monkeypatch.setattr(cli._Interrupt, "seen", False)
+    passed_on = []
+    monkeypatch.setattr(sys, "__unraisablehook__", passed_on.append)
+    other = types.SimpleNamespace(exc_type=ValueError, exc_value=ValueError("x"), exc_traceback=None,
+                                  err_msg="Exception ignored in", object=None)
+    cli._unraisable(other)
+    assert not cli._Interrupt.seen and passed_on == [other]
