@@ -22,7 +22,7 @@ THRESHOLD = 0.01
 TOP = 15
 # Calls per measurement by operation, for roughly equal instructions per measurement (35M, 65M,
 # 83M): a count's noise is a few hundred instructions per measurement, so the cheap forward needs
-# more calls (20 calls left 0.2% between two runs) and the step fewer.
+# more calls (with 20, two runs' forward ratios were up to 0.2% apart) and the step fewer.
 CALLS = {"forward": 100, "forward_backward": 50, "step": 10}
 
 
@@ -70,8 +70,8 @@ class Counts:
 # callgrind: 104 s here) dwarfs the measurement, so one process for all jobs, not one per job.
 # torch's script calls gc.collect() after each dump; a gc callback moves `fn` to the next job
 # there (outside the measured region), each job's repeats one after the other (round-robin made
-# every job's count grow ~1% from repeat to repeat), and counts its moves. Timer
-# also runs the setup once in this process (pid {parent}): nothing is hooked here.
+# every job's count grow ~1% from repeat to repeat), and counts its moves. Timer also runs the
+# setup once in the calling process; the pid check keeps the hook out of it.
 _SETUP = """
 import gc, json, os, torch
 torch.set_num_threads({threads})
