@@ -88,3 +88,21 @@ def test_real_counts_catch_an_extra_op():
                          for v in ("cp", "cp_costlier"))
     assert ins.gate({("g", "cp"): again}, {("g", "cp"): base}) == []
     assert ins.gate({("g", "cp"): costly}, {("g", "cp"): base}) != []
+
+
+def test_children_start_without_address_randomization_and_the_persona_is_restored():
+    """Counts of two runs differed up to 0.68% with ASLR on, 0.064% with it off."""
+    import ctypes
+    import subprocess
+    import sys
+    old = ins._no_aslr()
+    if old is None:
+        pytest.skip("personality() not available here")
+    try:
+        assert ctypes.CDLL(None).personality(0xFFFFFFFF) & ins.ADDR_NO_RANDOMIZE
+        child = subprocess.run([sys.executable, "-c", "print(open('/proc/self/personality').read())"],
+                               capture_output=True, text=True)
+        assert int(child.stdout, 16) & ins.ADDR_NO_RANDOMIZE       # inherited by the child
+    finally:
+        ins._restore_persona(old)
+    assert ctypes.CDLL(None).personality(0xFFFFFFFF) == old
