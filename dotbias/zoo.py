@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
-from fastai.collab import EmbeddingDotBias
 from fastai.layers import sigmoid_range
 from torch import nn
 
@@ -21,8 +20,10 @@ from .variants import (CREATE_PARAMS_INIT, FASTAI_EMBEDDING_INIT, DotProductBias
                        register)
 
 
-def fastai_model(n_users, n_items, n_factors, y_range=(0, 5.5)) -> EmbeddingDotBias:
-    """fastai's constructor takes (n_factors, n_users, n_items, y_range)."""
+def fastai_model(n_users, n_items, n_factors, y_range=(0, 5.5)) -> nn.Module:
+    """fastai's constructor takes (n_factors, n_users, n_items, y_range). Imported here: fastai.collab
+    pulls in pandas and scikit-learn (0.85 s), which every fresh worker process would pay."""
+    from fastai.collab import EmbeddingDotBias
     return EmbeddingDotBias(n_factors, n_users, n_items, y_range=y_range)
 
 
