@@ -15,7 +15,6 @@ import sys
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 
-from .tables import markdown_table
 from .timing import Group
 
 THRESHOLD = 0.01
@@ -214,48 +213,4 @@ def gate(now: dict[tuple[str, str], float], before: dict[tuple[str, str], float]
         if abs(change) > threshold:
             out.append(f"instruction count regression: {key[0]} {key[1]}: {before[key]:,.0f} -> "
                        f"{now[key]:,.0f} per call ({change:+.2%}, threshold {threshold:.1%})")
-    return out
-
-
-def instructions_markdown(rows) -> list[str]:
-    """REPORT.md's section: count ratio beside time ratio, and the breakdown of one group."""
-    body, breakdown = [], []
-    for r in rows:
-        counted = {t.name: Counts.from_dict(t.extra["instructions"]) for t in r.times
-                   if t.extra.get("instructions")}
-        for x in r.ratios:
-            if x.numerator in counted and x.denominator in counted:
-                a, b = counted[x.numerator], counted[x.denominator]
-                cr = a.minimum / b.minimum
-                agree = "agree" if x.low <= cr <= x.high else "DISAGREE: memory/cache, not instructions"
-                body.append([r.group.label, f"{x.numerator}/{x.denominator}", f"{a.minimum:,.0f}",
-                             f"{b.minimum:,.0f}", f"{max(a.spread, b.spread):.2%}", f"{cr:.3f}",
-                             f"{x.value:.3f} [{x.low:.3f}, {x.high:.3f}]", agree])
-        if counted and not breakdown and any(c.top for c in counted.values()):
-            breakdown = _breakdown(r.group.label, counted)
-    if not body:
-        return []
-    head = ["group", "ratio", "numerator instr/call", "denominator instr/call", "spread of repeats",
-            "count ratio", "time ratio [95% next run]", "time vs count"]
-    return ["## Instruction counts (callgrind)", "", "Minimum over repeats of denoised instructions "
-            "per call; a time ratio whose interval misses the count ratio points at memory or cache "
-            "effects.", "", markdown_table(head, body), ""] + breakdown
-
-
-def _breakdown(label: str, counted: dict[str, Counts]) -> list[str]:
-    names = list(counted)
-    head = ["#"] + [h for n in names for h in (f"{n} function", "instr/call")]
-    body = []
-    for i in range(TOP):
-        row = [i + 1]
-        for n in names:
-            top = counted[n].top
-            row += [f"`{short_name(top[i][0])[:80]}`", f"{top[i][1]:,.0f}"] if i < len(top) else [None, None]
-        body.append(row)
-    out = [f"### Where the instructions go: {label}", "", markdown_table(head, body), ""]
-    for n, c in counted.items():
-        if c.delta:
-            out += [f"Largest differences, {n} minus baseline (instructions per call):", "",
-                    markdown_table(["function", "difference"],
-                                   [[f"`{short_name(f)[:100]}`", f"{d:+,.0f}"] for f, d in c.delta]), ""]
     return out

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from . import stats
 from .report import CAP_ROUNDS, Row, Summary, baseline
+from .instructions import TOP, Counts, short_name
 from .tables import fmt_ratio, fmt_seconds, markdown_table
 from .timing import EPOCH_NOTE, TARGET_HALF_WIDTH
 
@@ -80,7 +81,6 @@ def _group_table(rows: list[Row], several: bool) -> str:
 
 def render_markdown(summary: Summary) -> str:
     from .physics import floors_markdown
-    from .instructions import instructions_markdown
 
     several = len(summary.runs) > 1
     lines = ["# Benchmark report", "", "How to read it: each row is one benchmark group, every variant "
@@ -116,3 +116,47 @@ def summary_json(summary: Summary) -> dict:
     return {"confidence": stats.CONFIDENCE, "method": stats.METHOD, "epoch": EPOCH_NOTE,
             "partial": list(summary.partial), "runs": list(summary.runs),
             "rows": [row_json(r) for r in summary.rows]}
+
+
+def instructions_markdown(rows) -> list[str]:
+    """REPORT.md's section: count ratio beside time ratio, and the breakdown of one group."""
+    body, breakdown = [], []
+    for r in rows:
+        counted = {t.name: Counts.from_dict(t.extra["instructions"]) for t in r.times
+                   if t.extra.get("instructions")}
+        for x in r.ratios:
+            if x.numerator in counted and x.denominator in counted:
+                a, b = counted[x.numerator], counted[x.denominator]
+                cr = a.minimum / b.minimum
+                agree = "agree" if x.low <= cr <= x.high else "DISAGREE: memory/cache, not instructions"
+                body.append([r.group.label, f"{x.numerator}/{x.denominator}", f"{a.minimum:,.0f}",
+                             f"{b.minimum:,.0f}", f"{max(a.spread, b.spread):.2%}", f"{cr:.3f}",
+                             f"{x.value:.3f} [{x.low:.3f}, {x.high:.3f}]", agree])
+        if counted and not breakdown and any(c.top for c in counted.values()):
+            breakdown = _breakdown(r.group.label, counted)
+    if not body:
+        return []
+    head = ["group", "ratio", "numerator instr/call", "denominator instr/call", "spread of repeats",
+            "count ratio", "time ratio [95% next run]", "time vs count"]
+    return ["## Instruction counts (callgrind)", "", "Minimum over repeats of denoised instructions "
+            "per call; a time ratio whose interval misses the count ratio points at memory or cache "
+            "effects.", "", markdown_table(head, body), ""] + breakdown
+
+
+def _breakdown(label: str, counted: dict[str, Counts]) -> list[str]:
+    names = list(counted)
+    head = ["#"] + [h for n in names for h in (f"{n} function", "instr/call")]
+    body = []
+    for i in range(TOP):
+        row = [i + 1]
+        for n in names:
+            top = counted[n].top
+            row += [f"`{short_name(top[i][0])[:80]}`", f"{top[i][1]:,.0f}"] if i < len(top) else [None, None]
+        body.append(row)
+    out = [f"### Where the instructions go: {label}", "", markdown_table(head, body), ""]
+    for n, c in counted.items():
+        if c.delta:
+            out += [f"Largest differences, {n} minus baseline (instructions per call):", "",
+                    markdown_table(["function", "difference"],
+                                   [[f"`{short_name(f)[:100]}`", f"{d:+,.0f}"] for f, d in c.delta]), ""]
+    return out

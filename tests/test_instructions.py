@@ -9,6 +9,7 @@ import os
 import pytest
 
 from dotbias import instructions as ins
+from dotbias import rendering
 from dotbias.report import load_run, summarise
 from dotbias.saved import instruction_minima
 from synthetic_timing import paired
@@ -36,10 +37,10 @@ def test_gate_passes_unchanged_and_fails_a_costlier_variant_naming_it(tmp_path):
 
 
 def test_report_puts_the_count_ratio_beside_the_time_ratio(tmp_path):
-    agree = ins.instructions_markdown(_counted(tmp_path, "a.json", {"emb": 400_000, "cp": 337_000}))
+    agree = rendering.instructions_markdown(_counted(tmp_path, "a.json", {"emb": 400_000, "cp": 337_000}))
     text = "\n".join(agree)
     assert "1.187" in text and "| agree |" in text and "Where the instructions go" in text
-    apart = ins.instructions_markdown(_counted(tmp_path, "b.json", {"emb": 400_000, "cp": 400_000}))
+    apart = rendering.instructions_markdown(_counted(tmp_path, "b.json", {"emb": 400_000, "cp": 400_000}))
     assert "DISAGREE: memory/cache" in "\n".join(apart)
 
 
