@@ -25,10 +25,14 @@ KERNELS = OPERATIONS[:3]
 EPOCH_RATINGS = 10_000   # an "epoch" is one pass over the train split of this many synthetic ratings
 # The interval half-width a default `pytest bench` aims at; the report says when a run misses it.
 TARGET_HALF_WIDTH = {"epoch_lean": 0.03, "epoch_fastai": 0.05}
-# Epoch rounds per process (lean 130 ms, fastai 447 ms an epoch here): 6 each gave emb/cp +-4.4%
+# Epoch rounds per process (lean 160 ms, fastai 540 ms an epoch here): 6 each gave emb/cp +-4.4%
 # (lean) and +-2.7% (fastai); 14 and 4 gave +-2.1% and +-2.4% but the epochs alone took 277 s;
-# 10 and 3 aim at the targets within a default `pytest bench` of under 5 minutes.
-EPOCH_ROUNDS = {"epoch_lean": 10, "epoch_fastai": 3}
+# 10 lean gave +-1.3%, so 8 (about +-1.5%) leaves room for the kernels within 5 minutes.
+EPOCH_ROUNDS = {"epoch_lean": 8, "epoch_fastai": 3}
+# Seconds of interleaved rounds per kernel group and process. forward is the cheapest call and its
+# per-round ratios the noisiest: at 2 s, five runs' emb/cp spread 2.0% (forward_backward 1.4%,
+# step 1.2%); twice the rounds halve that part of the spread for 12 s more per default run.
+INTERLEAVE_S = {"forward": 4.0, "forward_backward": 2.0, "step": 2.0}
 EPOCH_NOTE = (f"an epoch is one fit over the train split (80%) of the first {EPOCH_RATINGS:,} synthetic "
               "MovieLens-shaped ratings, batch 64, from the same canonical parameters every round")
 
@@ -162,11 +166,13 @@ def interleave(fns: dict[str, Callable[[], None]], *, device: str | torch.device
     Own loop rather than `torch.utils.benchmark.Timer`, which times one statement at a time: the
     ratio needs the variants alternated block by block. Every function gets the same number of
     calls per round, enough for the fastest to take `block_s`; the rounds fill `budget_s` (within
-    `min_rounds`..`max_rounds`). One warm-up block each first; the garbage collector is off."""
+    `min_rounds`..`max_rounds`). One warm-up call each first (and, when `block_s` > 0, a short
+    calibration on warm calls); the garbage collector is off."""
     names = list(fns)
     rng = random.Random(seed)
     per_call = {n: time_block(fns[n], 1, device) for n in names}        # warm-up, lazy init
-    per_call = {n: time_block(fns[n], 1 if per_call[n] > block_s else 3, device) for n in names}
+    if block_s > 0:     # calibrate on warm calls; one call a round (epochs) needs no calibration
+        per_call = {n: time_block(fns[n], 1 if per_call[n] > block_s else 3, device) for n in names}
     iterations = max(1, math.ceil(block_s / max(min(per_call.values()), 1e-9)))
     round_s = iterations * sum(per_call.values())
     rounds = int(min(max(budget_s / max(round_s, 1e-9), min_rounds), max_rounds))

@@ -52,6 +52,16 @@ def test_rounds_pair_a_random_order_with_its_reverse_and_every_variant_gets_the_
     assert all(s == pytest.approx(1e-3) for s in res.seconds["b"])
 
 
+def test_epoch_rounds_cost_one_warm_up_call_each_and_no_calibration(clock):
+    """Epochs (one call a round, `block_s=0`): each variant runs once to warm up, then once a round;
+    a calibration call would cost a whole extra epoch per variant and process."""
+    log: list[str] = []
+    res = interleave(_fns(clock, {"a": 0.5, "b": 0.4}, log), budget_s=0, block_s=0, min_rounds=3,
+                     max_rounds=3)
+    assert res.iterations == 1 and {len(s) for s in res.seconds.values()} == {3}
+    assert log.count("a") == log.count("b") == 1 + 3
+
+
 def test_a_variant_run_twice_in_a_row_gains_no_systematic_edge(clock):
     """A call right after a call of the same function is 40% cheaper (its data still in cache).
     With a fixed order the variant at an end ran twice in a row at every other round boundary;
@@ -101,6 +111,23 @@ def test_a_worker_process_times_every_variant_and_the_aa_copy():
     assert set(seconds) == {"emb", "cp", aa_name("cp")}
     assert len({len(s) for s in seconds.values()}) == 1 and len(seconds["cp"]) >= 4
     assert all(t > 0 for s in seconds.values() for t in s)
+
+
+def test_kernel_groups_get_their_operations_budget_unless_one_is_given(monkeypatch):
+    from dotbias import timing
+    from dotbias.workers import time_group
+
+    budgets = []
+
+    def fake(fns, *, budget_s, **kw):
+        budgets.append(budget_s)
+        return timing.Rounds({n: [1.0] for n in fns}, 1)
+    monkeypatch.setattr(timing, "interleave", fake)
+    for op in ("forward", "step"):
+        time_group(WorkSpec((), ("cp",), "cp"), Group(op, "cpu", TINY, "float32"))
+        time_group(WorkSpec((), ("cp",), "cp", budget_s=0.3), Group(op, "cpu", TINY, "float32"))
+    assert budgets == [timing.INTERLEAVE_S["forward"], 0.3, timing.INTERLEAVE_S["step"], 0.3]
+    assert timing.INTERLEAVE_S["forward"] > timing.INTERLEAVE_S["step"]
 
 
 def test_a_failing_worker_is_one_line():
