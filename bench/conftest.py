@@ -14,7 +14,7 @@ import torch
 
 from dotbias import plugins
 from dotbias.files import LOCAL
-from dotbias.timing import KERNELS, Group, Size
+from dotbias.timing import INTERLEAVE_S, KERNELS, Group, Size
 from dotbias.variants import VARIANTS
 from bench_session import Session
 
@@ -54,11 +54,10 @@ def pytest_addoption(parser):
     add("--threads", type=int, default=1, help="torch threads, here and in every worker (default 1)")
     add("--processes", type=int, default=6, help="fresh worker processes per run; the interval "
         "includes their spread (default 6)")
-    add("--interleave-s", type=float, default=None, help="seconds of interleaved rounds per kernel "
-        "group in each process (default by operation: forward 4, forward_backward 2, step 2; see "
-        "timing.INTERLEAVE_S)")
+    add("--interleave-s", type=float, default=INTERLEAVE_S, help="seconds of interleaved rounds per "
+        "kernel group in each process (default 4; 2 let five runs' ratios spread 2%%)")
     add("--epoch-rounds", type=int, default=None, help="paired rounds per epoch group per process "
-        "(default by operation: epoch_lean 8, epoch_fastai 3; see timing.EPOCH_ROUNDS)")
+        "(default by operation: epoch_lean 10, epoch_fastai 3; see timing.EPOCH_ROUNDS)")
     add("--aa", action="store_true", help="also time a copy of the baseline against itself (A/A check)")
     add("--instructions", action="store_true", help="also count instructions per call under "
         "valgrind's callgrind for every CPU kernel group (minutes)")

@@ -25,14 +25,15 @@ KERNELS = OPERATIONS[:3]
 EPOCH_RATINGS = 10_000   # an "epoch" is one pass over the train split of this many synthetic ratings
 # The interval half-width a default `pytest bench` aims at; the report says when a run misses it.
 TARGET_HALF_WIDTH = {"epoch_lean": 0.03, "epoch_fastai": 0.05}
-# Epoch rounds per process (lean 160 ms, fastai 540 ms an epoch here): 6 each gave emb/cp +-4.4%
-# (lean) and +-2.7% (fastai); 14 and 4 gave +-2.1% and +-2.4% but the epochs alone took 277 s;
-# 10 lean gave +-1.3%, so 8 (about +-1.5%) leaves room for the kernels within 5 minutes.
-EPOCH_ROUNDS = {"epoch_lean": 8, "epoch_fastai": 3}
-# Seconds of interleaved rounds per kernel group and process. forward is the cheapest call and its
-# per-round ratios the noisiest: at 2 s, five runs' emb/cp spread 2.0% (forward_backward 1.4%,
-# step 1.2%); twice the rounds halve that part of the spread for 12 s more per default run.
-INTERLEAVE_S = {"forward": 4.0, "forward_backward": 2.0, "step": 2.0}
+# Epoch rounds per process (lean 110-160 ms, fastai 400-540 ms an epoch here): 6 each gave emb/cp
+# +-4.4% (lean) and +-2.7% (fastai); 14 and 4 gave +-2.1% and +-2.4% but the epochs alone took
+# 277 s. With one warm-up epoch (not two), 8 and 3 gave +-3.3% and +-5.8-7.1% in a 222 s default
+# run; the rest of the 5 minutes goes to the kernels' rounds (INTERLEAVE_S) and lean's 10.
+EPOCH_ROUNDS = {"epoch_lean": 10, "epoch_fastai": 3}
+# Seconds of interleaved rounds per kernel group and process. At 2 s five back-to-back runs' emb/cp
+# ratios spread up to 2.0% (forward) and 2.1% (forward_backward): per-round noise, not the process,
+# dominated. 4 s halves that variance for 24 s more per default run.
+INTERLEAVE_S = 4.0
 EPOCH_NOTE = (f"an epoch is one fit over the train split (80%) of the first {EPOCH_RATINGS:,} synthetic "
               "MovieLens-shaped ratings, batch 64, from the same canonical parameters every round")
 

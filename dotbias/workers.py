@@ -26,7 +26,7 @@ class WorkSpec:
     variants: tuple[str, ...]
     baseline: str
     aa: bool = False
-    budget_s: float | None = None   # seconds of rounds per kernel group per process (None: INTERLEAVE_S)
+    budget_s: float = INTERLEAVE_S   # seconds of interleaved rounds per kernel group per process
     epoch_rounds: int | None = None  # rounds per epoch group per process (None: EPOCH_ROUNDS)
     threads: int = 1
     seed: int = 0
@@ -60,8 +60,7 @@ def time_group(spec: WorkSpec, group: Group) -> dict:
     if spec.aa:
         fns[aa_name(spec.baseline)] = make_op(group, spec.baseline, spec.seed)
     if group.operation in KERNELS:
-        budget = INTERLEAVE_S[group.operation] if spec.budget_s is None else spec.budget_s
-        rounds = interleave(fns, device=group.device, budget_s=budget, seed=spec.process)
+        rounds = interleave(fns, device=group.device, budget_s=spec.budget_s, seed=spec.process)
     else:   # an epoch: one call per round, a fixed number of rounds
         n = spec.epoch_rounds or EPOCH_ROUNDS[group.operation]
         rounds = interleave(fns, device=group.device, budget_s=0, block_s=0, seed=spec.process,

@@ -113,23 +113,6 @@ def test_a_worker_process_times_every_variant_and_the_aa_copy():
     assert all(t > 0 for s in seconds.values() for t in s)
 
 
-def test_kernel_groups_get_their_operations_budget_unless_one_is_given(monkeypatch):
-    from dotbias import timing
-    from dotbias.workers import time_group
-
-    budgets = []
-
-    def fake(fns, *, budget_s, **kw):
-        budgets.append(budget_s)
-        return timing.Rounds({n: [1.0] for n in fns}, 1)
-    monkeypatch.setattr(timing, "interleave", fake)
-    for op in ("forward", "step"):
-        time_group(WorkSpec((), ("cp",), "cp"), Group(op, "cpu", TINY, "float32"))
-        time_group(WorkSpec((), ("cp",), "cp", budget_s=0.3), Group(op, "cpu", TINY, "float32"))
-    assert budgets == [timing.INTERLEAVE_S["forward"], 0.3, timing.INTERLEAVE_S["step"], 0.3]
-    assert timing.INTERLEAVE_S["forward"] > timing.INTERLEAVE_S["step"]
-
-
 def test_a_failing_worker_is_one_line():
     spec = WorkSpec((Group("forward", "cpu", TINY, "float32"),), ("no_such_variant",), "cp")
     with pytest.raises(RuntimeError) as e:
