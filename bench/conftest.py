@@ -57,7 +57,7 @@ def pytest_addoption(parser):
     add("--interleave-s", type=float, default=INTERLEAVE_S, help="seconds of interleaved rounds per "
         "kernel group in each process (default 4; 2 let five runs' ratios spread 2%%)")
     add("--epoch-rounds", type=int, default=None, help="paired rounds per epoch group per process "
-        "(default by operation: epoch_lean 10, epoch_fastai 3; see timing.EPOCH_ROUNDS)")
+        "(default by operation: epoch_lean 8, epoch_fastai 3; see timing.EPOCH_ROUNDS)")
     add("--aa", action="store_true", help="also time a copy of the baseline against itself (A/A check)")
     add("--instructions", action="store_true", help="also count instructions per call under "
         "valgrind's callgrind for every CPU kernel group (minutes)")
@@ -79,7 +79,7 @@ def _defaults(config) -> None:
     opt = config.option
     defaults = {"--benchmark-storage": ("benchmark_storage", f"file://{STORAGE}"),
                 "--benchmark-disable-gc": ("benchmark_disable_gc", True),
-                "--benchmark-max-time": ("benchmark_max_time", "0.5"),
+                "--benchmark-max-time": ("benchmark_max_time", "0.2"),
                 "--benchmark-min-time": ("benchmark_min_time", "0.001"),
                 "--benchmark-timer": ("benchmark_timer", "dotbias.timing.synced_perf_counter")}
     for flag, (attr, value) in defaults.items():

@@ -27,9 +27,9 @@ EPOCH_RATINGS = 10_000   # an "epoch" is one pass over the train split of this m
 TARGET_HALF_WIDTH = {"epoch_lean": 0.03, "epoch_fastai": 0.05}
 # Epoch rounds per process (lean 110-160 ms, fastai 400-540 ms an epoch here): 6 each gave emb/cp
 # +-4.4% (lean) and +-2.7% (fastai); 14 and 4 gave +-2.1% and +-2.4% but the epochs alone took
-# 277 s. With one warm-up epoch (not two), 8 and 3 gave +-3.3% and +-5.8-7.1% in a 222 s default
-# run; the rest of the 5 minutes goes to the kernels' rounds (INTERLEAVE_S) and lean's 10.
-EPOCH_ROUNDS = {"epoch_lean": 10, "epoch_fastai": 3}
+# 277 s. With one warm-up epoch (not two): 8 and 3 gave +-3.3% and +-3.5-7.1% in a 222 s default
+# run with 2 s kernel rounds; with 4 s kernel rounds, 10 lean made the default run 296 s.
+EPOCH_ROUNDS = {"epoch_lean": 8, "epoch_fastai": 3}
 # Seconds of interleaved rounds per kernel group and process. At 2 s five back-to-back runs' emb/cp
 # ratios spread up to 2.0% (forward) and 2.1% (forward_backward): per-round noise, not the process,
 # dominated. 4 s halves that variance for 24 s more per default run.
