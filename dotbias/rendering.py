@@ -42,12 +42,24 @@ def verdict_lines(row: Row, several: bool = False) -> list[str]:
 
 
 def misses(row: Row) -> list[str]:
-    """Why a ratio is less precise than the default run aims at, if it is."""
+    """Why a ratio is less precise than the default run aims at, if it is, and which knob helps:
+    the processes differ more than their rounds' noise explains -> more processes; else more rounds."""
     target = TARGET_HALF_WIDTH.get(row.group.operation)
     return [f"{x.numerator}/{x.denominator} half-width {x.half_width:.1%} misses the {target:.0%} target "
-            f"with {x.processes} processes x {x.rounds // x.processes} rounds: the rounds were too noisy "
-            "or too few; rerun on a quieter machine or with more --epoch-rounds / --processes"
+            f"with {x.processes} processes x {x.rounds // x.processes} rounds: {_why(x)}"
             for x in row.ratios if target and x.half_width > target]
+
+
+def _why(x) -> str:
+    share = x.process_share
+    if share != share:          # nan: one process, or a run saved before this was recorded
+        return ("the rounds were too noisy or too few; rerun on a quieter machine or with more "
+                "--epoch-rounds / --processes")
+    if share >= 0.5:
+        return (f"{share:.0%} of the spread is between processes (layout, load), beyond their rounds' "
+                "noise: more --processes narrows it, more --epoch-rounds hardly does")
+    return (f"the rounds' own noise explains {1 - share:.0%} of the spread between processes: more "
+            "--epoch-rounds (or a quieter machine) narrows it")
 
 
 def render_text(summary: Summary) -> str:

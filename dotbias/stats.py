@@ -44,6 +44,10 @@ class Ratio:
     rounds: int
     method: str
     se: float = math.nan     # standard error of this run's mean log-ratio (for `change`)
+    # Share of the spread between processes' mean log-ratios that their rounds' own noise does not
+    # explain (0: the rounds explain it all, more rounds help; near 1: the processes differ, more
+    # processes help); nan with one process.
+    process_share: float = math.nan
 
     @property
     def faster(self) -> str | None:
@@ -60,7 +64,8 @@ class Ratio:
     def as_dict(self) -> dict:
         return {"numerator": self.numerator, "denominator": self.denominator, "value": self.value,
                 "low": self.low, "high": self.high, "processes": self.processes, "rounds": self.rounds,
-                "method": self.method, "faster": self.faster, "se": self.se}
+                "method": self.method, "faster": self.faster, "se": self.se,
+                "process_share": self.process_share}
 
 
 def geomean_time(processes: Processes) -> float:
@@ -95,7 +100,17 @@ def ratio(num: Processes, den: Processes, names: tuple[str, str] = ("a", "b"),
         low, high = centre - NEXT_RUN * (centre - low), centre + NEXT_RUN * (high - centre)
         method = "bootstrap over rounds of 1 process"
     return Ratio(*names, math.exp(centre), math.exp(low), math.exp(high), len(logs), rounds, method,
-                 se)
+                 se, _process_share(logs, means))
+
+
+def _process_share(logs: list[np.ndarray], means: np.ndarray) -> float:
+    """1 - (mean over processes of var(rounds)/n) / var(process means), clipped at 0: how much of
+    the between-process spread is the processes themselves rather than noise in their rounds."""
+    if len(logs) < 2 or any(len(r) < 2 for r in logs):
+        return math.nan
+    between = float(means.var(ddof=1))
+    within = float(np.mean([r.var(ddof=1) / len(r) for r in logs]))
+    return max(0.0, 1.0 - within / between) if between > 0 else 0.0
 
 
 def _bootstrap_mean(x: np.ndarray, confidence: float) -> tuple[float, float]:

@@ -116,3 +116,32 @@ def test_thin_keeps_every_kth_round_of_every_process():
     assert step == 5 and thinned[0][:3] == [0, 5, 10] and len(thinned[1]) == 100
     assert stats.thin(procs, 10_000) == (procs, 1)
     assert math.isnan(stats.geomean_time([]))
+
+
+def test_process_share_tells_a_process_effect_from_noisy_rounds():
+    """The report's advice (more processes or more rounds) rests on this split of the spread."""
+    layout = stats.ratio(*paired(TRUE, processes=12, rounds=40, process_sd=0.05, noise_sd=0.01))
+    rounds = stats.ratio(*paired(TRUE, processes=12, rounds=40, process_sd=0.0, noise_sd=0.05))
+    assert layout.process_share > 0.9, layout
+    assert rounds.process_share < 0.5, rounds
+    assert math.isnan(stats.ratio(*paired(TRUE, processes=1, rounds=40)).process_share)
+    assert "process_share" in layout.as_dict()
+
+
+def test_a_missed_target_names_the_knob_that_helps():
+    from types import SimpleNamespace
+
+    from dotbias.rendering import misses
+    from dotbias.timing import TARGET_HALF_WIDTH, Group, Size
+
+    group = Group("epoch_lean", "cpu", Size("t", 3, 4, 2, 2), "float32")
+    wide = TARGET_HALF_WIDTH["epoch_lean"] * 1.5
+
+    def row(share):
+        r = stats.Ratio("emb", "cp", 1.0, 1 - wide, 1 + wide, 6, 48, "t", 0.01, share)
+        return SimpleNamespace(group=group, ratios=[r])
+    assert "more --processes narrows it" in misses(row(0.8))[0]
+    assert "more --epoch-rounds (or a quieter machine) narrows it" in misses(row(0.1))[0]
+    assert "too noisy or too few" in misses(row(math.nan))[0]
+    narrow = SimpleNamespace(group=group, ratios=[stats.Ratio("emb", "cp", 1.0, 0.99, 1.01, 6, 48, "t")])
+    assert misses(narrow) == []
