@@ -1,8 +1,9 @@
 """One cross-version table from the per-torch-version runs that tox leaves in results/local/tox/<env>/:
 `equivalence.json` (from `dotbias check`) and `bench.json` (a pytest-benchmark run).
 
-Per torch version: the equivalence verdict with the largest differences seen, and the Emb/CP
-ratio with its 95% interval per operation; plus a plot of the ratios across versions."""
+Per torch version: the equivalence verdict with the largest differences seen, and the
+ratio (the first variant over the baseline, named from the runs) with its 95% next-run
+interval per operation; plus a plot of the ratios across versions."""
 from __future__ import annotations
 
 import re
@@ -74,7 +75,13 @@ def summarise_versions(entries: list[dict]) -> dict:
                      "cuda": env.get("cuda"), "ratios": _ratios(e["bench"])})
     rank = {op: i for i, op in enumerate(OPERATIONS)}
     keys = sorted({k for r in rows for k in r["ratios"]}, key=lambda k: (rank.get(k.split()[0], 99), k))
-    return {"versions": rows, "ratio_keys": keys}
+    pairs = sorted({f"{x['numerator']}/{x['denominator']}" for r in rows for x in r["ratios"].values()})
+    return {"versions": rows, "ratio_keys": keys, "pairs": pairs}
+
+
+def pair_label(summary: dict) -> str:
+    """The ratio the table and plot show, named from the runs (e.g. 'emb/cp'), never assumed."""
+    return ", ".join(summary.get("pairs") or ["time ratio"])
 
 
 def fmt_ratio(x: dict) -> str:
@@ -87,22 +94,21 @@ def _label(key: str) -> str:
     return f"{op} ({', '.join(where)})"
 
 
-
-
 def render_markdown(summary: dict) -> str:
-    rows, keys = summary["versions"], summary["ratio_keys"]
+    rows, keys, pair = summary["versions"], summary["ratio_keys"], pair_label(summary)
     lines = ["# Across torch versions", "",
              "One row per torch version (a tox environment). *Equivalence* is `dotbias check`: the "
              "fixed grid of cases, both dtypes, deterministic algorithms off and on; *bitwise equal* "
-             "means every output and gradient matched bit for bit. Ratios are emb/cp time with a 95% "
-             "bootstrap interval from `pytest bench` (above 1: emb slower).", "",
+             f"means every output and gradient matched bit for bit. Ratios are {pair} time (the first "
+             "variant over the baseline) with a 95% next-run interval from `pytest bench` (above 1: "
+             "the first is slower).", "",
              "## Equivalence", "",
              "| torch | verdict | max abs diff outputs | max abs diff gradients | inexact cases |",
              "|---|---|---|---|---|"]
     for r in rows:
         lines.append(f"| {r['torch']} | {r['verdict']} | {fmt_float(r['max_abs_output_diff'])} | "
                      f"{fmt_float(r['max_abs_grad_diff'])} | {'; '.join(r['inexact_cases']) or '–'} |")
-    lines += ["", "## Time ratio emb/cp [95% next run]", "",
+    lines += ["", f"## Time ratio {pair} [95% next run]", "",
               "| torch | " + " | ".join(_label(k) for k in keys) + " |", "|---|" + "---|" * len(keys)]
     for r in rows:
         cells = []

@@ -148,8 +148,8 @@ def run_plot(res) -> bytes:
 
 
 def cross_version_plot(summary: dict) -> bytes:
-    """The emb/cp ratios with their intervals across torch versions."""
-    from .crossversion import _label
+    """The ratios (first variant over the baseline) with their intervals across torch versions."""
+    from .crossversion import _label, pair_label
 
     rows, keys = summary["versions"], summary["ratio_keys"]
     fig, ax = plt.subplots(figsize=(8, 4.5))
@@ -164,8 +164,9 @@ def cross_version_plot(summary: dict) -> bytes:
                     marker="o", capsize=3, label=_label(k))
     ax.axhline(1.0, color="grey", lw=0.8, ls="--")
     ax.set_xticks(list(xs), [r["torch"] for r in rows])
-    ax.set(xlabel="torch", ylabel="time ratio emb/cp (95% next-run interval)",
-           title="emb/cp across torch versions")
+    pair = pair_label(summary)
+    ax.set(xlabel="torch", ylabel=f"time ratio {pair} (95% next-run interval)",
+           title=f"{pair} across torch versions")
     ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0))     # outside: hides no point
     fig.tight_layout()
     return png_bytes(fig)

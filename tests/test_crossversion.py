@@ -79,3 +79,18 @@ def test_collect_reads_equivalence_only_envs(tmp_path):
     _equivalence(tmp_path / "torch291", "2.9.1")
     [entry] = collect(tmp_path)
     assert entry["torch"] == "2.9.1" and entry["bench"] is None
+
+
+def test_the_ratio_is_named_from_the_runs_not_assumed(tmp_path):
+    """A run of other variants: the table and plot name the pair they show, not the book's."""
+    from synthetic_timing import paired
+    from test_report import _bench
+
+    num, den = paired(1.1, seed=3, processes=6, rounds=40)
+    _equivalence(tmp_path / "tox" / "torch213", "2.13.0+cpu")
+    _run(tmp_path / "tox" / "torch213" / "bench.json",
+         [_bench("forward", "mine", num), _bench("forward", "base", den)], torch="2.13.0+cpu")
+    assert main(["report", "--versions", str(tmp_path / "tox"), "--out", str(tmp_path / "out")]) == 0
+    md = (tmp_path / "out" / "versions" / "CROSS_VERSION.md").read_text()
+    assert "## Time ratio mine/base [95% next run]" in md and "Ratios are mine/base time" in md
+    assert "emb" not in md
