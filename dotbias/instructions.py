@@ -83,10 +83,11 @@ def _calls(op, k):
         for _ in range(k):
             op()
     return run
-_ops = [make_op(Group.from_dict(g), v) for g, v, k in json.loads({jobs!r})]
+_jobs = json.loads({jobs!r})
+_ops = [make_op(Group.from_dict(g), v) for g, v, k in _jobs]
 for _op in _ops:
     _op(); _op()
-_fns = [_calls(op, k) for op, (g, v, k) in zip(_ops, json.loads({jobs!r}))]
+_fns = [_calls(op, k) for op, (g, v, k) in zip(_ops, _jobs)]
 _order = [j for j in range(len(_fns)) for _ in range({repeats})]
 _moves = []
 def _next_job(phase, info):

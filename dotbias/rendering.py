@@ -2,6 +2,8 @@
 lines `pytest bench` and `dotbias report` print, and report.json (serialised here, at the edge)."""
 from __future__ import annotations
 
+import math
+
 from . import stats
 from .report import CAP_ROUNDS, Row, Summary, baseline
 from .instructions import TOP, Counts, short_name
@@ -52,7 +54,7 @@ def misses(row: Row) -> list[str]:
 
 def _why(x) -> str:
     share = x.process_share
-    if share != share:          # nan: one process, or a run saved before this was recorded
+    if math.isnan(share):       # one process, or a run saved before this was recorded
         return ("the rounds were too noisy or too few; rerun on a quieter machine or with more "
                 "--epoch-rounds / --processes")
     if share >= 0.5:

@@ -138,10 +138,10 @@ def test_a_missed_target_names_the_knob_that_helps():
     wide = TARGET_HALF_WIDTH["epoch_lean"] * 1.5
 
     def row(share):
-        r = stats.Ratio("emb", "cp", 1.0, 1 - wide, 1 + wide, 6, 48, "t", 0.01, share)
+        r = stats.Ratio("a", "b", 1.0, 1 - wide, 1 + wide, 6, 48, "t", 0.01, share)
         return SimpleNamespace(group=group, ratios=[r])
     assert "more --processes narrows it" in misses(row(0.8))[0]
     assert "more --epoch-rounds (or a quieter machine) narrows it" in misses(row(0.1))[0]
     assert "too noisy or too few" in misses(row(math.nan))[0]
-    narrow = SimpleNamespace(group=group, ratios=[stats.Ratio("emb", "cp", 1.0, 0.99, 1.01, 6, 48, "t")])
+    narrow = SimpleNamespace(group=group, ratios=[stats.Ratio("a", "b", 1.0, 0.99, 1.01, 6, 48, "t")])
     assert misses(narrow) == []

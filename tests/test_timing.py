@@ -79,6 +79,7 @@ def test_a_variant_run_twice_in_a_row_gains_no_systematic_edge(clock):
     times = {n: geomean_time([s]) for n, s in res.seconds.items()}
     assert max(times.values()) / min(times.values()) < 1.01, times
 
+
 def test_round_count_is_clamped(clock):
     fns = _fns(clock, {"a": 1.0, "b": 1.0}, [])
     assert len(interleave(fns, budget_s=0, block_s=0, min_rounds=3, max_rounds=3).seconds["a"]) == 3
