@@ -8,17 +8,18 @@ import importlib
 import warnings
 
 _EXPORTS = {
-    "canonical": ("Canonical", "canonical_grads", "load_canonical", "squeeze", "to_canonical"),
-    "inputs": ("Inputs", "index_batch", "make_inputs", "random_canonical"),
-    "ablations": ("ablations_report", "run_ablations", "run_all", "write_ablations"),
-    "equivalence": ("CONTRACT", "PairResult", "VariantCheck", "assert_equivalent", "check_variant",
-                    "compare_pair", "expect_exact"),
-    "trajectories": ("assert_trajectories", "check_trajectory"),
-    "plugins": ("load_variants",),
-    "disagreement": ("disagreement_map",),
-    "variants": ("VARIANTS", "DotProductBiasCP", "DotProductBiasEmb", "Init", "Variant", "create_params",
-                 "get_variant", "register", "unregister"),
-    "resultset": ("ResultSet",),
+    "models.canonical": ("Canonical", "canonical_grads", "load_canonical", "squeeze", "to_canonical"),
+    "models.inputs": ("Inputs", "index_batch", "make_inputs", "random_canonical"),
+    "models.variant": ("Init", "Variant"),
+    "models.book": ("DotProductBiasCP", "DotProductBiasEmb", "create_params"),
+    "models.registry": ("VARIANTS", "get_variant", "register", "unregister"),
+    "models.plugins": ("load_variants",),
+    "equivalence.ablations": ("ablations_report", "run_ablations", "run_all", "write_ablations"),
+    "equivalence.contract": ("CONTRACT", "PairResult", "VariantCheck", "assert_equivalent",
+                             "check_variant", "compare_pair", "expect_exact"),
+    "equivalence.trajectories": ("assert_trajectories", "check_trajectory"),
+    "equivalence.disagreement": ("disagreement_map",),
+    "io.resultset": ("ResultSet",),
 }
 _WHERE = {name: module for module, names in _EXPORTS.items() for name in names}
 __all__ = sorted(_WHERE)

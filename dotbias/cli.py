@@ -11,9 +11,9 @@ import signal
 import sys
 from pathlib import Path
 
-from . import files
+from dotbias.io import files
 from . import options as opt
-from . import plugins
+from dotbias.models import plugins
 
 LOCAL = str(files.LOCAL)     # files imports only the standard library: --help stays light
 
@@ -37,8 +37,8 @@ def _result_set(args, name: str):
     validated), or a null context when --out is '' (print only)."""
     import contextlib
 
-    from .files import check_writable
-    from .resultset import ResultSet
+    from dotbias.io.files import check_writable
+    from dotbias.io.resultset import ResultSet
 
     if not args.out and args.command in ("ablations", "check"):
         return contextlib.nullcontext()
@@ -47,7 +47,8 @@ def _result_set(args, name: str):
 
 
 def _run(args) -> int:
-    from .experiment import Config, prepare, run_prepared, write_results
+    from dotbias.run.config import Config
+    from dotbias.run.experiment import prepare, run_prepared, write_results
 
     cfg = Config(data=args.data, epochs=args.epochs or (1 if args.quick else 5), factors=args.factors,
                  bs=args.bs, seed=args.seed, device=args.device, variants=args.variants,
@@ -67,7 +68,7 @@ def _run(args) -> int:
 def _ablations(args) -> int:
     result_set = _result_set(args, "ablations")
     _set_threads(args)
-    from .ablations import ablations_report, run_all, write_ablations
+    from dotbias.equivalence.ablations import ablations_report, run_all, write_ablations
 
     with result_set as rs:
         _log("ablations: running every reverted change and the disagreement map")
@@ -83,7 +84,7 @@ def _ablations(args) -> int:
 def _check(args) -> int:
     result_set = _result_set(args, "check")
     _set_threads(args)
-    from .grid import render, run_checks, summarise
+    from dotbias.equivalence.check import render, run_checks, summarise
 
     with result_set as rs:
         _log("check: running the equivalence grid")
@@ -101,7 +102,8 @@ def _check(args) -> int:
 
 def _report(args) -> int:
     result_set = _result_set(args, "versions" if args.versions else "report")
-    from .report import default_runs, write_report
+    from dotbias.report.summary import default_runs
+    from dotbias.report.write import write_report
 
     paths = [Path(p) for p in args.runs] or ([] if args.versions else default_runs(Path(args.storage)))
     if not paths and not args.versions:
@@ -109,7 +111,7 @@ def _report(args) -> int:
                                 "or name RUN.json files")
     with result_set as rs:
         if args.versions:
-            from .crossversion import write_versions_report
+            from dotbias.report.write import write_versions_report
             text = write_versions_report(Path(args.versions), rs.staging)
         else:
             text = write_report(paths, rs.staging)
@@ -120,7 +122,7 @@ def _report(args) -> int:
 def _log(message: str) -> None:
     """Status lines go to stderr, so stdout holds only the results (`dotbias run > run.md`), and
     only when progress shows (a terminal, no --no-progress): an error then stays the one line."""
-    from .progress import enabled
+    from dotbias.io.progress import enabled
     if enabled():
         print(message, file=sys.stderr, flush=True)
 
@@ -209,10 +211,10 @@ def main(argv: list[str] | None = None) -> int:
         args = build_parser().parse_args(argv)
         args.argv = argv
         if getattr(args, "variant", None) is not None:      # the subcommands that run variants
-            from . import plugins
+            from dotbias.models import plugins
             plugins.load_variants(args.variant)
         _quiet_library_warnings()
-        from . import progress
+        from dotbias.io import progress
         progress.set_enabled(False if args.no_progress else None)
         code = args.func(args)
         _stop_if_interrupted()

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import argparse
 
-from .files import LOCAL
+from dotbias.io.files import LOCAL
 
 MAX_FACTORS = 4096          # the property tests go to 256; beyond this a typo is likelier than intent
 MAX_EPOCHS = 1000

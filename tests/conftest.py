@@ -9,7 +9,8 @@ import os
 
 from hypothesis import HealthCheck, settings
 
-from dotbias import plugins
+from dotbias.models import plugins
+from mutants import MUTATION_SCORE
 
 _COMMON = dict(deadline=None, print_blob=True, derandomize=False,
                suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large,
@@ -17,9 +18,6 @@ _COMMON = dict(deadline=None, print_blob=True, derandomize=False,
 settings.register_profile("ci", max_examples=40, **_COMMON)
 settings.register_profile("thorough", max_examples=400, **_COMMON)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
-
-MUTATION_SCORE: dict[str, list[bool]] = {"caught": [], "accepted": []}
-
 
 def pytest_addoption(parser):
     plugins.add_pytest_option(parser)

@@ -11,8 +11,12 @@ import torch
 from fastai.layers import sigmoid_range
 from torch import nn
 
-from dotbias.variants import DotProductBiasCP, Variant
-from dotbias.zoo import BAG, EINSUM, FASTAI, PACKED, TorchEmbeddingDotBias
+from dotbias.models.book import DotProductBiasCP
+from dotbias.models.variant import Variant
+from dotbias.models.zoo import BAG, EINSUM, FASTAI, PACKED, TorchEmbeddingDotBias
+
+# What tests/test_mutants.py found, for the terminal summary (conftest.py prints it).
+MUTATION_SCORE: dict[str, list[bool]] = {"caught": [], "accepted": []}
 
 
 def _dot_bias(self, users, movies, x):
@@ -167,7 +171,7 @@ class TorchEmbUniformInit(TorchEmbeddingDotBias):
 
 
 def _torch_emb_like(name: str, cls, description: str) -> Variant:
-    from dotbias.zoo import TORCH_EMB
+    from dotbias.models.zoo import TORCH_EMB
     return Variant(name, cls, description, "[bs]", paths=TORCH_EMB.paths)
 
 

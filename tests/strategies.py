@@ -14,8 +14,8 @@ from dataclasses import dataclass
 import torch
 from hypothesis import strategies as st
 
-from dotbias.canonical import Canonical
-from dotbias.inputs import INDEX_KINDS, make_inputs
+from dotbias.models.canonical import Canonical
+from dotbias.models.inputs import INDEX_KINDS, make_inputs
 
 DEVICES = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
 FULL_DTYPES = [torch.float32, torch.float64]

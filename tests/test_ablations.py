@@ -6,9 +6,9 @@ import json
 import pytest
 import torch
 
-from dotbias import reverted as ablated
-from dotbias.ablations import (BS, MODEL_ABLATIONS, ablations_report, run_all, run_model_ablation,
-                               write_ablations)
+from dotbias.equivalence import reverted as ablated
+from dotbias.equivalence.ablations import (BS, MODEL_ABLATIONS, ablations_report, run_all, run_model_ablation,
+    write_ablations)
 
 SPECS = {key: (key, change, cls, seed) for key, change, cls, seed in MODEL_ABLATIONS}
 
@@ -83,7 +83,7 @@ def test_the_sorting_slip_hides_a_real_mismatch(quick_rows):
 
 
 def test_top5_titles_lists_the_lowest_and_highest_biases_in_order():
-    from dotbias.ablations import top5_titles
+    from dotbias.equivalence.ablations import top5_titles
     bias = torch.tensor([0.3, -2.0, 5.0, 0.0, -1.0, 4.0, 1.0, -3.0])
     titles = [f"t{i}" for i in range(8)]
     assert top5_titles(bias, titles) == (["t7", "t1", "t4", "t3", "t0"], ["t2", "t5", "t6", "t0", "t3"])
@@ -95,7 +95,7 @@ def test_report_and_files_list_every_ablation_and_the_map(tmp_path, quick_result
         assert change in text
     assert "both top-5 lists sorted from the Embedding model's bias" in text
     assert "| change | what happens | how the harness caught it |" in text
-    from dotbias.variants import VARIANTS
+    from dotbias.models.registry import VARIANTS
     assert "| input | " + " | ".join(VARIANTS) + " | agree? |" in text
     md, js = write_ablations(quick_results, tmp_path)
     assert md.read_text().startswith("# Ablations")

@@ -15,7 +15,7 @@ import pytest
 from mlfiles import tree_digest, write_bench_run, write_movielens
 
 from dotbias import cli
-from dotbias.resultset import ResultSet
+from dotbias.io.resultset import ResultSet
 
 OK_ITEM = b"1|Toy Story (1995)|x\n2|Heat (1995)|x\n3|Casino (1995)|x\n"
 
@@ -240,7 +240,7 @@ def udata_folder(tmp, mp):
 
 
 def little_memory(tmp, mp):
-    from dotbias import preflight
+    from dotbias.data import preflight
     mp.setattr(preflight, "available_memory", lambda: 2**20)
 
 

@@ -6,7 +6,7 @@ import torch
 from torch import nn
 
 from dotbias import VARIANTS, get_variant, load_canonical, random_canonical, register, unregister
-from dotbias.variants import Variant, check_sizes
+from dotbias.models.variant import Variant, check_sizes
 
 DEVICES = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
 DTYPES = [torch.float32, torch.float64, torch.float16, torch.bfloat16]
@@ -125,7 +125,7 @@ def test_declared_paths_read_nested_layers_and_both_bias_shapes():
 
 
 def test_check_paths_names_the_path_and_the_misfit():
-    from dotbias.canonical import check_paths
+    from dotbias.models.canonical import check_paths
     model = ColumnAndFlat(4, 6, 3)
     with pytest.raises(ValueError, match=r"parameter path 'tables.x': ModuleDict has no attribute 'x'"):
         check_paths(model, {**PATHS, "item_factors": "tables.x"}, (4, 6, 3))

@@ -9,8 +9,10 @@ import pytest
 
 from mlfiles import tree_digest, write_movielens
 
-from dotbias import cli, experiment, plots, to_canonical
-from dotbias.resultset import ResultSet, read_manifest
+from dotbias import cli, to_canonical
+from dotbias.run import experiment
+from dotbias.report import plots
+from dotbias.io.resultset import ResultSet, read_manifest
 
 
 def run_cli(args, capsys):
@@ -114,7 +116,7 @@ def test_console_script_exit_status_without_traceback(tmp_path):
 
 
 def test_results_are_readable_by_everyone(tmp_path):
-    from dotbias.files import write_text
+    from dotbias.io.files import write_text
     path = write_text(tmp_path / "r.md", "x")
     assert path.stat().st_mode & 0o044 == 0o044
     assert [p.name for p in tmp_path.iterdir()] == ["r.md"]     # no temp file left behind

@@ -6,7 +6,7 @@ import json
 import pytest
 
 from dotbias.cli import main
-from dotbias.crossversion import collect, version_key
+from dotbias.report.versions import collect, version_key
 from test_report import _pair, _run
 
 

@@ -6,8 +6,8 @@ import pytest
 import torch
 from mlfiles import write_movielens
 
-from dotbias.data import collab_dls, synthetic_ratings, tensors_from_dls
-from dotbias.movielens import read_movielens, read_ratings, read_titles
+from dotbias.data.ratings import collab_dls, synthetic_ratings, tensors_from_dls
+from dotbias.data.movielens import read_movielens, read_ratings, read_titles
 
 
 def test_reads_real_format_with_latin1_titles(tmp_path):

@@ -9,9 +9,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 from strategies import Case, cases
 
-from dotbias.equivalence import BASELINE, check_variant
-from dotbias.reference import run_batch
-from dotbias.variants import VARIANTS
+from dotbias.equivalence.contract import BASELINE, check_variant
+from dotbias.equivalence.reference import run_batch
+from dotbias.models.registry import VARIANTS
 
 cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from dotbias.disagreement import N, disagreement_map, render_map
+from dotbias.equivalence.disagreement import N, disagreement_map, render_map
 
 
 @pytest.fixture(scope="module")
@@ -22,7 +22,7 @@ def test_negative_indices_wrap_around_in_indexing_and_raise_in_embedding(rows):
 
 def test_a_negative_index_reads_the_last_row():
 
-    from dotbias.disagreement import run_input
+    from dotbias.equivalence.disagreement import run_input
     wrapped = run_input(torch.tensor([[-1, 0]]), ["cp"])[0]
     last = run_input(torch.tensor([[N - 1, 0]]), ["cp"])[0]
     assert wrapped.values == last.values
@@ -79,7 +79,7 @@ def test_the_map_renders_one_row_per_input(rows):
 
 def test_outputs_one_ulp_apart_are_within_error_and_further_apart_are_not():
     """Values are kept whole: no rounding hides a difference (or invents an agreement)."""
-    from dotbias.disagreement import Disagreement, Outcome
+    from dotbias.equivalence.disagreement import Disagreement, Outcome
     base = [1.2345678, 3.0]
     ulp = [float(torch.nextafter(torch.tensor(v), torch.tensor(9.0))) for v in base]
     near = Disagreement("k", "x", [Outcome("a", 2, [2], base), Outcome("b", 2, [2], ulp)])

@@ -9,9 +9,10 @@ import torch
 from hypothesis import given
 from strategies import ALL_DTYPES, Case, all_dtypes, cases, duplicate_cases, half_dtypes
 
-from dotbias.equivalence import (BASELINE, CONTRACT, GRAIN_SIZE, assert_equivalent, check_variant,
-                                 expect_exact)
-from dotbias.variants import VARIANTS, Variant
+from dotbias.equivalence.contract import (BASELINE, CONTRACT, GRAIN_SIZE, assert_equivalent, check_variant,
+    expect_exact)
+from dotbias.models.registry import VARIANTS
+from dotbias.models.variant import Variant
 
 
 def equivalence_property(case: Case, variants: list[Variant] | None = None) -> None:
@@ -67,7 +68,7 @@ def test_exactness_is_stated_per_dtype_and_device():
 
 
 def test_the_contract_states_its_numbers():
-    from dotbias.equivalence import FACTOR, FLOOR_ULPS
+    from dotbias.equivalence.contract import FACTOR, FLOOR_ULPS
     assert f"{FACTOR} x max |{BASELINE} - float64| + {FLOOR_ULPS} ulps" in CONTRACT
     assert f"{GRAIN_SIZE:,}" in CONTRACT
 

@@ -8,9 +8,10 @@ import pytest
 import torch
 from mutants import BUGS
 
-from dotbias import cli, grid, register, unregister
-from dotbias.equivalence import BASELINE
-from dotbias.variants import VARIANTS
+from dotbias import cli, register, unregister
+from dotbias.equivalence import check as grid
+from dotbias.equivalence.contract import BASELINE
+from dotbias.models.registry import VARIANTS
 
 SMALL = [("small", 20, 30, 4, 64, "uniform"), ("same", 5, 5, 2, 32, "same")]
 
@@ -67,8 +68,8 @@ def test_a_gradient_only_bug_gives_different(name, small, tmp_path, capsys):
 
 
 def test_a_wrong_output_shape_is_a_row_not_a_crash(small):
-    from dotbias.reverted import EmbNoKeepdimAdd
-    from dotbias.variants import Variant
+    from dotbias.equivalence.reverted import EmbNoKeepdimAdd
+    from dotbias.models.variant import Variant
     register(Variant("no_keepdim_add", EmbNoKeepdimAdd, "keepdim dropped", "[bs, 1]"))
     try:
         rows = grid.run_checks(devices=["cpu"])
@@ -102,7 +103,7 @@ def test_inexact_but_close_is_reported():
 
 
 def test_check_shows_progress_on_stderr(small, monkeypatch, capsys):
-    from dotbias import progress
+    from dotbias.io import progress
     monkeypatch.setattr(progress, "_enabled", True)
     grid.run_checks(devices=["cpu"])
     assert "dotbias check" in capsys.readouterr().err

@@ -10,10 +10,11 @@ from hypothesis import given
 from strategies import init_sizes, seeds
 from torch import nn
 
-from dotbias.canonical import to_canonical
-from dotbias.inits import check_init
-from dotbias.variants import (CREATE_PARAMS_INIT, VARIANTS, DotProductBiasCP, DotProductBiasEmb,
-                              Variant, declared_init)
+from dotbias.models.canonical import to_canonical
+from dotbias.equivalence.inits import check_init
+from dotbias.models.variant import CREATE_PARAMS_INIT, Variant
+from dotbias.models.registry import VARIANTS, declared_init
+from dotbias.models.book import DotProductBiasCP, DotProductBiasEmb
 
 N, K = 3000, 50
 

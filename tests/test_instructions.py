@@ -8,10 +8,10 @@ import os
 
 import pytest
 
-from dotbias import instructions as ins
-from dotbias import rendering
-from dotbias.report import load_run, summarise
-from dotbias.saved import instruction_minima
+from dotbias.timing import counts as ins
+from dotbias.report import markdown as rendering
+from dotbias.report.summary import load_run, summarise
+from dotbias.report.history import instruction_minima
 from synthetic_timing import paired
 from test_report import _bench, _run
 
@@ -61,7 +61,9 @@ def test_unsupported_is_one_line(monkeypatch):
 
 EXTRA_OP = """
 import torch
-from dotbias.variants import VARIANTS, Variant, register, DotProductBiasCP
+from dotbias.models.book import DotProductBiasCP
+from dotbias.models.registry import register
+from dotbias.models.variant import Variant
 class Costlier(DotProductBiasCP):
     def forward(self, x):
         return super().forward(x) * 1.0          # one extra op
@@ -77,7 +79,7 @@ def test_real_counts_catch_an_extra_op():
     fails the extra multiply."""
     from concurrent.futures import ThreadPoolExecutor
 
-    from dotbias.timing import Group, Size
+    from dotbias.timing.groups import Group, Size
     g = Group("forward", "cpu", Size("ml100k", 944, 1665, 50, 64), "float32")
     with ThreadPoolExecutor(2) as pool:
         alone = pool.submit(ins.collect, g, "cp", repeats=2)

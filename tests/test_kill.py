@@ -22,7 +22,7 @@ from pathlib import Path
 import pytest
 from mlfiles import write_bench_run, write_movielens
 
-from dotbias.files import DELAY_ENV
+from dotbias.io.files import DELAY_ENV
 
 KILLS = int(os.environ.get("DOTBIAS_KILLS", "0"))
 # A long check (40 s for 6 kills, 140 s for 36): `.ci/run` runs it with DOTBIAS_KILLS=36; the

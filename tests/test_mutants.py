@@ -4,16 +4,15 @@ they must pass. The score is printed in pytest's terminal summary."""
 from __future__ import annotations
 
 import pytest
-from conftest import MUTATION_SCORE
 from hypothesis import Phase, given, settings
-from mutants import BUGS, CORRECT
+from mutants import BUGS, CORRECT, MUTATION_SCORE
 from strategies import cases, duplicate_cases, half_dtypes, init_sizes, optimizers, seeds
 from strategies import small_cases, step_counts
 from test_equivalence import equivalence_property
 from test_init import init_property
 from test_trajectories import trajectory_property
 
-from dotbias.equivalence import BASELINE
+from dotbias.equivalence.contract import BASELINE
 
 # Bounded runs: no example database (a failure must not be replayed into the real properties'
 # runs), no shrinking (the first failure is enough), at most EXAMPLES each, and the same examples

@@ -11,10 +11,12 @@ from pathlib import Path
 
 import pytest
 
-from dotbias import cli, grid, plugins
-from dotbias.equivalence import assert_equivalent
-from dotbias.inputs import make_inputs
-from dotbias.variants import VARIANTS
+from dotbias import cli
+from dotbias.equivalence import check as grid
+from dotbias.models import plugins
+from dotbias.equivalence.contract import assert_equivalent
+from dotbias.models.inputs import make_inputs
+from dotbias.models.registry import VARIANTS
 
 ROOT = Path(__file__).resolve().parent.parent
 MODULE = textwrap.dedent('''

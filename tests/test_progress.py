@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from dotbias import progress
+from dotbias.io import progress
 
 
 @pytest.fixture(autouse=True)

@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 
 from dotbias.cli import main
-from dotbias.report import default_runs, load_run, summarise, write_report
+from dotbias.report.summary import default_runs, load_run, summarise
+from dotbias.report.write import write_report
 from synthetic_timing import paired
 
 ML100K = {"name": "ml100k", "n_users": 944, "n_items": 1665, "n_factors": 50, "bs": 64}

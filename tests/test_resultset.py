@@ -8,8 +8,8 @@ import os
 import pytest
 from mlfiles import tree_digest
 
-from dotbias.files import check_writable, dumps_strict
-from dotbias.resultset import ResultSet, ResultSetBusy, read_manifest
+from dotbias.io.files import check_writable, dumps_strict
+from dotbias.io.resultset import ResultSet, ResultSetBusy, read_manifest
 
 
 def write_set(out, name="run", **files):

@@ -6,8 +6,8 @@ import json
 
 import pytest
 
-from dotbias.report import load_run, summarise
-from dotbias.saved import change_lines, resolve
+from dotbias.report.summary import load_run, summarise
+from dotbias.report.history import change_lines, resolve
 from test_report import _pair, _run
 
 FWD = {f"bench/test_forward.py::test_forward[cpu-ml100k-float32-{v}]" for v in ("emb", "cp")}

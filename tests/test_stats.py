@@ -9,7 +9,7 @@ import math
 import numpy as np
 import pytest
 
-from dotbias import stats
+from dotbias.timing import stats
 from synthetic_timing import paired
 
 TRUE = 1.2
@@ -131,8 +131,8 @@ def test_process_share_tells_a_process_effect_from_noisy_rounds():
 def test_a_missed_target_names_the_knob_that_helps():
     from types import SimpleNamespace
 
-    from dotbias.rendering import misses
-    from dotbias.timing import TARGET_HALF_WIDTH, Group, Size
+    from dotbias.report.markdown import misses
+    from dotbias.timing.groups import TARGET_HALF_WIDTH, Group, Size
 
     group = Group("epoch_lean", "cpu", Size("t", 3, 4, 2, 2), "float32")
     wide = TARGET_HALF_WIDTH["epoch_lean"] * 1.5

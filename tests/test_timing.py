@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import pytest
 
-from dotbias import timing
-from dotbias.timing import Group, Size, interleave, make_op
-from dotbias.workers import WorkSpec, aa_name, run_process
+from dotbias.timing import rounds
+from dotbias.timing.groups import KERNELS, Group, Size
+from dotbias.timing.rounds import interleave
+from dotbias.timing.operations import make_op
+from dotbias.timing.workers import WorkSpec, aa_name, run_process
 
 TINY = Size("tiny", 20, 30, 4, 8)
 
@@ -23,7 +25,7 @@ class FakeClock:
 @pytest.fixture
 def clock(monkeypatch):
     c = FakeClock()
-    monkeypatch.setattr(timing.time, "perf_counter", c)
+    monkeypatch.setattr(rounds.time, "perf_counter", c)
     return c
 
 
@@ -75,7 +77,7 @@ def test_a_variant_run_twice_in_a_row_gains_no_systematic_edge(clock):
         return fn
     fns = {n: make(n) for n in ("emb", "cp", "fastai", "cp_copy")}
     res = interleave(fns, budget_s=0, block_s=0, min_rounds=4000, max_rounds=4000)
-    from dotbias.stats import geomean_time
+    from dotbias.timing.stats import geomean_time
     times = {n: geomean_time([s]) for n, s in res.seconds.items()}
     assert max(times.values()) / min(times.values()) < 1.01, times
 
@@ -96,9 +98,9 @@ def test_group_round_trips_and_bad_groups_are_one_line():
         make_op(Group("nope", "cpu", TINY, "float32"), "cp")
 
 
-@pytest.mark.parametrize("operation", timing.KERNELS)
+@pytest.mark.parametrize("operation", KERNELS)
 def test_every_kernel_runs_for_every_variant(operation):
-    from dotbias.variants import VARIANTS
+    from dotbias.models.registry import VARIANTS
     for v in VARIANTS:
         make_op(Group(operation, "cpu", TINY, "float32"), v)()
 

@@ -7,8 +7,8 @@ import pytest
 import torch
 
 from dotbias import VARIANTS
-from dotbias.data import collab_dls, synthetic_ratings, tensors_from_dls
-from dotbias.training import evaluate, fit_fastai, fit_lean, lean_optimizer, one_cycle
+from dotbias.data.ratings import collab_dls, synthetic_ratings, tensors_from_dls
+from dotbias.models.training import evaluate, fit_fastai, fit_lean, lean_optimizer, one_cycle
 
 
 @pytest.fixture(scope="module")

@@ -10,10 +10,12 @@ import torch
 from hypothesis import given
 from strategies import Case, optimizers, small_cases, step_counts
 
-from dotbias.equivalence import BASELINE
-from dotbias.inputs import random_canonical
-from dotbias.trajectories import assert_trajectories, check_trajectory
-from dotbias.variants import VARIANTS, DotProductBiasCP, Variant
+from dotbias.equivalence.contract import BASELINE
+from dotbias.models.inputs import random_canonical
+from dotbias.equivalence.trajectories import assert_trajectories, check_trajectory
+from dotbias.models.registry import VARIANTS
+from dotbias.models.book import DotProductBiasCP
+from dotbias.models.variant import Variant
 
 
 def trajectory_property(case: Case, optimizer: str, k: int,
@@ -57,7 +59,7 @@ def tiny_dls(seed: int, bs: int = 16):
 
 
 def fit_one_cycle(variant: Variant, dls, params, seed: int):
-    from dotbias.training import fit_fastai
+    from dotbias.models.training import fit_fastai
     n_users, n_items, n_factors = params.sizes
     model = variant.make(n_users, n_items, n_factors, params=params)
     result = fit_fastai(model, dls, epochs=1, lr=5e-3, wd=0.1, seed=seed)
@@ -93,7 +95,7 @@ HARD_CASES = [
 
 @pytest.mark.parametrize("name,case,optimizer,k", HARD_CASES)
 def test_the_nudged_baseline_runs_accept_a_reordering_amplified_by_training(name, case, optimizer, k):
-    from dotbias.trajectories import nudged_trajectories
+    from dotbias.equivalence.trajectories import nudged_trajectories
     batches, params = [case.batch(step) for step in range(k)], case.params()
     nudged = nudged_trajectories(params, batches, optimizer, case.y_range)
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 import torch
 from fastai.collab import EmbeddingDotBias
 
-from dotbias.equivalence import BASELINE, check_variant
-from dotbias.inputs import make_inputs
-from dotbias.variants import VARIANTS
-from dotbias.zoo import BUILT_IN, PackedDotBias
+from dotbias.equivalence.contract import BASELINE, check_variant
+from dotbias.models.inputs import make_inputs
+from dotbias.models.registry import VARIANTS
+from dotbias.models.zoo import BUILT_IN, PackedDotBias
 
 
 def test_every_built_in_is_registered():

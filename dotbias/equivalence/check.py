@@ -1,0 +1,145 @@
+"""A fixed grid of equivalence checks, summarised as one verdict per torch build.
+
+The property suite (tests/) explores at random; this grid is the same few cases on every torch
+version, so runs from several versions can be set side by side (`dotbias check`, tox, report).
+It enforces the same contract (`equivalence.CONTRACT`) with parameters at the properties' scale
+(std 0.5, not the init's 0.01, so a wrong gradient is not lost under a floor), and runs on one
+torch thread (restored after) so the same build gives the same verdict every run."""
+from __future__ import annotations
+
+import itertools
+from dataclasses import asdict, dataclass
+
+import torch
+
+from dotbias.equivalence.contract import BASELINE, CONTRACT, check_variant
+from dotbias.equivalence.inits import check_init
+from dotbias.models.inputs import make_inputs
+from dotbias.io.progress import track
+from dotbias.equivalence.reference import reference_batch, run_batch
+from dotbias.io.tables import fmt_float, markdown_table, verdict_word
+from dotbias.models.registry import VARIANTS, get_variant
+
+# (label, n_users, n_items, n_factors, batch, index pattern)
+CASES = [
+    ("movielens bs64", 944, 1665, 50, 64, "uniform"),
+    ("movielens bs4096", 944, 1665, 50, 4096, "uniform"),     # grads past 32,768 elements
+    ("tiny, heavy duplicates", 7, 5, 3, 512, "duplicates"),
+    ("one index repeated", 50, 50, 16, 256, "same"),
+    ("100k rows, bs 8192", 100_000, 2000, 8, 8192, "uniform"),
+]
+DTYPES = [torch.float32, torch.float64]
+STD = 0.5
+THREADS = 1
+
+
+@dataclass(frozen=True)
+class CheckRow:
+    case: str
+    pair: str
+    dtype: str
+    device: str
+    deterministic: bool
+    rule: str                   # "bitwise", "within error" (per tensor; both when mixed)
+    exact: bool                 # bitwise equal to the baseline, promised or not
+    close: bool                 # held to the contract
+    max_abs_output_diff: float | None   # vs the baseline (None: not comparable, see failure)
+    max_abs_grad_diff: float | None     # vs the baseline, over the four gradients
+    worst_ratio: float | None           # largest error / allowed over the within-error tensors
+    failure: str = ""           # the first failing tensor's message, first line
+
+
+def _rows_for(label: str, inp, dtype, device: str, det: bool) -> list[CheckRow]:
+    baseline = get_variant(BASELINE)
+    reference = reference_batch(inp.params, inp.x, inp.y, (1, 5))
+    base_run = run_batch(baseline, inp.params, inp.x, inp.y, (1, 5))
+    rows = []
+    for v in (v for v in VARIANTS.values() if v is not baseline):
+        pair = f"{v.name} vs {baseline.name}"
+        try:
+            r = check_variant(v, inp.params, inp.x, inp.y, (1, 5), baseline=baseline,
+                              reference=reference, base_run=base_run)
+            out, grads = run_batch(v, inp.params, inp.x, inp.y, (1, 5))
+        except Exception as e:      # a wrong shape or dtype, or a crash: a failing row, not ours
+            rows.append(CheckRow(label, pair, str(dtype).removeprefix("torch."), device, det,
+                                 "shape", False, False, None, None, None,
+                                 str(e).split("\n")[0]))
+            continue
+        diffs = [(a.double().reshape(-1) - b.double().reshape(-1)).abs().max().item() if a.numel()
+                 else 0.0 for a, b in zip((out, *grads), (base_run[0], *base_run[1]))]
+        ratios = [c.max_err / c.allowed for c in r.checks if c.rule == "within error" and c.allowed]
+        bad = r.first_failure()
+        rows.append(CheckRow(label, pair, str(dtype).removeprefix("torch."),
+                             device, det, " + ".join(sorted({c.rule for c in r.checks})), r.exact,
+                             r.passed, diffs[0], max(diffs[1:]), max(ratios, default=0.0),
+                             bad.message.split("\n")[0] if bad else ""))
+    return rows
+
+
+def run_checks(devices: list[str] | None = None, seed: int = 0) -> list[CheckRow]:
+    """Every registered variant against the baseline on every case, dtype and device, with and
+    without deterministic algorithms, on THREADS torch threads."""
+    devices = devices or ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
+    was_det, was_threads = torch.are_deterministic_algorithms_enabled(), torch.get_num_threads()
+    grid = list(itertools.product((False, True), CASES, DTYPES, devices))
+    rows: list[CheckRow] = []
+    try:
+        torch.set_num_threads(THREADS)
+        for det, (label, nu, ni, nf, bs, pattern), dtype, device in track(grid, "dotbias check"):
+            torch.use_deterministic_algorithms(det)
+            inp = make_inputs(nu, ni, nf, bs, seed=seed, kind=pattern, std=STD, y_range=(1, 5),
+                              dtype=dtype, device=device)
+            rows += _rows_for(label, inp, dtype, device, det)
+    finally:
+        torch.use_deterministic_algorithms(was_det)
+        torch.set_num_threads(was_threads)
+    return rows
+
+
+def check_inits(seed: int = 0) -> list[dict]:
+    """Every registered variant's fresh init at MovieLens sizes against its declaration."""
+    out = []
+    for v in VARIANTS.values():
+        r = check_init(v, 944, 1665, 50, seed=seed)
+        out.append({"variant": v.name, "init": r.init.text if r.init else None, "source": r.source,
+                    "passed": r.passed, "failures": list(r.failures)})
+    return out
+
+
+def summarise(rows: list[CheckRow], inits: list[dict] | None = None) -> dict:
+    """The verdict: 'bitwise equal' if every row is, 'equivalent within error' if every row holds
+    to the contract, else 'DIFFERENT' (also when an init contradicts its declaration), with the
+    largest differences seen."""
+    inits = check_inits() if inits is None else inits
+    held = all(r.close for r in rows) and all(i["passed"] for i in inits)
+    verdict = verdict_word(all(r.exact for r in rows), True) if held else "DIFFERENT"
+    return {"torch": torch.__version__, "threads": THREADS, "contract": CONTRACT, "verdict": verdict,
+            "inits": inits,
+            "max_abs_output_diff": _largest(r.max_abs_output_diff for r in rows),
+            "max_abs_grad_diff": _largest(r.max_abs_grad_diff for r in rows),
+            "inexact_cases": sorted({f"{r.case} {r.pair} {r.dtype} {r.device}"
+                                     + (" det" if r.deterministic else "") for r in rows if not r.exact}),
+            "rows": [asdict(r) for r in rows]}
+
+
+def _largest(values) -> float | None:
+    return max((v for v in values if v is not None), default=None)
+
+
+def render(summary: dict) -> str:
+    lines = [f"torch {summary['torch']} ({summary['threads']} thread): {summary['verdict']}; "
+             f"largest abs diff from the baseline: outputs {fmt_float(summary['max_abs_output_diff'])}, "
+             f"gradients {fmt_float(summary['max_abs_grad_diff'])}", "",
+             f"Contract: {summary['contract']}", ""]
+    lines.append(markdown_table(
+        ["case", "pair", "dtype", "device", "deterministic", "rule", "result", "max abs out",
+         "max abs grad", "error / allowed"],
+        ([r["case"], r["pair"], r["dtype"], r["device"], "yes" if r["deterministic"] else "no",
+          r["rule"], verdict_word(r["exact"], r["close"]), fmt_float(r["max_abs_output_diff"]),
+          fmt_float(r["max_abs_grad_diff"]), fmt_float(r["worst_ratio"])] for r in summary["rows"])))
+    lines += ["", markdown_table(["variant", "init", "held to", "result"], (
+        [i["variant"], i["init"] or "not declared", i["source"],
+         "as declared" if i["passed"] else "DIFFERENT: " + "; ".join(i["failures"])]
+        for i in summary["inits"]))]
+    failures = [r["failure"] for r in summary["rows"] if r["failure"]]
+    return "\n".join(lines + ([""] + failures if failures else []))

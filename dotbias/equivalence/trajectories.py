@@ -1,0 +1,127 @@
+"""Training trajectories under the equivalence contract: k optimizer steps from the same canonical
+start on the same batches, every variant's parameters held to `equivalence.CONTRACT` after each
+step against the baseline and against the baseline trained in float64 (the reference).
+
+Training amplifies rounding: with SGD at lr 0.5 and momentum 0.9 a 1-ulp difference at step 1 can
+be hundreds of ulps by step 5, and one run of the baseline can land far closer to float64 than a
+correct reordering does (seen: 8x at step 5 in float32; in float64 the baseline *is* the reference,
+error 0). So the baseline's error is measured on several runs: as computed, and `NUDGES` runs with
+a random rounding error in every output (up to eps x the sum of |terms|) and every gradient
+(1 ulp), standing for a correct reordering of every sum. `.ci/trajectory-scan 3000 11` (3,000
+random cases x the 4 variants outside the baseline's family, 5 steps, float32 and float64): the
+rule without the nudged runs rejected a correct variant 15 times (error/allowed up to 7.39); with
+them 0 times, error/allowed at most 0.583."""
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Sequence
+
+import torch
+from fastai.layers import sigmoid_range
+from torch import Tensor
+
+from dotbias.models.canonical import Canonical
+from dotbias.equivalence.contract import BASELINE, NUDGES, TensorCheck, check_tensor, describe, expect_exact
+from dotbias.models.training import train_steps
+from dotbias.models.book import DotProductBiasCP
+from dotbias.models.variant import Variant
+from dotbias.models.registry import get_variant
+
+
+def reference_trajectory(params: Canonical, batches: Sequence[tuple[Tensor, Tensor]],
+                         optimizer: str, y_range=(0, 5.5)) -> list[Canonical]:
+    """The baseline trained in float64 from the parameters upcast (targets upcast too)."""
+    batches64 = [(x, y.double()) for x, y in batches]
+    return train_steps(get_variant(BASELINE), params.to(dtype=torch.float64), batches64, optimizer,
+                       y_range)
+
+
+class RoundedCP(DotProductBiasCP):
+    """The baseline with a random rounding error in every output: its pre-sigmoid sum moved by
+    up to one eps of the sum of its terms' magnitudes (the size of a reordered sum's error, which
+    can be many ulps of the result where terms cancel). `gen` must be set before forward."""
+    gen: torch.Generator | None = None
+
+    def forward(self, x):
+        users, movies = self.user_factors[x[:, 0]], self.movie_factors[x[:, 1]]
+        biases = self.user_bias[x[:, 0]] + self.movie_bias[x[:, 1]]
+        prod = users * movies
+        res = prod.sum(dim=1) + biases
+        with torch.no_grad():
+            terms = prod.abs().sum(dim=1) + biases.abs()
+            u = torch.rand(terms.shape, generator=self.gen, dtype=terms.dtype).to(terms.device)
+            noise = (2 * u - 1) * torch.finfo(res.dtype).eps * terms
+        return sigmoid_range(res + noise, *self.y_range)
+
+
+def _nudge(t: Tensor, gen: torch.Generator) -> Tensor:
+    """`t` with every value moved 1 ulp up or down at random."""
+    up = (torch.rand(t.shape, generator=gen) < 0.5).to(t.device)
+    return torch.nextafter(t, torch.where(up, torch.inf, -torch.inf).to(t.dtype))
+
+
+def _rounding(seed: int):
+    """A `train_steps` prepare hook for `RoundedCP`: seed its output rounding, nudge gradients."""
+    def prepare(model: RoundedCP) -> None:
+        model.gen = torch.Generator().manual_seed(seed)
+        for p in model.parameters():
+            p.register_hook(lambda g: _nudge(g, model.gen))
+    return prepare
+
+
+def nudged_trajectories(params: Canonical, batches: Sequence[tuple[Tensor, Tensor]],
+                        optimizer: str, y_range=(0, 5.5), n: int = NUDGES) -> list[list[Canonical]]:
+    """`n` runs of the baseline with a random rounding error in every output and gradient."""
+    rounded = dataclasses.replace(get_variant(BASELINE), name="rounded", build=RoundedCP)
+    return [train_steps(rounded, params, batches, optimizer, y_range, prepare=_rounding(seed))
+            for seed in range(n)]
+
+
+def check_trajectory(variant: Variant, params: Canonical, batches: Sequence[tuple[Tensor, Tensor]],
+                     optimizer: str = "adamw", y_range=(0, 5.5), *,
+                     reference: list[Canonical] | None = None,
+                     base_run: list[Canonical] | None = None,
+                     nudged: list[list[Canonical]] | None = None) -> list[list[TensorCheck]]:
+    """Per step, the four canonical parameters of `variant` held to the contract; a parameter's
+    error scale is its largest value so far (start included: an update is at most the sum of two)
+    times sqrt(steps x terms per step (bs + row width + 2)). The baseline's error is the largest
+    of `base_run` and the `nudged` runs (see the module's docstring)."""
+    baseline = get_variant(BASELINE)
+    dtype, device = params.user_factors.dtype, params.user_factors.device
+    bs = batches[0][0].shape[0] if batches else 0
+    label = (f"{variant.name} vs {baseline.name} ({describe(params, bs)}), {optimizer}")
+    run = train_steps(variant, params, batches, optimizer, y_range)
+    base_run = base_run or train_steps(baseline, params, batches, optimizer, y_range)
+    reference = reference or reference_trajectory(params, batches, optimizer, y_range)
+    nudged = nudged if nudged is not None else nudged_trajectories(params, batches, optimizer,
+                                                                   y_range)
+    family = variant.exact_with is not None and variant.exact_with == baseline.exact_with
+    steps, largest = [], [t.double().abs().amax().item() if t.numel() else 0.0 for t in params]
+    for k, (p, pb, pr) in enumerate(zip(run, base_run, reference), 1):
+        checks = []
+        for j, (name, t, tb, tr) in enumerate(zip(Canonical._fields, p, pb, pr)):
+            width = t.shape[1] if t.dim() == 2 else 1
+            exact = family and expect_exact(dtype, device, numel=bs * width)
+            largest[j] = max(largest[j], tr.abs().max().item() if t.numel() else 0.0)
+            scale = largest[j] * (k * (bs + width + 2)) ** 0.5
+            checks.append(check_tensor(name, {"variant": t, "baseline": tb, "float64": tr},
+                                       f"{label} step {k} of {len(run)}", exact=exact, scale=scale,
+                                       more_baselines=[n[k - 1][j] for n in nudged]))
+        steps.append(checks)
+    return steps
+
+
+def assert_trajectories(variants: Sequence[Variant], params: Canonical,
+                        batches: Sequence[tuple[Tensor, Tensor]], optimizer: str = "adamw",
+                        y_range=(0, 5.5)) -> None:
+    """Every variant's trajectory held to the contract; AssertionError with the first failure
+    (the earliest step, then the first tensor)."""
+    reference = reference_trajectory(params, batches, optimizer, y_range)
+    base_run = train_steps(get_variant(BASELINE), params, batches, optimizer, y_range)
+    nudged = nudged_trajectories(params, batches, optimizer, y_range)
+    for v in variants:
+        for checks in check_trajectory(v, params, batches, optimizer, y_range, reference=reference,
+                                       base_run=base_run, nudged=nudged):
+            bad = next((c for c in checks if not c.passed), None)
+            if bad is not None:
+                raise AssertionError(bad.message)

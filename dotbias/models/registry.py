@@ -1,0 +1,45 @@
+"""The variant registry: every variant a test, check or benchmark iterates over.
+
+The built-in variants (the book's two, then the zoo) are registered here, in one place; users'
+variants join through `register` (or from outside the package: `plugins`)."""
+from __future__ import annotations
+
+from dotbias.models import book, zoo
+from dotbias.models.variant import Init, Variant
+
+VARIANTS: dict[str, Variant] = {}
+
+
+def register(variant: Variant, *, replace: bool = False) -> Variant:
+    if variant.name in VARIANTS and not replace:
+        raise ValueError(f"variant {variant.name!r} is already registered")
+    VARIANTS[variant.name] = variant
+    return variant
+
+
+def unregister(name: str) -> None:
+    VARIANTS.pop(name, None)
+
+
+def get_variant(name: str) -> Variant:
+    try:
+        return VARIANTS[name]
+    except KeyError:
+        raise ValueError(f"unknown variant {name!r}; registered: {', '.join(VARIANTS)}") from None
+
+
+def declared_init(variant: Variant) -> tuple[Init | None, str]:
+    """The init `variant` is held to and where it comes from: its own declaration, else that of
+    the nearest registered model class its class subclasses, else (None, "not declared")."""
+    if variant.init is not None:
+        return variant.init, "declared"
+    if isinstance(variant.build, type):
+        for base in variant.build.__mro__[1:]:
+            for other in VARIANTS.values():
+                if other.build is base and other.init is not None:
+                    return other.init, f"inherited from {other.name} ({base.__name__})"
+    return None, "not declared: reported, not checked"
+
+
+for _variant in [*book.BUILT_IN, *zoo.BUILT_IN]:
+    register(_variant)

@@ -1,0 +1,126 @@
+"""Built-in variants beyond the book's two, each registered on import:
+
+- `fastai`: fastai's own `fastai.collab.EmbeddingDotBias` (what `collab_learner` builds); it adds
+  the biases in another order, so it is equivalent within error, not bitwise;
+- `torch_emb`: plain `nn.Embedding` tables, the book's order of operations (bitwise with it);
+- `packed`: built for speed, one table per side with the bias as its last column, so one gather
+  per side forward and one scatter per side backward instead of two (escape-hatch mapping);
+- `einsum`, `bag`: the create_params model with the dot product as `einsum('bf,bf->b')`, and
+  with `F.embedding_bag` lookups; correct but not bitwise, init inherited from `cp`.
+"""
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from fastai.layers import sigmoid_range
+from torch import nn
+
+from dotbias.models.canonical import Canonical
+from dotbias.models.variant import CREATE_PARAMS_INIT, FASTAI_EMBEDDING_INIT, Variant
+from dotbias.models.book import DotProductBiasCP
+
+
+def fastai_model(n_users, n_items, n_factors, y_range=(0, 5.5)) -> nn.Module:
+    """fastai's constructor takes (n_factors, n_users, n_items, y_range). Imported here: fastai.collab
+    pulls in pandas and scikit-learn (0.85 s), which every fresh worker process would pay."""
+    from fastai.collab import EmbeddingDotBias
+    return EmbeddingDotBias(n_factors, n_users, n_items, y_range=y_range)
+
+
+class TorchEmbeddingDotBias(nn.Module):
+    """Plain torch: `nn.Embedding` tables drawn from N(0, 0.01), the book's order of operations."""
+    def __init__(self, n_users, n_items, n_factors, y_range=(0, 5.5)):
+        super().__init__()
+        self.user_emb, self.item_emb = nn.Embedding(n_users, n_factors), nn.Embedding(n_items, n_factors)
+        self.user_b, self.item_b = nn.Embedding(n_users, 1), nn.Embedding(n_items, 1)
+        for layer in (self.user_emb, self.user_b, self.item_emb, self.item_b):
+            nn.init.normal_(layer.weight, 0, 0.01)
+        self.y_range = y_range
+
+    def forward(self, x):
+        users, items = x[:, 0], x[:, 1]
+        res = (self.user_emb(users) * self.item_emb(items)).sum(dim=1)
+        res = res + (self.user_b(users) + self.item_b(items)).squeeze(1)
+        return sigmoid_range(res, *self.y_range)
+
+
+class PackedDotBias(nn.Module):
+    """For speed: per side one `[n, n_factors + 1]` table, the bias in the last column."""
+    def __init__(self, n_users, n_items, n_factors, y_range=(0, 5.5)):
+        super().__init__()
+        self.users = nn.Parameter(torch.zeros(n_users, n_factors + 1).normal_(0, 0.01))
+        self.items = nn.Parameter(torch.zeros(n_items, n_factors + 1).normal_(0, 0.01))
+        self.y_range = y_range
+
+    def forward(self, x):
+        f = self.users.shape[1] - 1
+        users, user_bias = F.embedding(x[:, 0], self.users).split([f, 1], dim=1)
+        items, item_bias = F.embedding(x[:, 1], self.items).split([f, 1], dim=1)
+        res = (users * items).sum(dim=1)
+        res = res + (user_bias + item_bias).squeeze(1)
+        return sigmoid_range(res, *self.y_range)
+
+
+def _split(users: torch.Tensor, items: torch.Tensor) -> Canonical:
+    return Canonical(users[:, :-1].clone(), users[:, -1].clone(), items[:, :-1].clone(),
+                     items[:, -1].clone())
+
+
+def packed_to_canonical(model: PackedDotBias) -> Canonical:
+    return _split(model.users.detach(), model.items.detach())
+
+
+def packed_grads(model: PackedDotBias) -> Canonical:
+    grads = [torch.zeros_like(p) if p.grad is None else p.grad.detach()
+             for p in (model.users, model.items)]
+    return _split(*grads)
+
+
+def packed_load(model: PackedDotBias, params: Canonical) -> PackedDotBias:
+    with torch.no_grad():
+        for table, factors, bias in ((model.users, params.user_factors, params.user_bias),
+                                     (model.items, params.item_factors, params.item_bias)):
+            if list(factors.shape) != [table.shape[0], table.shape[1] - 1]:
+                raise ValueError(f"canonical factors of shape {list(factors.shape)} do not fit a "
+                                 f"packed table of shape {list(table.shape)}")
+            table.copy_(torch.cat([factors, bias[:, None]], 1))
+    return model
+
+
+class EinsumDotBias(DotProductBiasCP):
+    """The create_params model with the dot product as one einsum (a batched matmul)."""
+    def forward(self, x):
+        users = self.user_factors[x[:, 0]]
+        movies = self.movie_factors[x[:, 1]]
+        res = torch.einsum("bf,bf->b", users, movies)
+        res += self.user_bias[x[:, 0]] + self.movie_bias[x[:, 1]]
+        return sigmoid_range(res, *self.y_range)
+
+
+class BagDotBias(DotProductBiasCP):
+    """The create_params model looking rows up with `F.embedding_bag` (bags of one row)."""
+    def forward(self, x):
+        u, m = x[:, :1], x[:, 1:]
+        users = F.embedding_bag(u, self.user_factors, mode="sum")
+        movies = F.embedding_bag(m, self.movie_factors, mode="sum")
+        res = (users * movies).sum(dim=1)
+        res += (F.embedding_bag(u, self.user_bias[:, None], mode="sum")
+                + F.embedding_bag(m, self.movie_bias[:, None], mode="sum")).squeeze(1)
+        return sigmoid_range(res, *self.y_range)
+
+
+FASTAI = Variant("fastai", fastai_model, "fastai.collab.EmbeddingDotBias (collab_learner's model)",
+                 "[bs]", paths={"user_factors": "u_weight", "user_bias": "u_bias",
+                                "item_factors": "i_weight", "item_bias": "i_bias"},
+                 init=FASTAI_EMBEDDING_INIT)
+TORCH_EMB = Variant("torch_emb", TorchEmbeddingDotBias, "plain nn.Embedding tables, N(0, 0.01)",
+                    "[bs]", paths={"user_factors": "user_emb.weight", "user_bias": "user_b.weight",
+                                   "item_factors": "item_emb.weight", "item_bias": "item_b.weight"},
+                    init=CREATE_PARAMS_INIT, exact_with="book")
+PACKED = Variant("packed", PackedDotBias, "one [n, f+1] table per side, bias as last column",
+                 "[bs]", to_canonical=packed_to_canonical, load_canonical=packed_load,
+                 canonical_grads=packed_grads, init=CREATE_PARAMS_INIT)
+EINSUM = Variant("einsum", EinsumDotBias, "create_params, dot product as einsum('bf,bf->b')", "[bs]")
+BAG = Variant("bag", BagDotBias, "create_params, lookups with F.embedding_bag", "[bs]")
+BUILT_IN = [FASTAI, TORCH_EMB, PACKED, EINSUM, BAG]
+

@@ -1,0 +1,178 @@
+"""Benchmark set-up: options, the device/size/dtype/variant grid, the timing of every selected group
+in fresh worker processes, and the verdict printed at the end of every `pytest bench`.
+
+Runs are saved under results/local/benchmarks (pytest-benchmark's storage) so `--benchmark-compare`
+works at once; only `pytest bench` loads this file, `pytest tests` is unaffected."""
+from __future__ import annotations
+
+import os
+import shlex
+from pathlib import Path
+
+import pytest
+import torch
+
+from dotbias.models import plugins
+from dotbias.io.files import LOCAL
+from dotbias.timing.groups import DEFAULT_SIZES, INTERLEAVE_S, KERNELS, SWEEP_AXES, sweep_sizes
+from dotbias.models.registry import VARIANTS
+from dotbias.pytest_bench.session import Session, group_of
+
+
+def pytest_addoption(parser):
+    plugins.add_pytest_option(parser)           # --variant pkg.module:attr (repeatable)
+    g = parser.getgroup("dotbias", "dotbias benchmarks")
+    add = g.addoption
+    add("--sweep", action="store_true", help="also time a size sweep (users/items 1e3..1e6, factors "
+        "8..256, batch 64..16384), one axis at a time")
+    add("--devices", default="cpu,cuda", help="comma-separated devices; cuda is deselected without a GPU")
+    add("--dtypes", default="float32", help="comma-separated dtypes, e.g. float32,float64")
+    add("--threads", type=int, default=1, help="torch threads, here and in every worker (default 1)")
+    add("--processes", type=int, default=6, help="fresh worker processes per run; the interval "
+        "includes their spread (default 6)")
+    add("--interleave-s", type=float, default=INTERLEAVE_S, help="seconds of interleaved rounds per "
+        "kernel group in each process (default 4; 2 let five runs' ratios spread 2%%)")
+    add("--epoch-rounds", type=int, default=None, help="paired rounds per epoch group per process "
+        "(default by operation: epoch_lean 8, epoch_fastai 3; see timing.EPOCH_ROUNDS)")
+    add("--aa", action="store_true", help="also time a copy of the baseline against itself (A/A check)")
+    add("--instructions", action="store_true", help="also count instructions per call under "
+        "valgrind's callgrind for every CPU kernel group (minutes)")
+    add("--instructions-calls", type=int, default=None, help="calls per callgrind measurement "
+        "(default by operation: forward 100, forward_backward 50, step 10)")
+    add("--instructions-threshold", type=float, default=0.01, help="instruction-count change against "
+        "the compared run that fails the run (default 0.01 = 1%%)")
+
+
+def _local(config) -> Path:
+    """results/local/ under the directory pytest runs from (its rootdir)."""
+    return Path(config.rootpath) / LOCAL
+
+
+def _given(config, flag: str) -> bool:
+    """Whether the user set `flag` on the command line, in PYTEST_ADDOPTS or in ini addopts."""
+    args = list(config.invocation_params.args) + shlex.split(os.environ.get("PYTEST_ADDOPTS", ""))
+    args += list(config.getini("addopts"))
+    return any(a == flag or a.startswith(flag + "=") for a in args)
+
+
+def _defaults(config) -> None:
+    """pytest-benchmark defaults that suit these benchmarks, unless the user set them."""
+    opt = config.option
+    defaults = {"--benchmark-storage": ("benchmark_storage", f"file://{_local(config)}/benchmarks"),
+                "--benchmark-disable-gc": ("benchmark_disable_gc", True),
+                "--benchmark-max-time": ("benchmark_max_time", "0.2"),
+                "--benchmark-min-time": ("benchmark_min_time", "0.001"),
+                "--benchmark-timer": ("benchmark_timer", "dotbias.timing.rounds.synced_perf_counter")}
+    for flag, (attr, value) in defaults.items():
+        if not _given(config, flag):
+            setattr(opt, attr, value)
+    opt.benchmark_histogram = [h if "/" in h else str(_local(config) / "histograms" / h)
+                               for h in opt.benchmark_histogram]
+
+
+def pytest_configure(config):
+    """Runs before pytest-benchmark's own (trylast) configure reads these options."""
+    plugins.load_variants(config.getoption("variant"))     # and DOTBIAS_VARIANTS, entry points
+    opt = config.option
+    if not hasattr(opt, "benchmark_storage"):
+        return
+    _defaults(config)
+    disabled = opt.benchmark_disable and not opt.benchmark_enable
+    quiet_run = disabled or opt.benchmark_skip or opt.collectonly or os.environ.get("PYTEST_XDIST_WORKER")
+    if not quiet_run and not opt.benchmark_save and not opt.benchmark_autosave:
+        from pytest_benchmark.utils import get_tag
+        opt.benchmark_autosave = get_tag()
+    if opt.threads < 1:
+        raise pytest.UsageError(f"--threads must be at least 1, got {opt.threads}")
+    torch.set_num_threads(opt.threads)
+    config.dotbias = Session(config)
+
+
+def pytest_benchmark_update_machine_info(config, machine_info):
+    import fastai
+    import numpy
+    cuda = torch.cuda.is_available()
+    machine_info["dotbias"] = {
+        "torch": torch.__version__, "fastai": fastai.__version__, "numpy": numpy.__version__,
+        "torch_threads": torch.get_num_threads(), "cpu_count": os.cpu_count(),
+        "cuda": torch.version.cuda if cuda else None,
+        "gpu": torch.cuda.get_device_name(0) if cuda else None}
+
+
+def pytest_generate_tests(metafunc):
+    """The grid, for benchmarks only (tests that ask for `time_op`): `pytest tests bench` in one
+    session leaves the other tests' own `device` or `dtype` parameters alone."""
+    if "time_op" not in metafunc.fixturenames:
+        return
+    cfg = metafunc.config
+    epoch = "epoch" in metafunc.function.__name__
+    if "device" in metafunc.fixturenames:
+        metafunc.parametrize("device", [d.strip() for d in cfg.getoption("devices").split(",")])
+    if "size" in metafunc.fixturenames:
+        sizes = [s.name for s in DEFAULT_SIZES]
+        if cfg.getoption("sweep") and not epoch:
+            sizes += [s.name for s, _ in sweep_sizes()]
+        metafunc.parametrize("size", sizes)
+    if "dtype" in metafunc.fixturenames:
+        dtypes = [d.strip() for d in cfg.getoption("dtypes").split(",")]
+        metafunc.parametrize("dtype", ["float32"] if epoch else dtypes)
+    if "variant" in metafunc.fixturenames:
+        metafunc.parametrize("variant", list(VARIANTS))
+
+
+def pytest_collection_modifyitems(config, items):
+    """Without a GPU, CUDA benchmarks are deselected (one line says so) rather than skipped."""
+    if torch.cuda.is_available():
+        return
+    cuda = [it for it in items if (g := group_of(it)) and g.device.startswith("cuda")]
+    if cuda:
+        items[:] = [it for it in items if it not in cuda]
+        config.hook.pytest_deselected(items=cuda)
+        config.dotbias.notes.append(f"deselected {len(cuda)} CUDA benchmarks: no GPU on this machine")
+
+
+def pytest_report_collectionfinish(config, start_path, items):
+    return getattr(config, "dotbias", None) and config.dotbias.notes
+
+
+def pytest_collection_finish(session):
+    """Pick the saved run to compare with now that the selection is known; refuse in one line."""
+    if getattr(session.config, "dotbias", None):
+        session.config.dotbias.resolve_compare([it for it in session.items if group_of(it)])
+
+
+@pytest.fixture
+def time_op(benchmark, request):
+    """Time this item's (group, variant): the session's worker rounds, floors and instruction
+    counts go into extra_info; pytest-benchmark's own timing runs too (its table and compare)."""
+    def run():
+        group = group_of(request.node)
+        variant = request.node.callspec.params["variant"]
+        session: Session = request.config.dotbias
+        benchmark.group = group.label
+        benchmark.extra_info.update(group=group.as_dict(), variant=variant, threads=torch.get_num_threads(),
+                                    torch=torch.__version__, sweep_axes=SWEEP_AXES.get(group.size.name, []))
+        if benchmark.enabled:
+            benchmark.extra_info.update(session.measure(request.session, group, variant))
+        from dotbias.timing.operations import make_op
+        fn = make_op(group, variant)
+        if group.operation in KERNELS:
+            benchmark(fn)
+        else:
+            benchmark.pedantic(fn, rounds=1, iterations=1)
+    return run
+
+
+def pytest_sessionfinish(session, exitstatus):
+    dotbias = getattr(session.config, "dotbias", None)
+    if dotbias is not None and dotbias.finish() and session.exitstatus == 0:
+        session.exitstatus = 1
+
+
+@pytest.hookimpl(trylast=True)       # after pytest-benchmark's tables: the answer comes last
+def pytest_terminal_summary(terminalreporter, exitstatus, config):
+    dotbias = getattr(config, "dotbias", None)
+    if dotbias is not None and dotbias.lines:
+        terminalreporter.section("dotbias verdict")
+        for line in dotbias.lines:
+            terminalreporter.write_line(line)

@@ -1,0 +1,185 @@
+"""One `pytest bench` session's dotbias state: the worker rounds of every selected group (timed once,
+at the first benchmark), floors, instruction counts, the run compared with, and the verdict lines."""
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from dotbias.report.summary import baseline, row_order, summarise_group
+from dotbias.timing.groups import KERNELS, SIZES, Group
+from dotbias.models.registry import VARIANTS
+
+
+class Session:
+    def __init__(self, config):
+        self.config = config
+        self.notes: list[str] = []          # printed after collection
+        self.lines: list[str] = []          # printed at the end ("dotbias verdict")
+        self.rounds: dict[str, list[dict]] | None = None
+        self.floors: dict[str, tuple[float, float]] = {}
+        self.counts: dict[str, dict] = {}
+        self.compared: Path | None = None
+        self.base = baseline(list(VARIANTS))
+
+    def opt(self, name: str):
+        return self.config.getoption(name)
+
+    def _say(self, text: str) -> None:
+        """A progress line now, even from inside a test (pytest's capture suspended for it)."""
+        tr = self.config.pluginmanager.get_plugin("terminalreporter")
+        capman = self.config.pluginmanager.get_plugin("capturemanager")
+        if tr is None or capman is None:
+            print(text, file=sys.stderr)
+            return
+        with capman.global_and_fixture_disabled():
+            tr.write_line(text)
+
+    # --- the saved run to compare with ---------------------------------------------------------
+    def resolve_compare(self, items) -> None:
+        from dotbias.report.history import resolve
+
+        bs = getattr(self.config, "_benchmarksession", None)
+        if bs is None or not bs.compare or bs.disabled or not items:
+            return
+        explicit = bs.compare is not True
+        candidates = list(bs.storage.query(bs.compare) if explicit else bs.storage.query())
+        try:
+            self.compared = resolve(candidates, {it.nodeid for it in items}, explicit)
+        except ValueError as e:
+            raise pytest.UsageError(str(e)) from None
+        bs.compare = str(self.compared)
+        bs.handle_loading()
+
+    # --- timing in worker processes ------------------------------------------------------------
+    def _time_all(self, pysession) -> None:
+        from dotbias.timing.workers import WorkSpec, run_processes
+
+        groups = tuple(dict.fromkeys(g for it in pysession.items if (g := group_of(it))))
+        from dotbias.models.plugins import loaded_specs
+        spec = WorkSpec(groups, tuple(VARIANTS), self.base, self.opt("aa"), self.opt("interleave_s"),
+                        self.opt("epoch_rounds"), self.opt("threads"), plugins=tuple(loaded_specs()))
+        n = self.opt("processes")
+        self._say(f"\ntiming {len(groups)} groups in {n} fresh processes, one after the other ...")
+        try:
+            self.rounds = {g.label: [] for g in groups}
+            for result in run_processes(spec, n, progress=lambda i, k: self._say(f"  process {i}/{k} done")):
+                for label, res in result.items():
+                    self.rounds[label].append(res)
+        except RuntimeError as e:
+            pytest.exit(f"dotbias: {e}", returncode=1)
+
+    def measure(self, pysession, group: Group, variant: str) -> dict:
+        """What this (group, variant) stores in extra_info: rounds per process, A/A, floor, counts."""
+        from dotbias.timing.workers import aa_name
+
+        if self.rounds is None:
+            self._time_all(pysession)
+        per_process = self.rounds[group.label]
+        info = {"timing": {"seconds": [p["seconds"][variant] for p in per_process],
+                           "iterations": [p["iterations"] for p in per_process]}}
+        if self.opt("aa") and variant == self.base:
+            info["aa"] = {"seconds": [p["seconds"][aa_name(variant)] for p in per_process]}
+        if group.operation in KERNELS:
+            info["floor"] = self._floor(group, variant)
+            if self.opt("instructions") and group.device == "cpu":
+                counts = self._instructions(pysession, group).get(variant)
+                if counts is not None:
+                    info["instructions"] = counts
+        return info
+
+    def _floor(self, group: Group, variant: str) -> dict:
+        from dotbias.timing.floors import copy_bandwidth, floor, op_seconds
+        from dotbias.timing.operations import make_op
+
+        if group.device not in self.floors:
+            self.floors[group.device] = (op_seconds(group.device), copy_bandwidth(group.device))
+        return floor(make_op(group, variant), *self.floors[group.device]).as_dict()
+
+    def _instructions(self, pysession, group: Group) -> dict:
+        """Every variant's counts for `group`; at the first call, every selected CPU kernel group
+        is counted in one valgrind process (its start-up is most of the cost)."""
+        from dotbias.timing import counts as ins
+        from dotbias.models.plugins import loaded_specs
+
+        if group.label in self.counts:
+            return self.counts[group.label]
+        reason = ins.unsupported()
+        if reason:
+            if reason not in self.notes:
+                self.notes.append(reason)
+                self._say(reason)
+            self.counts[group.label] = {}
+            return {}
+        groups = [g for g in dict.fromkeys(group_of(it) for it in pysession.items)
+                  if g and g.device == "cpu" and g.operation in KERNELS and g.label not in self.counts]
+        calls, threads = self.opt("instructions_calls"), self.opt("threads")
+        jobs = [(g, v) for g in groups for v in VARIANTS]
+        self._say(f"\ncounting instructions: {len(groups)} groups x {len(VARIANTS)} variants, "
+                  f"3 repeats each, in one callgrind process ...")
+        try:
+            raw = ins.collect_all(jobs, calls, 3, threads, plugins=loaded_specs())
+        except (OSError, RuntimeError) as e:    # valgrind failed: say so in one line, go on
+            line = f"instruction counts failed, skipped: {str(e).strip().splitlines()[-1][:200]}"
+            self.notes.append(line)
+            self._say(line)
+            raw, groups = {}, []
+            self.counts.update({g.label: {} for g in dict.fromkeys(g for g, _ in jobs)})
+        for g in groups:
+            base = raw[(g.label, self.base)]
+            n = ins.calls_for(g, calls)
+            self.counts[g.label] = {v: ins.counts(raw[(g.label, v)], n,
+                                                  None if v == self.base else base).as_dict()
+                                    for v in VARIANTS}
+        return self.counts[group.label]
+
+    # --- the end: verdicts, changes, the instruction gate --------------------------------------
+    def finish(self) -> bool:
+        """Fill `lines`; True when the instruction-count gate failed."""
+        rows = self._rows()
+        if not rows:
+            return False
+        from dotbias.report.markdown import verdict_lines
+
+        method = ("ratio = ratio of geometric-mean times; 95% interval: Student t over "
+                  f"{self.opt('processes')} fresh processes of interleaved rounds (README: Benchmarks)")
+        self.lines = list(self.notes) + [method] + [ln for r in rows for ln in verdict_lines(r)]
+        return self._compare(rows)
+
+    def _rows(self) -> list:
+        bs = getattr(self.config, "_benchmarksession", None)
+        groups: dict[str, list[dict]] = {}
+        for b in (bs.benchmarks if bs else []):
+            if b.has_error or not b.extra_info.get("timing") or b.stats is None:
+                continue
+            groups.setdefault(b.group, []).append(
+                {"name": b.name, "fullname": b.fullname, "extra_info": b.extra_info,
+                 "stats": {"median": b.stats.median}})
+        rows = [summarise_group(bs_, torch=torch.__version__) for bs_ in groups.values()]
+        return sorted(rows, key=row_order)
+
+    def _compare(self, rows) -> bool:
+        if self.compared is None:
+            return False
+        from dotbias.timing.counts import gate
+        from dotbias.report.summary import load_run, summarise
+        from dotbias.report.history import change_lines, instruction_minima
+
+        before = list(summarise([load_run(self.compared)]).rows)
+        aa = [r.aa.half_width for r in rows if r.aa is not None]
+        self.lines += [f"compared with {self.compared}:"] + change_lines(rows, before, max(aa, default=0.0))
+        failures = gate(instruction_minima(rows), instruction_minima(before),
+                        self.opt("instructions_threshold"))
+        self.lines += failures
+        return bool(failures)
+
+
+def group_of(item) -> Group | None:
+    """The benchmark group an item times (operation from the test's name: test_step -> step)."""
+    params = getattr(getattr(item, "callspec", None), "params", {})
+    if "time_op" not in getattr(item, "fixturenames", ()) or not {"device", "size", "dtype"} <= set(params):
+        return None
+    return Group(item.originalname.removeprefix("test_"), params["device"], SIZES[params["size"]],
+                 params["dtype"])

@@ -1,0 +1,201 @@
+"""A benchmark `Summary` for people: REPORT.md (tables through `tables.markdown_table`), the verdict
+lines `pytest bench` and `dotbias report` print, and report.json (serialised here, at the edge)."""
+from __future__ import annotations
+
+import math
+
+from dotbias.timing import stats
+from dotbias.report.summary import CAP_ROUNDS, Row, Summary, baseline
+from dotbias.timing.counts import TOP, Counts, short_name
+from dotbias.io.tables import fmt_ratio, fmt_seconds, markdown_table
+from dotbias.timing.groups import EPOCH_NOTE, TARGET_HALF_WIDTH
+from dotbias.timing.groups import Floor
+
+AA_FAIL = "this machine was too noisy: do not trust the ratios"
+
+
+def ratio_text(r: stats.Ratio) -> str:
+    return f"{r.numerator}/{r.denominator} {fmt_ratio(r.value, r.low, r.high)}"
+
+
+def verdict(r: stats.Ratio) -> str:
+    """`cp faster by 23%`, `no clear difference`, or why no winner is named."""
+    if r.rounds < stats.MIN_ROUNDS:
+        return f"only {r.rounds} paired rounds: no winner named (needs {stats.MIN_ROUNDS})"
+    if r.faster is None:
+        return "no clear difference"
+    return f"{r.faster} faster by {max(r.value, 1 / r.value) - 1:.0%}"
+
+
+def aa_text(r: stats.Ratio) -> str:
+    ok = r.low <= 1 <= r.high
+    return f"A/A {ratio_text(r)} -> {'ok' if ok else AA_FAIL}"
+
+
+def verdict_lines(row: Row, several: bool = False) -> list[str]:
+    """The terminal lines for one group: one per ratio, then the A/A line."""
+    where = row.group.label + (f" [torch {row.torch}, run {row.run}]" if several else "")
+    lines = [f"{where}: {ratio_text(r)} -> {verdict(r)}" for r in row.ratios]
+    if not row.ratios:
+        lines.append(f"{where}: " + ", ".join(f"{t.name} {fmt_seconds(t.seconds)}" for t in row.times)
+                     + " (no interleaved rounds: no ratio)")
+    if row.aa is not None:
+        lines.append(f"{where}: {aa_text(row.aa)}")
+    return lines + [f"{where}: {m}" for m in misses(row)]
+
+
+def misses(row: Row) -> list[str]:
+    """Why a ratio is less precise than the default run aims at, if it is, and which knob helps:
+    the processes differ more than their rounds' noise explains -> more processes; else more rounds."""
+    target = TARGET_HALF_WIDTH.get(row.group.operation)
+    return [f"{x.numerator}/{x.denominator} half-width {x.half_width:.1%} misses the {target:.0%} target "
+            f"with {x.processes} processes x {x.rounds // x.processes} rounds: {_why(x)}"
+            for x in row.ratios if target and x.half_width > target]
+
+
+def _why(x) -> str:
+    share = x.process_share
+    if math.isnan(share):       # one process, or a run saved before this was recorded
+        return ("the rounds were too noisy or too few; rerun on a quieter machine or with more "
+                "--epoch-rounds / --processes")
+    if share >= 0.5:
+        return (f"{share:.0%} of the spread is between processes (layout, load), beyond their rounds' "
+                "noise: more --processes narrows it, more --epoch-rounds hardly does")
+    return (f"the rounds' own noise explains {1 - share:.0%} of the spread between processes: more "
+            "--epoch-rounds (or a quieter machine) narrows it")
+
+
+def render_text(summary: Summary) -> str:
+    several = len(summary.runs) > 1
+    lines = [ln for row in summary.rows for ln in verdict_lines(row, several)]
+    return "\n".join(list(summary.partial) + lines)
+
+
+def _group_table(rows: list[Row], several: bool) -> str:
+    variants = list(dict.fromkeys(t.name for r in rows for t in r.times))
+    base = baseline(variants)
+    others = [v for v in variants if v != base]
+    head = ["device", "size", "dtype", "torch", "threads"] + (["run"] if several else [])
+    head += [f"{v} time" for v in variants] + [f"{v}/{base} [95% next run]" for v in others]
+    head += ["processes x rounds", "A/A [95% next run]", "verdict"]
+    body = []
+    for r in rows:
+        cells = [r.group.device, r.group.size.name, r.group.dtype, r.torch, r.threads]
+        cells += [r.run] if several else []
+        cells += [fmt_seconds(t.seconds) if (t := r.time(v)) else None for v in variants]
+        by_num = {x.numerator: x for x in r.ratios}
+        cells += [fmt_ratio(x.value, x.low, x.high) if (x := by_num.get(v)) else None for v in others]
+        first = r.ratios[0] if r.ratios else None
+        cells.append(f"{first.processes} x {first.rounds // max(first.processes, 1)}" if first else None)
+        cells.append(fmt_ratio(r.aa.value, r.aa.low, r.aa.high) + ("" if r.aa.low <= 1 <= r.aa.high
+                                                                  else " TOO NOISY") if r.aa else None)
+        cells.append("; ".join([verdict(x) for x in r.ratios] + misses(r)) or None)
+        body.append(cells)
+    return markdown_table(head, body)
+
+
+def render_markdown(summary: Summary) -> str:
+    from dotbias.report.markdown import floors_markdown
+
+    several = len(summary.runs) > 1
+    lines = ["# Benchmark report", "", "How to read it: each row is one benchmark group, every variant "
+             "timed on the same inputs. A time is the geometric mean over all rounds; the ratio is the "
+             "ratio of the times shown (above 1: the first variant is slower). Method: "
+             + stats.METHOD + f". Intervals are {stats.CONFIDENCE:.0%}. No winner is named from fewer "
+             f"than {stats.MIN_ROUNDS} paired rounds. A/A: a second copy of the baseline timed against "
+             f"it (`pytest bench --aa`); if its interval excludes 1, {AA_FAIL}. Epochs: {EPOCH_NOTE}.", ""]
+    lines += [f"**{p}**" for p in summary.partial] + ([""] if summary.partial else [])
+    if any(r.thinned > 1 for r in summary.rows):
+        lines += [f"Groups with more than {CAP_ROUNDS:,} rounds were thinned to every k-th round "
+                  "(k in report.json) to keep memory bounded.", ""]
+    for op in dict.fromkeys(r.group.operation for r in summary.rows):
+        rows = [r for r in summary.rows if r.group.operation == op]
+        lines += [f"## {op}", "", _group_table(rows, several), ""]
+    lines += floors_markdown(summary.rows) + instructions_markdown(summary.rows)
+    lines += ["## Environment", "", "Made by `pytest bench` (runs saved under results/local/benchmarks) "
+              "and `dotbias report`.", ""]
+    keys = list(summary.runs[0]) if summary.runs else []
+    lines += [markdown_table(keys, [[env[k] for k in keys] for env in summary.runs]), ""]
+    return "\n".join(lines)
+
+
+def row_json(r: Row) -> dict:
+    return {"group": r.group.as_dict(), "label": r.group.label, "run": r.run, "torch": r.torch,
+            "threads": r.threads, "thinned_every": r.thinned, "sweep_axes": list(r.sweep_axes),
+            "times": {t.name: {"seconds": t.seconds, "processes": t.processes, "rounds": t.rounds} | t.extra
+                      for t in r.times},
+            "ratios": [x.as_dict() for x in r.ratios], "aa": r.aa.as_dict() if r.aa else None}
+
+
+def summary_json(summary: Summary) -> dict:
+    return {"confidence": stats.CONFIDENCE, "method": stats.METHOD, "epoch": EPOCH_NOTE,
+            "partial": list(summary.partial), "runs": list(summary.runs),
+            "rows": [row_json(r) for r in summary.rows]}
+
+
+def instructions_markdown(rows) -> list[str]:
+    """REPORT.md's section: count ratio beside time ratio, and the breakdown of one group."""
+    body, breakdown = [], []
+    for r in rows:
+        counted = {t.name: Counts.from_dict(t.extra["instructions"]) for t in r.times
+                   if t.extra.get("instructions")}
+        for x in r.ratios:
+            if x.numerator in counted and x.denominator in counted:
+                a, b = counted[x.numerator], counted[x.denominator]
+                cr = a.minimum / b.minimum
+                agree = "agree" if x.low <= cr <= x.high else "DISAGREE: memory/cache, not instructions"
+                body.append([r.group.label, f"{x.numerator}/{x.denominator}", f"{a.minimum:,.0f}",
+                             f"{b.minimum:,.0f}", f"{max(a.spread, b.spread):.2%}", f"{cr:.3f}",
+                             f"{x.value:.3f} [{x.low:.3f}, {x.high:.3f}]", agree])
+        if counted and not breakdown and any(c.top for c in counted.values()):
+            breakdown = _breakdown(r.group.label, counted)
+    if not body:
+        return []
+    head = ["group", "ratio", "numerator instr/call", "denominator instr/call", "spread of repeats",
+            "count ratio", "time ratio [95% next run]", "time vs count"]
+    return ["## Instruction counts (callgrind)", "", "Minimum over repeats of denoised instructions "
+            "per call; a time ratio whose interval misses the count ratio points at memory or cache "
+            "effects.", "", markdown_table(head, body), ""] + breakdown
+
+
+def _breakdown(label: str, counted: dict[str, Counts]) -> list[str]:
+    names = list(counted)
+    head = ["#"] + [h for n in names for h in (f"{n} function", "instr/call")]
+    body = []
+    for i in range(TOP):
+        row = [i + 1]
+        for n in names:
+            top = counted[n].top
+            row += [f"`{short_name(top[i][0])[:80]}`", f"{top[i][1]:,.0f}"] if i < len(top) else [None, None]
+        body.append(row)
+    out = [f"### Where the instructions go: {label}", "", markdown_table(head, body), ""]
+    for n, c in counted.items():
+        if c.delta:
+            out += [f"Largest differences, {n} minus baseline (instructions per call):", "",
+                    markdown_table(["function", "difference"],
+                                   [[f"`{short_name(f)[:100]}`", f"{d:+,.0f}"] for f, d in c.delta]), ""]
+    return out
+
+
+def floors_markdown(rows) -> list[str]:
+    """REPORT.md's section: per group and variant, the time beside its two floors."""
+    body = []
+    for r in rows:
+        for t in r.times:
+            f = t.extra.get("floor")
+            if not f:
+                continue
+            fl = Floor(**f)
+            bound = "overhead" if fl.dispatch_s >= fl.bandwidth_s else "bandwidth"
+            body.append([r.group.label, t.name, fmt_seconds(t.seconds), fl.ops,
+                         fmt_seconds(fl.dispatch_s), f"{fl.dispatch_s / t.seconds:.0%}",
+                         f"{fl.bytes / 1e6:.3g} MB", fmt_seconds(fl.bandwidth_s),
+                         f"{fl.bandwidth_s / t.seconds:.0%}", bound])
+    if not body:
+        return []
+    head = ["group", "variant", "time", "aten ops", "dispatch floor", "of time", "bytes touched",
+            "bandwidth floor", "of time", "larger floor"]
+    return ["## Floors: dispatcher overhead and memory bandwidth", "",
+            "Dispatch floor: the same number of 1-element torch ops as the variant dispatches per call; "
+            "bandwidth floor: the bytes of those ops' tensors (an upper bound on traffic) at the "
+            "measured copy bandwidth.", "", markdown_table(head, body), ""]

@@ -1,0 +1,5 @@
+"""Timing: what is timed (`groups`, torch-free), the operations, interleaved rounds in fresh worker
+processes, ratios and their next-run intervals (`stats`), floors and callgrind instruction counts.
+
+May import: data, models, io.
+"""

@@ -1,0 +1,85 @@
+"""Physical context for a timing: how far a variant is from its floors.
+
+Per call of an operation we count the aten ops it dispatches and the bytes their tensors hold
+(inputs plus outputs, a gather counting the rows it reads rather than the whole table: an upper
+bound on memory traffic, since small tensors stay in cache), then
+price them: the dispatcher floor is that many tiny ops (a 1-element add, timed here), the
+bandwidth floor is those bytes at the copy bandwidth of one big tensor copy (timed once). A time
+near the dispatcher floor is overhead-bound; near the bandwidth floor, memory-bound.
+"""
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+import torch
+from torch.utils._python_dispatch import TorchDispatchMode
+
+from dotbias.timing.groups import Floor
+
+
+class _Counter(TorchDispatchMode):
+    def __init__(self):
+        super().__init__()
+        self.ops, self.bytes = 0, 0
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        out = func(*args, **(kwargs or {}))
+        self.ops += 1
+        name = func.__name__
+        ins = _tensors(args[1:] if name.startswith(("embedding.", "index.")) else args)
+        outs = _tensors(out)
+        gathered = outs if name.startswith(("embedding.", "index.")) else []   # rows read, not the table
+        self.bytes += sum(t.numel() * t.element_size() for t in ins + _tensors(kwargs) + outs + gathered)
+        return out
+
+
+def _tensors(x) -> list[torch.Tensor]:
+    if isinstance(x, torch.Tensor):
+        return [x]
+    if isinstance(x, (list, tuple)):
+        return [t for v in x for t in _tensors(v)]
+    if isinstance(x, dict):
+        return [t for v in x.values() for t in _tensors(v)]
+    return []
+
+
+def count_ops(fn: Callable[[], None]) -> tuple[int, int]:
+    """(aten ops, bytes of their tensors) for one call of `fn` (after one untimed call)."""
+    fn()
+    with _Counter() as c:
+        fn()
+    return c.ops, c.bytes
+
+
+def op_seconds(device: str = "cpu", calls: int = 20_000) -> float:
+    """Seconds per tiny op through the dispatcher: the best of 5 blocks of 1-element adds."""
+    a, b = torch.ones(1, device=device), torch.ones(1, device=device)
+    best = float("inf")
+    for _ in range(5):
+        t0 = time.perf_counter()
+        for _ in range(calls // 5):
+            torch.add(a, b)
+        best = min(best, (time.perf_counter() - t0) / (calls // 5))
+    return best
+
+
+def copy_bandwidth(device: str = "cpu", mbytes: int = 256) -> float:
+    """Bytes per second read plus written by a big float32 tensor copy (best of 5)."""
+    src = torch.ones(mbytes * 2**20 // 4, device=device)
+    dst = torch.empty_like(src)
+    best = float("inf")
+    for _ in range(5):
+        if device.startswith("cuda"):
+            torch.cuda.synchronize()
+        t0 = time.perf_counter()
+        dst.copy_(src)
+        if device.startswith("cuda"):
+            torch.cuda.synchronize()
+        best = min(best, time.perf_counter() - t0)
+    return 2 * src.numel() * 4 / best
+
+
+def floor(fn: Callable[[], None], op_s: float, bandwidth: float) -> Floor:
+    ops, nbytes = count_ops(fn)
+    return Floor(ops, nbytes, op_s, bandwidth)

@@ -1,0 +1,99 @@
+"""What is timed, torch-free: the operations, a benchmark `Group` (operation, device, `Size`,
+dtype), the default sizes and the sweep, the timing budgets, and the `Floor` record a measurement
+carries. Reports read these without importing torch."""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+# The one operation order: kernels first, then whole epochs.
+OPERATIONS = ("forward", "forward_backward", "step", "epoch_lean", "epoch_fastai")
+KERNELS = OPERATIONS[:3]
+EPOCH_RATINGS = 10_000   # an "epoch" is one pass over the train split of this many synthetic ratings
+# The interval half-width a default `pytest bench` aims at; the report says when a run misses it.
+TARGET_HALF_WIDTH = {"epoch_lean": 0.03, "epoch_fastai": 0.05}
+# Epoch rounds per process (lean 110-160 ms, fastai 400-540 ms an epoch here): 6 each gave emb/cp
+# +-4.4% (lean) and +-2.7% (fastai); 14 and 4 gave +-2.1% and +-2.4% but the epochs alone took
+# 277 s. With one warm-up epoch (not two): 8 and 3 gave +-3.3% and +-3.5-7.1% in a 222 s default
+# run with 2 s kernel rounds; with 4 s kernel rounds, 10 lean made the default run 296 s.
+EPOCH_ROUNDS = {"epoch_lean": 8, "epoch_fastai": 3}
+# Seconds of interleaved rounds per kernel group and process. At 2 s five back-to-back runs' emb/cp
+# ratios spread up to 2.0% (forward) and 2.1% (forward_backward): per-round noise, not the process,
+# dominated. 4 s halves that variance for 24 s more per default run.
+INTERLEAVE_S = 4.0
+EPOCH_NOTE = (f"an epoch is one fit over the train split (80%) of the first {EPOCH_RATINGS:,} synthetic "
+              "MovieLens-shaped ratings, batch 64, from the same canonical parameters every round")
+
+
+@dataclass(frozen=True)
+class Size:
+    """One problem size: table rows, factors and batch; `name` is how ids and reports show it."""
+    name: str
+    n_users: int
+    n_items: int
+    n_factors: int
+    bs: int
+
+
+@dataclass(frozen=True)
+class Group:
+    """What one benchmark group times: every variant runs this operation on the same inputs."""
+    operation: str
+    device: str
+    size: Size
+    dtype: str
+
+    @property
+    def label(self) -> str:
+        return f"{self.operation} {self.device} {self.size.name} {self.dtype}"
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> Group:
+        """The inverse of `as_dict`; a malformed dict raises ValueError."""
+        try:
+            return cls(str(d["operation"]), str(d["device"]), Size(**d["size"]), str(d["dtype"]))
+        except (KeyError, TypeError) as e:
+            raise ValueError(f"not a benchmark group: {d!r:.120} ({e})") from None
+
+
+@dataclass(frozen=True)
+class Floor:
+    ops: int               # aten ops per call
+    bytes: int             # bytes of their inputs and outputs per call
+    op_seconds: float      # one tiny dispatcher-bound op
+    bytes_per_second: float
+
+    @property
+    def dispatch_s(self) -> float:
+        return self.ops * self.op_seconds
+
+    @property
+    def bandwidth_s(self) -> float:
+        return self.bytes / self.bytes_per_second
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+# MovieLens 100k as fastbook loads it (944 user ids, 1665 titles), n_factors=50, bs=64.
+DEFAULT_SIZES = [Size("ml100k", 944, 1665, 50, 64)]
+
+
+def sweep_sizes() -> list[tuple[Size, list[str]]]:
+    """One axis at a time around a base (n=1e4 users and items, 64 factors, batch 1024)."""
+    base = dict(n=10_000, f=64, bs=1024)
+    axes = {"n": [1_000, 10_000, 100_000, 1_000_000], "f": [8, 32, 64, 128, 256],
+            "bs": [64, 256, 1024, 4096, 16384]}
+    sizes: dict[tuple, list[str]] = {}
+    for axis, values in axes.items():
+        for value in values:
+            key = tuple((value if k == axis else base[k]) for k in ("n", "f", "bs"))
+            sizes.setdefault(key, []).append(axis)
+    return [(Size(f"n{n:.0e}-f{f}-bs{bs}".replace("+0", ""), n, n, f, bs), axes_)
+            for (n, f, bs), axes_ in sizes.items()]
+
+
+SIZES = {s.name: s for s in DEFAULT_SIZES + [s for s, _ in sweep_sizes()]}
+SWEEP_AXES = {s.name: axes for s, axes in sweep_sizes()}

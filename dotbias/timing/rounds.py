@@ -1,0 +1,79 @@
+"""Interleaved rounds: the variants of one group timed block by block (A B, B A, ...) so that a
+change of machine load hits every variant alike and their per-round ratio cancels it."""
+from __future__ import annotations
+
+import gc
+import math
+import random
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import torch
+
+
+def synced_perf_counter() -> float:
+    """`time.perf_counter` that first waits for queued CUDA work (pytest-benchmark's timer does not)."""
+    if torch.cuda.is_available() and torch.cuda.is_initialized():
+        torch.cuda.synchronize()
+    return time.perf_counter()
+
+
+def synchronize(device: str | torch.device) -> None:
+    if torch.device(device).type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def time_block(fn: Callable[[], None], iterations: int, device: str | torch.device = "cpu") -> float:
+    """Seconds per call of `fn`, over `iterations` back-to-back calls (CUDA synchronized at both ends)."""
+    synchronize(device)
+    t0 = time.perf_counter()
+    for _ in range(iterations):
+        fn()
+    synchronize(device)
+    return (time.perf_counter() - t0) / iterations
+
+
+@dataclass(frozen=True)
+class Rounds:
+    """Seconds per call of each variant, round by round; round r of every variant ran back to back."""
+    seconds: dict[str, list[float]]
+    iterations: int
+
+
+def interleave(fns: dict[str, Callable[[], None]], *, device: str | torch.device = "cpu",
+               budget_s: float = 0.5, block_s: float = 5e-3, min_rounds: int = 4,
+               max_rounds: int = 2000, seed: int = 0) -> Rounds:
+    """Time `fns` in interleaved rounds so a change of machine load hits every variant alike and
+    their per-round ratio cancels it. Each pair of rounds runs a random order, then that order
+    reversed: every variant gets the same mean position, and none is always at an end (a fixed
+    order ran the variant at each end twice in a row at every other round boundary, with its
+    data still in cache: the A/A check of `step` read 0.966 [0.955, 0.978]).
+
+    Own loop rather than `torch.utils.benchmark.Timer`, which times one statement at a time: the
+    ratio needs the variants alternated block by block. Every function gets the same number of
+    calls per round, enough for the fastest to take `block_s`; the rounds fill `budget_s` (within
+    `min_rounds`..`max_rounds`). One warm-up call each first (and, when `block_s` > 0, a short
+    calibration on warm calls); the garbage collector is off."""
+    names = list(fns)
+    rng = random.Random(seed)
+    per_call = {n: time_block(fns[n], 1, device) for n in names}        # warm-up, lazy init
+    if block_s > 0:     # calibrate on warm calls; one call a round (epochs) needs no calibration
+        per_call = {n: time_block(fns[n], 1 if per_call[n] > block_s else 3, device) for n in names}
+    iterations = max(1, math.ceil(block_s / max(min(per_call.values()), 1e-9)))
+    round_s = iterations * sum(per_call.values())
+    rounds = int(min(max(budget_s / max(round_s, 1e-9), min_rounds), max_rounds))
+    seconds: dict[str, list[float]] = {n: [] for n in names}
+    order = names
+    gc.collect()
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        for r in range(rounds):
+            order = rng.sample(names, len(names)) if r % 2 == 0 else order[::-1]
+            for n in order:
+                seconds[n].append(time_block(fns[n], iterations, device))
+    finally:
+        if was_enabled:
+            gc.enable()
+    return Rounds(seconds, iterations)
