@@ -25,6 +25,9 @@ from dotbias.io.files import write_json, write_text
 from dotbias.io.progress import track
 from dotbias.models.registry import VARIANTS
 from dotbias.models.variant import Variant
+from dotbias.data.ratings import collab_dls, synthetic_ratings, tensors_from_dls
+from dotbias.data.ratings import top_titles
+from dotbias.models.training import fit_fastai
 
 BS, N_USERS, N_ITEMS, N_FACTORS = 64, 30, 40, 8
 
@@ -99,7 +102,6 @@ def run_model_ablation(key: str, change: str, cls: type[nn.Module], seed_name: s
 
 
 def _small_data(quick: bool):
-    from dotbias.data.ratings import collab_dls, synthetic_ratings, tensors_from_dls
 
     syn = synthetic_ratings(100, 150, 2000 if quick else 4000, seed=0)
     dls = collab_dls(syn.ratings, bs=BS, seed=42)
@@ -165,7 +167,6 @@ def top5_titles(bias: torch.Tensor, titles) -> tuple[list[str], list[str]]:
     """The five lowest and five highest items by bias, as fastbook lists them."""
     import pandas as pd
 
-    from dotbias.data.ratings import top_titles
     series = pd.Series(bias.detach().float().cpu().numpy(), index=list(titles))
     return top_titles(series, 5, lowest=True), top_titles(series, 5)
 
@@ -173,7 +174,6 @@ def top5_titles(bias: torch.Tensor, titles) -> tuple[list[str], list[str]]:
 def sorting_slip(quick: bool, dls) -> Ablation:
     """The seed's slip: both top-5 lists sorted from the Embedding model's bias. Trains both seed
     models the seed's way (fastai fit_one_cycle, same batches) and lists each model's own top 5."""
-    from dotbias.models.training import fit_fastai
 
     n_users, n_items = len(dls.classes["user"]), len(dls.classes["title"])
     titles = dls.classes["title"]

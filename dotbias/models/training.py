@@ -15,6 +15,7 @@ from torch import Tensor, nn
 from dotbias.models.canonical import Canonical, squeeze
 from dotbias.models.inputs import CollabTensors
 from dotbias.io.progress import track
+from dotbias.io.progress import Bar
 
 # The optimizers the trajectory properties use; each takes the model's parameters.
 OPTIMIZERS: dict[str, Callable[..., torch.optim.Optimizer]] = {
@@ -96,7 +97,6 @@ def _fastai_callbacks(total_steps: int, progress: bool):
     prints to stdout, so it stays off)."""
     from fastai.callback.core import Callback
 
-    from dotbias.io.progress import Bar
 
     class EpochTimer(Callback):
         order = -10

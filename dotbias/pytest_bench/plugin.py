@@ -17,6 +17,7 @@ from dotbias.io.files import LOCAL
 from dotbias.timing.groups import DEFAULT_SIZES, INTERLEAVE_S, KERNELS, SWEEP_AXES, sweep_sizes
 from dotbias.models.registry import VARIANTS
 from dotbias.pytest_bench.session import Session, group_of
+from dotbias.timing.operations import make_op
 
 
 def pytest_addoption(parser):
@@ -154,7 +155,6 @@ def time_op(benchmark, request):
                                     torch=torch.__version__, sweep_axes=SWEEP_AXES.get(group.size.name, []))
         if benchmark.enabled:
             benchmark.extra_info.update(session.measure(request.session, group, variant))
-        from dotbias.timing.operations import make_op
         fn = make_op(group, variant)
         if group.operation in KERNELS:
             benchmark(fn)

@@ -11,6 +11,17 @@ import torch
 from dotbias.report.summary import baseline, row_order, summarise_group
 from dotbias.timing.groups import KERNELS, SIZES, Group
 from dotbias.models.registry import VARIANTS
+from dotbias.models.plugins import loaded_specs
+from dotbias.report.history import change_lines, instruction_minima
+from dotbias.report.history import resolve
+from dotbias.report.markdown import verdict_lines
+from dotbias.report.summary import load_run, summarise
+from dotbias.timing import counts as ins
+from dotbias.timing.counts import gate
+from dotbias.timing.floors import copy_bandwidth, floor, op_seconds
+from dotbias.timing.operations import make_op
+from dotbias.timing.workers import WorkSpec, run_processes
+from dotbias.timing.workers import aa_name
 
 
 class Session:
@@ -39,7 +50,6 @@ class Session:
 
     # --- the saved run to compare with ---------------------------------------------------------
     def resolve_compare(self, items) -> None:
-        from dotbias.report.history import resolve
 
         bs = getattr(self.config, "_benchmarksession", None)
         if bs is None or not bs.compare or bs.disabled or not items:
@@ -55,10 +65,8 @@ class Session:
 
     # --- timing in worker processes ------------------------------------------------------------
     def _time_all(self, pysession) -> None:
-        from dotbias.timing.workers import WorkSpec, run_processes
 
         groups = tuple(dict.fromkeys(g for it in pysession.items if (g := group_of(it))))
-        from dotbias.models.plugins import loaded_specs
         spec = WorkSpec(groups, tuple(VARIANTS), self.base, self.opt("aa"), self.opt("interleave_s"),
                         self.opt("epoch_rounds"), self.opt("threads"), plugins=tuple(loaded_specs()))
         n = self.opt("processes")
@@ -73,7 +81,6 @@ class Session:
 
     def measure(self, pysession, group: Group, variant: str) -> dict:
         """What this (group, variant) stores in extra_info: rounds per process, A/A, floor, counts."""
-        from dotbias.timing.workers import aa_name
 
         if self.rounds is None:
             self._time_all(pysession)
@@ -91,8 +98,6 @@ class Session:
         return info
 
     def _floor(self, group: Group, variant: str) -> dict:
-        from dotbias.timing.floors import copy_bandwidth, floor, op_seconds
-        from dotbias.timing.operations import make_op
 
         if group.device not in self.floors:
             self.floors[group.device] = (op_seconds(group.device), copy_bandwidth(group.device))
@@ -101,8 +106,6 @@ class Session:
     def _instructions(self, pysession, group: Group) -> dict:
         """Every variant's counts for `group`; at the first call, every selected CPU kernel group
         is counted in one valgrind process (its start-up is most of the cost)."""
-        from dotbias.timing import counts as ins
-        from dotbias.models.plugins import loaded_specs
 
         if group.label in self.counts:
             return self.counts[group.label]
@@ -141,7 +144,6 @@ class Session:
         rows = self._rows()
         if not rows:
             return False
-        from dotbias.report.markdown import verdict_lines
 
         method = ("ratio = ratio of geometric-mean times; 95% interval: Student t over "
                   f"{self.opt('processes')} fresh processes of interleaved rounds (README: Benchmarks)")
@@ -163,9 +165,6 @@ class Session:
     def _compare(self, rows) -> bool:
         if self.compared is None:
             return False
-        from dotbias.timing.counts import gate
-        from dotbias.report.summary import load_run, summarise
-        from dotbias.report.history import change_lines, instruction_minima
 
         before = list(summarise([load_run(self.compared)]).rows)
         aa = [r.aa.half_width for r in rows if r.aa is not None]

@@ -95,7 +95,6 @@ def _group_table(rows: list[Row], several: bool) -> str:
 
 
 def render_markdown(summary: Summary) -> str:
-    from dotbias.report.markdown import floors_markdown
 
     several = len(summary.runs) > 1
     lines = ["# Benchmark report", "", "How to read it: each row is one benchmark group, every variant "

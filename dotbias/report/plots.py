@@ -11,6 +11,7 @@ import io  # noqa: E402
 import matplotlib.pyplot as plt  # noqa: E402
 
 from dotbias.io.tables import time_unit
+from dotbias.report.versions import op_label, pair_label
 
 AXES = {"n": ("n_users", "users = items"), "f": ("n_factors", "factors"), "bs": ("bs", "batch size")}
 
@@ -149,7 +150,6 @@ def run_plot(res) -> bytes:
 
 def cross_version_plot(summary: dict) -> bytes:
     """The ratios (first variant over the baseline) with their intervals across torch versions."""
-    from dotbias.report.versions import _label, pair_label
 
     rows, keys = summary["versions"], summary["ratio_keys"]
     fig, ax = plt.subplots(figsize=(8, 4.5))
@@ -161,7 +161,7 @@ def cross_version_plot(summary: dict) -> bytes:
         off = (i - (len(keys) - 1) / 2) * 0.06
         err = [[p["value"] - p["low"] for _, p in pts], [p["high"] - p["value"] for _, p in pts]]
         ax.errorbar([x + off for x, _ in pts], [p["value"] for _, p in pts], yerr=err,
-                    marker="o", capsize=3, label=_label(k))
+                    marker="o", capsize=3, label=op_label(k))
     ax.axhline(1.0, color="grey", lw=0.8, ls="--")
     ax.set_xticks(list(xs), [r["torch"] for r in rows])
     pair = pair_label(summary)

@@ -88,7 +88,7 @@ def fmt_ratio(x: dict) -> str:
     return _fmt(x["value"], x["low"], x["high"])
 
 
-def _label(key: str) -> str:
+def op_label(key: str) -> str:
     """'forward cpu ml100k float32' -> 'forward (cpu, ml100k, float32)'."""
     op, *where = key.split()
     return f"{op} ({', '.join(where)})"
@@ -109,7 +109,7 @@ def render_markdown(summary: dict) -> str:
         lines.append(f"| {r['torch']} | {r['verdict']} | {fmt_float(r['max_abs_output_diff'])} | "
                      f"{fmt_float(r['max_abs_grad_diff'])} | {'; '.join(r['inexact_cases']) or '–'} |")
     lines += ["", f"## Time ratio {pair} [95% next run]", "",
-              "| torch | " + " | ".join(_label(k) for k in keys) + " |", "|---|" + "---|" * len(keys)]
+              "| torch | " + " | ".join(op_label(k) for k in keys) + " |", "|---|" + "---|" * len(keys)]
     for r in rows:
         cells = []
         for k in keys:

@@ -22,6 +22,8 @@ from dotbias.run.config import MIN_RATINGS
 from dotbias.run.config import TOP_KS
 from dotbias.data.ratings import top_overlap
 from dotbias.data.ratings import top_titles
+from dotbias.report.plots import run_plot
+from dotbias.run.markdown import render_markdown
 
 @dataclass(frozen=True)
 class Prepared:
@@ -145,8 +147,6 @@ def equivalence_at_identical_weights(trained, names, dls, cfg: Config) -> dict:
 def write_results(res: ExperimentResult, rs) -> str:
     """Render run.md, run.json and run.png, then write them into the open ResultSet `rs`, each
     carrying its run id; returns the markdown."""
-    from dotbias.report.plots import run_plot
-    from dotbias.run.markdown import render_markdown
 
     md, data, png = render_markdown(res, rs.run_id), res.as_dict(), run_plot(res)
     rs.write_text("run.md", md)

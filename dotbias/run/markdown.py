@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from dotbias.io.tables import markdown_table, verdict_word
+from dotbias.run.config import MIN_RATINGS, TOP_KS
 
 TIMES_NOTE = ("Per-epoch times are not shown: the models train one after the other, so on a shared "
               "machine their seconds measure the load as much as the model. For times, run "
@@ -62,6 +63,5 @@ def _equivalence(res) -> list[str]:
 
 def render_markdown(res, run_id: str = "-") -> str:
     """The whole report; epochs are numbered from 1, as in run.png."""
-    from dotbias.run.config import MIN_RATINGS, TOP_KS
     return "\n".join(_header(res, run_id) + _training(res) + _biases(res, MIN_RATINGS, TOP_KS)
                      + _equivalence(res))

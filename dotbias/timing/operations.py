@@ -13,6 +13,9 @@ from dotbias.timing.groups import Group
 from dotbias.timing.groups import KERNELS
 from dotbias.timing.groups import OPERATIONS
 from dotbias.timing.groups import Size
+from dotbias.data.ratings import collab_dls, synthetic_ratings, tensors_from_dls
+from dotbias.models.inputs import random_canonical
+from dotbias.models.training import fit_fastai, fit_lean
 
 def make_inputs(size: Size, device: str = "cpu", dtype: torch.dtype = torch.float32, seed: int = 0):
     """The benchmark's inputs for one size: `inputs.make_inputs` with fastai's init scale."""
@@ -49,9 +52,6 @@ def make_op(group: Group, variant: str, seed: int = 0) -> Callable[[], None]:
 
 
 def _epoch_op(group: Group, variant: str, seed: int) -> Callable[[], None]:
-    from dotbias.data.ratings import collab_dls, synthetic_ratings, tensors_from_dls
-    from dotbias.models.inputs import random_canonical
-    from dotbias.models.training import fit_fastai, fit_lean
 
     if group.dtype != "float32":
         raise ValueError("epochs run in float32 only (fastai's loaders yield float32 targets)")

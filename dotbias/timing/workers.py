@@ -15,6 +15,9 @@ import sys
 from dataclasses import asdict, dataclass
 
 from dotbias.timing.groups import EPOCH_ROUNDS, INTERLEAVE_S, KERNELS, Group
+from dotbias.models.plugins import load_variants
+from dotbias.timing.operations import make_op
+from dotbias.timing.rounds import interleave
 
 ROUNDS_MAX = 2000
 
@@ -54,8 +57,6 @@ def time_group(spec: WorkSpec, group: Group) -> dict:
     """One group's interleaved rounds in this process: {"seconds": {name: [...]}, "iterations": n}."""
     import torch
 
-    from dotbias.timing.rounds import interleave
-    from dotbias.timing.operations import make_op
 
     fns = {v: make_op(group, v, spec.seed) for v in spec.variants}
     if spec.aa:
@@ -119,7 +120,6 @@ def main() -> int:
     """`python -m dotbias.timing.workers`: WorkSpec JSON on stdin, results JSON on stdout (one line)."""
     try:
         spec = WorkSpec.from_json(sys.stdin.read())
-        from dotbias.models.plugins import load_variants
         load_variants(spec.plugins, env=False, entry_points=False)
         result = work(spec)
     except Exception as e:      # the parent prints this one line

@@ -1,0 +1,150 @@
+"""The house rules, checked on the source with `ast`: imports run one way (no cycle between modules,
+no import of a subpackage that the importer's `__init__` docstring does not allow), and every
+module and function stays readable in one sitting (DESIGN.md)."""
+from __future__ import annotations
+
+import ast
+import re
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+PACKAGE = ROOT / "dotbias"
+TOP = ("cli", "options")        # above every subpackage: they may import any of them
+MAX_MODULE_LINES, MAX_FUNCTION_LINES = 250, 40
+
+
+def module_name(path: Path) -> str:
+    parts = list(path.relative_to(ROOT).with_suffix("").parts)
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def sources() -> dict[str, Path]:
+    files = [*PACKAGE.rglob("*.py"), *(ROOT / "bench").glob("*.py")]
+    return {module_name(p): p for p in sorted(files)}
+
+
+def imports_of(path: Path, name: str) -> set[str]:
+    """Every dotbias module `path` imports, at any depth (a function's imports count too)."""
+    package = name if path.name == "__init__.py" else name.rpartition(".")[0]
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Import):
+            found |= {a.name for a in node.names}
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:
+                base = ".".join(package.split(".")[:len(package.split(".")) - node.level + 1]
+                                + ([base] if base else []))
+            found.add(base)
+            found |= {f"{base}.{a.name}" for a in node.names}     # `from pkg import module`
+    return found
+
+
+def graph() -> dict[str, set[str]]:
+    src = sources()
+    return {name: {m for m in imports_of(path, name) if m in src and m != name}
+            for name, path in src.items()}
+
+
+def find_cycle(edges: dict[str, set[str]]) -> list[str] | None:
+    state: dict[str, int] = {}
+    stack: list[str] = []
+
+    def visit(n: str) -> list[str] | None:
+        state[n] = 1
+        stack.append(n)
+        for m in sorted(edges.get(n, ())):
+            if state.get(m) == 1:
+                return stack[stack.index(m):] + [m]
+            if m not in state and (c := visit(m)):
+                return c
+        state[n] = 2
+        stack.pop()
+        return None
+    return next((c for n in sorted(edges) if n not in state and (c := visit(n))), None)
+
+
+def allowed() -> dict[str, set[str]]:
+    """Subpackage -> the subpackages its `__init__` docstring says it may import."""
+    out = {}
+    for init in sorted(PACKAGE.glob("*/__init__.py")):
+        doc = ast.get_docstring(ast.parse(init.read_text(encoding="utf-8"))) or ""
+        m = re.search(r"^May import: (.*)\.$", doc, re.M)
+        assert m, f"{init}: its docstring must end with 'May import: a, b.' (or 'nothing of dotbias.')"
+        out[init.parent.name] = {s.strip() for s in m.group(1).split(",")} - {"nothing of dotbias"}
+    return out
+
+
+def subpackage(module: str) -> str | None:
+    parts = module.split(".")
+    return parts[1] if parts[0] == "dotbias" and len(parts) > 2 or (
+        len(parts) == 2 and (PACKAGE / parts[1]).is_dir()) else None
+
+
+def test_find_cycle_finds_one_and_only_one():
+    assert find_cycle({"a": {"b"}, "b": {"c"}, "c": {"a"}}) == ["a", "b", "c", "a"]
+    assert find_cycle({"a": {"b", "c"}, "b": {"c"}, "c": set()}) is None
+
+
+def test_imports_of_resolves_relative_and_from_package_imports(tmp_path):
+    f = tmp_path / "m.py"
+    f.write_text("from . import sib\nfrom ..io import files\nimport dotbias.models.zoo\n")
+    got = imports_of(f, "dotbias.report.m")
+    assert {"dotbias.report.sib", "dotbias.io.files", "dotbias.models.zoo"} <= got
+
+
+def test_no_import_cycle_in_dotbias_or_bench():
+    assert find_cycle(graph()) is None, f"import cycle: {' -> '.join(find_cycle(graph()))}"
+
+
+def test_every_import_runs_down_the_declared_order():
+    rules, wrong = allowed(), []
+    for name, targets in graph().items():
+        here = subpackage(name)
+        for t in targets:
+            there = subpackage(t)
+            if there is None or there == here:
+                continue
+            if here is None and name.split(".")[-1] not in TOP and name.startswith("dotbias"):
+                wrong.append(f"{name} -> {t}: only cli and options sit above the subpackages")
+            elif here is not None and there not in rules[here]:
+                wrong.append(f"{name} -> {t}: {here} may import {sorted(rules[here]) or 'nothing'}")
+    assert not wrong, "upward or undeclared imports:\n" + "\n".join(sorted(wrong))
+
+
+def test_bench_folder_is_only_the_plugin_and_benchmarks():
+    """bench/ loads the plugin from the package: no module of its own that others import."""
+    assert not [n for n, t in graph().items() for m in t if m.startswith("bench.")]
+
+
+@pytest.mark.parametrize("path", sorted(PACKAGE.rglob("*.py")), ids=lambda p: module_name(p))
+def test_modules_and_functions_read_in_one_sitting(path):
+    text = path.read_text(encoding="utf-8")
+    assert len(text.splitlines()) <= MAX_MODULE_LINES, f"{path}: {len(text.splitlines())} lines"
+    long = [f"{n.name} ({n.end_lineno - n.lineno + 1} lines, line {n.lineno})"
+            for n in ast.walk(ast.parse(text)) if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef))
+            and n.end_lineno - n.lineno + 1 > MAX_FUNCTION_LINES]
+    assert not long, f"{path}: functions over {MAX_FUNCTION_LINES} lines: {', '.join(long)}"
+
+
+def test_report_commands_import_neither_torch_nor_fastai(tmp_path):
+    """`dotbias report RUN.json` and `dotbias report --versions` only turn JSON into markdown and
+    PNGs: the group definitions they read live in a torch-free module."""
+    import shutil
+    import subprocess
+    import sys
+
+    ref = ROOT / "results" / "reference"
+    env = tmp_path / "tox" / "torch213"
+    env.mkdir(parents=True)
+    shutil.copy(ref / "bench.json", env / "bench.json")
+    shutil.copy(ref / "check" / "equivalence.json", env / "equivalence.json")
+    code = ("import sys; from dotbias import cli\n"
+            f"a = cli.main(['report', {str(ref / 'bench.json')!r}, '--out', {str(tmp_path)!r}])\n"
+            f"b = cli.main(['report', '--versions', {str(tmp_path / 'tox')!r}, '--out', {str(tmp_path)!r}])\n"
+            "print(a, b, sorted(m for m in ('torch', 'fastai') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path)
+    assert out.stdout.splitlines()[-1] == "0 0 []", out.stdout[-500:] + out.stderr[-2000:]
+    assert (tmp_path / "report" / "REPORT.md").exists() and (tmp_path / "versions" / "CROSS_VERSION.md").exists()
