@@ -11,7 +11,7 @@ import io  # noqa: E402
 import matplotlib.pyplot as plt  # noqa: E402
 
 from dotbias.io.tables import time_unit
-from dotbias.report.versions import op_label, pair_label
+from dotbias.report.versions import op_label
 
 AXES = {"n": ("n_users", "users = items"), "f": ("n_factors", "factors"), "bs": ("bs", "batch size")}
 
@@ -149,24 +149,22 @@ def run_plot(res) -> bytes:
 
 
 def cross_version_plot(summary: dict) -> bytes:
-    """The ratios (first variant over the baseline) with their intervals across torch versions."""
-
+    """One panel per operation: every variant's time ratio to the baseline, with its 95% next-run
+    interval, across torch versions."""
     rows, keys = summary["versions"], summary["ratio_keys"]
-    fig, ax = plt.subplots(figsize=(8, 4.5))
+    fig, axes = plt.subplots(1, max(len(keys), 1), figsize=(4 * max(len(keys), 1), 4.2), squeeze=False)
     xs = range(len(rows))
-    for i, k in enumerate(keys):
-        pts = [(x, r["ratios"][k]) for x, r in zip(xs, rows) if k in r["ratios"]]
-        if not pts:
-            continue
-        off = (i - (len(keys) - 1) / 2) * 0.06
-        err = [[p["value"] - p["low"] for _, p in pts], [p["high"] - p["value"] for _, p in pts]]
-        ax.errorbar([x + off for x, _ in pts], [p["value"] for _, p in pts], yerr=err,
-                    marker="o", capsize=3, label=op_label(k))
-    ax.axhline(1.0, color="grey", lw=0.8, ls="--")
-    ax.set_xticks(list(xs), [r["torch"] for r in rows])
-    pair = pair_label(summary)
-    ax.set(xlabel="torch", ylabel=f"time ratio {pair} (95% next-run interval)",
-           title=f"{pair} across torch versions")
-    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0))     # outside: hides no point
+    for ax, k in zip(axes[0], keys):
+        variants = [v for v in summary["variants"] if any(v in r["ratios"].get(k, {}) for r in rows)]
+        for i, v in enumerate(variants):
+            pts = [(x, r["ratios"][k][v]) for x, r in zip(xs, rows) if v in r["ratios"].get(k, {})]
+            off = (i - (len(variants) - 1) / 2) * 0.05
+            err = [[p["value"] - p["low"] for _, p in pts], [p["high"] - p["value"] for _, p in pts]]
+            ax.errorbar([x + off for x, _ in pts], [p["value"] for _, p in pts], yerr=err,
+                        marker="o", ms=3, capsize=2, label=v)
+        ax.axhline(1.0, color="grey", lw=0.8, ls="--")
+        ax.set_xticks(list(xs), [r["torch"].split("+")[0] for r in rows])
+        ax.set(xlabel="torch", title=op_label(k), ylabel="time / baseline (95% next run)")
+    axes[0][-1].legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))
     fig.tight_layout()
     return png_bytes(fig)

@@ -1,27 +1,31 @@
-"""One cross-version table from the per-torch-version runs that tox leaves in results/local/tox/<env>/:
-`equivalence.json` (from `dotbias check`) and `bench.json` (a pytest-benchmark run).
+"""One cross-version summary from the per-torch-version runs that tox leaves in results/local/tox/<env>/:
+`check/equivalence.json` (from `dotbias check`) and `bench.json` (a pytest-benchmark run).
 
-Per torch version: the equivalence verdict with the largest differences seen, and the
-ratio (the first variant over the baseline, named from the runs) with its 95% next-run
-interval per operation; plus a plot of the ratios across versions."""
+Per torch version: the equivalence verdict with the largest share of the error budget used, and the
+time ratio of every variant to the baseline per operation with its 95% next-run interval (and the
+instruction-count ratio where the run counted them). Versions are compared in order: a variant whose
+verdict changes, or whose ratio's interval does not overlap the previous version's, is a change
+beyond noise, and the first line of the markdown names it."""
 from __future__ import annotations
 
-import re
 from pathlib import Path
 
+from packaging.version import InvalidVersion, Version
+
 from dotbias.io.files import read_json
-from dotbias.io.tables import fmt_float
-from dotbias.report.summary import load_run, summarise
-from dotbias.io.tables import fmt_ratio as _fmt
+from dotbias.io.tables import fmt_float, fmt_ratio, markdown_table
+from dotbias.report.summary import Row, load_run, summarise
 from dotbias.timing.groups import OPERATIONS
 
 EQUIVALENCE, BENCH = "equivalence.json", "bench.json"
 
 
-def version_key(version: str) -> tuple:
-    """'2.9.1+cu128' < '2.13.0+cpu' < '2.14.1+cu130': numeric, not string, order."""
-    nums = re.findall(r"\d+", version.split("+")[0])
-    return tuple(int(n) for n in nums) or (0,)
+def version_key(version: str) -> Version:
+    """torch's version order ('2.9.1+cu128' < '2.13.0+cpu' < '2.14.1'; '2.6.0rc1' < '2.6.0')."""
+    try:
+        return Version(version)
+    except InvalidVersion:
+        raise ValueError(f"not a torch version: {version!r}") from None
 
 
 def _load_equivalence(path: Path) -> dict:
@@ -48,44 +52,80 @@ def collect(folder: str | Path) -> list[dict]:
         entry["torch"] = (entry["equivalence"] or {}).get("torch") or entry["bench"].runs[0]["torch"]
         entries.append(entry)
     if not entries:
-        raise ValueError(f"{folder}: no torch-version runs inside (expected <env>/{EQUIVALENCE} "
+        raise ValueError(f"{folder}: no torch-version runs inside (expected <env>/check/{EQUIVALENCE} "
                          f"or <env>/{BENCH})")
     return sorted(entries, key=lambda e: version_key(e["torch"]))
 
 
-def _ratios(bench) -> dict[str, dict]:
-    """Group label -> the first ratio of that group (sweep sizes left out)."""
-    out = {}
+def _count_ratio(row: Row, variant: str) -> float | None:
+    """Minimum instructions per call of `variant` over the baseline's, where both were counted."""
+    def least(name: str) -> float | None:
+        t = row.time(name)
+        return min(t.extra["instructions"]["per_call"]) if t and t.extra.get("instructions") else None
+    num, den = least(variant), least(row.ratios[0].denominator) if row.ratios else None
+    return num / den if num and den else None
+
+
+def _ratios(bench) -> dict[str, dict[str, dict]]:
+    """Operation -> variant -> its ratio to the baseline (default sizes only, CPU and CUDA alike)."""
+    out: dict[str, dict[str, dict]] = {}
     for r in (bench.rows if bench else ()):
-        if r.ratios and not r.sweep_axes:
-            out[r.group.label] = r.ratios[0].as_dict()
+        if r.sweep_axes:
+            continue
+        for x in r.ratios:
+            d = x.as_dict() | {"faster": x.faster, "count_ratio": _count_ratio(r, x.numerator)}
+            out.setdefault(r.group.label, {})[x.numerator] = d
+    return out
+
+
+def _equivalence(eq: dict) -> dict:
+    """The verdict, the worst row by share of the error budget, and each pair's own verdict."""
+    rows = eq.get("rows", [])
+    worst = max(rows, key=lambda r: r.get("worst_ratio") or 0.0, default=None)
+    pairs: dict[str, str] = {}
+    for r in rows:
+        word = "DIFFERENT" if not r["close"] else "bitwise" if r["exact"] else "within error"
+        now = pairs.get(r["pair"])
+        pairs[r["pair"]] = word if now in (None, "bitwise") or word == "DIFFERENT" else now
+    where = f"{worst['pair']}, {worst['case']}, {worst['dtype']}" if worst and worst["worst_ratio"] else ""
+    return {"verdict": eq.get("verdict", "not run"), "worst_ratio": worst.get("worst_ratio") if worst
+            else None, "worst_where": where, "pairs": pairs, "threads": eq.get("threads")}
+
+
+def _changes(rows: list[dict]) -> list[str]:
+    """Verdicts and ratios that changed beyond noise from one version to the next."""
+    out = []
+    for prev, now in zip(rows, rows[1:]):
+        for pair, word in now["pairs"].items():
+            if pair in prev["pairs"] and prev["pairs"][pair] != word:
+                out.append(f"torch {now['torch']}: {pair} {prev['pairs'][pair]} -> {word}")
+        for key, per_variant in now["ratios"].items():
+            for v, x in per_variant.items():
+                p = prev["ratios"].get(key, {}).get(v)
+                if p and (x["low"] > p["high"] or x["high"] < p["low"]):
+                    out.append(f"torch {now['torch']}: {key.split()[0]} {v}/{x['denominator']} "
+                               f"{p['value']:.3f} -> {x['value']:.3f}")
     return out
 
 
 def summarise_versions(entries: list[dict]) -> dict:
     rows = []
     for e in entries:
-        eq = e["equivalence"] or {}
         env = e["bench"].runs[0] if e["bench"] else {}
-        rows.append({"env": e["env"], "torch": e["torch"], "verdict": eq.get("verdict", "not run"),
-                     "max_abs_output_diff": eq.get("max_abs_output_diff"),
-                     "max_abs_grad_diff": eq.get("max_abs_grad_diff"),
-                     "inexact_cases": eq.get("inexact_cases", []),
-                     "threads": eq.get("threads"), "bench_threads": env.get("torch_threads"),
-                     "cuda": env.get("cuda"), "ratios": _ratios(e["bench"])})
+        rows.append({"env": e["env"], "torch": e["torch"], **_equivalence(e["equivalence"] or {}),
+                     "bench_threads": env.get("torch_threads"), "cuda": env.get("cuda"),
+                     "ratios": _ratios(e["bench"])})
     rank = {op: i for i, op in enumerate(OPERATIONS)}
     keys = sorted({k for r in rows for k in r["ratios"]}, key=lambda k: (rank.get(k.split()[0], 99), k))
-    pairs = sorted({f"{x['numerator']}/{x['denominator']}" for r in rows for x in r["ratios"].values()})
-    return {"versions": rows, "ratio_keys": keys, "pairs": pairs}
+    variants = list(dict.fromkeys(v for r in rows for k in keys for v in r["ratios"].get(k, {})))
+    return {"versions": rows, "ratio_keys": keys, "variants": variants, "changes": _changes(rows)}
 
 
-def pair_label(summary: dict) -> str:
-    """The ratio the table and plot show, named from the runs (e.g. 'emb/cp'), never assumed."""
-    return ", ".join(summary.get("pairs") or ["time ratio"])
-
-
-def fmt_ratio(x: dict) -> str:
-    return _fmt(x["value"], x["low"], x["high"])
+def first_line(summary: dict) -> str:
+    versions = ", ".join(r["torch"] for r in summary["versions"])
+    if summary["changes"]:
+        return f"Changed beyond noise across torch {versions}: " + "; ".join(summary["changes"]) + "."
+    return f"No verdict and no time ratio changed beyond noise across torch {versions}."
 
 
 def op_label(key: str) -> str:
@@ -94,30 +134,34 @@ def op_label(key: str) -> str:
     return f"{op} ({', '.join(where)})"
 
 
+def _cell(x: dict | None) -> str:
+    if x is None:
+        return "–"
+    counts = f"; counts {x['count_ratio']:.3f}" if x.get("count_ratio") else ""
+    return fmt_ratio(x["value"], x["low"], x["high"]) + counts
+
+
 def render_markdown(summary: dict) -> str:
-    rows, keys, pair = summary["versions"], summary["ratio_keys"], pair_label(summary)
-    lines = ["# Across torch versions", "",
-             "One row per torch version (a tox environment). *Equivalence* is `dotbias check`: the "
-             "fixed grid of cases, both dtypes, deterministic algorithms off and on; *bitwise equal* "
-             f"means every output and gradient matched bit for bit. Ratios are {pair} time (the first "
-             "variant over the baseline) with a 95% next-run interval from `pytest bench` (above 1: "
-             "the first is slower).", "",
-             "## Equivalence", "",
-             "| torch | verdict | max abs diff outputs | max abs diff gradients | inexact cases |",
-             "|---|---|---|---|---|"]
-    for r in rows:
-        lines.append(f"| {r['torch']} | {r['verdict']} | {fmt_float(r['max_abs_output_diff'])} | "
-                     f"{fmt_float(r['max_abs_grad_diff'])} | {'; '.join(r['inexact_cases']) or '–'} |")
-    lines += ["", f"## Time ratio {pair} [95% next run]", "",
-              "| torch | " + " | ".join(op_label(k) for k in keys) + " |", "|---|" + "---|" * len(keys)]
-    for r in rows:
-        cells = []
-        for k in keys:
-            x = r["ratios"].get(k)
-            cells.append("–" if x is None else fmt_ratio(x) + (f" ({x['faster']} faster)"
-                                                                if x["faster"] else ""))
-        lines.append(f"| {r['torch']} | " + " | ".join(cells) + " |")
-    lines += ["", "Environments: " + "; ".join(
+    rows, keys = summary["versions"], summary["ratio_keys"]
+    lines = [first_line(summary), "", "# Across torch versions", "",
+             "One tox environment per torch version. *Equivalence* is `dotbias check` (the fixed grid, "
+             "float32 and float64, deterministic algorithms off and on); *worst share* is the largest "
+             "error/allowed of any row. Ratios are each variant's time over the baseline's with a 95% "
+             "next-run interval from `pytest bench` (above 1: slower than the baseline). A change "
+             "beyond noise: a pair's verdict differs from the previous version's, or a ratio's "
+             "interval does not overlap it.", "", "## Equivalence", "",
+             markdown_table(["torch", "verdict", "worst share of the budget", "where", "pairs not bitwise"],
+                            [[r["torch"], r["verdict"], fmt_float(r["worst_ratio"]), r["worst_where"] or "–",
+                              ", ".join(p for p, w in r["pairs"].items() if w != "bitwise") or "–"]
+                             for r in rows]), ""]
+    for k in keys:
+        base = next((x["denominator"] for r in rows for x in r["ratios"].get(k, {}).values()), "?")
+        lines += [f"## {op_label(k)}: time / {base}'s [95% next run]", "",
+                  markdown_table(["variant", *(f"torch {r['torch']}" for r in rows)],
+                                 [[v, *(_cell(r["ratios"].get(k, {}).get(v)) for r in rows)]
+                                  for v in summary["variants"]
+                                  if any(v in r["ratios"].get(k, {}) for r in rows)]), ""]
+    lines += ["Environments: " + "; ".join(
         f"{r['env']}: torch {r['torch']}, {r['bench_threads'] or '?'} bench thread(s), "
         f"GPU {r['cuda'] or 'none'}" for r in rows) + ".", ""]
     return "\n".join(lines)
