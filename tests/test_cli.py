@@ -11,14 +11,19 @@ from mlfiles import tree_digest, write_movielens
 
 from dotbias import cli, to_canonical
 from dotbias.run import experiment
-from dotbias.report import plots
-from dotbias.io.resultset import ResultSet, read_manifest
+from dotbias.io.files import read_json
+from dotbias.io.resultset import ResultSet
 
 
 def run_cli(args, capsys):
     code = cli.main(args)
     out, err = capsys.readouterr()
     return code, out, err
+
+
+def manifest(set_path):
+    """What the set's manifest records (command, threads, files), read as any JSON result is."""
+    return read_json(set_path / "manifest.json", "manifest")
 
 
 def assert_one_line_error(code, err, *fragments):
@@ -40,7 +45,7 @@ def test_run_on_a_small_movielens_folder(tmp_path, capsys):
     run = out_dir / "run"
     assert sorted(p.name for p in run.iterdir()) == ["manifest.json", "run.json", "run.md", "run.png"]
     data = json.loads((run / "run.json").read_text())
-    assert data["run_id"] == read_manifest(run)["run_id"] and f"Run `{data['run_id']}`" in out
+    assert data["run_id"] == manifest(run)["run_id"] and f"Run `{data['run_id']}`" in out
     assert data["dataset"]["users"] == 41 and data["dataset"]["titles"] == 30  # 29 titles + #na#
     assert data["config"]["threads"] == 1 and data["environment"]["threads"] == 1
     for name in ("emb", "cp"):
@@ -63,8 +68,9 @@ def test_top5_is_each_models_own(tmp_path):
     seed are chosen so the two models' top-5 differ; with the slip (both lists from the Embedding
     model's bias) cp's list would equal emb's and the first assertion would fail."""
     folder = write_movielens(tmp_path / "ml", n_users=40, n_items=30, n_ratings=600)
-    res = experiment.run_experiment(experiment.Config(data=str(folder), epochs=1, factors=3, bs=16),
-                                    log=lambda *a: None)
+    quiet = lambda *a: None
+    cfg = experiment.Config(data=str(folder), epochs=1, factors=3, bs=16)
+    res = experiment.run_prepared(experiment.prepare(cfg, log=quiet), log=quiet)
     assert res.top["emb"] != res.top["cp"]
     titles = list(res.item_bias["emb"].index)
     for name in ("emb", "cp"):
@@ -88,7 +94,7 @@ def test_failure_while_rendering_writes_nothing(previous_set, monkeypatch, capsy
 
     def broken(res):
         raise ValueError("plot failed")
-    monkeypatch.setattr(plots, "run_plot", broken)
+    monkeypatch.setattr(experiment, "run_plot", broken)    # where write_results looks it up
     code, _, err = run_cli(["run", "--data", str(folder), "--epochs", "1", "--factors", "2",
                             "--bs", "8", "--out", str(out_dir), "--no-progress"], capsys)
     assert_one_line_error(code, err, "plot failed")
@@ -165,7 +171,7 @@ def test_threads_are_set_and_recorded(tmp_path, capsys, monkeypatch):
     assert calls == [3]
     data = json.loads((tmp_path / "o" / "run" / "run.json").read_text())
     assert data["config"]["threads"] == data["environment"]["threads"] == 3
-    assert read_manifest(tmp_path / "o" / "run")["threads"] == 3
+    assert manifest(tmp_path / "o" / "run")["threads"] == 3
 
 
 def test_an_interrupt_turned_into_another_error_on_its_way_is_still_exit_130(monkeypatch, capsys):

@@ -128,11 +128,6 @@ def run_prepared(p: Prepared, log=print) -> ExperimentResult:
                             environment(), biases, models)
 
 
-def run_experiment(cfg: Config, log=print) -> ExperimentResult:
-    """`prepare` then `run_prepared`: the whole job, without writing anything."""
-    return run_prepared(prepare(cfg, log), log)
-
-
 def equivalence_at_identical_weights(trained, names, dls, cfg: Config) -> dict:
     """Load the first variant's trained weights into every variant; compare on one valid batch."""
     params = get_variant(names[0]).to_canonical(trained)

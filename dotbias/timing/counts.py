@@ -169,12 +169,6 @@ def collect_all(jobs: Sequence[tuple[Group, str]], number: int | None = None, re
     return {k: tuple(v) for k, v in out.items()}
 
 
-def collect(group: Group, variant: str, number: int | None = None, repeats: int = 3, threads: int = 1,
-            prelude: str = ""):
-    """callgrind stats (one per repeat) for `number` calls of `variant`'s operation."""
-    return collect_all([(group, variant)], number, repeats, threads, prelude)[(group.label, variant)]
-
-
 def short_name(function: str) -> str:
     """A C++ symbol without template and parameter lists, naming the first `at::native` kernel
     inside them: 'c10::function_ref::callback_fn [at::native::cpu_index_kernel]'."""

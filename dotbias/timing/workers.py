@@ -19,8 +19,6 @@ from dotbias.models.plugins import load_variants
 from dotbias.timing.operations import make_op
 from dotbias.timing.rounds import interleave
 
-ROUNDS_MAX = 2000
-
 
 @dataclass(frozen=True)
 class WorkSpec:
