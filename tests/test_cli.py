@@ -6,10 +6,11 @@ import subprocess
 import sys
 
 import pytest
+import torch
 
 from mlfiles import tree_digest, write_movielens
 
-from dotbias import cli, to_canonical
+from dotbias import cli, commands, to_canonical
 from dotbias.run import experiment
 from dotbias.io.files import read_json
 from dotbias.io.resultset import ResultSet
@@ -174,15 +175,30 @@ def test_threads_are_set_and_recorded(tmp_path, capsys, monkeypatch):
     assert manifest(tmp_path / "o" / "run")["threads"] == 3
 
 
+def test_check_records_the_threads_it_ran_with(tmp_path, capsys, monkeypatch):
+    """`dotbias check` pins its own thread count whatever --threads says; its results and manifest
+    record the count the grid ran with, not the option."""
+    from dotbias.equivalence import check as grid
+    monkeypatch.setattr(grid, "CASES", [("same", 5, 5, 2, 32, "same")])
+    seen = []
+    run_checks = grid.run_checks
+    monkeypatch.setattr(grid, "run_checks", lambda: seen.append(torch.get_num_threads()) or run_checks())
+    code, _, err = run_cli(["check", "--threads", "3", "--out", str(tmp_path), "--no-progress"], capsys)
+    assert code == 0, err
+    data = json.loads((tmp_path / "check" / "equivalence.json").read_text())
+    assert seen == [grid.THREADS] == [1]
+    assert data["threads"] == manifest(tmp_path / "check")["threads"] == grid.THREADS
+
+
 def test_an_interrupt_turned_into_another_error_on_its_way_is_still_exit_130(monkeypatch, capsys):
-    """Seen once in 20 seeds under load: Ctrl-C during an import came out of CPython's warnings
-    machinery as `TypeError: expected a message argument`, reported as an internal error."""
+    """Ctrl-C during an import can come out of CPython's warnings machinery as `TypeError:
+    expected a message argument`: still an interrupt (130), not an internal error."""
     import argparse
     import signal
     import types
 
     def func(args):
-        cli._Interrupt.seen = True
+        commands.Interrupt.seen = True
         raise TypeError("expected a message argument")
     ns = argparse.Namespace(func=func, no_progress=True)
     monkeypatch.setattr(cli, "build_parser", lambda: types.SimpleNamespace(parse_args=lambda a: ns))
@@ -199,19 +215,19 @@ def test_an_interrupt_turned_into_another_error_on_its_way_is_still_exit_130(mon
 
 
 def test_an_interrupt_inside_a_callback_prints_no_traceback(capsys, monkeypatch):
-    """Seen in CI: Ctrl-C inside importlib's module-lock weakref callback, which CPython prints as
+    """Ctrl-C inside importlib's module-lock weakref callback is printed by CPython as
     'Exception ignored in: ...' plus a traceback. The hook keeps it as an interrupt, silently;
     anything else still goes to the default hook."""
     import types
-    monkeypatch.setattr(cli._Interrupt, "seen", False)
+    monkeypatch.setattr(commands.Interrupt, "seen", False)
     info = types.SimpleNamespace(exc_type=KeyboardInterrupt, exc_value=KeyboardInterrupt(),
                                  exc_traceback=None, err_msg=None, object=None)
-    cli._unraisable(info)
-    assert cli._Interrupt.seen and capsys.readouterr().err == ""
-    monkeypatch.setattr(cli._Interrupt, "seen", False)
+    commands.unraisable(info)
+    assert commands.Interrupt.seen and capsys.readouterr().err == ""
+    monkeypatch.setattr(commands.Interrupt, "seen", False)
     passed_on = []
     monkeypatch.setattr(sys, "__unraisablehook__", passed_on.append)
     other = types.SimpleNamespace(exc_type=ValueError, exc_value=ValueError("x"), exc_traceback=None,
                                   err_msg="Exception ignored in", object=None)
-    cli._unraisable(other)
-    assert not cli._Interrupt.seen and passed_on == [other]
+    commands.unraisable(other)
+    assert not commands.Interrupt.seen and passed_on == [other]

@@ -1,13 +1,17 @@
 """Progress for anything that takes more than a few seconds: a tqdm line on stderr, so stdout stays
 clean for results (`dotbias run > out.md`). Off when stderr is not a terminal (tqdm's
-`disable=None`) or after `set_enabled(False)` (`--no-progress`); `set_enabled(True)` forces it on."""
+`disable=None`) or after `set_enabled(False)` (`--no-progress`); `set_enabled(True)` forces it on.
+
+tqdm is imported at the first bar, not with this module: `dotbias` imports this before it installs
+its Ctrl-C handler, and that window stays short (tqdm pulls in `inspect`)."""
 from __future__ import annotations
 
 import sys
 from collections.abc import Iterable, Iterator
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
-from tqdm import tqdm
+if TYPE_CHECKING:
+    from tqdm import tqdm
 
 T = TypeVar("T")
 _enabled: bool | None = None        # None: on when stderr is a terminal
@@ -24,6 +28,7 @@ def enabled() -> bool:
 
 def _bar(label: str, total: int | None, items: Iterable | None = None) -> tqdm:
     """A tqdm bar on the current stderr (looked up now: tests and callers may swap it)."""
+    from tqdm import tqdm
     return tqdm(items, desc=label, total=total, file=sys.stderr, mininterval=0.1, dynamic_ncols=True,
                 disable=None if _enabled is None else not _enabled)
 
