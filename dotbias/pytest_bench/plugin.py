@@ -151,8 +151,9 @@ def time_op(benchmark, request):
         variant = request.node.callspec.params["variant"]
         session: Session = request.config.dotbias
         benchmark.group = group.label
-        benchmark.extra_info.update(group=group.as_dict(), variant=variant, threads=torch.get_num_threads(),
-                                    torch=torch.__version__, sweep_axes=SWEEP_AXES.get(group.size.name, []))
+        benchmark.extra_info.update(format=2, group=group.as_dict(), variant=variant, torch=torch.__version__,
+                                    threads=torch.get_num_threads(),
+                                    sweep_axes=SWEEP_AXES.get(group.size.name, []))
         if benchmark.enabled:
             benchmark.extra_info.update(session.measure(request.session, group, variant))
         fn = make_op(group, variant)

@@ -55,7 +55,7 @@ def misses(row: Row) -> list[str]:
 
 def _why(x) -> str:
     share = x.process_share
-    if math.isnan(share):       # one process, or a run saved before this was recorded
+    if math.isnan(share):       # one process: no spread between processes to split
         return ("the rounds were too noisy or too few; rerun on a quieter machine or with more "
                 "--epoch-rounds / --processes")
     if share >= 0.5:
