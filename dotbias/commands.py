@@ -34,8 +34,9 @@ def run_command(args, name: str, work: Work, prepare: Callable[[], T] = lambda: 
     2. pin the torch threads it runs with: `threads` when the command fixes its own (`check`),
        else --threads; the manifest records that number;
     3. `prepare()`: validate and read the input, before anything is locked;
-    4. inside the locked set, `work(rs, prepared)` -> (text, exit status); a Ctrl-C a library
-       swallowed stops it here, so nothing becomes visible;
+    4. inside the locked set, `work(rs, prepared)` -> (text, exit status). A Ctrl-C that a
+       library swallowed (while torch or fastai load) stops the command before the set is
+       locked and again before it is swapped in, so nothing becomes visible;
     5. the set is swapped in whole, then `text` goes to stdout (the set's final path in place of
        its temp folder) and `wrote DIR/ (files)` to stderr. Returns the exit status."""
     ran_with = threads if threads is not None else getattr(args, "threads", None)
@@ -43,6 +44,7 @@ def run_command(args, name: str, work: Work, prepare: Callable[[], T] = lambda: 
     if ran_with is not None:
         pin_threads(ran_with)
     prepared = prepare()
+    stop_if_interrupted()
     with rs if rs is not None else contextlib.nullcontext():
         text, code = work(rs, prepared)
         stop_if_interrupted()

@@ -131,9 +131,9 @@ def test_results_are_readable_by_everyone(tmp_path):
 
 @pytest.mark.parametrize("after", [0.3, 0.8, 1.5])
 def test_ctrl_c_in_the_first_seconds_is_one_line_and_exit_130(tmp_path, after):
-    """SIGINT while torch/fastai are still importing (the window where a traceback used to show).
-    Under load this caught two CPython/library quirks: an exit turned into death by SIGINT (-2)
-    after a KeyboardInterrupt crossed C++ code, and an interrupt swallowed during an import."""
+    """SIGINT while torch/fastai are still importing: one line and 130, not a traceback, not death
+    by SIGINT (-2) after a KeyboardInterrupt crossed C++ code, not an interrupt swallowed during an
+    import."""
     import signal
     import time
     proc = subprocess.Popen([sys.executable, "-m", "dotbias.cli", "run", "--quick", "--out",
@@ -148,7 +148,7 @@ def test_ctrl_c_in_the_first_seconds_is_one_line_and_exit_130(tmp_path, after):
 
 
 def test_help_is_fast_light_and_shows_defaults():
-    """--help must not import torch or fastai (it answered in ~3 s when it did)."""
+    """--help must not import torch or fastai (they take seconds to load)."""
     code = ("import sys; from dotbias import cli; rc = cli.main(['run', '--help']); "
             "assert 'torch' not in sys.modules and 'fastai' not in sys.modules, 'heavy import'")
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)

@@ -11,8 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from dotbias.timing import stats
 from dotbias.io.files import read_json
+from dotbias.timing import stats
 from dotbias.timing.groups import OPERATIONS, Group
 
 CAP_ROUNDS = 5_000       # rounds per group kept for the interval: memory stays bounded

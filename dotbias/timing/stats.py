@@ -9,7 +9,7 @@ Its interval says where the *next* run's ratio will land (same settings, 95%): a
 prediction interval from the per-process mean log-ratios, so between-process spread (layout,
 load) is in it. A confidence interval for the true ratio would be sqrt(2) narrower, and another
 run's estimate falls inside it only about 83% of the time (two estimates of equal precision
-differ by sqrt(2) x the standard error): measured here, 5 runs disagreed that way. With one
+differ by sqrt(2) x the standard error). With one
 process only, a BCa bootstrap (`scipy.stats.bootstrap`) over its paired rounds, widened the same
 way and flagged as within-process only.
 """
