@@ -117,10 +117,13 @@ def _interrupted() -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    commands.Interrupt.seen = False
-    sys.unraisablehook = commands.unraisable
-    signal.signal(signal.SIGINT, commands.on_signal)
-    signal.signal(signal.SIGTERM, commands.on_signal)
+    """Run `dotbias ARGV`; the exit status. Ctrl-C is handled the dotbias way during the call and
+    the caller's handlers are back afterwards (see `commands.handling_interrupts`)."""
+    with commands.handling_interrupts():
+        return _main(argv)
+
+
+def _main(argv: list[str] | None) -> int:
     try:
         argv = sys.argv[1:] if argv is None else list(argv)
         args = build_parser().parse_args(argv)
@@ -153,8 +156,12 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def console() -> None:
-    """The `dotbias` console script. After Ctrl-C it leaves at once with 130: CPython would turn
-    a normal exit into death by SIGINT when the KeyboardInterrupt crossed C++ (pybind11) code."""
+    """The `dotbias` console script. Around `main` signals are ignored (what `main` puts back when
+    it returns), so a Ctrl-C still pending cannot turn the exit into a traceback. After Ctrl-C it
+    leaves at once with 130: CPython would turn a normal exit into death by SIGINT when the
+    KeyboardInterrupt crossed C++ (pybind11) code."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
     code = main()
     if code == 130:
         try:

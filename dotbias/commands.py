@@ -13,8 +13,9 @@ torch is imported inside `pin_threads`, when a command that trains or times runs
 from __future__ import annotations
 
 import contextlib
+import signal
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -88,6 +89,25 @@ def log(message: str) -> None:
 # --- Ctrl-C --------------------------------------------------------------------------------------
 class Interrupt:
     seen = False
+
+
+@contextlib.contextmanager
+def handling_interrupts() -> Iterator[None]:
+    """Ctrl-C and SIGTERM handled the dotbias way inside (remembered, raised as KeyboardInterrupt;
+    one inside a callback kept as an interrupt), and the caller's handlers put back after: an
+    in-process caller (a test) keeps its own, and no later child process inherits an ignored SIGINT."""
+    before = signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGTERM), sys.unraisablehook
+    Interrupt.seen = False
+    sys.unraisablehook = unraisable
+    signal.signal(signal.SIGINT, on_signal)
+    signal.signal(signal.SIGTERM, on_signal)
+    try:
+        yield
+    finally:
+        for signum, handler in zip((signal.SIGINT, signal.SIGTERM), before):
+            if handler is not None:          # None: set outside Python, cannot be restored from here
+                signal.signal(signum, handler)
+        sys.unraisablehook = before[2]
 
 
 def on_signal(signum, frame):

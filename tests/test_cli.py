@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import signal
 import subprocess
 import sys
 
@@ -109,9 +110,12 @@ def test_interrupt_during_training_exits_130_and_keeps_the_previous_set(previous
     def interrupted(*args, **kwargs):
         raise KeyboardInterrupt
     monkeypatch.setattr(experiment, "fit_fastai", interrupted)
+    handlers = signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGTERM), sys.unraisablehook
     code, out, err = run_cli(["run", "--data", str(folder), "--out", str(out_dir)], capsys)
     assert code == 130 and err.strip().splitlines()[-1] == "dotbias: interrupted" and out == ""
     assert tree_digest(out_dir) == before
+    # the caller's handlers are back (an ignored SIGINT left behind would be inherited by children)
+    assert (signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGTERM), sys.unraisablehook) == handlers
 
 
 def test_console_script_exit_status_without_traceback(tmp_path):
@@ -134,7 +138,6 @@ def test_ctrl_c_in_the_first_seconds_is_one_line_and_exit_130(tmp_path, after):
     """SIGINT while torch/fastai are still importing: one line and 130, not a traceback, not death
     by SIGINT (-2) after a KeyboardInterrupt crossed C++ code, not an interrupt swallowed during an
     import."""
-    import signal
     import time
     proc = subprocess.Popen([sys.executable, "-m", "dotbias.cli", "run", "--quick", "--out",
                              str(tmp_path / "o")], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
@@ -194,7 +197,6 @@ def test_an_interrupt_turned_into_another_error_on_its_way_is_still_exit_130(mon
     """Ctrl-C during an import can come out of CPython's warnings machinery as `TypeError:
     expected a message argument`: still an interrupt (130), not an internal error."""
     import argparse
-    import signal
     import types
 
     def func(args):
