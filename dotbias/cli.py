@@ -1,49 +1,25 @@
-"""The `dotbias` command: parses and validates arguments, calls the library, prints. Every failure is
-one line on stderr and exit status 2 (130 when interrupted), never a traceback.
+"""The `dotbias` command: parses and validates arguments, runs each subcommand through
+`commands.run_command` (the one skeleton of a command that writes a result set), prints. Every
+failure is one line on stderr and exit status 2 (130 when interrupted), never a traceback.
 
-Only the standard library is imported at module level, so `dotbias --help` answers at once; torch,
-fastai and the library load inside the subcommand that needs them."""
+Only light modules (the standard library, options, commands, io) load at module level, so
+`dotbias --help` answers at once; torch, fastai and the library load inside the subcommand that
+needs them."""
 from __future__ import annotations
 
 import argparse
 import os
 import signal
 import sys
+import warnings
 from pathlib import Path
 
-from dotbias.io import files
-from . import options as opt
+from dotbias import commands
+from dotbias import options as opt
+from dotbias.io import files, progress
 from dotbias.models import plugins
 
 LOCAL = str(files.LOCAL)     # files imports only the standard library: --help stays light
-
-
-def _set_threads(args) -> None:
-    """One torch thread by default: on a loaded 2-core machine 2 threads trained 6-13x slower."""
-    import torch
-    torch.set_num_threads(args.threads)
-
-
-def _meta(args) -> dict:
-    """What the manifest of a command's result set records besides its files."""
-    meta = {"command": " ".join(["dotbias", *args.argv])}
-    if hasattr(args, "threads"):
-        meta["threads"] = args.threads
-    return meta
-
-
-def _result_set(args, name: str):
-    """The command's ResultSet in --out (checked now, entered by the caller once the input is
-    validated), or a null context when --out is '' (print only)."""
-    import contextlib
-
-    from dotbias.io.files import check_writable
-    from dotbias.io.resultset import ResultSet
-
-    if not args.out and args.command in ("ablations", "check"):
-        return contextlib.nullcontext()
-    check_writable(args.out, name)
-    return ResultSet(args.out, name, meta=_meta(args))
 
 
 def _run(args) -> int:
@@ -53,88 +29,55 @@ def _run(args) -> int:
     cfg = Config(data=args.data, epochs=args.epochs or (1 if args.quick else 5), factors=args.factors,
                  bs=args.bs, seed=args.seed, device=args.device, variants=args.variants,
                  allow_out_of_range=args.allow_out_of_range, threads=args.threads)
-    result_set = _result_set(args, "run")
-    _set_threads(args)
-    prepared = prepare(cfg, log=_log)          # reads and checks the data, sizes and memory
-    with result_set as rs:                     # locked from here; visible once complete
-        res = run_prepared(prepared, log=_log)
-        _stop_if_interrupted()
-        text = write_results(res, rs)
-    print(text)
-    _wrote(rs)
-    return 0
+
+    def work(rs, prepared):
+        return write_results(run_prepared(prepared, log=commands.log), rs), 0
+    return commands.run_command(args, "run", work, lambda: prepare(cfg, log=commands.log))
 
 
 def _ablations(args) -> int:
-    result_set = _result_set(args, "ablations")
-    _set_threads(args)
     from dotbias.equivalence.ablations import ablations_report, run_all, write_ablations
 
-    with result_set as rs:
-        _log("ablations: running every reverted change and the disagreement map")
+    def work(rs, _):
+        commands.log("ablations: running every reverted change and the disagreement map")
         results = run_all(args.quick)
-        _stop_if_interrupted()
-        print(ablations_report(results))
         if rs is not None:
             write_ablations(results, rs.staging)
-    _wrote(rs)
-    return 0
+        return ablations_report(results), 0
+    return commands.run_command(args, "ablations", work)
 
 
 def _check(args) -> int:
-    result_set = _result_set(args, "check")
-    _set_threads(args)
-    from dotbias.equivalence.check import render, run_checks, summarise
+    from dotbias.equivalence.check import THREADS, render, run_checks, summarise
 
-    with result_set as rs:
-        _log("check: running the equivalence grid")
+    def work(rs, _):
+        commands.log("check: running the equivalence grid")
         summary = summarise(run_checks())
-        summary["threads"] = args.threads
-        _stop_if_interrupted()
         text = render(summary)
-        print(text)
         if rs is not None:
             rs.write_json("equivalence.json", summary)
             rs.write_text("equivalence.md", "# Equivalence grid\n\n" + text + "\n")
-    _wrote(rs)
-    return 0 if summary["verdict"] != "DIFFERENT" else 1
+        return text, 0 if summary["verdict"] != "DIFFERENT" else 1
+    return commands.run_command(args, "check", work, threads=THREADS)     # the grid pins its own
 
 
 def _report(args) -> int:
-    result_set = _result_set(args, "versions" if args.versions else "report")
     from dotbias.report.summary import default_runs
-    from dotbias.report.write import write_report
+    from dotbias.report.write import write_report, write_versions_report
 
-    paths = [Path(p) for p in args.runs] or ([] if args.versions else default_runs(Path(args.storage)))
-    if not paths and not args.versions:
-        raise FileNotFoundError(f"{args.storage}: no saved benchmark runs; run `pytest bench` first "
-                                "or name RUN.json files")
-    with result_set as rs:
+    def runs() -> list[Path]:
+        paths = [Path(p) for p in args.runs] or default_runs(Path(args.storage))
+        if not paths:
+            raise FileNotFoundError(f"{args.storage}: no saved benchmark runs; run `pytest bench` "
+                                    "first or name RUN.json files")
+        return paths
+
+    def work(rs, paths):
         if args.versions:
-            from dotbias.report.write import write_versions_report
-            text = write_versions_report(Path(args.versions), rs.staging)
-        else:
-            text = write_report(paths, rs.staging)
-    print(text.replace(str(rs.staging), str(rs.path)))
-    return 0
-
-
-def _log(message: str) -> None:
-    """Status lines go to stderr, so stdout holds only the results (`dotbias run > run.md`), and
-    only when progress shows (a terminal, no --no-progress): an error then stays the one line."""
-    from dotbias.io.progress import enabled
-    if enabled():
-        print(message, file=sys.stderr, flush=True)
-
-
-def _wrote(rs) -> None:
-    if rs is None:
-        return
-    print(f"wrote {rs.path}/ ({', '.join(sorted(rs.files) or _listing(rs.path))})", file=sys.stderr)
-
-
-def _listing(path: Path) -> list[str]:
-    return sorted(p.name for p in path.iterdir() if p.name != "manifest.json")
+            return write_versions_report(Path(args.versions), rs.staging), 0
+        return write_report(paths, rs.staging), 0
+    return commands.run_command(args, "versions" if args.versions else "report", work,
+                                (lambda: None) if args.versions else runs)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -162,37 +105,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _quiet_library_warnings() -> None:
     """fastai/pandas/torch version chatter that says nothing about the user's input."""
-    import warnings
     for msg in ("The given NumPy array is not writable", ".*mode.chained_assignment",
                 ".*torch.jit.script. is deprecated"):
         warnings.filterwarnings("ignore", message=msg)
-
-
-class _Interrupt:
-    seen = False
-
-
-def _on_signal(signum, frame):
-    """Ctrl-C (and SIGTERM, cleaned up the same way): remember it, then raise KeyboardInterrupt."""
-    _Interrupt.seen = True
-    raise KeyboardInterrupt
-
-
-def _unraisable(info) -> None:
-    """sys.unraisablehook: a Ctrl-C raised inside a callback Python cannot raise from (seen: the
-    weakref callback of importlib's module lock, mid-import) is printed by CPython as 'Exception
-    ignored in ...' with a traceback. It is still an interrupt: remember it, print nothing."""
-    if isinstance(info.exc_value, KeyboardInterrupt) or _Interrupt.seen:
-        _Interrupt.seen = True
-        return
-    sys.__unraisablehook__(info)
-
-
-def _stop_if_interrupted() -> None:
-    """A library can swallow the KeyboardInterrupt (a bare except during an import); the Ctrl-C
-    still stops the command before it writes anything."""
-    if _Interrupt.seen:
-        raise KeyboardInterrupt
 
 
 def _interrupted() -> int:
@@ -202,22 +117,23 @@ def _interrupted() -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    _Interrupt.seen = False
-    sys.unraisablehook = _unraisable
-    signal.signal(signal.SIGINT, _on_signal)
-    signal.signal(signal.SIGTERM, _on_signal)
+    """Run `dotbias ARGV`; the exit status. Ctrl-C is handled the dotbias way during the call and
+    the caller's handlers are back afterwards (see `commands.handling_interrupts`)."""
+    with commands.handling_interrupts():
+        return _main(argv)
+
+
+def _main(argv: list[str] | None) -> int:
     try:
         argv = sys.argv[1:] if argv is None else list(argv)
         args = build_parser().parse_args(argv)
         args.argv = argv
         if getattr(args, "variant", None) is not None:      # the subcommands that run variants
-            from dotbias.models import plugins
             plugins.load_variants(args.variant)
         _quiet_library_warnings()
-        from dotbias.io import progress
         progress.set_enabled(False if args.no_progress else None)
         code = args.func(args)
-        _stop_if_interrupted()
+        commands.stop_if_interrupted()
         return code
     except SystemExit as e:            # --help, --version
         return e.code if isinstance(e.code, int) else 0
@@ -227,7 +143,7 @@ def main(argv: list[str] | None = None) -> int:
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 1
     except Exception as e:
-        if _Interrupt.seen:            # Ctrl-C turned into another error on its way (a TypeError
+        if commands.Interrupt.seen:    # Ctrl-C turned into another error on its way (a TypeError
             return _interrupted()      # from CPython's warnings machinery during an import)
         if isinstance(e, (ValueError, OSError, MemoryError)):
             print(f"dotbias: error: {opt.one_line(e)}", file=sys.stderr)
@@ -240,8 +156,12 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def console() -> None:
-    """The `dotbias` console script. After Ctrl-C it leaves at once with 130: CPython would turn
-    a normal exit into death by SIGINT when the KeyboardInterrupt crossed C++ (pybind11) code."""
+    """The `dotbias` console script. Around `main` signals are ignored (what `main` puts back when
+    it returns), so a Ctrl-C still pending cannot turn the exit into a traceback. After Ctrl-C it
+    leaves at once with 130: CPython would turn a normal exit into death by SIGINT when the
+    KeyboardInterrupt crossed C++ (pybind11) code."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
     code = main()
     if code == 130:
         try:

@@ -102,11 +102,13 @@ def add_run_options(r: argparse.ArgumentParser) -> None:
 def add_common(p: argparse.ArgumentParser, local: str, *, trains: bool, skip_out: bool = False) -> None:
     """--out, --no-progress and, for commands that train or time, --threads."""
     skip = " ('' to print only)" if skip_out else ""
+    p.set_defaults(print_only_ok=skip_out)          # read by commands.run_command
     p.add_argument("--out", metavar="DIR", default=local,
                    help=f"folder for the results; they go to DIR/{p.prog.split()[-1]}/{skip}")
     if trains:
         p.add_argument("--threads", type=_int_type(1, MAX_THREADS, "a positive integer"), default=1,
-                       help="torch threads (1: steady and fastest on a busy machine; recorded)")
+                       help="torch threads (recorded; 1 by default: more threads contend with other "
+                       "load on a busy machine)")
     p.add_argument("--no-progress", action="store_true",
                    help="no progress lines on stderr (they are off anyway when stderr is not a terminal)")
 

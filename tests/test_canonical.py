@@ -31,6 +31,28 @@ def test_round_trip_is_bit_identical(name, dtype, device):
         assert torch.equal(a, b)
 
 
+@pytest.mark.parametrize("dtype", [torch.float64, torch.bfloat16], ids=str)
+@pytest.mark.parametrize("name", list(VARIANTS))
+def test_from_canonical_takes_sizes_dtype_and_device_from_the_parameters(name, dtype):
+    v = VARIANTS[name]
+    params = random_canonical(6, 9, 5, dtype=dtype, generator=torch.Generator().manual_seed(3))
+    back = v.to_canonical(v.from_canonical(params, y_range=(1, 5)))
+    for field, a, b in zip(params._fields, params, back):
+        assert b.dtype == dtype and b.device == a.device and torch.equal(a, b), f"{name}: {field}"
+    assert v.to_canonical(v.from_canonical(params, device="meta")).user_factors.device.type == "meta"
+
+
+def test_same_family_needs_a_shared_tag():
+    def variant(name, tag):
+        return Variant(name, ColumnAndFlat, name, "[bs]", paths=PATHS, exact_with=tag)
+    a, b, c, untagged = variant("a", "x"), variant("b", "x"), variant("c", "y"), variant("u", None)
+    assert a.same_family(b) and b.same_family(a) and a.same_family(a)
+    assert not a.same_family(c) and not untagged.same_family(untagged)
+    assert not untagged.same_family(a) and not a.same_family(untagged)
+    for v in VARIANTS.values():
+        assert v.same_family(v) == (v.exact_with is not None), v.name
+
+
 @pytest.mark.parametrize("name", list(VARIANTS))
 def test_canonical_shapes(name):
     c = VARIANTS[name].to_canonical(VARIANTS[name].make(5, 9, 4))

@@ -2,23 +2,30 @@
 from __future__ import annotations
 
 import json
+import signal
 import subprocess
 import sys
 
 import pytest
+import torch
 
 from mlfiles import tree_digest, write_movielens
 
-from dotbias import cli, to_canonical
+from dotbias import cli, commands, to_canonical
 from dotbias.run import experiment
-from dotbias.report import plots
-from dotbias.io.resultset import ResultSet, read_manifest
+from dotbias.io.files import read_json
+from dotbias.io.resultset import ResultSet
 
 
 def run_cli(args, capsys):
     code = cli.main(args)
     out, err = capsys.readouterr()
     return code, out, err
+
+
+def manifest(set_path):
+    """What the set's manifest records (command, threads, files), read as any JSON result is."""
+    return read_json(set_path / "manifest.json", "manifest")
 
 
 def assert_one_line_error(code, err, *fragments):
@@ -40,7 +47,7 @@ def test_run_on_a_small_movielens_folder(tmp_path, capsys):
     run = out_dir / "run"
     assert sorted(p.name for p in run.iterdir()) == ["manifest.json", "run.json", "run.md", "run.png"]
     data = json.loads((run / "run.json").read_text())
-    assert data["run_id"] == read_manifest(run)["run_id"] and f"Run `{data['run_id']}`" in out
+    assert data["run_id"] == manifest(run)["run_id"] and f"Run `{data['run_id']}`" in out
     assert data["dataset"]["users"] == 41 and data["dataset"]["titles"] == 30  # 29 titles + #na#
     assert data["config"]["threads"] == 1 and data["environment"]["threads"] == 1
     for name in ("emb", "cp"):
@@ -63,8 +70,9 @@ def test_top5_is_each_models_own(tmp_path):
     seed are chosen so the two models' top-5 differ; with the slip (both lists from the Embedding
     model's bias) cp's list would equal emb's and the first assertion would fail."""
     folder = write_movielens(tmp_path / "ml", n_users=40, n_items=30, n_ratings=600)
-    res = experiment.run_experiment(experiment.Config(data=str(folder), epochs=1, factors=3, bs=16),
-                                    log=lambda *a: None)
+    quiet = lambda *a: None
+    cfg = experiment.Config(data=str(folder), epochs=1, factors=3, bs=16)
+    res = experiment.run_prepared(experiment.prepare(cfg, log=quiet), log=quiet)
     assert res.top["emb"] != res.top["cp"]
     titles = list(res.item_bias["emb"].index)
     for name in ("emb", "cp"):
@@ -88,7 +96,7 @@ def test_failure_while_rendering_writes_nothing(previous_set, monkeypatch, capsy
 
     def broken(res):
         raise ValueError("plot failed")
-    monkeypatch.setattr(plots, "run_plot", broken)
+    monkeypatch.setattr(experiment, "run_plot", broken)    # where write_results looks it up
     code, _, err = run_cli(["run", "--data", str(folder), "--epochs", "1", "--factors", "2",
                             "--bs", "8", "--out", str(out_dir), "--no-progress"], capsys)
     assert_one_line_error(code, err, "plot failed")
@@ -102,9 +110,12 @@ def test_interrupt_during_training_exits_130_and_keeps_the_previous_set(previous
     def interrupted(*args, **kwargs):
         raise KeyboardInterrupt
     monkeypatch.setattr(experiment, "fit_fastai", interrupted)
+    handlers = signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGTERM), sys.unraisablehook
     code, out, err = run_cli(["run", "--data", str(folder), "--out", str(out_dir)], capsys)
     assert code == 130 and err.strip().splitlines()[-1] == "dotbias: interrupted" and out == ""
     assert tree_digest(out_dir) == before
+    # the caller's handlers are back (an ignored SIGINT left behind would be inherited by children)
+    assert (signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGTERM), sys.unraisablehook) == handlers
 
 
 def test_console_script_exit_status_without_traceback(tmp_path):
@@ -124,10 +135,9 @@ def test_results_are_readable_by_everyone(tmp_path):
 
 @pytest.mark.parametrize("after", [0.3, 0.8, 1.5])
 def test_ctrl_c_in_the_first_seconds_is_one_line_and_exit_130(tmp_path, after):
-    """SIGINT while torch/fastai are still importing (the window where a traceback used to show).
-    Under load this caught two CPython/library quirks: an exit turned into death by SIGINT (-2)
-    after a KeyboardInterrupt crossed C++ code, and an interrupt swallowed during an import."""
-    import signal
+    """SIGINT while torch/fastai are still importing: one line and 130, not a traceback, not death
+    by SIGINT (-2) after a KeyboardInterrupt crossed C++ code, not an interrupt swallowed during an
+    import."""
     import time
     proc = subprocess.Popen([sys.executable, "-m", "dotbias.cli", "run", "--quick", "--out",
                              str(tmp_path / "o")], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
@@ -141,7 +151,7 @@ def test_ctrl_c_in_the_first_seconds_is_one_line_and_exit_130(tmp_path, after):
 
 
 def test_help_is_fast_light_and_shows_defaults():
-    """--help must not import torch or fastai (it answered in ~3 s when it did)."""
+    """--help must not import torch or fastai (they take seconds to load)."""
     code = ("import sys; from dotbias import cli; rc = cli.main(['run', '--help']); "
             "assert 'torch' not in sys.modules and 'fastai' not in sys.modules, 'heavy import'")
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
@@ -165,18 +175,32 @@ def test_threads_are_set_and_recorded(tmp_path, capsys, monkeypatch):
     assert calls == [3]
     data = json.loads((tmp_path / "o" / "run" / "run.json").read_text())
     assert data["config"]["threads"] == data["environment"]["threads"] == 3
-    assert read_manifest(tmp_path / "o" / "run")["threads"] == 3
+    assert manifest(tmp_path / "o" / "run")["threads"] == 3
+
+
+def test_check_records_the_threads_it_ran_with(tmp_path, capsys, monkeypatch):
+    """`dotbias check` pins its own thread count whatever --threads says; its results and manifest
+    record the count the grid ran with, not the option."""
+    from dotbias.equivalence import check as grid
+    monkeypatch.setattr(grid, "CASES", [("same", 5, 5, 2, 32, "same")])
+    seen = []
+    run_checks = grid.run_checks
+    monkeypatch.setattr(grid, "run_checks", lambda: seen.append(torch.get_num_threads()) or run_checks())
+    code, _, err = run_cli(["check", "--threads", "3", "--out", str(tmp_path), "--no-progress"], capsys)
+    assert code == 0, err
+    data = json.loads((tmp_path / "check" / "equivalence.json").read_text())
+    assert seen == [grid.THREADS] == [1]
+    assert data["threads"] == manifest(tmp_path / "check")["threads"] == grid.THREADS
 
 
 def test_an_interrupt_turned_into_another_error_on_its_way_is_still_exit_130(monkeypatch, capsys):
-    """Seen once in 20 seeds under load: Ctrl-C during an import came out of CPython's warnings
-    machinery as `TypeError: expected a message argument`, reported as an internal error."""
+    """Ctrl-C during an import can come out of CPython's warnings machinery as `TypeError:
+    expected a message argument`: still an interrupt (130), not an internal error."""
     import argparse
-    import signal
     import types
 
     def func(args):
-        cli._Interrupt.seen = True
+        commands.Interrupt.seen = True
         raise TypeError("expected a message argument")
     ns = argparse.Namespace(func=func, no_progress=True)
     monkeypatch.setattr(cli, "build_parser", lambda: types.SimpleNamespace(parse_args=lambda a: ns))
@@ -193,19 +217,19 @@ def test_an_interrupt_turned_into_another_error_on_its_way_is_still_exit_130(mon
 
 
 def test_an_interrupt_inside_a_callback_prints_no_traceback(capsys, monkeypatch):
-    """Seen in CI: Ctrl-C inside importlib's module-lock weakref callback, which CPython prints as
+    """Ctrl-C inside importlib's module-lock weakref callback is printed by CPython as
     'Exception ignored in: ...' plus a traceback. The hook keeps it as an interrupt, silently;
     anything else still goes to the default hook."""
     import types
-    monkeypatch.setattr(cli._Interrupt, "seen", False)
+    monkeypatch.setattr(commands.Interrupt, "seen", False)
     info = types.SimpleNamespace(exc_type=KeyboardInterrupt, exc_value=KeyboardInterrupt(),
                                  exc_traceback=None, err_msg=None, object=None)
-    cli._unraisable(info)
-    assert cli._Interrupt.seen and capsys.readouterr().err == ""
-    monkeypatch.setattr(cli._Interrupt, "seen", False)
+    commands.unraisable(info)
+    assert commands.Interrupt.seen and capsys.readouterr().err == ""
+    monkeypatch.setattr(commands.Interrupt, "seen", False)
     passed_on = []
     monkeypatch.setattr(sys, "__unraisablehook__", passed_on.append)
     other = types.SimpleNamespace(exc_type=ValueError, exc_value=ValueError("x"), exc_traceback=None,
                                   err_msg="Exception ignored in", object=None)
-    cli._unraisable(other)
-    assert not cli._Interrupt.seen and passed_on == [other]
+    commands.unraisable(other)
+    assert not commands.Interrupt.seen and passed_on == [other]

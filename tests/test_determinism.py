@@ -44,7 +44,7 @@ def test_large_float32_family_is_bitwise_under_deterministic_algorithms(determin
     for v in VARIANTS.values():
         r = check_variant(v, case.params(), *case.batch())
         assert r.passed, r.first_failure().message
-        if v.exact_with is not None and v.exact_with == base.exact_with:
+        if v.same_family(base):
             assert r.exact and {c.rule for c in r.checks} == {"bitwise"}
 
 

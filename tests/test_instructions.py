@@ -82,11 +82,11 @@ def test_real_counts_catch_an_extra_op():
     from dotbias.timing.groups import Group, Size
     g = Group("forward", "cpu", Size("ml100k", 944, 1665, 50, 64), "float32")
     with ThreadPoolExecutor(2) as pool:
-        alone = pool.submit(ins.collect, g, "cp", repeats=2)
+        alone = pool.submit(ins.collect_all, [(g, "cp")], repeats=2)
         both = pool.submit(ins.collect_all, [(g, "cp"), (g, "cp_costlier")], repeats=2,
                            prelude=EXTRA_OP)
         n = ins.calls_for(g)
-        base = ins.counts(alone.result(), n).minimum
+        base = ins.counts(alone.result()[(g.label, "cp")], n).minimum
         again, costly = (ins.counts(both.result()[(g.label, v)], n).minimum
                          for v in ("cp", "cp_costlier"))
     assert ins.gate({("g", "cp"): again}, {("g", "cp"): base}) == []

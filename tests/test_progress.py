@@ -16,7 +16,18 @@ def test_track_yields_everything_and_draws_on_stderr_when_on(capsys):
     progress.set_enabled(True)
     assert list(progress.track(range(5), "steps")) == [0, 1, 2, 3, 4]
     out, err = capsys.readouterr()
-    assert out == "" and "steps 5/5" in err and "steps done in" in err
+    assert out == "" and "steps: 100%" in err and "5/5" in err
+
+
+def test_bar_takes_absolute_counts_and_a_note(capsys):
+    """A fastai callback reports the step it is at, not an increment."""
+    progress.set_enabled(True)
+    bar = progress.Bar("fit", 10)
+    for i in (2, 5, 10):
+        bar.update(i, ", epoch 1/1")
+    bar.close()
+    out, err = capsys.readouterr()
+    assert out == "" and "10/10" in err and "epoch 1/1" in err and "11/10" not in err
 
 
 def test_off_means_silent(capsys):

@@ -8,8 +8,8 @@ import os
 import pytest
 from mlfiles import tree_digest
 
-from dotbias.io.files import check_writable, dumps_strict
-from dotbias.io.resultset import ResultSet, ResultSetBusy, read_manifest
+from dotbias.io.files import check_writable, dumps_strict, read_json
+from dotbias.io.resultset import ResultSet, ResultSetBusy
 
 
 def write_set(out, name="run", **files):
@@ -30,7 +30,7 @@ def test_a_set_appears_whole_and_replaces_the_previous_one(tmp_path):
     second = write_set(out, run_md="two", run_json="{}")
     assert sorted(os.listdir(out / "run")) == ["manifest.json", "run.json", "run.md"]  # sweep.png went
     assert (out / "run" / "run.md").read_text() == "two"
-    assert read_manifest(out / "run")["run_id"] == second.run_id != first.run_id
+    assert read_json(out / "run" / "manifest.json", "manifest")["run_id"] == second.run_id != first.run_id
     assert visible(out) == ["run"]
     assert sorted(os.listdir(out)) == sorted(["run", ".run.lock", f".run.{second.run_id}"])
 

@@ -8,6 +8,7 @@ import math
 
 import numpy as np
 import pytest
+from scipy import stats as sps
 
 from dotbias.timing import stats
 from synthetic_timing import paired
@@ -98,16 +99,22 @@ def test_unpaired_rounds_are_refused():
 
 
 def test_change_against_a_saved_ratio():
-    a = stats.Ratio("emb", "cp", 1.2, 1.19, 1.21, 6, 300, "t")
-    same = stats.change(a, a)
-    assert same[0] == pytest.approx(1.0) and same[1] < 1 < same[2]
-    b = stats.Ratio("emb", "cp", 1.1, 1.09, 1.11, 6, 300, "t")
-    value, low, high = stats.change(a, b)
-    assert value == pytest.approx(1.2 / 1.1) and low > 1.05 and high < 1.13
-    # a stored standard error is used as it is: here 0.005 each, so +-1.96 x 0.00707 in log space
+    """The two runs' standard errors combine (0.005 each: +-1.96 x 0.00707 in log space); the
+    interval's own width does not enter."""
     c, d = (stats.Ratio("emb", "cp", v, v * 0.9, v * 1.1, 6, 300, "t", se=0.005) for v in (1.2, 1.1))
     value, low, high = stats.change(c, d)
+    assert value == pytest.approx(1.2 / 1.1) and low > 1.05 and high < 1.13
     assert math.log(high / value) == pytest.approx(1.96 * math.hypot(0.005, 0.005), rel=1e-3)
+    same = stats.change(c, c)
+    assert same[0] == pytest.approx(1.0) and same[1] < 1 < same[2]
+
+
+def test_the_standard_error_is_the_one_the_interval_was_made_from():
+    """A saved run keeps its rounds, so `se` is recomputed from them whatever the run's format."""
+    num, den = paired(1.2, processes=6, rounds=40, seed=4)
+    r = stats.ratio(num, den)
+    t = sps.t.ppf(0.975, 5)
+    assert math.log(r.high / r.value) == pytest.approx(t * r.se * stats.NEXT_RUN, rel=1e-9)
 
 
 def test_thin_keeps_every_kth_round_of_every_process():
@@ -143,5 +150,5 @@ def test_a_missed_target_names_the_knob_that_helps():
     assert "more --processes narrows it" in misses(row(0.8))[0]
     assert "more --epoch-rounds (or a quieter machine) narrows it" in misses(row(0.1))[0]
     assert "too noisy or too few" in misses(row(math.nan))[0]
-    narrow = SimpleNamespace(group=group, ratios=[stats.Ratio("a", "b", 1.0, 0.99, 1.01, 6, 48, "t")])
+    narrow = SimpleNamespace(group=group, ratios=[stats.Ratio("a", "b", 1.0, 0.99, 1.01, 6, 48, "t", 0.01)])
     assert misses(narrow) == []

@@ -147,7 +147,7 @@ def check_variant(variant: Variant, params: Canonical, x: Tensor, y: Tensor | No
     check_output(variant, out, bs, dtype, label)
     base_out, base_grads = base_run or run_batch(baseline, params, x, y, y_range)
     ref = reference or reference_batch(params, x, y, y_range)
-    family = variant.exact_with is not None and variant.exact_with == baseline.exact_with
+    family = variant.same_family(baseline)
     checks = [check_tensor("output", {"variant": squeeze(out), "baseline": squeeze(base_out),
                                       "float64": ref.out}, label,
                            exact=family and expect_exact(dtype, device), scale=ref.scales["output"])]

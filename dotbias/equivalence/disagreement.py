@@ -104,7 +104,7 @@ def run_input(x: torch.Tensor, variants: list[str] | None = None, seed: int = 0)
     params = make_inputs(N, N, N_FACTORS, 1, seed=seed, std=0.5).params
     out = []
     for name in variants or list(VARIANTS):
-        model = VARIANTS[name].make(N, N, N_FACTORS, params=params)
+        model = VARIANTS[name].from_canonical(params)
         try:
             with torch.no_grad(), warnings.catch_warnings(record=True) as caught:
                 warnings.simplefilter("always")

@@ -22,10 +22,7 @@ def run_batch(variant: Variant, params: Canonical, x: Tensor, y: Tensor | None =
               y_range=(0, 5.5)) -> tuple[Tensor, Canonical]:
     """Forward and backward on one batch from canonical `params`: (raw output, canonical grads).
     The loss is the MSE of the squeezed output against `y` (the sum of outputs when `y` is None)."""
-    n_users, n_items, n_factors = params.sizes
-    model = variant.make(n_users, n_items, n_factors, y_range=y_range,
-                         dtype=params.user_factors.dtype, device=params.user_factors.device,
-                         params=params)
+    model = variant.from_canonical(params, y_range=y_range)
     out = model(x)
     flat = squeeze(out)
     loss = flat.sum() if y is None else ((flat - y.to(flat.dtype)) ** 2).mean()

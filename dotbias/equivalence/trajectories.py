@@ -95,7 +95,7 @@ def check_trajectory(variant: Variant, params: Canonical, batches: Sequence[tupl
     reference = reference or reference_trajectory(params, batches, optimizer, y_range)
     nudged = nudged if nudged is not None else nudged_trajectories(params, batches, optimizer,
                                                                    y_range)
-    family = variant.exact_with is not None and variant.exact_with == baseline.exact_with
+    family = variant.same_family(baseline)
     steps, largest = [], [t.double().abs().amax().item() if t.numel() else 0.0 for t in params]
     for k, (p, pb, pr) in enumerate(zip(run, base_run, reference), 1):
         checks = []

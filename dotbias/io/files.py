@@ -1,4 +1,4 @@
-"""Where results go (LOCAL, REFERENCE), atomic single-file writes, strict JSON and one JSON reader.
+"""Where results go (LOCAL), atomic single-file writes, strict JSON and one JSON reader.
 A command's whole set of files goes through `dotbias.resultset.ResultSet`."""
 from __future__ import annotations
 
@@ -12,11 +12,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-# Where things go. Commands write to LOCAL (git-ignored) unless --out says otherwise; the committed
-# reference results live in REFERENCE and are rebuilt from a clean commit by `.ci/regenerate`.
-RESULTS = Path("results")
-LOCAL = RESULTS / "local"
-REFERENCE = RESULTS / "reference"
+# Commands write to LOCAL (git-ignored) unless --out says otherwise.
+LOCAL = Path("results") / "local"
 DELAY_ENV = "DOTBIAS_TEST_WRITE_DELAY"   # seconds to sleep before each write (kill tests only)
 
 

@@ -1,14 +1,17 @@
-"""Progress for anything that takes more than a few seconds: one line on stderr, redrawn in place,
-so stdout stays clean for results (`dotbias run > out.md`). Off when stderr is not a terminal or
-after `set_enabled(False)` (`--no-progress`).
+"""Progress for anything that takes more than a few seconds: a tqdm line on stderr, so stdout stays
+clean for results (`dotbias run > out.md`). Off when stderr is not a terminal (tqdm's
+`disable=None`) or after `set_enabled(False)` (`--no-progress`); `set_enabled(True)` forces it on.
 
-Own code rather than fastprogress: its console bar prints to stdout and assumes one loop at a time."""
+tqdm is imported at the first bar, not with this module: `dotbias` imports this before it installs
+its Ctrl-C handler, and that window stays short (tqdm pulls in `inspect`)."""
 from __future__ import annotations
 
 import sys
-import time
 from collections.abc import Iterable, Iterator
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
+
+if TYPE_CHECKING:
+    from tqdm import tqdm
 
 T = TypeVar("T")
 _enabled: bool | None = None        # None: on when stderr is a terminal
@@ -23,33 +26,30 @@ def enabled() -> bool:
     return sys.stderr.isatty() if _enabled is None else _enabled
 
 
+def _bar(label: str, total: int | None, items: Iterable | None = None) -> tqdm:
+    """A tqdm bar on the current stderr (looked up now: tests and callers may swap it)."""
+    from tqdm import tqdm
+    return tqdm(items, desc=label, total=total, file=sys.stderr, mininterval=0.1, dynamic_ncols=True,
+                disable=None if _enabled is None else not _enabled)
+
+
 class Bar:
     """A progress line for loops we do not own (a fastai callback calls `update`); inert when off."""
 
     def __init__(self, label: str, total: int | None = None):
-        self.label, self.total, self.on = label, total, enabled()
-        self.t0 = self.shown = time.perf_counter()
+        self._bar = _bar(label, total)
 
     def update(self, done: int, note: str = "") -> None:
-        """Redraw, at most ten times a second (a fit has thousands of steps)."""
-        now = time.perf_counter()
-        if self.on and (now - self.shown >= 0.1 or done == self.total):
-            self.shown = now
-            of = f"/{self.total}" if self.total is not None else ""
-            sys.stderr.write(f"\r{self.label} {done}{of}{note} ({time.perf_counter() - self.t0:.0f} s)\x1b[K")
-            sys.stderr.flush()
+        """Show `done` steps so far (absolute, not an increment) and an optional note."""
+        if note:
+            self._bar.set_postfix_str(note.lstrip(", "), refresh=False)
+        self._bar.update(done - self._bar.n)
 
     def close(self) -> None:
-        if self.on:
-            sys.stderr.write(f"\r{self.label} done in {time.perf_counter() - self.t0:.1f} s\x1b[K\n")
-            sys.stderr.flush()
+        self._bar.close()
 
 
 def track(items: Iterable[T], label: str, total: int | None = None) -> Iterator[T]:
-    """Yield from `items`, showing `label i/total, elapsed` on stderr while it runs."""
-    total = total if total is not None else (len(items) if hasattr(items, "__len__") else None)
-    bar = Bar(label, total)
-    for i, item in enumerate(items):
-        bar.update(i + 1)
-        yield item
-    bar.close()
+    """Yield from `items`, showing `label`, done/total and the elapsed time on stderr while it runs."""
+    with _bar(label, total, items) as bar:
+        yield from bar

@@ -18,7 +18,6 @@ from __future__ import annotations
 import errno
 import fcntl
 import hashlib
-import json
 import os
 import re
 import secrets
@@ -195,11 +194,6 @@ class ResultSet:
         _fsync_dir(self._tmp)
 
 
-def read_manifest(set_path: str | Path) -> dict:
-    """The manifest of the set visible at `set_path`."""
-    return json.loads((Path(set_path) / "manifest.json").read_text(encoding="utf-8"))
-
-
 def _sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
@@ -223,5 +217,3 @@ def _fsync_dir(path: Path) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
-
-

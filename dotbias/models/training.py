@@ -51,10 +51,7 @@ def train_steps(variant, params: Canonical, batches: Sequence[tuple[Tensor, Tens
                 prepare: Callable[[nn.Module], object] | None = None) -> list[Canonical]:
     """One optimizer step per batch from canonical `params`; the canonical parameters after each.
     `prepare(model)`, when given, runs once before the first step (to register hooks)."""
-    n_users, n_items, n_factors = params.sizes
-    model = variant.make(n_users, n_items, n_factors, y_range=y_range,
-                         dtype=params.user_factors.dtype, device=params.user_factors.device,
-                         params=params)
+    model = variant.from_canonical(params, y_range=y_range)
     if prepare is not None:
         prepare(model)
     opt = OPTIMIZERS[optimizer](model.parameters())

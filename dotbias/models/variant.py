@@ -68,6 +68,18 @@ class Variant:
             self.load_canonical(model, params)
         return model
 
+    def from_canonical(self, params: Canonical, *, y_range=(0, 5.5),
+                       device: str | torch.device | None = None) -> nn.Module:
+        """This variant holding canonical `params`: their sizes, their dtype and (unless `device`
+        is given) their device."""
+        n_users, n_items, n_factors = params.sizes
+        return self.make(n_users, n_items, n_factors, y_range=y_range, dtype=params.user_factors.dtype,
+                         device=params.user_factors.device if device is None else device, params=params)
+
+    def same_family(self, other: Variant) -> bool:
+        """Whether the two run the same ops in the same order: they share an `exact_with` tag."""
+        return self.exact_with is not None and self.exact_with == other.exact_with
+
 
 def _with_paths(fn, paths, model, *args):
     return fn(model, *args, paths=paths)

@@ -32,9 +32,9 @@ def pytest_addoption(parser):
     add("--processes", type=int, default=6, help="fresh worker processes per run; the interval "
         "includes their spread (default 6)")
     add("--interleave-s", type=float, default=INTERLEAVE_S, help="seconds of interleaved rounds per "
-        "kernel group in each process (default 4; 2 let five runs' ratios spread 2%%)")
+        "kernel group in each process (default 4; more narrows the kernel ratios' intervals)")
     add("--epoch-rounds", type=int, default=None, help="paired rounds per epoch group per process "
-        "(default by operation: epoch_lean 8, epoch_fastai 3; see timing.EPOCH_ROUNDS)")
+        "(default by operation: epoch_lean 8, epoch_fastai 3; see timing.groups.EPOCH_ROUNDS)")
     add("--aa", action="store_true", help="also time a copy of the baseline against itself (A/A check)")
     add("--instructions", action="store_true", help="also count instructions per call under "
         "valgrind's callgrind for every CPU kernel group (minutes)")
@@ -151,8 +151,9 @@ def time_op(benchmark, request):
         variant = request.node.callspec.params["variant"]
         session: Session = request.config.dotbias
         benchmark.group = group.label
-        benchmark.extra_info.update(group=group.as_dict(), variant=variant, threads=torch.get_num_threads(),
-                                    torch=torch.__version__, sweep_axes=SWEEP_AXES.get(group.size.name, []))
+        benchmark.extra_info.update(format=2, group=group.as_dict(), variant=variant, torch=torch.__version__,
+                                    threads=torch.get_num_threads(),
+                                    sweep_axes=SWEEP_AXES.get(group.size.name, []))
         if benchmark.enabled:
             benchmark.extra_info.update(session.measure(request.session, group, variant))
         fn = make_op(group, variant)

@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import math
 
-from dotbias.timing import stats
-from dotbias.report.summary import CAP_ROUNDS, Row, Summary, baseline
-from dotbias.timing.counts import TOP, Counts, short_name
 from dotbias.io.tables import fmt_ratio, fmt_seconds, markdown_table
-from dotbias.timing.groups import EPOCH_NOTE, TARGET_HALF_WIDTH
-from dotbias.timing.groups import Floor
+from dotbias.report.summary import CAP_ROUNDS, Row, Summary, baseline
+from dotbias.timing import stats
+from dotbias.timing.counts import TOP, Counts, short_name
+from dotbias.timing.groups import EPOCH_NOTE, TARGET_HALF_WIDTH, Floor
 
 AA_FAIL = "this machine was too noisy: do not trust the ratios"
 
@@ -55,7 +54,7 @@ def misses(row: Row) -> list[str]:
 
 def _why(x) -> str:
     share = x.process_share
-    if math.isnan(share):       # one process, or a run saved before this was recorded
+    if math.isnan(share):       # one process: no spread between processes to split
         return ("the rounds were too noisy or too few; rerun on a quieter machine or with more "
                 "--epoch-rounds / --processes")
     if share >= 0.5:
@@ -95,7 +94,6 @@ def _group_table(rows: list[Row], several: bool) -> str:
 
 
 def render_markdown(summary: Summary) -> str:
-
     several = len(summary.runs) > 1
     lines = ["# Benchmark report", "", "How to read it: each row is one benchmark group, every variant "
              "timed on the same inputs. A time is the geometric mean over all rounds; the ratio is the "
@@ -145,7 +143,7 @@ def instructions_markdown(rows) -> list[str]:
                 agree = "agree" if x.low <= cr <= x.high else "DISAGREE: memory/cache, not instructions"
                 body.append([r.group.label, f"{x.numerator}/{x.denominator}", f"{a.minimum:,.0f}",
                              f"{b.minimum:,.0f}", f"{max(a.spread, b.spread):.2%}", f"{cr:.3f}",
-                             f"{x.value:.3f} [{x.low:.3f}, {x.high:.3f}]", agree])
+                             fmt_ratio(x.value, x.low, x.high), agree])
         if counted and not breakdown and any(c.top for c in counted.values()):
             breakdown = _breakdown(r.group.label, counted)
     if not body:

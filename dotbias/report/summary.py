@@ -2,18 +2,46 @@
 summarise each benchmark group: every variant's time, each variant's ratio to the baseline with
 its interval (`timing.stats`), the A/A self-check, physical floors and instruction counts.
 
-`rendering` turns a `Summary` into REPORT.md and terminal lines; `write_report` writes the set.
+Every benchmark's extra_info carries its dotbias `format`; `upgrade` is the one path from any older
+format to the current one (as pyperf does), and refuses a newer or unknown one in one line.
+`report.markdown` turns a `Summary` into REPORT.md and terminal lines; `report.write` writes them.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from dotbias.timing import stats
 from dotbias.io.files import read_json
+from dotbias.timing import stats
 from dotbias.timing.groups import OPERATIONS, Group
 
 CAP_ROUNDS = 5_000       # rounds per group kept for the interval: memory stays bounded
+FORMAT = 2               # extra_info["format"] of the benchmarks `pytest bench` saves now
+
+
+def _from_format_1(info: dict) -> dict:
+    """Format 1, the runs saved before benchmarks carried a format: the same layout, unmarked.
+    (Every format stores the raw rounds, so ratios, their standard errors and the process share
+    are recomputed from them, whatever the run's age.)"""
+    return info
+
+
+UPGRADES = {1: _from_format_1}      # format n -> its extra_info turned into format n + 1's
+
+
+def upgrade(info: dict, where: str) -> dict:
+    """One benchmark's extra_info in the current FORMAT, from any format this dotbias reads (no
+    "format" key: 1). A newer or unknown format raises ValueError: one line naming `where`."""
+    version = info.get("format", 1)
+    known = isinstance(version, int) and not isinstance(version, bool) and 1 <= version <= FORMAT
+    if not known:
+        newer = isinstance(version, int) and not isinstance(version, bool) and version > FORMAT
+        raise ValueError(f"{where} is dotbias format {version!r}: "
+                         + (f"newer than this dotbias reads (1 to {FORMAT}); upgrade dotbias" if newer
+                            else f"unknown (this dotbias reads formats 1 to {FORMAT})"))
+    while version < FORMAT:
+        info, version = UPGRADES[version](info), version + 1
+    return {**info, "format": FORMAT}
 
 
 @dataclass
@@ -53,8 +81,10 @@ def load_run(path: str | Path) -> Run:
         raise ValueError(f"{path}: holds no benchmarks (was it saved from a --benchmark-disable run?)")
     for i, b in enumerate(data["benchmarks"]):
         info = b.get("extra_info") if isinstance(b, dict) else None
+        name = b.get("name", "?") if isinstance(b, dict) else "?"
+        if isinstance(info, dict):
+            info = b["extra_info"] = upgrade(info, f"{path}: benchmark #{i} ({name})")
         if not isinstance(info, dict) or not isinstance(info.get("group"), dict):
-            name = b.get("name", "?") if isinstance(b, dict) else "?"
             raise ValueError(f"{path}: benchmark #{i} ({name}) has no extra_info.group; "
                              "not a dotbias pytest-benchmark file (rerun `pytest bench`)")
     return Run(path, data.get("machine_info") or {}, data.get("commit_info") or {},

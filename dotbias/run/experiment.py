@@ -8,22 +8,20 @@ import platform
 import time
 from dataclasses import asdict, dataclass, field
 
+import fastai
 import pandas as pd
 import torch
 
 from dotbias.data import preflight
-from dotbias.data.ratings import Synthetic, collab_dls, synthetic_ratings
-from dotbias.equivalence.contract import compare_pair
 from dotbias.data.movielens import read_movielens
-from dotbias.models.training import TrainResult, fit_fastai
+from dotbias.data.ratings import Synthetic, collab_dls, synthetic_ratings, top_overlap, top_titles
+from dotbias.equivalence.contract import compare_pair
 from dotbias.models.registry import VARIANTS, get_variant
-from dotbias.run.config import Config
-from dotbias.run.config import MIN_RATINGS
-from dotbias.run.config import TOP_KS
-from dotbias.data.ratings import top_overlap
-from dotbias.data.ratings import top_titles
+from dotbias.models.training import TrainResult, fit_fastai
 from dotbias.report.plots import run_plot
+from dotbias.run.config import MIN_RATINGS, TOP_KS, Config
 from dotbias.run.markdown import render_markdown
+
 
 @dataclass(frozen=True)
 class Prepared:
@@ -72,7 +70,6 @@ class ExperimentResult:
 
 
 def environment() -> dict:
-    import fastai
     return {"python": platform.python_version(), "torch": torch.__version__,
             "fastai": fastai.__version__, "threads": torch.get_num_threads(),
             "machine": platform.machine(), "time": time.strftime("%Y-%m-%d %H:%M:%S")}
@@ -128,11 +125,6 @@ def run_prepared(p: Prepared, log=print) -> ExperimentResult:
                             environment(), biases, models)
 
 
-def run_experiment(cfg: Config, log=print) -> ExperimentResult:
-    """`prepare` then `run_prepared`: the whole job, without writing anything."""
-    return run_prepared(prepare(cfg, log), log)
-
-
 def equivalence_at_identical_weights(trained, names, dls, cfg: Config) -> dict:
     """Load the first variant's trained weights into every variant; compare on one valid batch."""
     params = get_variant(names[0]).to_canonical(trained)
@@ -147,7 +139,6 @@ def equivalence_at_identical_weights(trained, names, dls, cfg: Config) -> dict:
 def write_results(res: ExperimentResult, rs) -> str:
     """Render run.md, run.json and run.png, then write them into the open ResultSet `rs`, each
     carrying its run id; returns the markdown."""
-
     md, data, png = render_markdown(res, rs.run_id), res.as_dict(), run_plot(res)
     rs.write_text("run.md", md)
     rs.write_json("run.json", {"run_id": rs.run_id, **data})

@@ -4,14 +4,18 @@
 in a fresh `python` (the one on PATH, so this interpreter's folder goes first), several repeats;
 counts are denoised (`counts(denoise=True)`: CPython's own bookkeeping removed). The gate compares
 the minimum count per call with a saved run's and fails above a threshold (default 1%).
+
+The report reads `Counts` without torch: torch is imported only where counts are collected.
 """
 from __future__ import annotations
 
+import ctypes
 import json
 import os
 import re
 import shutil
 import sys
+import tempfile
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 
@@ -19,9 +23,9 @@ from dotbias.timing.groups import Group
 
 THRESHOLD = 0.01
 TOP = 15
-# Calls per measurement by operation, for roughly equal instructions per measurement (35M, 65M,
-# 83M): a count's noise is a few hundred instructions per measurement, so the cheap forward needs
-# more calls (with 20, two runs' forward ratios were up to 0.2% apart) and the step fewer.
+# Calls per measurement by operation, so that every measurement runs a similar number of
+# instructions: a count's noise is a roughly fixed number of instructions per measurement, so the
+# cheap forward needs more calls to keep its relative noise as low as the step's.
 CALLS = {"forward": 100, "forward_backward": 50, "step": 10}
 
 
@@ -34,7 +38,7 @@ def unsupported() -> str | None:
     """Why instruction counts cannot be collected here (one line), or None when they can."""
     if shutil.which("valgrind") is None:
         return "valgrind is not installed (apt-get install valgrind): --instructions skipped"
-    import torch
+    import torch            # only here: the report reads Counts without torch
     if not torch._C._valgrind_supported_platform():
         return f"this torch build ({torch.__version__}) has no valgrind support: --instructions skipped"
     return None
@@ -65,11 +69,11 @@ class Counts:
                    tuple(map(tuple, d.get("delta", ()))))
 
 
-# The process measures every (group, variant) job: valgrind's start-up (importing torch under
-# callgrind: 104 s here) dwarfs the measurement, so one process for all jobs, not one per job.
-# torch's script calls gc.collect() after each dump; a gc callback moves `fn` to the next job
-# there (outside the measured region), each job's repeats one after the other (round-robin made
-# every job's count grow ~1% from repeat to repeat), and counts its moves. Timer also runs the
+# One process measures every (group, variant) job: valgrind's start-up (importing torch under
+# callgrind) dwarfs a measurement, so one process for all jobs, not one per job. torch's script
+# calls gc.collect() after each dump; a gc callback moves `fn` to the next job there (outside the
+# measured region) and counts its moves. Each job's repeats run one after the other: round-robin
+# over the jobs makes every job's count drift from one repeat to the next. Timer also runs the
 # setup once in the calling process; the pid check keeps the hook out of it.
 _SETUP = """
 import gc, json, os, torch
@@ -111,10 +115,9 @@ ADDR_NO_RANDOMIZE = 0x0040000
 
 def _no_aslr() -> int | None:
     """Start children without address-space randomization (Linux personality, as `setarch -R`):
-    with it, two full runs' counts differed up to 0.68% (ratios 0.42%); without it 0.064% (0.073%).
-    Returns the persona to restore, or None where it cannot be set."""
+    random addresses change hashing, alignment and cache behaviour from run to run, and with them
+    the instruction counts. Returns the persona to restore, or None where it cannot be set."""
     try:
-        import ctypes
         libc = ctypes.CDLL(None, use_errno=True)
         old = libc.personality(0xFFFFFFFF)
         if old < 0 or libc.personality(old | ADDR_NO_RANDOMIZE) < 0:
@@ -126,7 +129,6 @@ def _no_aslr() -> int | None:
 
 def _restore_persona(old: int | None) -> None:
     if old is not None:
-        import ctypes
         ctypes.CDLL(None).personality(old)
 
 
@@ -136,9 +138,7 @@ def collect_all(jobs: Sequence[tuple[Group, str]], number: int | None = None, re
     """callgrind stats of `calls_for(group, number)` calls of each (group, variant) job, `repeats`
     each, all in one valgrind process: {(group label, variant): (CallgrindStats, ...)}. `prelude`
     (code run first there) and `plugins` (variant specs) register variants defined outside."""
-    import tempfile
-
-    from torch.utils.benchmark import Timer
+    from torch.utils.benchmark import Timer     # torch only here: the report reads Counts without it
 
     os.environ["PATH"] = os.path.dirname(sys.executable) + os.pathsep + os.environ.get("PATH", "")
     spec = json.dumps([[g.as_dict(), v, calls_for(g, number)] for g, v in jobs])
@@ -147,7 +147,7 @@ def collect_all(jobs: Sequence[tuple[Group, str]], number: int | None = None, re
         setup = _SETUP.format(threads=threads, prelude=prelude, plugins=list(plugins), jobs=spec,
                               repeats=repeats, moves_file=moves_file, parent=os.getpid())
         hash_seed = os.environ.get("PYTHONHASHSEED")
-        os.environ["PYTHONHASHSEED"] = "0"      # string hashes move dict probes: 1.6% run to run
+        os.environ["PYTHONHASHSEED"] = "0"      # string hashes decide dict probes, hence counts
         persona = _no_aslr()
         try:
             stats = Timer("fn()", setup=setup, num_threads=threads).collect_callgrind(
@@ -167,12 +167,6 @@ def collect_all(jobs: Sequence[tuple[Group, str]], number: int | None = None, re
         g, v = jobs[i // repeats]
         out.setdefault((g.label, v), []).append(st)
     return {k: tuple(v) for k, v in out.items()}
-
-
-def collect(group: Group, variant: str, number: int | None = None, repeats: int = 3, threads: int = 1,
-            prelude: str = ""):
-    """callgrind stats (one per repeat) for `number` calls of `variant`'s operation."""
-    return collect_all([(group, variant)], number, repeats, threads, prelude)[(group.label, variant)]
 
 
 def short_name(function: str) -> str:

@@ -11,14 +11,12 @@ KERNELS = OPERATIONS[:3]
 EPOCH_RATINGS = 10_000   # an "epoch" is one pass over the train split of this many synthetic ratings
 # The interval half-width a default `pytest bench` aims at; the report says when a run misses it.
 TARGET_HALF_WIDTH = {"epoch_lean": 0.03, "epoch_fastai": 0.05}
-# Epoch rounds per process (lean 110-160 ms, fastai 400-540 ms an epoch here): 6 each gave emb/cp
-# +-4.4% (lean) and +-2.7% (fastai); 14 and 4 gave +-2.1% and +-2.4% but the epochs alone took
-# 277 s. With one warm-up epoch (not two): 8 and 3 gave +-3.3% and +-3.5-7.1% in a 222 s default
-# run with 2 s kernel rounds; with 4 s kernel rounds, 10 lean made the default run 296 s.
+# Epoch rounds per process: about the fewest that keep a default run's epoch ratios near
+# TARGET_HALF_WIDTH; every round is a whole epoch, so more rounds make `pytest bench` much longer.
+# A fastai epoch costs several lean ones, hence fewer fastai rounds.
 EPOCH_ROUNDS = {"epoch_lean": 8, "epoch_fastai": 3}
-# Seconds of interleaved rounds per kernel group and process. At 2 s five back-to-back runs' emb/cp
-# ratios spread up to 2.0% (forward) and 2.1% (forward_backward): per-round noise, not the process,
-# dominated. 4 s halves that variance for 24 s more per default run.
+# Seconds of interleaved rounds per kernel group and process. A kernel ratio's spread from run to
+# run comes mostly from per-round noise, not from the process, so more seconds of rounds narrow it.
 INTERLEAVE_S = 4.0
 EPOCH_NOTE = (f"an epoch is one fit over the train split (80%) of the first {EPOCH_RATINGS:,} synthetic "
               "MovieLens-shaped ratings, batch 64, from the same canonical parameters every round")

@@ -62,7 +62,7 @@ def _epoch_op(group: Group, variant: str, seed: int) -> Callable[[], None]:
     params = random_canonical(data.n_users, data.n_items, n_factors,
                               generator=torch.Generator().manual_seed(seed))
     v = get_variant(variant)
-    make = lambda: v.make(data.n_users, data.n_items, n_factors, device=group.device, params=params)
+    make = lambda: v.from_canonical(params, device=group.device)
     if group.operation == "epoch_fastai":
         return lambda: fit_fastai(make(), dls, epochs=1, seed=seed)
     return lambda: fit_lean(make(), data, epochs=1, seed=seed, device=group.device)

@@ -47,8 +47,8 @@ def interleave(fns: dict[str, Callable[[], None]], *, device: str | torch.device
     """Time `fns` in interleaved rounds so a change of machine load hits every variant alike and
     their per-round ratio cancels it. Each pair of rounds runs a random order, then that order
     reversed: every variant gets the same mean position, and none is always at an end (a fixed
-    order ran the variant at each end twice in a row at every other round boundary, with its
-    data still in cache: the A/A check of `step` read 0.966 [0.955, 0.978]).
+    order runs the variant at each end twice in a row at every other round boundary, its data
+    still in cache, which biases its times: the A/A check would show that bias).
 
     Own loop rather than `torch.utils.benchmark.Timer`, which times one statement at a time: the
     ratio needs the variants alternated block by block. Every function gets the same number of

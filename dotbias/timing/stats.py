@@ -9,7 +9,7 @@ Its interval says where the *next* run's ratio will land (same settings, 95%): a
 prediction interval from the per-process mean log-ratios, so between-process spread (layout,
 load) is in it. A confidence interval for the true ratio would be sqrt(2) narrower, and another
 run's estimate falls inside it only about 83% of the time (two estimates of equal precision
-differ by sqrt(2) x the standard error): measured here, 5 runs disagreed that way. With one
+differ by sqrt(2) x the standard error). With one
 process only, a BCa bootstrap (`scipy.stats.bootstrap`) over its paired rounds, widened the same
 way and flagged as within-process only.
 """
@@ -43,7 +43,7 @@ class Ratio:
     processes: int
     rounds: int
     method: str
-    se: float = math.nan     # standard error of this run's mean log-ratio (for `change`)
+    se: float                # standard error of this run's mean log-ratio (for `change`)
     # Share of the spread between processes' mean log-ratios that their rounds' own noise does not
     # explain (0: the rounds explain it all, more rounds help; near 1: the processes differ, more
     # processes help); nan with one process.
@@ -122,17 +122,11 @@ def _bootstrap_mean(x: np.ndarray, confidence: float) -> tuple[float, float]:
     return float(res.confidence_interval.low), float(res.confidence_interval.high)
 
 
-def _se(r: Ratio, z: float) -> float:
-    """The run's standard error; from the interval when not stored (runs saved before `se`)."""
-    return r.se if math.isfinite(r.se) else (math.log(r.high) - math.log(r.low)) / (2 * z * NEXT_RUN)
-
-
 def change(now: Ratio, before: Ratio, confidence: float = CONFIDENCE) -> tuple[float, float, float]:
     """now/before with an interval, combining the two runs' standard errors in log space."""
     z = float(sps.norm.ppf((1 + confidence) / 2))
-    se = [_se(r, z) for r in (now, before)]
     centre = math.log(now.value) - math.log(before.value)
-    half = z * math.hypot(*se)
+    half = z * math.hypot(now.se, before.se)
     return math.exp(centre), math.exp(centre - half), math.exp(centre + half)
 
 

@@ -14,12 +14,12 @@ import subprocess
 import sys
 from dataclasses import asdict, dataclass
 
+import torch
+
 from dotbias.timing.groups import EPOCH_ROUNDS, INTERLEAVE_S, KERNELS, Group
 from dotbias.models.plugins import load_variants
 from dotbias.timing.operations import make_op
 from dotbias.timing.rounds import interleave
-
-ROUNDS_MAX = 2000
 
 
 @dataclass(frozen=True)
@@ -55,9 +55,6 @@ def aa_name(baseline: str) -> str:
 
 def time_group(spec: WorkSpec, group: Group) -> dict:
     """One group's interleaved rounds in this process: {"seconds": {name: [...]}, "iterations": n}."""
-    import torch
-
-
     fns = {v: make_op(group, v, spec.seed) for v in spec.variants}
     if spec.aa:
         fns[aa_name(spec.baseline)] = make_op(group, spec.baseline, spec.seed)
@@ -75,8 +72,6 @@ def time_group(spec: WorkSpec, group: Group) -> dict:
 
 def work(spec: WorkSpec) -> dict[str, dict]:
     """Time every group of `spec` in this process; group label -> `time_group`'s result."""
-    import torch
-
     torch.set_num_threads(spec.threads)
     return {g.label: time_group(spec, g) for g in spec.groups}
 

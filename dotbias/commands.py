@@ -1,0 +1,133 @@
+"""The one skeleton of every `dotbias` command that writes a result set, and the Ctrl-C state it
+checks. A subcommand module plugs in with a function that builds its parser:
+
+    def add_parser(sub) -> None:                      # called once in cli.build_parser
+        p = options.subcommand(sub, "compare", _compare, "is CANDIDATE the same model, and faster?")
+        options.add_common(p, str(files.LOCAL), trains=True)
+
+    def _compare(args) -> int:
+        return commands.run_command(args, "compare", lambda rs, _: (write_compare(rs.staging), 0))
+
+Only the standard library and `dotbias.io` at module level, so `dotbias --help` stays light;
+torch is imported inside `pin_threads`, when a command that trains or times runs."""
+from __future__ import annotations
+
+import contextlib
+import signal
+import sys
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any, TypeVar
+
+from dotbias.io import progress
+from dotbias.io.files import check_writable
+from dotbias.io.resultset import ResultSet
+
+T = TypeVar("T")
+Work = Callable[[ResultSet | None, T], tuple[str, int]]
+
+
+def run_command(args, name: str, work: Work, prepare: Callable[[], T] = lambda: None, *,
+                threads: int | None = None) -> int:
+    """Run a command whose files form the result set `args.out/name`, always in this order:
+    1. check --out now (one line if it cannot take the results; no set at all when --out is ''
+       and the command allows that: `add_common(skip_out=True)`);
+    2. pin the torch threads it runs with: `threads` when the command fixes its own (`check`),
+       else --threads; the manifest records that number;
+    3. `prepare()`: validate and read the input, before anything is locked;
+    4. inside the locked set, `work(rs, prepared)` -> (text, exit status). A Ctrl-C that a
+       library swallowed (while torch or fastai load) stops the command before the set is
+       locked and again before it is swapped in, so nothing becomes visible;
+    5. the set is swapped in whole, then `text` goes to stdout (the set's final path in place of
+       its temp folder) and `wrote DIR/ (files)` to stderr. Returns the exit status."""
+    ran_with = threads if threads is not None else getattr(args, "threads", None)
+    rs = _result_set(args, name, ran_with)
+    if ran_with is not None:
+        pin_threads(ran_with)
+    prepared = prepare()
+    stop_if_interrupted()
+    with rs if rs is not None else contextlib.nullcontext():
+        text, code = work(rs, prepared)
+        stop_if_interrupted()
+    print(text.replace(str(rs.staging), str(rs.path)) if rs is not None else text)
+    if rs is not None:
+        print(f"wrote {rs.path}/ ({', '.join(sorted(rs.files) or _listing(rs.path))})", file=sys.stderr)
+    return code
+
+
+def _result_set(args, name: str, threads: int | None) -> ResultSet | None:
+    """The command's ResultSet in --out, checked now (entered once the input is validated); None
+    when --out is '' and the command may print only."""
+    if not args.out and getattr(args, "print_only_ok", False):
+        return None
+    check_writable(args.out, name)
+    meta: dict[str, Any] = {"command": " ".join(["dotbias", *args.argv])}
+    if threads is not None:
+        meta["threads"] = threads
+    return ResultSet(args.out, name, meta=meta)
+
+
+def _listing(path: Path) -> list[str]:
+    """The files of a set written through its staging folder (not through `rs.write_*`)."""
+    return sorted(p.name for p in path.iterdir() if p.name != "manifest.json")
+
+
+def pin_threads(n: int) -> None:
+    """Run torch on `n` threads (--threads defaults to 1: on a busy machine more threads contend
+    with the load and the run gets slower and less steady)."""
+    import torch
+    torch.set_num_threads(n)
+
+
+def log(message: str) -> None:
+    """Status lines go to stderr, so stdout holds only the results (`dotbias run > run.md`), and
+    only when progress shows (a terminal, no --no-progress): an error then stays the one line."""
+    if progress.enabled():
+        print(message, file=sys.stderr, flush=True)
+
+
+# --- Ctrl-C --------------------------------------------------------------------------------------
+class Interrupt:
+    seen = False
+
+
+@contextlib.contextmanager
+def handling_interrupts() -> Iterator[None]:
+    """Ctrl-C and SIGTERM handled the dotbias way inside (remembered, raised as KeyboardInterrupt;
+    one inside a callback kept as an interrupt), and the caller's handlers put back after: an
+    in-process caller (a test) keeps its own, and no later child process inherits an ignored SIGINT."""
+    before = signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGTERM), sys.unraisablehook
+    Interrupt.seen = False
+    sys.unraisablehook = unraisable
+    signal.signal(signal.SIGINT, on_signal)
+    signal.signal(signal.SIGTERM, on_signal)
+    try:
+        yield
+    finally:
+        for signum, handler in zip((signal.SIGINT, signal.SIGTERM), before):
+            if handler is not None:          # None: set outside Python, cannot be restored from here
+                signal.signal(signum, handler)
+        sys.unraisablehook = before[2]
+
+
+def on_signal(signum, frame):
+    """Ctrl-C (and SIGTERM, cleaned up the same way): remember it, then raise KeyboardInterrupt."""
+    Interrupt.seen = True
+    raise KeyboardInterrupt
+
+
+def unraisable(info) -> None:
+    """sys.unraisablehook: a Ctrl-C raised inside a callback Python cannot raise from (such as the
+    weakref callback of importlib's module lock, mid-import) is printed by CPython as 'Exception
+    ignored in ...' with a traceback. It is still an interrupt: remember it, print nothing."""
+    if isinstance(info.exc_value, KeyboardInterrupt) or Interrupt.seen:
+        Interrupt.seen = True
+        return
+    sys.__unraisablehook__(info)
+
+
+def stop_if_interrupted() -> None:
+    """A library can swallow the KeyboardInterrupt (a bare except during an import); the Ctrl-C
+    still stops the command before it writes anything."""
+    if Interrupt.seen:
+        raise KeyboardInterrupt
