@@ -157,6 +157,7 @@ def build_parser() -> argparse.ArgumentParser:
     opt.add_report_options(rep)
     opt.add_common(rep, LOCAL, trains=False)
     plugins.add_variant_option(r, a, c)       # the subcommands that run variants
+    opt.add_baseline_option(c)                # the subcommands that judge them against one
     return p
 
 
@@ -213,6 +214,9 @@ def main(argv: list[str] | None = None) -> int:
         if getattr(args, "variant", None) is not None:      # the subcommands that run variants
             from dotbias.models import plugins
             plugins.load_variants(args.variant)
+        if getattr(args, "baseline", None) is not None:     # the subcommands that judge variants
+            from dotbias.equivalence.baseline import set_baseline
+            set_baseline(args.baseline, source="--baseline")
         _quiet_library_warnings()
         from dotbias.io import progress
         progress.set_enabled(False if args.no_progress else None)
