@@ -88,7 +88,8 @@ def test_a_wrong_output_shape_is_a_row_not_a_crash(small):
     finally:
         unregister("no_keepdim_add")
     bad = [r for r in rows if not r.close]
-    assert bad and {r.rule for r in bad} == {"shape"} and "declared [bs, 1]" in bad[0].failure
+    assert bad and {r.pair.split(" vs ")[0] for r in bad} == {"no_keepdim_add"}, [r.pair for r in bad]
+    assert {r.rule for r in bad} == {"shape"} and "declared [bs, 1]" in bad[0].failure, bad[0]
     assert grid.summarise(rows)["max_abs_output_diff"] is not None        # strict JSON: no NaN
     json.dumps(grid.summarise(rows), allow_nan=False)
 

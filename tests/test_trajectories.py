@@ -11,7 +11,7 @@ from hypothesis import given
 from strategies import Case, optimizers, small_cases, step_counts
 from test_equivalence import scaled_baseline
 
-from dotbias.equivalence.contract import APRIORI_ULPS, BaselineError, get_baseline
+from dotbias.equivalence.contract import APRIORI_ULPS, DEFAULT_BASELINE, BaselineError, get_baseline
 from dotbias.models.inputs import random_canonical
 from dotbias.equivalence.trajectories import assert_trajectories, check_trajectory
 from dotbias.models.registry import VARIANTS
@@ -119,5 +119,6 @@ def test_the_nudged_baseline_runs_accept_a_reordering_amplified_by_training(name
     def passed(runs):
         steps = check_trajectory(VARIANTS[name], params, batches, optimizer, case.y_range, nudged=runs)
         return all(c.passed for s in steps for c in s)
-    assert not passed([]), "the baseline as computed alone should not cover this case"
-    assert passed(nudged)
+    if get_baseline().name == DEFAULT_BASELINE:     # the cases were found against it
+        assert not passed([]), f"{name}: the baseline as computed alone should not cover {case}"
+    assert passed(nudged), f"{name} vs {get_baseline().name}: rejected on {case}, {optimizer}, {k} steps"
