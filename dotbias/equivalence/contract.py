@@ -80,14 +80,15 @@ def expect_exact(dtype: torch.dtype, device: str | torch.device, *, numel: int =
 
 def check_tensor(name: str, runs: dict[str, Tensor], label: str, *, exact: bool,
                  scale: float | None = None, more_baselines: Sequence[Tensor] = (),
-                 bound: float | None = None) -> TensorCheck:
+                 bound: float | None = None, what: str | None = None) -> TensorCheck:
     """Hold one tensor to the contract. `runs` holds 'variant', 'baseline', 'float64'; `scale`
     is the tensor's error scale (default: its largest float64 value); `more_baselines` are further
     samples of the baseline's error (the nudged trajectories), the largest of all counting;
-    `bound`, the a-priori bound (None: none, as over trajectories), caps what is allowed."""
-    v, b, ref = runs["variant"], runs["baseline"], runs["float64"]
+    `bound`, the a-priori bound (None: none, as over trajectories), caps what is allowed; `what`
+    names the tensor in messages (default `name`; "user_bias grad" for a gradient)."""
+    v, b, ref, what = runs["variant"], runs["baseline"], runs["float64"], what or name
     if exact:
-        msg = close_message(v, b, 0.0, lambda d: f"{label}: {worst(name, d)} not bitwise equal")
+        msg = close_message(v, b, 0.0, lambda d: f"{label}: {worst(what, d)} not bitwise equal")
         return TensorCheck(name, "bitwise", _max(v.double() - b.double()), 0.0, not msg, msg)
     v64, b64 = v.double(), b.double()
     err_b = max([_max(b64 - ref)] + [_max(m.double() - ref) for m in more_baselines])
@@ -97,7 +98,7 @@ def check_tensor(name: str, runs: dict[str, Tensor], label: str, *, exact: bool,
     why = f"{FACTOR} x baseline's {err_b:.3g}{runs_b} + floor {floor:.3g}"
     if bound is not None and bound < allowed:
         allowed, why = bound, f"a-priori bound {APRIORI_ULPS} ulps of the error scale"
-    head = (lambda d: f"{label}: {worst(name, d)}: |variant - float64| up to {_max(d):.3g} > allowed "
+    head = (lambda d: f"{label}: {worst(what, d)}: |variant - float64| up to {_max(d):.3g} > allowed "
             f"{why} = {allowed:.3g}")
     msg = close_message(v64, ref, allowed, head)
     return TensorCheck(name, "within error", _max(v64 - ref), allowed, not msg, msg)
@@ -166,7 +167,7 @@ def check_variant(variant: Variant, params: Canonical, x: Tensor, y: Tensor | No
         width = g.shape[1] if g.dim() == 2 else 1
         exact = family and expect_exact(dtype, device, numel=bs * width)
         checks.append(check_tensor(name, {"variant": g, "baseline": gb, "float64": gr}, label,
-                                   exact=exact, scale=ref.scales[name],
+                                   exact=exact, scale=ref.scales[name], what=f"{name} grad",
                                    bound=apriori_bound(dtype, ref.scales[name])))
     return VariantCheck(variant.name, baseline.name, label, tuple(checks),
                         _bitwise((out, grads), base_run))
