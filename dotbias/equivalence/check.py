@@ -12,7 +12,8 @@ from dataclasses import asdict, dataclass
 
 import torch
 
-from dotbias.equivalence.contract import CONTRACT, check_baseline, check_variant, get_baseline
+from dotbias.equivalence.contract import (CONTRACT, BaselineError, check_baseline, check_variant,
+                                          get_baseline, run_baseline)
 from dotbias.equivalence.inits import check_init
 from dotbias.models.inputs import make_inputs
 from dotbias.io.progress import track
@@ -49,32 +50,30 @@ class CheckRow:
     failure: str = ""           # the first failing tensor's message, first line
 
 
-def _baseline_row(label: str, baseline, inp, dtype, device: str, det: bool, reference, base_run
-                  ) -> CheckRow:
-    """The baseline against the a-priori bound, the row every other one on this case waits for."""
+def _baseline_row(label: str, baseline, inp, dtype, device: str, det: bool, reference):
+    """The baseline against the a-priori bound, the row every other one on this case waits for,
+    and the baseline's run (None when it crashed or gave a wrong shape or dtype)."""
     pair, dt = f"{baseline.name} (baseline) vs float64", str(dtype).removeprefix("torch.")
     try:
-        r = check_baseline(baseline, inp.params, inp.x, inp.y, (1, 5), reference=reference,
-                           base_run=base_run)
-    except AssertionError as e:     # it crashed, or a wrong shape or dtype
+        base_run = run_baseline(baseline, inp.params, inp.x, inp.y, (1, 5))
+    except BaselineError as e:
         return CheckRow(label, pair, dt, device, det, "a-priori", False, False, None, None, None,
-                        str(e).split("\n")[0])
+                        str(e).split("\n")[0]), None
+    r = check_baseline(baseline, inp.params, inp.x, inp.y, (1, 5), reference=reference,
+                       base_run=base_run)
     bad = r.first_failure()
     return CheckRow(label, pair, dt, device, det, "a-priori", True, r.passed, None, None,
                     max((c.max_err / c.allowed for c in r.checks if c.allowed), default=0.0),
-                    bad.message.split("\n")[0] if bad else "")
+                    bad.message.split("\n")[0] if bad else ""), base_run
 
 
 def _rows_for(label: str, inp, dtype, device: str, det: bool) -> list[CheckRow]:
     """The baseline's row, then (only if it holds) every other variant's against it."""
     baseline = get_baseline()
     reference = reference_batch(inp.params, inp.x, inp.y, (1, 5))
-    try:
-        base_run = run_batch(baseline, inp.params, inp.x, inp.y, (1, 5))
-    except Exception:               # check_baseline runs it again and words the failure
-        base_run = None
-    rows = [_baseline_row(label, baseline, inp, dtype, device, det, reference, base_run)]
-    if not rows[0].close:
+    first, base_run = _baseline_row(label, baseline, inp, dtype, device, det, reference)
+    rows = [first]
+    if not first.close:
         return rows
     for v in (v for v in VARIANTS.values() if v is not baseline):
         pair = f"{v.name} vs {baseline.name}"

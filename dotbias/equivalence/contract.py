@@ -111,11 +111,7 @@ def check_baseline(baseline: Variant, params: Canonical, x: Tensor, y: Tensor | 
     what the baseline must meet before any variant is judged against it."""
     dtype, bs = params.user_factors.dtype, x.shape[0]
     label = f"baseline {baseline.name} ({describe(params, bs)})"
-    try:
-        out, grads = base_run or run_batch(baseline, params, x, y, y_range)
-    except Exception as e:
-        raise BaselineError(f"{label}: raised {type(e).__name__}: {e}") from e
-    check_output(baseline, out, bs, dtype, label)
+    out, grads = base_run or run_baseline(baseline, params, x, y, y_range)
     ref = reference or reference_batch(params, x, y, y_range)
     checks = []
     for name, t, r in zip(("output", *Canonical._fields), (squeeze(out), *grads), (ref.out, *ref.grads)):
@@ -127,6 +123,20 @@ def check_baseline(baseline: Variant, params: Canonical, x: Tensor, y: Tensor | 
         msg = close_message(t.double(), r, bound, head)
         checks.append(TensorCheck(name, "a-priori", _max(t.double() - r), bound, not msg, msg))
     return VariantCheck(baseline.name, baseline.name, label, tuple(checks), True)
+
+
+def run_baseline(baseline: Variant, params: Canonical, x: Tensor, y: Tensor | None = None,
+                 y_range=(0, 5.5)) -> tuple[Tensor, Canonical]:
+    """`run_batch` of the baseline; a crash or a wrong output shape or dtype is a BaselineError."""
+    label = f"baseline {baseline.name} ({describe(params, x.shape[0])})"
+    try:
+        out, grads = run_batch(baseline, params, x, y, y_range)
+        check_output(baseline, out, x.shape[0], params.user_factors.dtype, label)
+    except AssertionError as e:
+        raise BaselineError(str(e)) from e
+    except Exception as e:
+        raise BaselineError(f"{label}: raised {type(e).__name__}: {e}") from e
+    return out, grads
 
 
 def assert_baseline(baseline: Variant, params: Canonical, x: Tensor, y: Tensor | None = None,
@@ -151,7 +161,7 @@ def check_variant(variant: Variant, params: Canonical, x: Tensor, y: Tensor | No
     dtype, device, bs = params.user_factors.dtype, params.user_factors.device, x.shape[0]
     label = f"{variant.name} vs {baseline.name} ({describe(params, bs)})"
     ref = reference or reference_batch(params, x, y, y_range)
-    base_out, base_grads = base_run = base_run or run_batch(baseline, params, x, y, y_range)
+    base_out, base_grads = base_run = base_run or run_baseline(baseline, params, x, y, y_range)
     assert_baseline(baseline, params, x, y, y_range, reference=ref, base_run=base_run)
     try:
         out, grads = run_batch(variant, params, x, y, y_range)
@@ -199,7 +209,7 @@ def assert_equivalent(variants: Sequence[Variant], params: Canonical, x: Tensor,
     AssertionError with the first failure's message."""
     baseline = get_baseline()
     reference = reference_batch(params, x, y, y_range)
-    base_run = run_batch(baseline, params, x, y, y_range)
+    base_run = run_baseline(baseline, params, x, y, y_range)
     assert_baseline(baseline, params, x, y, y_range, reference=reference, base_run=base_run)
     results = []
     for v in variants:
