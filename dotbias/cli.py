@@ -100,6 +100,7 @@ def build_parser() -> argparse.ArgumentParser:
     opt.add_report_options(rep)
     opt.add_common(rep, LOCAL, trains=False)
     plugins.add_variant_option(r, a, c)       # the subcommands that run variants
+    opt.add_baseline_option(c)                # the subcommands that judge them against one
     return p
 
 
@@ -130,6 +131,9 @@ def _main(argv: list[str] | None) -> int:
         args.argv = argv
         if getattr(args, "variant", None) is not None:      # the subcommands that run variants
             plugins.load_variants(args.variant)
+        if getattr(args, "baseline", None) is not None:     # the subcommands that judge variants
+            from dotbias.equivalence.baseline import set_baseline
+            set_baseline(args.baseline, source="--baseline")
         _quiet_library_warnings()
         progress.set_enabled(False if args.no_progress else None)
         code = args.func(args)

@@ -132,3 +132,10 @@ def one_line(e: BaseException) -> str:
         where = f"{e.filename} -> {e.filename2}" if e.filename2 else f"{e.filename}"
         return f"{where}: {e.strerror}"
     return " ".join(str(e).split()) or type(e).__name__
+
+
+def add_baseline_option(*parsers) -> None:
+    """`--baseline` on the subcommands that judge variants against one."""
+    for p in parsers:
+        p.add_argument("--baseline", metavar="NAME", default=None, help="the registered variant "
+                       "every other is judged against (default $DOTBIAS_BASELINE, else cp)")

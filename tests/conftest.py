@@ -1,14 +1,20 @@
-"""Hypothesis profiles, the `--variant` option, and the mutation score in the terminal summary.
+"""Hypothesis profiles, the `--variant` and `--baseline` options, and the mutation score in the
+terminal summary.
 
 Profiles: `ci` (the default, fast) and `thorough` (10x the examples); choose with
 `--hypothesis-profile thorough` or HYPOTHESIS_PROFILE=thorough. No test sets its own example
-count, so the profile is what decides (test_equivalence.py checks that)."""
+count, so the profile is what decides (test_equivalence.py checks that).
+
+`--baseline NAME` (or $DOTBIAS_BASELINE; default `cp`) chooses the variant every test judges the
+others against; a bad --variant spec or baseline name is one `ERROR:` line (pytest.UsageError)."""
 from __future__ import annotations
 
 import os
 
+import pytest
 from hypothesis import HealthCheck, settings
 
+from dotbias.equivalence import baseline
 from dotbias.models import plugins
 from mutants import MUTATION_SCORE
 
@@ -19,13 +25,20 @@ settings.register_profile("ci", max_examples=40, **_COMMON)
 settings.register_profile("thorough", max_examples=400, **_COMMON)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
+
 def pytest_addoption(parser):
     plugins.add_pytest_option(parser)
+    baseline.add_pytest_option(parser)
 
 
 def pytest_configure(config):
-    """Register variants from entry points, DOTBIAS_VARIANTS and --variant before collection."""
-    plugins.load_variants(config.getoption("variant"))
+    """Register variants from entry points, DOTBIAS_VARIANTS and --variant, then choose the
+    baseline, before collection; bad input is a usage error (one line), not a traceback."""
+    try:
+        plugins.load_variants(config.getoption("variant"))
+        baseline.choose_baseline(config.getoption("baseline"))
+    except ValueError as e:
+        raise pytest.UsageError(str(e)) from None
 
 
 def pytest_terminal_summary(terminalreporter):

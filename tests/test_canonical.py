@@ -21,14 +21,16 @@ def test_round_trip_is_bit_identical(name, dtype, device):
                               generator=torch.Generator().manual_seed(0))
     model = v.make(7, 11, 3, dtype=dtype, device=device, params=params)
     back = v.to_canonical(model)
+    where = f"{name} (7, 11, 3, {dtype}, {device})"
     for field, a, b in zip(params._fields, params, back):
-        assert b.dtype == dtype and b.device.type == device and b.shape == a.shape, field
-        assert torch.equal(a, b), field
+        assert b.dtype == dtype and b.device.type == device and b.shape == a.shape, \
+            f"{where}: {field} comes back as {b.dtype} on {b.device} with shape {list(b.shape)}"
+        assert torch.equal(a, b), f"{where}: {field} changed on its way through the model"
     # and model -> canonical -> fresh model -> canonical again
     other = v.make(7, 11, 3, dtype=dtype, device=device)
     v.load_canonical(other, back)
-    for a, b in zip(back, v.to_canonical(other)):
-        assert torch.equal(a, b)
+    for field, a, b in zip(params._fields, back, v.to_canonical(other)):
+        assert torch.equal(a, b), f"{where}: {field} changed when loaded into a fresh model"
 
 
 @pytest.mark.parametrize("dtype", [torch.float64, torch.bfloat16], ids=str)
@@ -56,8 +58,9 @@ def test_same_family_needs_a_shared_tag():
 @pytest.mark.parametrize("name", list(VARIANTS))
 def test_canonical_shapes(name):
     c = VARIANTS[name].to_canonical(VARIANTS[name].make(5, 9, 4))
-    assert [list(t.shape) for t in c] == [[5, 4], [5], [9, 4], [9]]
-    assert c.sizes == (5, 9, 4)
+    shapes = [list(t.shape) for t in c]
+    assert shapes == [[5, 4], [5], [9, 4], [9]], f"{name} at (5, 9, 4): canonical shapes {shapes}"
+    assert c.sizes == (5, 9, 4), f"{name}: sizes {c.sizes}"
 
 
 def test_to_canonical_is_a_copy():

@@ -1,18 +1,32 @@
 """Every registered variant, at identical canonical parameters, holds to the one contract
 (`dotbias.equivalence.CONTRACT`) against the baseline and the float64 reference: declared output
 shape, then outputs and the four canonical gradients bitwise within a family where promised,
-within error otherwise. No test names a pair: each runs over the registry."""
+within error otherwise; every variant, the baseline first, within the a-priori bound of float64.
+No test names a pair: each runs over the registry, against the chosen baseline (--baseline)."""
 from __future__ import annotations
+
+import contextlib
+import dataclasses
+import os
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 import torch
+from fastai.layers import sigmoid_range
 from hypothesis import given
 from strategies import ALL_DTYPES, Case, all_dtypes, cases, duplicate_cases, half_dtypes
 
-from dotbias.equivalence.contract import (BASELINE, CONTRACT, GRAIN_SIZE, assert_equivalent, check_variant,
-    expect_exact)
-from dotbias.models.registry import VARIANTS
+from dotbias.equivalence import baseline as chosen
+from dotbias.equivalence.contract import (APRIORI_ULPS, CONTRACT, DEFAULT_BASELINE, FACTOR,
+                                          FLOOR_ULPS, GRAIN_SIZE, BaselineError, assert_equivalent,
+                                          check_tensor, check_variant, expect_exact, get_baseline)
+from dotbias.models.book import DotProductBiasCP
+from dotbias.models.registry import VARIANTS, get_variant, register, unregister
 from dotbias.models.variant import Variant
+
+REPO = Path(__file__).resolve().parents[1]
 
 
 def equivalence_property(case: Case, variants: list[Variant] | None = None) -> None:
@@ -48,12 +62,14 @@ def test_each_variant_at_a_large_table_and_batch(name, dtype):
 def test_families_are_bitwise_and_the_rest_within_error():
     case = Case(50, 60, 8, 300, "duplicates", torch.float32, "cpu", 3)
     x, y = case.batch()
-    base = VARIANTS[BASELINE]
+    base = get_baseline()
     for v in VARIANTS.values():
         r = check_variant(v, case.params(), x, y)
         same_family = v.same_family(base)
-        assert {c.rule for c in r.checks} == ({"bitwise"} if same_family else {"within error"})
-        assert r.passed and (r.exact or not same_family), r.first_failure()
+        rules = {c.rule for c in r.checks}
+        assert rules == ({"bitwise"} if same_family else {"within error"}), f"{r.where}: rules {rules}"
+        assert r.passed, r.first_failure().message
+        assert r.exact or not same_family, f"{r.where}: same family, not bitwise equal"
 
 
 def test_exactness_is_stated_per_dtype_and_device():
@@ -68,9 +84,126 @@ def test_exactness_is_stated_per_dtype_and_device():
 
 
 def test_the_contract_states_its_numbers():
-    from dotbias.equivalence.contract import FACTOR, FLOOR_ULPS
-    assert f"{FACTOR} x max |{BASELINE} - float64| + {FLOOR_ULPS} ulps" in CONTRACT
+    assert f"{FACTOR} x max |baseline - float64| + {FLOOR_ULPS} ulps" in CONTRACT
+    assert f"<= {APRIORI_ULPS} ulps of the tensor's error scale" in CONTRACT
     assert f"{GRAIN_SIZE:,}" in CONTRACT
+
+
+def test_the_a_priori_bound_caps_what_a_poor_baseline_would_allow():
+    """A baseline 10 ulps of the scale off would let a variant 42 off; the bound allows 16."""
+    eps, ref = torch.finfo(torch.float32).eps, torch.zeros(3, dtype=torch.float64)
+    runs = {"variant": torch.tensor([0, 20 * eps, 0]), "baseline": torch.tensor([10 * eps, 0, 0]),
+            "float64": ref}
+    loose = check_tensor("output", runs, "v vs b", exact=False, scale=1.0)
+    capped = check_tensor("output", runs, "v vs b", exact=False, scale=1.0,
+                          bound=APRIORI_ULPS * eps)
+    assert loose.passed and loose.allowed == pytest.approx((FACTOR * 10 + FLOOR_ULPS) * eps)
+    assert not capped.passed and capped.allowed == pytest.approx(APRIORI_ULPS * eps)
+    assert capped.message.startswith(f"v vs b: output index 1: |variant - float64| up to "
+                                     f"{20 * eps:.3g} > allowed a-priori bound {APRIORI_ULPS} ulps")
+
+
+def _scale_column_0(g: torch.Tensor) -> torch.Tensor:
+    return g * torch.tensor([1.001] + [1.0] * (g.shape[1] - 1), dtype=g.dtype)
+
+
+class ScaledUserGrad(DotProductBiasCP):
+    """The book's create_params model with column 0 of user_factors' gradient scaled by 1.001."""
+    def forward(self, x):
+        users = self.user_factors[x[:, 0]]
+        if users.requires_grad:
+            users.register_hook(_scale_column_0)
+        res = (users * self.movie_factors[x[:, 1]]).sum(dim=1)
+        res += self.user_bias[x[:, 0]] + self.movie_bias[x[:, 1]]
+        return sigmoid_range(res, *self.y_range)
+
+
+@contextlib.contextmanager
+def scaled_baseline():
+    """A copy of `cp` with one gradient off by 1e-3 (relative), registered and made the baseline
+    for the block only; yields it and a list recording every other variant built meanwhile."""
+    copy = register(dataclasses.replace(get_variant(DEFAULT_BASELINE), name="cp_scaled_grad",
+                                        build=ScaledUserGrad))
+    built: list[str] = []
+
+    def spy(v: Variant) -> Variant:
+        return dataclasses.replace(v, name=f"spy_{v.name}",
+                                   build=lambda *a, **k: built.append(v.name) or v.build(*a, **k))
+    spies = [register(spy(v)) for v in list(VARIANTS.values()) if v is not copy]
+    previous = chosen.set_baseline(copy.name)
+    try:
+        yield copy, built
+    finally:
+        chosen.set_baseline(previous)
+        for v in (copy, *spies):
+            unregister(v.name)
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64], ids=str)
+def test_a_baseline_off_by_1e_3_fails_the_a_priori_bound_naming_itself_first(dtype):
+    case = Case(50, 60, 8, 300, "duplicates", dtype, "cpu", 3)
+    x, y = case.batch()
+    with scaled_baseline() as (copy, built):
+        others = [v for v in VARIANTS.values() if v.name.startswith("spy_")]
+        with pytest.raises(BaselineError) as e:
+            check_variant(others[0], case.params(), x, y)
+        with pytest.raises(BaselineError) as e2:
+            assert_equivalent(others, case.params(), x, y)
+    for err in (e, e2):
+        assert str(err.value).startswith(f"baseline {copy.name} (n_users=50, n_items=60, n_factors=8, "
+                                         f"bs=300, {str(dtype)[6:]}, cpu): user_factors grad row ")
+        assert f"> a-priori bound {APRIORI_ULPS} ulps of the error scale = " in str(err.value)
+    assert built == [], f"variants built against a baseline outside the bound: {built}"
+
+
+def test_any_registered_variant_can_be_the_baseline():
+    """The baseline is a choice: with each registered variant as the baseline, every other holds."""
+    case = Case(30, 40, 6, 200, "duplicates", torch.float32, "cpu", 5)
+    x, y = case.batch()
+    for name in list(VARIANTS):
+        previous = chosen.set_baseline(name)
+        try:
+            for r in assert_equivalent(list(VARIANTS.values()), case.params(), x, y):
+                assert r.baseline == name, r.where
+        finally:
+            chosen.set_baseline(previous)
+
+
+def test_the_chosen_baseline_is_the_one_asked_for(request, monkeypatch):
+    asked = request.config.getoption("baseline") or os.environ.get(chosen.ENV) or DEFAULT_BASELINE
+    assert get_baseline().name == asked
+    other = next(n for n in VARIANTS if n != asked)
+    try:
+        monkeypatch.setenv(chosen.ENV, other)
+        assert chosen.choose_baseline(None) == other == get_baseline().name
+        assert chosen.choose_baseline(asked) == asked       # the option wins over the variable
+        with pytest.raises(ValueError, match=r"^--baseline 'nope': no variant of that name; "
+                                             r"registered: "):
+            chosen.choose_baseline("nope")
+        monkeypatch.setenv(chosen.ENV, "nope")
+        with pytest.raises(ValueError, match=rf"^\${chosen.ENV} 'nope': no variant of that name"):
+            chosen.choose_baseline(None)
+    finally:
+        chosen.set_baseline(asked)
+    assert get_baseline().name == asked
+
+
+def _pytest(*args: str, env: dict[str, str]) -> subprocess.Popen:
+    environ = {**os.environ, "PYTHONPATH": f"{REPO}{os.pathsep}{REPO / 'tests'}", **env}
+    return subprocess.Popen([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", *args],
+                            cwd=REPO, env=environ, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            text=True)
+
+
+def test_a_bad_variant_spec_or_baseline_is_one_error_line_in_pytest_tests_and_bench():
+    runs = {"tests": _pytest("tests", env={"DOTBIAS_VARIANTS": "mine"}),
+            "bench": _pytest("bench", "--baseline", "nope", env={"DOTBIAS_VARIANTS": ""})}
+    out = {k: p.communicate(timeout=300)[0] for k, p in runs.items()}
+    for key, want in (("tests", "ERROR: variant spec 'mine': expected pkg.module:attr"),
+                      ("bench", "ERROR: --baseline 'nope': no variant of that name; registered: ")):
+        lines = [ln for ln in out[key].splitlines() if ln.strip()]
+        assert runs[key].returncode == 4 and len(lines) == 1 and lines[0].startswith(want), \
+            out[key][-2000:]
 
 
 @given(cases(all_dtypes))

@@ -8,9 +8,11 @@ import pytest
 import torch
 from mutants import BUGS
 
+from test_equivalence import scaled_baseline
+
 from dotbias import cli, register, unregister
 from dotbias.equivalence import check as grid
-from dotbias.equivalence.contract import BASELINE
+from dotbias.equivalence.contract import APRIORI_ULPS, get_baseline
 from dotbias.models.registry import VARIANTS
 
 SMALL = [("small", 20, 30, 4, 64, "uniform"), ("same", 5, 5, 2, 32, "same")]
@@ -24,11 +26,17 @@ def small(monkeypatch):
 def test_grid_covers_every_case_variant_dtype_and_mode(small):
     threads = torch.get_num_threads()
     rows = grid.run_checks(devices=["cpu"])
-    others = [v for v in VARIANTS if v != BASELINE]
-    assert len(rows) == 2 * len(SMALL) * len(grid.DTYPES) * len(others)
-    assert {r.pair for r in rows} == {f"{v} vs {BASELINE}" for v in others}
-    assert all(r.close for r in rows), [r.failure for r in rows if not r.close]
-    assert grid.summarise(rows)["verdict"] in ("bitwise equal", "equivalent within error")
+    base = get_baseline().name
+    others = [v for v in VARIANTS if v != base]
+    assert len(rows) == 2 * len(SMALL) * len(grid.DTYPES) * (1 + len(others))
+    assert {r.pair for r in rows} == {f"{v} vs {base}" for v in others} | {f"{base} (baseline) vs float64"}
+    bad = grid.failure_lines(grid.summarise(rows, inits=[]))
+    assert all(r.close for r in rows) and not bad, "\n".join(bad)
+    summary = grid.summarise(rows)
+    verdict = summary["verdict"]
+    assert verdict in ("bitwise equal", "equivalent within error"), (verdict, grid.failure_lines(summary))
+    ratios = [r.worst_ratio for r in rows if r.rule == "a-priori"]
+    assert ratios and max(ratios) < 1, f"baseline {base}: error / a-priori bound up to {max(ratios)}"
     assert not torch.are_deterministic_algorithms_enabled() and torch.get_num_threads() == threads
 
 
@@ -60,11 +68,15 @@ def test_a_gradient_only_bug_gives_different(name, small, tmp_path, capsys):
     out = capsys.readouterr().out
     data = json.loads((tmp_path / "check" / "equivalence.json").read_text())
     assert code == 1 and data["verdict"] == "DIFFERENT"
+    base = get_baseline().name
     bad = [r for r in data["rows"] if not r["close"]]
-    assert bad and all(r["pair"] == f"{name} vs {BASELINE}" for r in bad)
-    assert all(" row " in r["failure"] and r["failure"].startswith(f"{name} vs {BASELINE} (")
+    assert bad and all(r["pair"] == f"{name} vs {base}" for r in bad)
+    assert all(" row " in r["failure"] and r["failure"].startswith(f"{name} vs {base} (")
                for r in bad)
-    assert f"| {name} vs {BASELINE} | float32 | cpu | no |" in out
+    assert f"| {name} vs {base} | float32 | cpu | no |" in out
+    first = out.splitlines()[1]          # under the verdict: the failure that decided it
+    assert first.startswith(f"first failure: small, default algorithms: {name} vs {base} (n_users=20"), first
+    assert " row " in first and f"\n- same, deterministic algorithms: {name} vs {base} (" in out
 
 
 def test_a_wrong_output_shape_is_a_row_not_a_crash(small):
@@ -76,7 +88,8 @@ def test_a_wrong_output_shape_is_a_row_not_a_crash(small):
     finally:
         unregister("no_keepdim_add")
     bad = [r for r in rows if not r.close]
-    assert bad and {r.rule for r in bad} == {"shape"} and "declared [bs, 1]" in bad[0].failure
+    assert bad and {r.pair.split(" vs ")[0] for r in bad} == {"no_keepdim_add"}, [r.pair for r in bad]
+    assert {r.rule for r in bad} == {"shape"} and "declared [bs, 1]" in bad[0].failure, bad[0]
     assert grid.summarise(rows)["max_abs_output_diff"] is not None        # strict JSON: no NaN
     json.dumps(grid.summarise(rows), allow_nan=False)
 
@@ -109,3 +122,27 @@ def test_check_shows_progress_on_stderr(small, monkeypatch, capsys):
     assert "dotbias check" in capsys.readouterr().err
 
 
+def test_a_baseline_outside_the_a_priori_bound_fails_every_case_naming_itself(small, tmp_path, capsys,
+                                                                              monkeypatch):
+    """Its own row, before any other variant is built against it; the verdict line says so."""
+    monkeypatch.setattr(grid, "check_inits", lambda seed=0: [])    # inits: no baseline involved
+    with scaled_baseline() as (copy, built):
+        code = cli.main(["check", "--out", str(tmp_path), "--baseline", copy.name])
+        rows = json.loads((tmp_path / "check" / "equivalence.json").read_text())["rows"]
+    out = capsys.readouterr().out
+    assert code == 1 and built == [], built
+    assert len(rows) == 2 * len(SMALL) * len(grid.DTYPES)
+    assert all(r["pair"] == f"{copy.name} (baseline) vs float64" and not r["close"] for r in rows)
+    assert all(r["failure"].startswith(f"baseline {copy.name} (n_users=") and "user_factors grad row"
+               in r["failure"] and f"> a-priori bound {APRIORI_ULPS} ulps" in r["failure"] for r in rows)
+    assert out.splitlines()[1].startswith(f"first failure: small, default algorithms: baseline "
+                                          f"{copy.name} (n_users=20, n_items=30, n_factors=4, bs=64, "
+                                          "float32, cpu): user_factors grad row ")
+
+
+def test_check_refuses_an_unknown_baseline_in_one_line(tmp_path, capsys):
+    assert cli.main(["check", "--out", str(tmp_path), "--baseline", "nope"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("dotbias: error: --baseline 'nope': no variant of that name; registered: ")
+    assert len(err.strip().splitlines()) == 1 and not (tmp_path / "check").exists()
+    assert get_baseline().name != "nope"

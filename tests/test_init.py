@@ -42,7 +42,8 @@ def test_a_std_0_02_subclass_of_cp_is_held_to_cp_s_init_and_fails():
     v = Variant("std002", Std002, "std 0.02", "[bs]")
     assert declared_init(v) == (CREATE_PARAMS_INIT, "inherited from cp (DotProductBiasCP)")
     r = check_init(v, 300, 200, 8)
-    assert not r.passed and any("std 0.02" in f and "expected 0.01" in f for f in r.failures)
+    assert not r.passed and any("std 0.02" in f and "expected 0.01" in f for f in r.failures), \
+        f"{v.name}: {r.failures}"
 
 
 def test_an_unrelated_class_without_a_declaration_is_reported_not_checked():

@@ -12,13 +12,14 @@ from dataclasses import asdict, dataclass
 
 import torch
 
-from dotbias.equivalence.contract import BASELINE, CONTRACT, check_variant
+from dotbias.equivalence.contract import (CONTRACT, BaselineError, check_baseline, check_variant,
+                                          get_baseline, run_baseline)
 from dotbias.equivalence.inits import check_init
 from dotbias.models.inputs import make_inputs
 from dotbias.io.progress import track
 from dotbias.equivalence.reference import reference_batch, run_batch
 from dotbias.io.tables import fmt_float, markdown_table, verdict_word
-from dotbias.models.registry import VARIANTS, get_variant
+from dotbias.models.registry import VARIANTS
 
 # (label, n_users, n_items, n_factors, batch, index pattern)
 CASES = [
@@ -49,11 +50,31 @@ class CheckRow:
     failure: str = ""           # the first failing tensor's message, first line
 
 
+def _baseline_row(label: str, baseline, inp, dtype, device: str, det: bool, reference):
+    """The baseline against the a-priori bound, the row every other one on this case waits for,
+    and the baseline's run (None when it crashed or gave a wrong shape or dtype)."""
+    pair, dt = f"{baseline.name} (baseline) vs float64", str(dtype).removeprefix("torch.")
+    try:
+        base_run = run_baseline(baseline, inp.params, inp.x, inp.y, (1, 5))
+    except BaselineError as e:
+        return CheckRow(label, pair, dt, device, det, "a-priori", False, False, None, None, None,
+                        str(e).split("\n")[0]), None
+    r = check_baseline(baseline, inp.params, inp.x, inp.y, (1, 5), reference=reference,
+                       base_run=base_run)
+    bad = r.first_failure()
+    return CheckRow(label, pair, dt, device, det, "a-priori", True, r.passed, None, None,
+                    max((c.max_err / c.allowed for c in r.checks if c.allowed), default=0.0),
+                    bad.message.split("\n")[0] if bad else ""), base_run
+
+
 def _rows_for(label: str, inp, dtype, device: str, det: bool) -> list[CheckRow]:
-    baseline = get_variant(BASELINE)
+    """The baseline's row, then (only if it holds) every other variant's against it."""
+    baseline = get_baseline()
     reference = reference_batch(inp.params, inp.x, inp.y, (1, 5))
-    base_run = run_batch(baseline, inp.params, inp.x, inp.y, (1, 5))
-    rows = []
+    first, base_run = _baseline_row(label, baseline, inp, dtype, device, det, reference)
+    rows = [first]
+    if not first.close:
+        return rows
     for v in (v for v in VARIANTS.values() if v is not baseline):
         pair = f"{v.name} vs {baseline.name}"
         try:
@@ -114,7 +135,7 @@ def summarise(rows: list[CheckRow], inits: list[dict] | None = None) -> dict:
     held = all(r.close for r in rows) and all(i["passed"] for i in inits)
     verdict = verdict_word(all(r.exact for r in rows), True) if held else "DIFFERENT"
     return {"torch": torch.__version__, "threads": THREADS, "contract": CONTRACT, "verdict": verdict,
-            "inits": inits,
+            "baseline": get_baseline().name, "inits": inits,
             "max_abs_output_diff": _largest(r.max_abs_output_diff for r in rows),
             "max_abs_grad_diff": _largest(r.max_abs_grad_diff for r in rows),
             "inexact_cases": sorted({f"{r.case} {r.pair} {r.dtype} {r.device}"
@@ -129,17 +150,35 @@ def _largest(values) -> float | None:
 def render(summary: dict) -> str:
     lines = [f"torch {summary['torch']} ({summary['threads']} thread): {summary['verdict']}; "
              f"largest abs diff from the baseline: outputs {fmt_float(summary['max_abs_output_diff'])}, "
-             f"gradients {fmt_float(summary['max_abs_grad_diff'])}", "",
+             f"gradients {fmt_float(summary['max_abs_grad_diff'])}; baseline "
+             f"{summary.get('baseline', '?')}",
+             *[f"first failure: {line[2:]}" for line in failure_lines(summary)[:1]], "",
              f"Contract: {summary['contract']}", ""]
     lines.append(markdown_table(
         ["case", "pair", "dtype", "device", "deterministic", "rule", "result", "max abs out",
          "max abs grad", "error / allowed"],
         ([r["case"], r["pair"], r["dtype"], r["device"], "yes" if r["deterministic"] else "no",
-          r["rule"], verdict_word(r["exact"], r["close"]), fmt_float(r["max_abs_output_diff"]),
+          r["rule"], _result(r), fmt_float(r["max_abs_output_diff"]),
           fmt_float(r["max_abs_grad_diff"]), fmt_float(r["worst_ratio"])] for r in summary["rows"])))
     lines += ["", markdown_table(["variant", "init", "held to", "result"], (
         [i["variant"], i["init"] or "not declared", i["source"],
          "as declared" if i["passed"] else "DIFFERENT: " + "; ".join(i["failures"])]
         for i in summary["inits"]))]
-    failures = [r["failure"] for r in summary["rows"] if r["failure"]]
+    failures = failure_lines(summary)
     return "\n".join(lines + ([""] + failures if failures else []))
+
+
+def _result(row: dict) -> str:
+    if row["rule"] == "a-priori":
+        return "within the bound" if row["close"] else "OUTSIDE THE BOUND"
+    return verdict_word(row["exact"], row["close"])
+
+
+def failure_lines(summary: dict) -> list[str]:
+    """One line per failing row: the case and mode, then the failure (variant, sizes, dtype,
+    device, tensor and its worst row); one per init that contradicts its declaration."""
+    rows = [f"- {r['case']}, {'deterministic' if r['deterministic'] else 'default'} algorithms: "
+            f"{r['failure'] or r['pair'] + ': not held to the contract'}"
+            for r in summary["rows"] if not r["close"]]
+    return rows + [f"- init of {i['variant']}: {'; '.join(i['failures'])}"
+                   for i in summary["inits"] if not i["passed"]]

@@ -1,44 +1,67 @@
 """What "equivalent" means, in one place, and the check built on it.
 
-Every variant is checked against the baseline (`cp`, the book's create_params model) and against a
-float64 computation of the same canonical parameters; "every pair" is "every variant vs the
-baseline", since both rules are transitive within the contract (bitwise is; within-error is
-measured against one shared float64 reference). Each comparison goes through
-`torch.testing.assert_close`; a failure names the pair, the sizes, the tensor and its worst row.
+Every variant is checked against the baseline (`cp`, the book's create_params model, unless another
+is chosen: `equivalence.baseline`) and against a float64 computation of the same canonical
+parameters; "every pair" is "every variant vs the baseline", since both rules are transitive within
+the contract (bitwise is; within-error is measured against one shared float64 reference). The
+baseline is itself held first to an a-priori bound against float64 that no variant's error enters:
+a baseline that breaks it fails with its own name before anything is judged against it. Each
+comparison goes through `torch.testing.assert_close`; a failure names the variant (or the
+baseline), the sizes, the tensor and its worst row.
 """
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 
 import torch
 from torch import Tensor
 
+from dotbias.equivalence.baseline import (DEFAULT_BASELINE, baseline_name, choose_baseline,
+                                          get_baseline, set_baseline)
+from dotbias.equivalence.reference import (APRIORI_ULPS, Reference, apriori_bound, max_abs as _max,
+                                           reference_batch, run_batch)
+from dotbias.equivalence.results import (TensorCheck, VariantCheck, close_message, describe,
+                                         worst)
 from dotbias.models.canonical import Canonical, squeeze
-from dotbias.equivalence.reference import Reference, max_abs as _max, reference_batch, run_batch
 from dotbias.models.variant import Variant
-from dotbias.models.registry import get_variant
 
-BASELINE = "cp"
+__all__ = ["CONTRACT", "DEFAULT_BASELINE", "choose_baseline", "get_baseline",
+           "set_baseline", "check_variant", "assert_equivalent", "assert_baseline", "compare_pair"]
+
 FACTOR = 4          # a variant may be FACTOR times as far from float64 as the baseline is,
 FLOOR_ULPS = 2      # plus FLOOR_ULPS ulps of the tensor's error scale (see `Reference`)
 NUDGES = 3          # extra baseline trajectories with random rounding errors (see CONTRACT)
 GRAIN_SIZE = 32_768
 CONTRACT = (
-    f"Every variant is compared with the baseline `{BASELINE}` at identical canonical parameters. "
-    "Output shapes are as declared and dtypes as the parameters'. Bitwise equal where the two run "
-    "the same ops in the same order (the same `exact_with` family, on CPU; not float32 gradients "
-    f"of {GRAIN_SIZE:,}+ accumulated values on several threads unless deterministic algorithms "
-    "are on). Otherwise equivalent within error: per tensor (output, each canonical gradient), "
-    "max |variant - float64| <= "
-    f"{FACTOR} x max |{BASELINE} - float64| + {FLOOR_ULPS} ulps of the tensor's error scale "
-    "(the largest sum of |terms| behind one of its values, times the square root of their "
-    "number), the float64 run being the model computed from the parameters upcast. Over k "
-    "training steps the same rule holds for each parameter after each step, the baseline's error "
+    "Every variant is compared with the baseline (`cp` unless another is chosen) at identical "
+    "canonical parameters. Output shapes are as declared and dtypes as the parameters'. Every "
+    "variant, the baseline first, is within the a-priori bound of the float64 run: per tensor "
+    f"(output, each canonical gradient) max |variant - float64| <= {APRIORI_ULPS} ulps of the "
+    "tensor's error scale (the largest sum of |terms| behind one of its values, times the square "
+    "root of their number), the float64 run being the model computed from the parameters upcast; "
+    "a baseline outside it fails before any variant is judged. Bitwise equal to the baseline where "
+    "the two run the same ops in the same order (the same `exact_with` family, on CPU; not float32 "
+    f"gradients of {GRAIN_SIZE:,}+ accumulated values on several threads unless deterministic "
+    "algorithms are on). Otherwise equivalent within error: per tensor, "
+    f"max |variant - float64| <= {FACTOR} x max |baseline - float64| + {FLOOR_ULPS} ulps of the "
+    "tensor's error scale. Over k training steps the same rule holds for each parameter after "
+    "each step, the baseline's error "
     f"being the largest of its run as computed and {NUDGES} runs with a random rounding error in "
     "every output (up to eps x the sum of its |terms|) and every gradient (1 ulp): how far these "
-    "training dynamics carry a rounding difference (in float64 too, where the baseline's own run "
-    "is the reference).")
+    "training dynamics carry a rounding difference (in float64 too, where the book's model trained "
+    "in float64 is the reference).")
+
+
+def __getattr__(name: str):
+    """`BASELINE`: the chosen baseline's name, read when asked (it may be chosen after import)."""
+    if name == "BASELINE":
+        return baseline_name()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+class BaselineError(AssertionError):
+    """The baseline breaks the a-priori bound: nothing can be judged against it."""
 
 
 def expect_exact(dtype: torch.dtype, device: str | torch.device, *, numel: int = 0,
@@ -55,79 +78,75 @@ def expect_exact(dtype: torch.dtype, device: str | torch.device, *, numel: int =
     return deterministic or not parallel_atomic
 
 
-@dataclass(frozen=True)
-class TensorCheck:
-    """One tensor of one variant held to the contract."""
-    tensor: str             # "output" or a canonical name (its gradient)
-    rule: str               # "bitwise" or "within error"
-    max_err: float          # vs the baseline (bitwise) or vs float64 (within error)
-    allowed: float
-    passed: bool
-    message: str = ""       # assert_close's message, led by pair, sizes, tensor and row
-
-
-@dataclass(frozen=True)
-class VariantCheck:
-    """A variant against the baseline on one batch."""
-    variant: str
-    baseline: str
-    where: str
-    checks: tuple[TensorCheck, ...]
-    exact: bool             # every value bitwise equal to the baseline's, promised or not
-
-    @property
-    def passed(self) -> bool:
-        return all(c.passed for c in self.checks)
-
-    def first_failure(self) -> TensorCheck | None:
-        return next((c for c in self.checks if not c.passed), None)
-
-
-def describe(params: Canonical, bs: int) -> str:
-    n_users, n_items, n_factors = params.sizes
-    t = params.user_factors
-    return (f"n_users={n_users}, n_items={n_items}, n_factors={n_factors}, bs={bs}, "
-            f"{str(t.dtype).removeprefix('torch.')}, {t.device.type}")
-
-
-def worst(tensor: str, diff: Tensor) -> str:
-    """'user_factors row 12' / 'output index 3': where `diff` is largest."""
-    if diff.numel() == 0:
-        return tensor
-    idx = int(diff.reshape(-1).argmax())
-    row = idx // diff.shape[1] if diff.dim() == 2 else idx
-    return f"{tensor} {'index' if tensor == 'output' else 'row'} {row}"
-
-
-def _assert_close(actual: Tensor, expected: Tensor, atol: float, head: Callable[[Tensor], str]
-                  ) -> str:
-    """torch.testing.assert_close with rtol 0; '' when it passes, else its message led by head."""
-    try:
-        torch.testing.assert_close(actual, expected, rtol=0, atol=atol, equal_nan=True,
-                                   msg=lambda m: f"{head((actual - expected).abs())}\n{m}")
-    except AssertionError as e:
-        return str(e)
-    return ""
-
-
 def check_tensor(name: str, runs: dict[str, Tensor], label: str, *, exact: bool,
-                 scale: float | None = None, more_baselines: Sequence[Tensor] = ()) -> TensorCheck:
+                 scale: float | None = None, more_baselines: Sequence[Tensor] = (),
+                 bound: float | None = None, what: str | None = None) -> TensorCheck:
     """Hold one tensor to the contract. `runs` holds 'variant', 'baseline', 'float64'; `scale`
     is the tensor's error scale (default: its largest float64 value); `more_baselines` are further
-    samples of the baseline's error (the nudged trajectories), the largest of all counting."""
-    v, b, ref = runs["variant"], runs["baseline"], runs["float64"]
+    samples of the baseline's error (the nudged trajectories), the largest of all counting;
+    `bound`, the a-priori bound (None: none, as over trajectories), caps what is allowed; `what`
+    names the tensor in messages (default `name`; "user_bias grad" for a gradient)."""
+    v, b, ref, what = runs["variant"], runs["baseline"], runs["float64"], what or name
     if exact:
-        msg = _assert_close(v, b, 0.0, lambda d: f"{label}: {worst(name, d)} not bitwise equal")
+        msg = close_message(v, b, 0.0, lambda d: f"{label}: {worst(what, d)} not bitwise equal")
         return TensorCheck(name, "bitwise", _max(v.double() - b.double()), 0.0, not msg, msg)
     v64, b64 = v.double(), b.double()
     err_b = max([_max(b64 - ref)] + [_max(m.double() - ref) for m in more_baselines])
     floor = FLOOR_ULPS * torch.finfo(v.dtype).eps * (_max(ref) if scale is None else scale)
     allowed = FACTOR * err_b + floor
     runs_b = f" (largest of {1 + len(more_baselines)} runs)" if more_baselines else ""
-    head = (lambda d: f"{label}: {worst(name, d)}: |variant - float64| up to {_max(d):.3g} > allowed "
-            f"{FACTOR} x baseline's {err_b:.3g}{runs_b} + floor {floor:.3g} = {allowed:.3g}")
-    msg = _assert_close(v64, ref, allowed, head)
+    why = f"{FACTOR} x baseline's {err_b:.3g}{runs_b} + floor {floor:.3g}"
+    if bound is not None and bound < allowed:
+        allowed, why = bound, f"a-priori bound {APRIORI_ULPS} ulps of the error scale"
+    head = (lambda d: f"{label}: {worst(what, d)}: |variant - float64| up to {_max(d):.3g} > allowed "
+            f"{why} = {allowed:.3g}")
+    msg = close_message(v64, ref, allowed, head)
     return TensorCheck(name, "within error", _max(v64 - ref), allowed, not msg, msg)
+
+
+def check_baseline(baseline: Variant, params: Canonical, x: Tensor, y: Tensor | None = None,
+                   y_range=(0, 5.5), *, reference: Reference | None = None,
+                   base_run: tuple[Tensor, Canonical] | None = None) -> VariantCheck:
+    """The baseline's output and four gradients against the a-priori bound (rule "a-priori"):
+    what the baseline must meet before any variant is judged against it."""
+    dtype, bs = params.user_factors.dtype, x.shape[0]
+    label = f"baseline {baseline.name} ({describe(params, bs)})"
+    out, grads = base_run or run_baseline(baseline, params, x, y, y_range)
+    ref = reference or reference_batch(params, x, y, y_range)
+    checks = []
+    for name, t, r in zip(("output", *Canonical._fields), (squeeze(out), *grads), (ref.out, *ref.grads)):
+        what = name if name == "output" else f"{name} grad"
+        bound = apriori_bound(dtype, ref.scales[name])
+        head = (lambda d, what=what, bound=bound: f"{label}: {worst(what, d)}: |baseline - float64| "
+                f"up to {_max(d):.3g} > a-priori bound {APRIORI_ULPS} ulps of the error scale = "
+                f"{bound:.3g}")
+        msg = close_message(t.double(), r, bound, head)
+        checks.append(TensorCheck(name, "a-priori", _max(t.double() - r), bound, not msg, msg))
+    return VariantCheck(baseline.name, baseline.name, label, tuple(checks), True)
+
+
+def run_baseline(baseline: Variant, params: Canonical, x: Tensor, y: Tensor | None = None,
+                 y_range=(0, 5.5)) -> tuple[Tensor, Canonical]:
+    """`run_batch` of the baseline; a crash or a wrong output shape or dtype is a BaselineError."""
+    label = f"baseline {baseline.name} ({describe(params, x.shape[0])})"
+    try:
+        out, grads = run_batch(baseline, params, x, y, y_range)
+        check_output(baseline, out, x.shape[0], params.user_factors.dtype, label)
+    except AssertionError as e:
+        raise BaselineError(str(e)) from e
+    except Exception as e:
+        raise BaselineError(f"{label}: raised {type(e).__name__}: {e}") from e
+    return out, grads
+
+
+def assert_baseline(baseline: Variant, params: Canonical, x: Tensor, y: Tensor | None = None,
+                    y_range=(0, 5.5), **runs) -> VariantCheck:
+    """`check_baseline`, raising BaselineError (naming the baseline) when it fails."""
+    r = check_baseline(baseline, params, x, y, y_range, **runs)
+    bad = r.first_failure()
+    if bad is not None:
+        raise BaselineError(bad.message)
+    return r
 
 
 def check_variant(variant: Variant, params: Canonical, x: Tensor, y: Tensor | None = None,
@@ -135,30 +154,39 @@ def check_variant(variant: Variant, params: Canonical, x: Tensor, y: Tensor | No
                   reference: Reference | None = None,
                   base_run: tuple[Tensor, Canonical] | None = None) -> VariantCheck:
     """The contract for one variant on one batch (see CONTRACT); nothing raised on a mismatch:
-    `VariantCheck.passed` and each `TensorCheck.message` say what failed, except that a wrong
-    output shape or dtype raises AssertionError at once (nothing else is comparable then)."""
-    baseline = baseline or get_variant(BASELINE)
+    `VariantCheck.passed` and each `TensorCheck.message` say what failed, except that a baseline
+    outside the a-priori bound raises BaselineError first, and a wrong output shape or dtype
+    raises AssertionError at once (nothing else is comparable then)."""
+    baseline = baseline or get_baseline()
     dtype, device, bs = params.user_factors.dtype, params.user_factors.device, x.shape[0]
     label = f"{variant.name} vs {baseline.name} ({describe(params, bs)})"
+    ref = reference or reference_batch(params, x, y, y_range)
+    base_out, base_grads = base_run = base_run or run_baseline(baseline, params, x, y, y_range)
+    assert_baseline(baseline, params, x, y, y_range, reference=ref, base_run=base_run)
     try:
         out, grads = run_batch(variant, params, x, y, y_range)
     except Exception as e:      # a crash on a valid batch is a failure of this pair, say which
         raise AssertionError(f"{label}: {variant.name} raised {type(e).__name__}: {e}") from e
     check_output(variant, out, bs, dtype, label)
-    base_out, base_grads = base_run or run_batch(baseline, params, x, y, y_range)
-    ref = reference or reference_batch(params, x, y, y_range)
     family = variant.same_family(baseline)
     checks = [check_tensor("output", {"variant": squeeze(out), "baseline": squeeze(base_out),
                                       "float64": ref.out}, label,
-                           exact=family and expect_exact(dtype, device), scale=ref.scales["output"])]
+                           exact=family and expect_exact(dtype, device), scale=ref.scales["output"],
+                           bound=apriori_bound(dtype, ref.scales["output"]))]
     for name, g, gb, gr in zip(Canonical._fields, grads, base_grads, ref.grads):
         width = g.shape[1] if g.dim() == 2 else 1
         exact = family and expect_exact(dtype, device, numel=bs * width)
         checks.append(check_tensor(name, {"variant": g, "baseline": gb, "float64": gr}, label,
-                                   exact=exact, scale=ref.scales[name]))
-    bitwise = torch.equal(squeeze(out), squeeze(base_out)) and all(
-        torch.equal(a, b) for a, b in zip(grads, base_grads))
-    return VariantCheck(variant.name, baseline.name, label, tuple(checks), bitwise)
+                                   exact=exact, scale=ref.scales[name], what=f"{name} grad",
+                                   bound=apriori_bound(dtype, ref.scales[name])))
+    return VariantCheck(variant.name, baseline.name, label, tuple(checks),
+                        _bitwise((out, grads), base_run))
+
+
+def _bitwise(run: tuple[Tensor, Canonical], other: tuple[Tensor, Canonical]) -> bool:
+    """Output and every gradient bitwise equal."""
+    return torch.equal(squeeze(run[0]), squeeze(other[0])) and all(
+        torch.equal(a, b) for a, b in zip(run[1], other[1]))
 
 
 def check_output(variant: Variant, out: Tensor, bs: int, dtype: torch.dtype, label: str) -> None:
@@ -177,10 +205,12 @@ def check_output(variant: Variant, out: Tensor, bs: int, dtype: torch.dtype, lab
 def assert_equivalent(variants: Sequence[Variant], params: Canonical, x: Tensor,
                       y: Tensor | None = None, y_range=(0, 5.5)) -> list[VariantCheck]:
     """The equivalence property on one batch for every variant in `variants` against the
-    baseline; raises AssertionError with the first failure's message."""
-    baseline = get_variant(BASELINE)
+    baseline, the baseline first held to the a-priori bound (BaselineError naming it); raises
+    AssertionError with the first failure's message."""
+    baseline = get_baseline()
     reference = reference_batch(params, x, y, y_range)
-    base_run = run_batch(baseline, params, x, y, y_range)
+    base_run = run_baseline(baseline, params, x, y, y_range)
+    assert_baseline(baseline, params, x, y, y_range, reference=reference, base_run=base_run)
     results = []
     for v in variants:
         r = check_variant(v, params, x, y, y_range, baseline=baseline, reference=reference,
@@ -210,8 +240,11 @@ def compare_pair(a: Variant, b: Variant, params: Canonical, x: Tensor, y: Tensor
                  y_range=(0, 5.5)) -> PairResult:
     """`b` held to the contract with `a` as its baseline, and their largest differences."""
     run_a, run_b = run_batch(a, params, x, y, y_range), run_batch(b, params, x, y, y_range)
-    r = check_variant(b, params, x, y, y_range, baseline=a, base_run=run_a)
+    try:
+        close = check_variant(b, params, x, y, y_range, baseline=a, base_run=run_a).passed
+    except BaselineError:       # `a` itself is outside the a-priori bound: nothing is close to it
+        close = False
     grad_diff = max(_max(ga.double() - gb.double()) for ga, gb in zip(run_a[1], run_b[1]))
     return PairResult(f"{a.name} vs {b.name}", (list(run_a[0].shape), list(run_b[0].shape)),
                       _max(squeeze(run_a[0]).double() - squeeze(run_b[0]).double()), grad_diff,
-                      r.exact, r.passed)
+                      _bitwise(run_a, run_b), close)

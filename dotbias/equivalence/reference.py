@@ -1,5 +1,6 @@
 """One batch through a variant (`run_batch`) and through the float64 reference of the same
-canonical parameters (`reference_batch`): the two measurements the equivalence contract compares."""
+canonical parameters (`reference_batch`): the two measurements the equivalence contract compares,
+and the a-priori bound on their distance, which no baseline enters (`apriori_bound`)."""
 from __future__ import annotations
 
 from typing import NamedTuple
@@ -16,6 +17,19 @@ def max_abs(t: Tensor) -> float:
 
 
 _max = max_abs
+
+# Every variant, the baseline included, is within APRIORI_ULPS ulps of each tensor's error scale of
+# the float64 reference (CONTRACT states it): set from the largest distance the registered variants
+# show over the property suite's cases in all four dtypes, with room for correct variants built
+# from other ops (a few ulps more per op). Between variants the contract's relative rule is tighter;
+# this bound is what holds the baseline itself.
+APRIORI_ULPS = 16
+
+
+def apriori_bound(dtype: torch.dtype, scale: float) -> float:
+    """The largest distance from the float64 reference any variant may show on a tensor of `dtype`
+    whose error scale is `scale` (see `Reference`)."""
+    return APRIORI_ULPS * torch.finfo(dtype).eps * scale
 
 
 def run_batch(variant: Variant, params: Canonical, x: Tensor, y: Tensor | None = None,

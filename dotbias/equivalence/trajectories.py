@@ -1,12 +1,13 @@
 """Training trajectories under the equivalence contract: k optimizer steps from the same canonical
 start on the same batches, every variant's parameters held to `equivalence.CONTRACT` after each
-step against the baseline and against the baseline trained in float64 (the reference).
+step against the baseline and against the book's create_params model trained in float64 (the
+reference). The baseline is first held to the a-priori bound on each batch.
 
 Training amplifies rounding: with SGD at lr 0.5 and momentum 0.9 a 1-ulp difference at step 1 can
 be hundreds of ulps by step 5, and one run of the baseline can land far closer to float64 than a
-correct reordering does (seen: 8x at step 5 in float32; in float64 the baseline *is* the reference,
-error 0). So the baseline's error is measured on several runs: as computed, and `NUDGES` runs with
-a random rounding error in every output (up to eps x the sum of |terms|) and every gradient
+correct reordering does (seen: 8x at step 5 in float32; in float64 the default baseline *is*
+the reference, error 0). So the baseline's error is measured on several runs: as computed, and
+`NUDGES` runs with a random rounding error in every output (up to eps x the sum of |terms|) and every gradient
 (1 ulp), standing for a correct reordering of every sum. `.ci/trajectory-scan 3000 11` (3,000
 random cases x the 4 variants outside the baseline's family, 5 steps, float32 and float64): the
 rule without the nudged runs rejected a correct variant 15 times (error/allowed up to 7.39); with
@@ -21,19 +22,19 @@ from fastai.layers import sigmoid_range
 from torch import Tensor
 
 from dotbias.models.canonical import Canonical
-from dotbias.equivalence.contract import BASELINE, NUDGES, TensorCheck, check_tensor, describe, expect_exact
+from dotbias.equivalence.contract import (NUDGES, TensorCheck, assert_baseline, check_tensor,
+                                          describe, expect_exact, get_baseline)
 from dotbias.models.training import train_steps
-from dotbias.models.book import DotProductBiasCP
+from dotbias.models.book import CP, DotProductBiasCP
 from dotbias.models.variant import Variant
-from dotbias.models.registry import get_variant
 
 
 def reference_trajectory(params: Canonical, batches: Sequence[tuple[Tensor, Tensor]],
                          optimizer: str, y_range=(0, 5.5)) -> list[Canonical]:
-    """The baseline trained in float64 from the parameters upcast (targets upcast too)."""
+    """The book's create_params model trained in float64 from the parameters upcast (targets
+    upcast too): like `reference_batch`, a yardstick no chosen baseline enters."""
     batches64 = [(x, y.double()) for x, y in batches]
-    return train_steps(get_variant(BASELINE), params.to(dtype=torch.float64), batches64, optimizer,
-                       y_range)
+    return train_steps(CP, params.to(dtype=torch.float64), batches64, optimizer, y_range)
 
 
 class RoundedCP(DotProductBiasCP):
@@ -71,22 +72,37 @@ def _rounding(seed: int):
 
 def nudged_trajectories(params: Canonical, batches: Sequence[tuple[Tensor, Tensor]],
                         optimizer: str, y_range=(0, 5.5), n: int = NUDGES) -> list[list[Canonical]]:
-    """`n` runs of the baseline with a random rounding error in every output and gradient."""
-    rounded = dataclasses.replace(get_variant(BASELINE), name="rounded", build=RoundedCP)
+    """`n` runs of the book's create_params model with a random rounding error in every output
+    and gradient: the baseline's error as a correct reordering could make it, whichever the
+    baseline is."""
+    rounded = dataclasses.replace(CP, name="rounded", build=RoundedCP)
     return [train_steps(rounded, params, batches, optimizer, y_range, prepare=_rounding(seed))
             for seed in range(n)]
+
+
+def assert_baseline_on(baseline: Variant, params: Canonical,
+                       batches: Sequence[tuple[Tensor, Tensor]], y_range=(0, 5.5)) -> None:
+    """The baseline within the a-priori bound on each batch from the starting parameters (the
+    bound is per batch: training carries rounding errors further, see the module's docstring)."""
+    for x, y in batches:
+        assert_baseline(baseline, params, x, y, y_range)
 
 
 def check_trajectory(variant: Variant, params: Canonical, batches: Sequence[tuple[Tensor, Tensor]],
                      optimizer: str = "adamw", y_range=(0, 5.5), *,
                      reference: list[Canonical] | None = None,
                      base_run: list[Canonical] | None = None,
-                     nudged: list[list[Canonical]] | None = None) -> list[list[TensorCheck]]:
+                     nudged: list[list[Canonical]] | None = None,
+                     baseline_checked: bool = False) -> list[list[TensorCheck]]:
     """Per step, the four canonical parameters of `variant` held to the contract; a parameter's
     error scale is its largest value so far (start included: an update is at most the sum of two)
     times sqrt(steps x terms per step (bs + row width + 2)). The baseline's error is the largest
-    of `base_run` and the `nudged` runs (see the module's docstring)."""
-    baseline = get_variant(BASELINE)
+    of `base_run` and the `nudged` runs (see the module's docstring). The baseline is first held to
+    the a-priori bound on every batch at the start (BaselineError naming it), unless
+    `baseline_checked`."""
+    baseline = get_baseline()
+    if not baseline_checked:
+        assert_baseline_on(baseline, params, batches, y_range)
     dtype, device = params.user_factors.dtype, params.user_factors.device
     bs = batches[0][0].shape[0] if batches else 0
     label = (f"{variant.name} vs {baseline.name} ({describe(params, bs)}), {optimizer}")
@@ -116,12 +132,14 @@ def assert_trajectories(variants: Sequence[Variant], params: Canonical,
                         y_range=(0, 5.5)) -> None:
     """Every variant's trajectory held to the contract; AssertionError with the first failure
     (the earliest step, then the first tensor)."""
+    baseline = get_baseline()
+    assert_baseline_on(baseline, params, batches, y_range)
     reference = reference_trajectory(params, batches, optimizer, y_range)
-    base_run = train_steps(get_variant(BASELINE), params, batches, optimizer, y_range)
+    base_run = train_steps(baseline, params, batches, optimizer, y_range)
     nudged = nudged_trajectories(params, batches, optimizer, y_range)
     for v in variants:
         for checks in check_trajectory(v, params, batches, optimizer, y_range, reference=reference,
-                                       base_run=base_run, nudged=nudged):
+                                       base_run=base_run, nudged=nudged, baseline_checked=True):
             bad = next((c for c in checks if not c.passed), None)
             if bad is not None:
                 raise AssertionError(bad.message)

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 import torch
 
+from dotbias.equivalence import baseline
 from dotbias.models import plugins
 from dotbias.io.files import LOCAL
 from dotbias.timing.groups import DEFAULT_SIZES, INTERLEAVE_S, KERNELS, SWEEP_AXES, sweep_sizes
@@ -22,6 +23,7 @@ from dotbias.timing.operations import make_op
 
 def pytest_addoption(parser):
     plugins.add_pytest_option(parser)           # --variant pkg.module:attr (repeatable)
+    baseline.add_pytest_option(parser)          # --baseline NAME
     g = parser.getgroup("dotbias", "dotbias benchmarks")
     add = g.addoption
     add("--sweep", action="store_true", help="also time a size sweep (users/items 1e3..1e6, factors "
@@ -73,7 +75,11 @@ def _defaults(config) -> None:
 
 def pytest_configure(config):
     """Runs before pytest-benchmark's own (trylast) configure reads these options."""
-    plugins.load_variants(config.getoption("variant"))     # and DOTBIAS_VARIANTS, entry points
+    try:                                       # and DOTBIAS_VARIANTS, entry points; one line
+        plugins.load_variants(config.getoption("variant"))
+        chosen = baseline.choose_baseline(config.getoption("baseline"))
+    except ValueError as e:
+        raise pytest.UsageError(str(e)) from None
     opt = config.option
     if not hasattr(opt, "benchmark_storage"):
         return
@@ -87,6 +93,7 @@ def pytest_configure(config):
         raise pytest.UsageError(f"--threads must be at least 1, got {opt.threads}")
     torch.set_num_threads(opt.threads)
     config.dotbias = Session(config)
+    config.dotbias.base = chosen
 
 
 def pytest_benchmark_update_machine_info(config, machine_info):
@@ -151,8 +158,8 @@ def time_op(benchmark, request):
         variant = request.node.callspec.params["variant"]
         session: Session = request.config.dotbias
         benchmark.group = group.label
-        benchmark.extra_info.update(format=2, group=group.as_dict(), variant=variant, torch=torch.__version__,
-                                    threads=torch.get_num_threads(),
+        benchmark.extra_info.update(format=2, group=group.as_dict(), variant=variant, baseline=session.base,
+                                    threads=torch.get_num_threads(), torch=torch.__version__,
                                     sweep_axes=SWEEP_AXES.get(group.size.name, []))
         if benchmark.enabled:
             benchmark.extra_info.update(session.measure(request.session, group, variant))

@@ -1,0 +1,67 @@
+"""What a check finds and how a failure is worded: per tensor (`TensorCheck`) and per variant
+on one batch (`VariantCheck`), the sizes and the worst row named, `torch.testing.assert_close`'s
+message led by them."""
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor
+
+from dotbias.models.canonical import Canonical
+
+
+@dataclass(frozen=True)
+class TensorCheck:
+    """One tensor of one variant held to the contract."""
+    tensor: str             # "output" or a canonical name (its gradient)
+    rule: str               # "bitwise" or "within error"
+    max_err: float          # vs the baseline (bitwise) or vs float64 (within error)
+    allowed: float
+    passed: bool
+    message: str = ""       # assert_close's message, led by pair, sizes, tensor and row
+
+
+@dataclass(frozen=True)
+class VariantCheck:
+    """A variant against the baseline on one batch."""
+    variant: str
+    baseline: str
+    where: str
+    checks: tuple[TensorCheck, ...]
+    exact: bool             # every value bitwise equal to the baseline's, promised or not
+
+    @property
+    def passed(self) -> bool:
+        return all(c.passed for c in self.checks)
+
+    def first_failure(self) -> TensorCheck | None:
+        return next((c for c in self.checks if not c.passed), None)
+
+
+def describe(params: Canonical, bs: int) -> str:
+    n_users, n_items, n_factors = params.sizes
+    t = params.user_factors
+    return (f"n_users={n_users}, n_items={n_items}, n_factors={n_factors}, bs={bs}, "
+            f"{str(t.dtype).removeprefix('torch.')}, {t.device.type}")
+
+
+def worst(tensor: str, diff: Tensor) -> str:
+    """'user_factors row 12' / 'output index 3': where `diff` is largest."""
+    if diff.numel() == 0:
+        return tensor
+    idx = int(diff.reshape(-1).argmax())
+    row = idx // diff.shape[1] if diff.dim() == 2 else idx
+    return f"{tensor} {'index' if tensor == 'output' else 'row'} {row}"
+
+
+def close_message(actual: Tensor, expected: Tensor, atol: float, head: Callable[[Tensor], str]
+                  ) -> str:
+    """torch.testing.assert_close with rtol 0; '' when it passes, else its message led by head."""
+    try:
+        torch.testing.assert_close(actual, expected, rtol=0, atol=atol, equal_nan=True,
+                                   msg=lambda m: f"{head((actual - expected).abs())}\n{m}")
+    except AssertionError as e:
+        return str(e)
+    return ""
