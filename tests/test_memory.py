@@ -1,0 +1,76 @@
+"""Peak memory per call is measured from the allocator: a known extra buffer shows as its bytes, the
+same call gives the same figure, and the noise rule flags only real differences."""
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+import torch
+
+from dotbias.equivalence.contract import BASELINE
+from dotbias.models.registry import VARIANTS, get_variant, register, unregister
+from dotbias.timing.groups import Group, Size
+from dotbias.timing.memory import differs, op_peak_bytes, peak_bytes
+
+SIZE = Size("mem", 300, 400, 24, 256)
+
+
+def with_extra_buffer(build):
+    """The baseline's model class, allocating one more [bs, n_factors] float32 buffer that stays
+    alive through its forward."""
+    class ExtraBuffer(build):
+        def forward(self, x):
+            buffer = torch.ones(x.shape[0], SIZE.n_factors, dtype=torch.float32)
+            out = super().forward(x)
+            return out + 0 * buffer[:, 0].sum()
+    return ExtraBuffer
+
+
+@pytest.fixture
+def twin():
+    """The baseline with an extra buffer, registered for this test only."""
+    base = get_variant(BASELINE)
+    v = dataclasses.replace(base, name="extra_buffer_twin", build=with_extra_buffer(base.build),
+                            exact_with=None)
+    register(v)
+    yield v
+    unregister(v.name)
+    assert v.name not in VARIANTS
+
+
+def test_an_extra_buffer_per_forward_shows_as_its_bytes(twin):
+    group = Group("forward", "cpu", SIZE, "float32")
+    base, more = op_peak_bytes(group, BASELINE), op_peak_bytes(group, twin.name)
+    expected = SIZE.bs * SIZE.n_factors * 4
+    assert abs((more - base) - expected) <= 0.1 * expected, (
+        f"{twin.name} vs {BASELINE}, {group.label}: {more - base} bytes more, expected {expected}")
+
+
+@pytest.mark.parametrize("operation", ["forward_backward", "step"])
+def test_the_same_call_gives_the_same_figure(operation):
+    group = Group(operation, "cpu", SIZE, "float32")
+    for name in VARIANTS:
+        first, second = op_peak_bytes(group, name), op_peak_bytes(group, name)
+        assert first == second > 0, f"{name}, {group.label}: {first} then {second} bytes"
+
+
+def test_peak_counts_live_bytes_not_the_sum_of_allocations():
+    def two_in_turn():
+        a = torch.ones(1000, dtype=torch.float64)
+        del a
+        b = torch.ones(1000, dtype=torch.float64)
+        del b
+
+    def two_at_once():
+        a = torch.ones(1000, dtype=torch.float64)
+        b = torch.ones(1000, dtype=torch.float64)
+        del a, b
+    assert peak_bytes(two_in_turn) == 8000
+    assert peak_bytes(two_at_once) == 16000
+
+
+def test_a_difference_counts_beyond_one_percent_and_4_kib():
+    assert not differs(1_000_000, 1_009_000)      # 0.9%
+    assert differs(1_000_000, 1_011_000)
+    assert not differs(10_000, 13_000)            # 30% but under 4 KiB
+    assert differs(10_000, 15_000)
