@@ -11,6 +11,7 @@ import signal
 import sys
 from pathlib import Path
 
+from dotbias.compare import cli as compare_cli
 from dotbias.io import files
 from . import options as opt
 from dotbias.models import plugins
@@ -157,6 +158,7 @@ def build_parser() -> argparse.ArgumentParser:
     opt.add_report_options(rep)
     opt.add_common(rep, LOCAL, trains=False)
     plugins.add_variant_option(r, a, c)       # the subcommands that run variants
+    compare_cli.add_parser(sub)
     return p
 
 
