@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import dataclasses
 
+import numpy as np
 import pytest
 import torch
 
 from dotbias.equivalence.contract import BASELINE
+from dotbias.report.markdown import _group_table, row_json, verdict_lines
+from dotbias.report.summary import summarise_group
 from dotbias.models.registry import VARIANTS, get_variant, register, unregister
-from dotbias.timing.groups import Group, Size
-from dotbias.timing.memory import differs, op_peak_bytes, peak_bytes
+from dotbias.timing.groups import Group, Size, memory_differs as differs
+from dotbias.timing.memory import op_peak_bytes, peak_bytes
 
 SIZE = Size("mem", 300, 400, 24, 256)
 
@@ -74,3 +77,27 @@ def test_a_difference_counts_beyond_one_percent_and_4_kib():
     assert differs(1_000_000, 1_011_000)
     assert not differs(10_000, 13_000)            # 30% but under 4 KiB
     assert differs(10_000, 15_000)
+
+
+def _bench(variant: str, peak: int, seed: int) -> dict:
+    rng = np.random.default_rng(seed)
+    seconds = [(1e-4 * np.exp(rng.normal(0, 0.02, 20))).tolist() for _ in range(3)]
+    info = {"group": {"operation": "step", "device": "cpu", "dtype": "float32",
+                      "size": {"name": "s", "n_users": 9, "n_items": 9, "n_factors": 4, "bs": 8}},
+            "variant": variant, "threads": 1, "memory": {"peak_bytes": peak},
+            "timing": {"seconds": seconds, "iterations": [10] * 3}}
+    return {"name": f"test_step[{variant}]", "extra_info": info, "stats": {"median": 1e-4}}
+
+
+@pytest.mark.parametrize("cand_peak, named", [(150_000, True), (100_500, False), (102_000, False)])
+def test_report_shows_peak_memory_and_names_a_real_difference(cand_peak, named):
+    """A memory column per variant in REPORT.md and report.json; a verdict line only beyond noise
+    (the last variant is the baseline when the registry's is absent)."""
+    row = summarise_group([_bench("cand", cand_peak, 0), _bench("base", 100_000, 1)])
+    lines = [ln for ln in verdict_lines(row) if "peak memory" in ln]
+    assert bool(lines) == named, lines
+    if named:
+        assert "peak memory cand/base 1.50x" in lines[0]
+    table = _group_table([row], several=False)
+    assert "cand peak memory" in table and "base peak memory" in table and "97.7 KiB" in table
+    assert row_json(row)["times"]["cand"]["memory"] == {"peak_bytes": cand_peak}

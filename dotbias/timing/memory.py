@@ -19,9 +19,6 @@ from torch.profiler import ProfilerActivity, profile
 from dotbias.timing.groups import Group
 from dotbias.timing.operations import make_op
 
-NOISE_BYTES = 4096      # a difference smaller than this (or than 1%) is not reported as one
-NOISE_SHARE = 0.01
-
 
 @contextlib.contextmanager
 def _quiet_fd2() -> Iterator[None]:
@@ -90,9 +87,3 @@ def peak_bytes(fn: Callable[[], object], device: str | torch.device = "cpu") -> 
 def op_peak_bytes(group: Group, variant: str, seed: int = 0) -> int:
     """Peak bytes of one call of `group.operation` of `variant` (`make_op`'s closure)."""
     return peak_bytes(make_op(group, variant, seed), group.device)
-
-
-def differs(a: int, b: int) -> bool:
-    """Whether two peak figures differ beyond noise: memory is deterministic, so any difference
-    over 1% and over 4 KiB is a real one (smaller ones are allocator rounding and small tensors)."""
-    return abs(a - b) > max(NOISE_BYTES, NOISE_SHARE * max(a, b))
