@@ -13,16 +13,21 @@ from dotbias.compare.presets import DEFAULT, THOROUGH
 from dotbias.compare.plot import compare_plot
 from dotbias.compare.speed import Budget, memory_pair, time_pair
 from dotbias.compare.verdict import Comparison, as_json, render
-from dotbias.equivalence.contract import BASELINE
+from dotbias.equivalence.contract import BASELINE, CONTRACT
 from dotbias.io.files import check_writable
 from dotbias.io.progress import enabled
 from dotbias.io.resultset import ResultSet
 from dotbias.models.plugins import load_variants
 from dotbias.models.registry import get_variant
 from dotbias.timing.groups import OPERATIONS
+from dotbias.timing.stats import METHOD
 
 
 _START = time.perf_counter()
+HOW_TO_READ = (f"How to read it. Times: {METHOD}. Each operation's timing stops at its target "
+               "half-width or when its time budget runs out, as its row says. Peak memory: the most "
+               "bytes allocated at once during one call (after a warm-up call), measured from the "
+               f"allocator. Equivalence: {CONTRACT}")
 
 
 def say(message: str) -> None:
@@ -86,7 +91,7 @@ def run(args) -> int:
         c = compare(candidate, baseline, s, args.max_slowdown)
         png = compare_plot(c)
         rs.write_text("compare.md", f"# dotbias compare: {candidate} vs {baseline}\n\n"
-                      + render(c, full=True) + "\n")
+                      + render(c, full=True) + "\n\n" + HOW_TO_READ + "\n")
         rs.write_json("compare.json", as_json(c))
         rs.write_bytes("compare.png", png)
     print(render(c, full=False))
