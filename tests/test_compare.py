@@ -10,9 +10,11 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from dotbias import cli
+from dotbias.compare import speed
 from dotbias.compare.checks import EquivalenceRow
 from dotbias.compare.speed import Budget, Timed, _state
 from dotbias.compare.verdict import DIFFERENT, EQUIVALENT, SLOWER, Comparison, verdict_line
@@ -154,3 +156,41 @@ def test_timing_stops_at_the_target_or_the_budget_and_says_which():
     assert _state(g, noisy, 1.0, budget, names) is None
     assert _state(g, noisy, 10.0, budget, names) == "budget"
     assert _state(g, noisy, 1.0, Budget(10.0, 1.0, None, 2), names) == "budget"
+
+
+def _fake_worker(monkeypatch, noise: float, fail_at: int | None = None):
+    """Worker processes replaced by noisy synthetic rounds (candidate 1.2x the baseline)."""
+    rng = np.random.default_rng(0)
+    calls = []
+
+    def run_process(spec, index, timeout_s):
+        calls.append(index)
+        if index == fail_at:
+            raise RuntimeError(f"timing worker {index + 1} exited 2: RuntimeError: kaboom")
+        shift = rng.normal(0, noise)
+        return {g.label: {"seconds": {spec.variants[0]: [1.2e-3 * np.exp(shift)] * 5,
+                                      spec.variants[1]: [1e-3] * 5}, "iterations": 100}
+                for g in spec.groups}
+    monkeypatch.setattr(speed, "run_process", run_process)
+    return calls
+
+
+@pytest.mark.parametrize("noise, budget, stopped, processes", [
+    (0.0, Budget(100.0, 1.0, None, 10), "target", 2),
+    (0.2, Budget(100.0, 1.0, None, 4), "budget", 4),
+    (0.2, Budget(100.0, 1.0, None, 10, deadline=0.0), "deadline", 2),
+])
+def test_adaptive_timing_says_what_stopped_it(monkeypatch, noise, budget, stopped, processes):
+    calls = _fake_worker(monkeypatch, noise)
+    [t] = speed.time_pair("a", "b", ["forward"], budget)
+    assert (t.stopped, t.processes, len(calls)) == (stopped, processes, processes)
+    assert t.ratio.numerator == "a" and t.ratio.value == pytest.approx(1.2, rel=0.3)
+
+
+def test_a_worker_failure_is_a_failing_row_not_a_traceback(monkeypatch):
+    _fake_worker(monkeypatch, 0.2, fail_at=1)
+    [t] = speed.time_pair("a", "b", ["forward"], Budget(100.0, 1.0, None, 10))
+    assert t.stopped.startswith("failed: timing worker 2 exited 2") and t.processes == 1
+    ok = [EquivalenceRow("grid: x, float32", 1, True, False, 0.2, "output, float32")]
+    c = Comparison("a", "b", "b", ok, [t], [])
+    assert c.exit_status() == DIFFERENT and "kaboom" in verdict_line(c)

@@ -64,8 +64,9 @@ def add_parser(sub) -> argparse.ArgumentParser:
         f"{DEFAULT['examples']} (a fifth as many trajectories, a tenth as many inits), "
         f"{THOROUGH['kernel_s']:g} s of kernel rounds per process instead of "
         f"{DEFAULT['kernel_s']:g}, a time budget of {THOROUGH['time_budget']:g} s per operation "
-        f"instead of {DEFAULT['time_budget']:g} and up to {THOROUGH['processes']} processes "
-        f"instead of {DEFAULT['processes']}"))
+        f"instead of {DEFAULT['time_budget']:g}, up to {THOROUGH['processes']} processes "
+        f"instead of {DEFAULT['processes']}, and no new timing process past "
+        f"{THOROUGH['total_s']:g} s of the command instead of {DEFAULT['total_s']:g}"))
     p.add_argument("--operations", type=operations, default=None, metavar="OP[,OP...]",
                    help=f"what to time and measure (default: all of {','.join(OPERATIONS)})")
     p.add_argument("--time-budget", metavar="S", type=_number(float, "seconds", 0, 86400),

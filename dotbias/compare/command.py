@@ -23,7 +23,7 @@ from dotbias.timing.groups import OPERATIONS
 from dotbias.timing.stats import METHOD
 
 
-_START = time.perf_counter()
+_CLOCK = {"start": time.perf_counter()}       # reset when a command starts (see `run`)
 HOW_TO_READ = (f"How to read it. Times: {METHOD}. Each operation's timing stops at its target "
                "half-width or when its time budget runs out, as its row says. Peak memory: the most "
                "bytes allocated at once during one call (after a warm-up call), measured from the "
@@ -33,7 +33,8 @@ HOW_TO_READ = (f"How to read it. Times: {METHOD}. Each operation's timing stops 
 def say(message: str) -> None:
     """A status line on stderr, with the seconds since the command started, when progress shows."""
     if enabled():
-        print(f"[{time.perf_counter() - _START:4.0f} s] {message}", file=sys.stderr, flush=True)
+        print(f"[{time.perf_counter() - _CLOCK['start']:4.0f} s] {message}", file=sys.stderr,
+              flush=True)
 
 
 def resolve(text: str, option: str) -> str:
@@ -60,6 +61,7 @@ def settings_of(args) -> dict:
                          "inits": max(1, examples // 10)},
             "time_budget_s": preset["time_budget"] if args.time_budget is None else args.time_budget,
             "kernel_s": preset["kernel_s"], "max_processes": preset["processes"],
+            "total_s": preset["total_s"],
             "operations": list(args.operations or OPERATIONS), "torch": torch.__version__}
 
 
@@ -71,7 +73,8 @@ def compare(candidate: str, baseline: str, s: dict, max_slowdown: float | None) 
     eq = equivalence_rows(get_variant(candidate), get_variant(BASELINE),
                           Examples(ex["outputs"], ex["trajectories"], ex["inits"]), say)
     memory = memory_pair(candidate, baseline, s["operations"], say)
-    budget = Budget(s["time_budget_s"], s["kernel_s"], None, s["max_processes"])
+    budget = Budget(s["time_budget_s"], s["kernel_s"], None, s["max_processes"],
+                    _CLOCK["start"] + s["total_s"])
     same = all(r.passed for r in eq) and not any(m.failure for m in memory)
     timed = time_pair(candidate, baseline, s["operations"], budget, s["threads"], say) if same else []
     s = s | {"wall_s": round(time.perf_counter() - t0, 1)}
@@ -79,6 +82,7 @@ def compare(candidate: str, baseline: str, s: dict, max_slowdown: float | None) 
 
 
 def run(args) -> int:
+    _CLOCK["start"] = time.perf_counter()
     candidate = resolve(args.candidate, "CANDIDATE")
     baseline = resolve(args.baseline or BASELINE, "--baseline")
     if candidate == baseline:

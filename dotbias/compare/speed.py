@@ -27,12 +27,13 @@ TARGET = {"kernel": 0.01, "epoch": 0.03}
 @dataclass(frozen=True)
 class Budget:
     """How long timing may go on: seconds of timed rounds per operation (both variants), seconds
-    of rounds per kernel per process, epoch rounds per process (None: timing's defaults), and a
-    cap on processes."""
+    of rounds per kernel per process, epoch rounds per process (None: timing's defaults), a cap on
+    processes and the moment the whole command should be done by."""
     operation_s: float
     kernel_s: float
     epoch_rounds: int | None
     max_processes: int
+    deadline: float = math.inf        # time.perf_counter() after which no new process should end
 
 
 @dataclass(frozen=True)
@@ -43,7 +44,7 @@ class Timed:
     candidate_s: float
     baseline_s: float
     target: float                      # the half-width aimed at
-    stopped: str                       # "target", "budget", or "failed: <why>"
+    stopped: str                       # "target", "budget", "deadline", or "failed: <why>"
     processes: int
     spent_s: float                     # seconds of timed rounds, both variants
 
@@ -90,18 +91,23 @@ def time_pair(candidate: str, baseline: str, operations: list[str], budget: Budg
     results: dict[str, list[dict]] = {g.label: [] for g in groups}
     spent = dict.fromkeys(results, 0.0)
     done: dict[str, Timed] = {}
-    open_, n = list(groups), 0
+    open_, n, last_s = list(groups), 0, 0.0
     while open_:
+        if n >= MIN_PROCESSES and time.perf_counter() + last_s > budget.deadline:
+            done.update({g.label: _timed(g, results[g.label], names, spent[g.label], "deadline")
+                         for g in open_})
+            break
         spec = WorkSpec(tuple(open_), names, baseline, budget_s=budget.kernel_s,
                         epoch_rounds=budget.epoch_rounds, threads=threads,
                         plugins=tuple(loaded_specs()), process=n)
+        started = time.perf_counter()
         try:
             out = run_process(spec, n, timeout_s=600)
         except RuntimeError as e:
             done.update({g.label: _timed(g, results[g.label], names, spent[g.label],
                                          f"failed: {e}") for g in open_})
             break
-        n += 1
+        n, last_s = n + 1, time.perf_counter() - started
         for g in list(open_):
             results[g.label].append(out[g.label])
             spent[g.label] += _spent(out[g.label])

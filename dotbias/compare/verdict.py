@@ -63,7 +63,7 @@ def _equivalence_phrase(c: Comparison) -> str:
     crash = next((m.failure for m in c.memory if m.failure), None) or next(
         (t.stopped for t in c.timed if t.stopped.startswith("failed")), None)
     if crash:
-        return f"FAILED ({crash})"
+        return f"FAILED ({crash.removeprefix('failed: ')})"
     w = c.worst()
     word = verdict_word(all(r.exact for r in c.equivalence), True)
     return word + (f" (worst {w.worst:.2f} of the budget: {w.where})" if w and w.worst else "")
@@ -102,6 +102,9 @@ def _stopped(t: Timed) -> str:
     if t.stopped == "budget":
         half = f" (+-{t.ratio.half_width:.1%})" if t.ratio else ""
         return f"time budget ran out{half}, target +-{t.target:.0%}"
+    if t.stopped == "deadline":
+        half = f" (+-{t.ratio.half_width:.1%})" if t.ratio else ""
+        return f"the command's time limit ran out{half}, target +-{t.target:.0%}"
     return t.stopped
 
 
