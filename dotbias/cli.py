@@ -16,6 +16,7 @@ from pathlib import Path
 
 from dotbias import commands
 from dotbias import options as opt
+from dotbias.compare import cli as compare_cli
 from dotbias.io import files, progress
 from dotbias.models import plugins
 
@@ -101,6 +102,7 @@ def build_parser() -> argparse.ArgumentParser:
     opt.add_common(rep, LOCAL, trains=False)
     plugins.add_variant_option(r, a, c)       # the subcommands that run variants
     opt.add_baseline_option(c)                # the subcommands that judge them against one
+    compare_cli.add_parser(sub)
     return p
 
 

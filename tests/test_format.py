@@ -52,8 +52,8 @@ def time_op_info(variant: str) -> dict:
     params = {"device": "cpu", "size": "ml100k", "dtype": "float32", "variant": variant}
     node = types.SimpleNamespace(callspec=types.SimpleNamespace(params=params),
                                  originalname="test_forward", fixturenames=["time_op"])
-    request = types.SimpleNamespace(node=node, config=types.SimpleNamespace(dotbias=types.SimpleNamespace(base="cp")),
-                                    session=None)
+    session = types.SimpleNamespace(base="cp")
+    request = types.SimpleNamespace(node=node, config=types.SimpleNamespace(dotbias=session), session=None)
     bench = FakeBenchmark()
     getattr(plugin.time_op, "__wrapped__", plugin.time_op)(bench, request)()
     assert len(bench.calls) == 1, variant

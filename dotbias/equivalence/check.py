@@ -48,6 +48,7 @@ class CheckRow:
     max_abs_grad_diff: float | None     # vs the baseline, over the four gradients
     worst_ratio: float | None           # largest error / allowed over the within-error tensors
     failure: str = ""           # the first failing tensor's message, first line
+    worst_tensor: str = ""      # the tensor of `worst_ratio` ("output" or a canonical gradient)
 
 
 def _baseline_row(label: str, baseline, inp, dtype, device: str, det: bool, reference):
@@ -67,7 +68,7 @@ def _baseline_row(label: str, baseline, inp, dtype, device: str, det: bool, refe
                     bad.message.split("\n")[0] if bad else ""), base_run
 
 
-def _rows_for(label: str, inp, dtype, device: str, det: bool) -> list[CheckRow]:
+def _rows_for(label: str, inp, dtype, device: str, det: bool, variants=None) -> list[CheckRow]:
     """The baseline's row, then (only if it holds) every other variant's against it."""
     baseline = get_baseline()
     reference = reference_batch(inp.params, inp.x, inp.y, (1, 5))
@@ -75,7 +76,7 @@ def _rows_for(label: str, inp, dtype, device: str, det: bool) -> list[CheckRow]:
     rows = [first]
     if not first.close:
         return rows
-    for v in (v for v in VARIANTS.values() if v is not baseline):
+    for v in (v for v in (variants or VARIANTS.values()) if v is not baseline):
         pair = f"{v.name} vs {baseline.name}"
         try:
             r = check_variant(v, inp.params, inp.x, inp.y, (1, 5), baseline=baseline,
@@ -88,18 +89,20 @@ def _rows_for(label: str, inp, dtype, device: str, det: bool) -> list[CheckRow]:
             continue
         diffs = [(a.double().reshape(-1) - b.double().reshape(-1)).abs().max().item() if a.numel()
                  else 0.0 for a, b in zip((out, *grads), (base_run[0], *base_run[1]))]
-        ratios = [c.max_err / c.allowed for c in r.checks if c.rule == "within error" and c.allowed]
+        ratios = [(c.max_err / c.allowed, c.tensor) for c in r.checks
+                  if c.rule == "within error" and c.allowed]
+        worst, tensor = max(ratios, default=(0.0, ""))
         bad = r.first_failure()
         rows.append(CheckRow(label, pair, str(dtype).removeprefix("torch."),
                              device, det, " + ".join(sorted({c.rule for c in r.checks})), r.exact,
-                             r.passed, diffs[0], max(diffs[1:]), max(ratios, default=0.0),
-                             bad.message.split("\n")[0] if bad else ""))
+                             r.passed, diffs[0], max(diffs[1:]), worst,
+                             bad.message.split("\n")[0] if bad else "", tensor))
     return rows
 
 
-def run_checks(devices: list[str] | None = None, seed: int = 0) -> list[CheckRow]:
-    """Every registered variant against the baseline on every case, dtype and device, with and
-    without deterministic algorithms, on THREADS torch threads."""
+def run_checks(devices: list[str] | None = None, seed: int = 0, variants=None) -> list[CheckRow]:
+    """Every registered variant (or those of `variants`) against the baseline on every case, dtype
+    and device, with and without deterministic algorithms, on THREADS torch threads."""
     devices = devices or ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
     was_det, was_threads = torch.are_deterministic_algorithms_enabled(), torch.get_num_threads()
     grid = list(itertools.product((False, True), CASES, DTYPES, devices))
@@ -110,7 +113,7 @@ def run_checks(devices: list[str] | None = None, seed: int = 0) -> list[CheckRow
             torch.use_deterministic_algorithms(det)
             inp = make_inputs(nu, ni, nf, bs, seed=seed, kind=pattern, std=STD, y_range=(1, 5),
                               dtype=dtype, device=device)
-            rows += _rows_for(label, inp, dtype, device, det)
+            rows += _rows_for(label, inp, dtype, device, det, variants)
     finally:
         torch.use_deterministic_algorithms(was_det)
         torch.set_num_threads(was_threads)

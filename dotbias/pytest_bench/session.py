@@ -19,6 +19,7 @@ from dotbias.report.summary import load_run, summarise
 from dotbias.timing import counts as ins
 from dotbias.timing.counts import gate
 from dotbias.timing.floors import copy_bandwidth, floor, op_seconds
+from dotbias.timing.memory import op_peak_bytes
 from dotbias.timing.operations import make_op
 from dotbias.timing.workers import WorkSpec, run_processes
 from dotbias.timing.workers import aa_name
@@ -80,7 +81,8 @@ class Session:
             pytest.exit(f"dotbias: {e}", returncode=1)
 
     def measure(self, pysession, group: Group, variant: str) -> dict:
-        """What this (group, variant) stores in extra_info: rounds per process, A/A, floor, counts."""
+        """What this (group, variant) stores in extra_info: rounds per process, A/A, peak memory of
+        one call, floor, counts."""
 
         if self.rounds is None:
             self._time_all(pysession)
@@ -89,6 +91,7 @@ class Session:
                            "iterations": [p["iterations"] for p in per_process]}}
         if self.opt("aa") and variant == self.base:
             info["aa"] = {"seconds": [p["seconds"][aa_name(variant)] for p in per_process]}
+        info["memory"] = {"peak_bytes": op_peak_bytes(group, variant)}
         if group.operation in KERNELS:
             info["floor"] = self._floor(group, variant)
             if self.opt("instructions") and group.device == "cpu":

@@ -8,7 +8,7 @@ from dotbias.io.tables import fmt_ratio, fmt_seconds, markdown_table
 from dotbias.report.summary import CAP_ROUNDS, Row, Summary, baseline
 from dotbias.timing import stats
 from dotbias.timing.counts import TOP, Counts, short_name
-from dotbias.timing.groups import EPOCH_NOTE, TARGET_HALF_WIDTH, Floor
+from dotbias.timing.groups import EPOCH_NOTE, TARGET_HALF_WIDTH, Floor, memory_differs
 
 AA_FAIL = "this machine was too noisy: do not trust the ratios"
 
@@ -40,7 +40,26 @@ def verdict_lines(row: Row, several: bool = False) -> list[str]:
                      + " (no interleaved rounds: no ratio)")
     if row.aa is not None:
         lines.append(f"{where}: {aa_text(row.aa)}")
-    return lines + [f"{where}: {m}" for m in misses(row)]
+    return lines + [f"{where}: {m}" for m in misses(row)] + [f"{where}: {m}" for m in memory_notes(row)]
+
+
+def fmt_bytes(n: int | None) -> str | None:
+    if n is None:
+        return None
+    return f"{n / 2**20:.2f} MiB" if n >= 2**20 else f"{n / 2**10:.1f} KiB"
+
+
+def memory_notes(row: Row) -> list[str]:
+    """A line for each variant whose peak memory differs from the baseline's beyond noise (memory
+    is deterministic: `groups.memory_differs`)."""
+    names = [t.name for t in row.times]
+    base = row.time(baseline(names)) if names else None
+    if base is None or base.peak_bytes is None:
+        return []
+    return [f"peak memory {t.name}/{base.name} {t.peak_bytes / base.peak_bytes:.2f}x "
+            f"({fmt_bytes(t.peak_bytes)} vs {fmt_bytes(base.peak_bytes)} per call)"
+            for t in row.times if t is not base and t.peak_bytes is not None and base.peak_bytes
+            and memory_differs(t.peak_bytes, base.peak_bytes)]
 
 
 def misses(row: Row) -> list[str]:
@@ -76,6 +95,8 @@ def _group_table(rows: list[Row], several: bool) -> str:
     others = [v for v in variants if v != base]
     head = ["device", "size", "dtype", "torch", "threads"] + (["run"] if several else [])
     head += [f"{v} time" for v in variants] + [f"{v}/{base} [95% next run]" for v in others]
+    memory = [v for v in variants if any((t := r.time(v)) and t.peak_bytes is not None for r in rows)]
+    head += [f"{v} peak memory" for v in memory]
     head += ["processes x rounds", "A/A [95% next run]", "verdict"]
     body = []
     for r in rows:
@@ -84,11 +105,12 @@ def _group_table(rows: list[Row], several: bool) -> str:
         cells += [fmt_seconds(t.seconds) if (t := r.time(v)) else None for v in variants]
         by_num = {x.numerator: x for x in r.ratios}
         cells += [fmt_ratio(x.value, x.low, x.high) if (x := by_num.get(v)) else None for v in others]
+        cells += [fmt_bytes(t.peak_bytes) if (t := r.time(v)) else None for v in memory]
         first = r.ratios[0] if r.ratios else None
         cells.append(f"{first.processes} x {first.rounds // max(first.processes, 1)}" if first else None)
         cells.append(fmt_ratio(r.aa.value, r.aa.low, r.aa.high) + ("" if r.aa.low <= 1 <= r.aa.high
                                                                   else " TOO NOISY") if r.aa else None)
-        cells.append("; ".join([verdict(x) for x in r.ratios] + misses(r)) or None)
+        cells.append("; ".join([verdict(x) for x in r.ratios] + misses(r) + memory_notes(r)) or None)
         body.append(cells)
     return markdown_table(head, body)
 
@@ -100,7 +122,9 @@ def render_markdown(summary: Summary) -> str:
              "ratio of the times shown (above 1: the first variant is slower). Method: "
              + stats.METHOD + f". Intervals are {stats.CONFIDENCE:.0%}. No winner is named from fewer "
              f"than {stats.MIN_ROUNDS} paired rounds. A/A: a second copy of the baseline timed against "
-             f"it (`pytest bench --aa`); if its interval excludes 1, {AA_FAIL}. Epochs: {EPOCH_NOTE}.", ""]
+             f"it (`pytest bench --aa`); if its interval excludes 1, {AA_FAIL}. Epochs: {EPOCH_NOTE}. Peak "
+             "memory: the most bytes allocated at once during one call, measured from the allocator "
+             "(deterministic, so a difference over 1% and over 4 KiB is named in the verdict).", ""]
     lines += [f"**{p}**" for p in summary.partial] + ([""] if summary.partial else [])
     if any(r.thinned > 1 for r in summary.rows):
         lines += [f"Groups with more than {CAP_ROUNDS:,} rounds were thinned to every k-th round "

@@ -111,7 +111,12 @@ class VariantTime:
     seconds: float
     processes: int
     rounds: int
-    extra: dict = field(default_factory=dict, compare=False)   # floor, instructions: as stored
+    extra: dict = field(default_factory=dict, compare=False)   # floor, instructions, memory
+
+    @property
+    def peak_bytes(self) -> int | None:
+        """Peak bytes of one call (`timing.memory`), when the run measured it."""
+        return (self.extra.get("memory") or {}).get("peak_bytes")
 
 
 @dataclass(frozen=True)
@@ -169,7 +174,7 @@ def summarise_group(benches: list[dict], run: str = "", torch: str = "?", where:
 
 def _extra(b: dict) -> dict:
     info = b["extra_info"]
-    return {k: info[k] for k in ("floor", "instructions") if info.get(k)}
+    return {k: info[k] for k in ("floor", "instructions", "memory") if info.get(k)}
 
 
 def row_order(row: Row) -> tuple:

@@ -75,6 +75,16 @@ class Floor:
         return asdict(self)
 
 
+# Peak memory is deterministic (`timing.memory`): two figures differ when they differ by more than
+# 1% and more than 4 KiB (smaller gaps are allocator rounding and scalars, not a design change).
+MEMORY_NOISE_BYTES, MEMORY_NOISE_SHARE = 4096, 0.01
+
+
+def memory_differs(a: int, b: int) -> bool:
+    """Whether two peak-memory figures differ beyond noise (see MEMORY_NOISE_*)."""
+    return abs(a - b) > max(MEMORY_NOISE_BYTES, MEMORY_NOISE_SHARE * max(a, b))
+
+
 # MovieLens 100k as fastbook loads it (944 user ids, 1665 titles), n_factors=50, bs=64.
 DEFAULT_SIZES = [Size("ml100k", 944, 1665, 50, 64)]
 

@@ -1,0 +1,196 @@
+"""`dotbias compare CANDIDATE`: the README's own example variant is equivalent (exit 0, three files),
+the same variant with its item bias forgotten is different (exit 1, the tensor named), with a sleep
+in its forward it is slower than a 5% allowance (exit 3), a crash is a failing row (exit 1, no
+traceback), and bad options are one line (exit 2). Budgets are tiny: one operation, few cases."""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from dotbias import cli
+from dotbias.compare import speed
+from dotbias.compare.checks import EquivalenceRow
+from dotbias.compare.speed import Budget, Timed, _state
+from dotbias.compare.verdict import DIFFERENT, EQUIVALENT, SLOWER, Comparison, verdict_line
+from dotbias.equivalence.contract import BASELINE
+from dotbias.models import plugins
+from dotbias.models.registry import VARIANTS
+from dotbias.timing.groups import DEFAULT_SIZES, Group
+from dotbias.timing.stats import Ratio
+
+ROOT = Path(__file__).resolve().parent.parent
+FAST = ["--operations", "forward", "--examples", "3", "--no-progress"]
+README_VARIANT = '''
+import time
+import torch
+from torch import nn
+from dotbias import Init, Variant
+class MyDotBias(nn.Module):
+    def __init__(self, n_users, n_items, n_factors, y_range=(0, 5.5)):
+        super().__init__()
+        self.users, self.items = nn.Embedding(n_users, n_factors), nn.Embedding(n_items, n_factors)
+        self.user_bias, self.item_bias = nn.Embedding(n_users, 1), nn.Embedding(n_items, 1)
+        self.y_range = y_range
+    def forward(self, x):
+        u, i = x[:, 0], x[:, 1]
+        res = torch.einsum("bf,bf->b", self.users(u), self.items(i))
+        res = res + (self.user_bias(u) + self.item_bias(i)).squeeze(1)
+        lo, hi = self.y_range
+        return torch.sigmoid(res) * (hi - lo) + lo
+MINE = Variant("mine", MyDotBias, "einsum over nn.Embedding", "[bs]",
+               paths={"user_factors": "users", "user_bias": "user_bias",
+                      "item_factors": "items", "item_bias": "item_bias"},
+               init=Init("nn.Embedding's default normal(0, 1)", 1.0))
+'''
+CHANGES = {
+    "forgot": ("res = res + (self.user_bias(u) + self.item_bias(i)).squeeze(1)",
+               "res = res + self.user_bias(u).squeeze(1)"),
+    "sleepy": ("u, i = x[:, 0], x[:, 1]", "u, i = x[:, 0], x[:, 1]\n        time.sleep(0.0002)"),
+    "crashy": ("u, i = x[:, 0], x[:, 1]", "raise RuntimeError('kaboom in forward')"),
+}
+
+
+@pytest.fixture
+def variant_module(tmp_path, monkeypatch):
+    """Writes the README's variant (or a changed copy) as a module on sys.path and PYTHONPATH;
+    forgets what it registered afterwards."""
+    before = dict(VARIANTS)
+    monkeypatch.setattr(plugins, "_loaded", {})
+    monkeypatch.delenv(plugins.ENV, raising=False)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join([str(tmp_path), str(ROOT)]))
+
+    def write(module: str, change: str | None = None) -> str:
+        text = README_VARIANT.replace(*CHANGES[change]) if change else README_VARIANT
+        (tmp_path / f"{module}.py").write_text(text.replace('"mine"', f'"{module}"'))
+        return f"{module}:MINE"
+    yield write
+    VARIANTS.clear()
+    VARIANTS.update(before)
+
+
+def test_the_readme_variant_is_equivalent_exits_0_and_writes_three_files(tmp_path, variant_module):
+    spec = variant_module("mine")
+    out = subprocess.run([sys.executable, "-m", "dotbias.cli", "compare", spec, "--out",
+                          str(tmp_path / "out"), "--time-budget", "0", *FAST],
+                         capture_output=True, text=True, cwd=tmp_path, timeout=900)
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert out.stdout.startswith(f"mine vs {BASELINE}: equivalent"), out.stdout
+    assert "Traceback" not in out.stderr
+    files = sorted(p.name for p in (tmp_path / "out" / "compare").iterdir())
+    assert {"compare.md", "compare.json", "compare.png"} <= set(files)
+    data = json.loads((tmp_path / "out" / "compare" / "compare.json").read_text())
+    assert data["exit_status"] == 0 and data["candidate"] == "mine"
+    assert [m["operation"] for m in data["memory"]] == ["forward"]
+    assert data["memory"][0]["candidate_bytes"] > 0 and data["speed"][0]["processes"] >= 2
+
+
+def test_a_forgotten_item_bias_is_different_and_names_the_tensor(tmp_path, variant_module, capsys):
+    spec = variant_module("forgot", "forgot")
+    assert cli.main(["compare", spec, "--out", str(tmp_path), *FAST]) == DIFFERENT
+    out = capsys.readouterr().out
+    first = out.splitlines()[0]
+    assert first.startswith(f"forgot vs {BASELINE}: DIFFERENT") and "item_bias" in first, first
+    assert "not timed" in out
+
+
+def test_a_crash_in_forward_is_a_failing_row_naming_the_variant(tmp_path, variant_module, capsys):
+    spec = variant_module("crashy", "crashy")
+    assert cli.main(["compare", spec, "--out", str(tmp_path), *FAST]) == DIFFERENT
+    captured = capsys.readouterr()
+    assert "crashy raised RuntimeError: kaboom in forward" in captured.out
+    assert "Traceback" not in captured.out + captured.err
+
+
+def test_a_sleep_in_forward_is_slower_than_5_percent(tmp_path, variant_module, capsys):
+    spec = variant_module("sleepy", "sleepy")
+    code = cli.main(["compare", spec, "--out", str(tmp_path), "--max-slowdown", "5%",
+                     "--time-budget", "3", *FAST])
+    out = capsys.readouterr().out
+    assert code == SLOWER, out
+    assert "SLOWER than the allowed +5%" in out.splitlines()[0]
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["compare", "no_such_variant"], "CANDIDATE: unknown variant 'no_such_variant'"),
+    (["compare", BASELINE, "--baseline", BASELINE], "both"),
+    (["compare", BASELINE, "--max-slowdown", "fast"], "--max-slowdown: expected a percentage"),
+    (["compare", BASELINE, "--operations", "forward,jump"], "unknown operation 'jump'"),
+    (["compare", "nomodule_here:X"], "module 'nomodule_here' not found"),
+])
+def test_bad_options_are_one_line_and_exit_2(argv, message, capsys, tmp_path):
+    assert cli.main(argv + ["--out", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert message in err and len(err.strip().splitlines()) == 1, err
+    assert not (tmp_path / "compare").exists()
+
+
+def _timed(low: float, value: float, high: float) -> Timed:
+    r = Ratio("a", "b", value, low, high, 5, 100, "t")
+    return Timed("forward", r, value, 1.0, 0.01, "budget", 5, 1.0)
+
+
+@pytest.mark.parametrize("low, max_slowdown, status", [
+    (1.06, 0.05, SLOWER), (1.04, 0.05, EQUIVALENT), (1.5, None, EQUIVALENT), (0.8, 0.0, EQUIVALENT)])
+def test_slower_only_when_the_interval_lies_above_the_allowance(low, max_slowdown, status):
+    ok = [EquivalenceRow("grid: x, float32", 1, True, False, 0.2, "output, float32")]
+    c = Comparison("a", "b", "b", ok, [_timed(low, low * 1.05, low * 1.1)], [], max_slowdown)
+    assert c.exit_status() == status, verdict_line(c)
+
+
+def test_timing_stops_at_the_target_or_the_budget_and_says_which():
+    g = Group("forward", "cpu", DEFAULT_SIZES[0], "float32")
+    names = ("a", "b")
+    steady = [{"seconds": {"a": [1.0, 1.0, 1.0], "b": [2.0, 2.0, 2.0]}, "iterations": 1}] * 2
+    noisy = [{"seconds": {"a": [1.0, 1.2], "b": [1.0, 1.0]}, "iterations": 1},
+             {"seconds": {"a": [2.0, 2.2], "b": [1.0, 1.0]}, "iterations": 1}]
+    budget = Budget(10.0, 1.0, None, 10)
+    assert _state(g, steady[:1], 100.0, budget, names) is None      # one process: never stops
+    assert _state(g, steady, 0.0, budget, names) == "target"
+    assert _state(g, noisy, 1.0, budget, names) is None
+    assert _state(g, noisy, 10.0, budget, names) == "budget"
+    assert _state(g, noisy, 1.0, Budget(10.0, 1.0, None, 2), names) == "budget"
+
+
+def _fake_worker(monkeypatch, noise: float, fail_at: int | None = None):
+    """Worker processes replaced by noisy synthetic rounds (candidate 1.2x the baseline)."""
+    rng = np.random.default_rng(0)
+    calls = []
+
+    def run_process(spec, index, timeout_s):
+        calls.append(index)
+        if index == fail_at:
+            raise RuntimeError(f"timing worker {index + 1} exited 2: RuntimeError: kaboom")
+        shift = rng.normal(0, noise)
+        return {g.label: {"seconds": {spec.variants[0]: [1.2e-3 * np.exp(shift)] * 5,
+                                      spec.variants[1]: [1e-3] * 5}, "iterations": 100}
+                for g in spec.groups}
+    monkeypatch.setattr(speed, "run_process", run_process)
+    return calls
+
+
+@pytest.mark.parametrize("noise, budget, stopped, processes", [
+    (0.0, Budget(100.0, 1.0, None, 10), "target", 2),
+    (0.2, Budget(100.0, 1.0, None, 4), "budget", 4),
+    (0.2, Budget(100.0, 1.0, None, 10, deadline=0.0), "deadline", 2),
+])
+def test_adaptive_timing_says_what_stopped_it(monkeypatch, noise, budget, stopped, processes):
+    calls = _fake_worker(monkeypatch, noise)
+    [t] = speed.time_pair("a", "b", ["forward"], budget)
+    assert (t.stopped, t.processes, len(calls)) == (stopped, processes, processes)
+    assert t.ratio.numerator == "a" and t.ratio.value == pytest.approx(1.2, rel=0.3)
+
+
+def test_a_worker_failure_is_a_failing_row_not_a_traceback(monkeypatch):
+    _fake_worker(monkeypatch, 0.2, fail_at=1)
+    [t] = speed.time_pair("a", "b", ["forward"], Budget(100.0, 1.0, None, 10))
+    assert t.stopped.startswith("failed: timing worker 2 exited 2") and t.processes == 1
+    ok = [EquivalenceRow("grid: x, float32", 1, True, False, 0.2, "output, float32")]
+    c = Comparison("a", "b", "b", ok, [t], [])
+    assert c.exit_status() == DIFFERENT and "kaboom" in verdict_line(c)
