@@ -132,7 +132,7 @@ def test_bad_options_are_one_line_and_exit_2(argv, message, capsys, tmp_path):
 
 
 def _timed(low: float, value: float, high: float) -> Timed:
-    r = Ratio("a", "b", value, low, high, 5, 100, "t")
+    r = Ratio("a", "b", value, low, high, 5, 100, "t", se=0.01)
     return Timed("forward", r, value, 1.0, 0.01, "budget", 5, 1.0)
 
 
