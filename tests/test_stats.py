@@ -104,10 +104,12 @@ def test_change_against_a_saved_ratio():
     b = stats.Ratio("emb", "cp", 1.1, 1.09, 1.11, 6, 300, "t")
     value, low, high = stats.change(a, b)
     assert value == pytest.approx(1.2 / 1.1) and low > 1.05 and high < 1.13
-    # a stored standard error is used as it is: here 0.005 each, so +-1.96 x 0.00707 in log space
-    c, d = (stats.Ratio("emb", "cp", v, v * 0.9, v * 1.1, 6, 300, "t", se=0.005) for v in (1.2, 1.1))
+    # each side: the two next-run intervals' log half-widths in quadrature (now low with saved high)
+    c = stats.Ratio("emb", "cp", 1.2, 1.2 / 1.03, 1.2 * 1.01, 6, 300, "t")
+    d = stats.Ratio("emb", "cp", 1.1, 1.1 / 1.02, 1.1 * 1.04, 6, 300, "t")
     value, low, high = stats.change(c, d)
-    assert math.log(high / value) == pytest.approx(1.96 * math.hypot(0.005, 0.005), rel=1e-3)
+    assert math.log(value / low) == pytest.approx(math.hypot(math.log(1.03), math.log(1.04)))
+    assert math.log(high / value) == pytest.approx(math.hypot(math.log(1.01), math.log(1.02)))
 
 
 def test_thin_keeps_every_kth_round_of_every_process():
