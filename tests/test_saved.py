@@ -1,13 +1,17 @@
 """The saved run `--benchmark-compare` uses: like with like, or one line naming the file and why;
-and the change of a ratio against it ("within noise" or by how much)."""
+the change of a ratio against it ("within noise", "slower by", "faster by") with an interval that
+holds on synthetic unchanged reruns, and the time gate `--fail-slower` built on it."""
 from __future__ import annotations
 
 import json
+import math
 
+import numpy as np
 import pytest
 
-from dotbias.report.summary import load_run, summarise
-from dotbias.report.history import change_lines, resolve
+from dotbias.report.history import changes, resolve, slower_than
+from dotbias.report.summary import load_run, summarise, summarise_group
+from dotbias.timing import stats
 from test_report import _pair, _run
 
 FWD = {f"bench/test_forward.py::test_forward[cpu-ml100k-float32-{v}]" for v in ("emb", "cp")}
@@ -56,13 +60,66 @@ def test_a_named_run_must_hold_the_benchmarks_and_nothing_saved_is_refused(tmp_p
         resolve([], FWD, explicit=False)
 
 
-def test_change_against_the_saved_run(tmp_path):
+def test_change_against_the_saved_run_is_worded_with_its_interval(tmp_path):
     def rows(name, ratio, seed):
         return list(summarise([load_run(_run(tmp_path / name, _pair("forward", ratio, seed)))]).rows)
     before = rows("a.json", 1.2, 0)
-    [same] = change_lines(rows("b.json", 1.2, 1), before, aa_noise=0.0)
-    assert "within noise" in same and same.startswith("forward cpu ml100k float32: emb/cp now 1.")
-    [slower] = change_lines(rows("c.json", 1.4, 2), before, aa_noise=0.0)
-    assert "changed by +1" in slower
-    [noisy] = change_lines(rows("c.json", 1.4, 2), before, aa_noise=0.5)
-    assert "within noise" in noisy
+    [same] = changes(rows("b.json", 1.2, 1), before)
+    assert same.line().startswith(f"forward cpu ml100k float32: {same.numerator}/{same.denominator} now 1.")
+    assert same.line().endswith("-> within noise") and same.low < 1 < same.high
+    [slower] = changes(rows("c.json", 1.4, 2), before)
+    pct = f"{slower.value - 1:.1%}"
+    assert slower.words() == f"slower by {pct} [{slower.low - 1:.1%}, {slower.high - 1:.1%}]"
+    assert 0.1 < slower.value - 1 < 0.25 and slower.low > 1
+    assert slower.words(aa_noise=0.5) == "within noise"
+    [faster] = changes(rows("d.json", 0.9, 3), before)
+    assert faster.words().startswith(f"faster by {1 - faster.value:.1%} [{1 - faster.high:.1%}, ")
+    assert faster.high < 1
+
+
+def _rerun(ratio: float, seed: int, drift: float = 0.0) -> list:
+    """One synthetic run's rows; `drift`: sd of a shift of the ratio shared by the whole run."""
+    shift = np.random.default_rng(seed + 50_000).normal(0, drift) if drift else 0.0
+    return [summarise_group(_pair("forward", ratio * math.exp(shift), seed))]
+
+
+def test_an_unchanged_rerun_passes_the_time_gate_and_is_within_noise():
+    passed = within = 0
+    for seed in range(200):
+        found = changes(_rerun(1.2, seed + 10_000), _rerun(1.2, seed))
+        fails, verdict = slower_than(found, 0.05)
+        passed += not fails and "passed" in verdict
+        within += all(c.within_noise() for c in found)
+    assert passed >= 0.95 * 200 and within >= 0.95 * 200, (passed, within)
+
+
+def test_a_20_percent_slowdown_fails_a_5_percent_gate_every_time_naming_group_and_variant():
+    for seed in range(200):
+        found = changes(_rerun(1.2 * 1.2, seed + 10_000), _rerun(1.2, seed))
+        fails, verdict = slower_than(found, 0.05)
+        [c] = found
+        assert len(fails) == 1 and c.low > 1.05, (seed, c)
+        assert fails[0].startswith(f"--fail-slower 5%: FAILED: {c.group}: {c.numerator} (its ratio to "
+                                   f"{c.denominator} ") and "slower by" in fails[0], fails[0]
+        assert verdict == "--fail-slower 5%: 1 of 1 ratios slower beyond it"
+
+
+def test_a_slowdown_inside_the_allowance_or_inside_noise_passes():
+    found = changes(_rerun(1.2 * 1.2, 1), _rerun(1.2, 0))
+    assert slower_than(found, 0.5) == ([], "--fail-slower 50%: passed: 0 of 1 ratios within noise, "
+                                            "none slower beyond +50%")
+    found = changes(_rerun(1.2, 1), _rerun(1.2, 0))
+    assert slower_than(found, 0.0)[1].startswith("--fail-slower 0%: passed: 1 of 1 ratios within noise")
+
+
+def test_the_change_interval_allows_for_drift_between_runs():
+    """Reruns whose ratio drifts as a whole (sd 0.6%, about 1.4 of a run's standard errors here)
+    still land within noise about 95% of the time; what it must not be: the two runs' standard
+    errors combined with a normal quantile (the old interval), which called a third of them changed."""
+    new = old = 0
+    for seed in range(200):
+        [now], [before] = (_rerun(1.2, s, drift=0.006)[0].ratios for s in (seed + 10_000, seed))
+        value, low, high = stats.change(now, before)
+        new += low <= 1 <= high
+        old += abs(math.log(value)) <= 1.96 * math.hypot(now.se, before.se)
+    assert new >= 0.92 * 200 and old <= 0.85 * 200, (new, old)

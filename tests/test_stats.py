@@ -99,14 +99,18 @@ def test_unpaired_rounds_are_refused():
 
 
 def test_change_against_a_saved_ratio():
-    """The two runs' standard errors combine (0.005 each: +-1.96 x 0.00707 in log space); the
-    interval's own width does not enter."""
-    c, d = (stats.Ratio("emb", "cp", v, v * 0.9, v * 1.1, 6, 300, "t", se=0.005) for v in (1.2, 1.1))
-    value, low, high = stats.change(c, d)
-    assert value == pytest.approx(1.2 / 1.1) and low > 1.05 and high < 1.13
-    assert math.log(high / value) == pytest.approx(1.96 * math.hypot(0.005, 0.005), rel=1e-3)
-    same = stats.change(c, c)
+    a = stats.Ratio("emb", "cp", 1.2, 1.19, 1.21, 6, 300, "t")
+    same = stats.change(a, a)
     assert same[0] == pytest.approx(1.0) and same[1] < 1 < same[2]
+    b = stats.Ratio("emb", "cp", 1.1, 1.09, 1.11, 6, 300, "t")
+    value, low, high = stats.change(a, b)
+    assert value == pytest.approx(1.2 / 1.1) and low > 1.05 and high < 1.13
+    # each side: the two next-run intervals' log half-widths in quadrature (now low with saved high)
+    c = stats.Ratio("emb", "cp", 1.2, 1.2 / 1.03, 1.2 * 1.01, 6, 300, "t")
+    d = stats.Ratio("emb", "cp", 1.1, 1.1 / 1.02, 1.1 * 1.04, 6, 300, "t")
+    value, low, high = stats.change(c, d)
+    assert math.log(value / low) == pytest.approx(math.hypot(math.log(1.03), math.log(1.04)))
+    assert math.log(high / value) == pytest.approx(math.hypot(math.log(1.01), math.log(1.02)))
 
 
 def test_the_standard_error_is_the_one_the_interval_was_made_from():

@@ -15,8 +15,9 @@ import torch
 from dotbias.equivalence import baseline
 from dotbias.models import plugins
 from dotbias.io.files import LOCAL
-from dotbias.timing.groups import DEFAULT_SIZES, INTERLEAVE_S, KERNELS, SWEEP_AXES, sweep_sizes
+from dotbias.timing.groups import DEFAULT_SIZES, INTERLEAVE_S, SWEEP_AXES, sweep_sizes
 from dotbias.models.registry import VARIANTS
+from dotbias.pytest_bench import adapter
 from dotbias.pytest_bench.session import Session, group_of
 from dotbias.timing.operations import make_op
 
@@ -44,6 +45,10 @@ def pytest_addoption(parser):
         "(default by operation: forward 100, forward_backward 50, step 10)")
     add("--instructions-threshold", type=float, default=0.01, help="instruction-count change against "
         "the compared run that fails the run (default 0.01 = 1%%)")
+    add("--fail-slower", default=None, metavar="P", help="with --benchmark-compare: fail the run when "
+        "a variant's time ratio to the baseline rose by more than P (5%% or 0.05) against the saved "
+        "run beyond its noise, i.e. the change's whole interval lies above +P; a slower baseline "
+        "shows as every other variant getting faster")
 
 
 def _local(config) -> Path:
@@ -92,8 +97,30 @@ def pytest_configure(config):
     if opt.threads < 1:
         raise pytest.UsageError(f"--threads must be at least 1, got {opt.threads}")
     torch.set_num_threads(opt.threads)
-    config.dotbias = Session(config)
+    config.dotbias = Session(config, fail_slower(opt))
     config.dotbias.base = chosen
+
+
+def fail_slower(opt) -> float | None:
+    """--fail-slower as a fraction (None: no time gate); it needs a saved run to compare with."""
+    allowed = _fraction("--fail-slower", opt.fail_slower)
+    if allowed is not None and not opt.benchmark_compare:
+        raise pytest.UsageError("--fail-slower needs --benchmark-compare (the saved run to compare with)")
+    return allowed
+
+
+def _fraction(flag: str, text: str | None) -> float | None:
+    """'5%' or '0.05' -> 0.05; anything else a one-line usage error naming the flag and the value."""
+    if text is None:
+        return None
+    t = text.strip()
+    try:
+        value = float(t[:-1]) / 100 if t.endswith("%") else float(t)
+    except ValueError:
+        value = float("nan")
+    if not 0 <= value < float("inf") or (not t.endswith("%") and value >= 1):
+        raise pytest.UsageError(f"{flag}: expected a fraction like 5% or 0.05, got {text!r}")
+    return value
 
 
 def pytest_benchmark_update_machine_info(config, machine_info):
@@ -152,7 +179,9 @@ def pytest_collection_finish(session):
 @pytest.fixture
 def time_op(benchmark, request):
     """Time this item's (group, variant): the session's worker rounds, floors and instruction
-    counts go into extra_info; pytest-benchmark's own timing runs too (its table and compare)."""
+    counts go into extra_info, and the same worker rounds are the benchmark's stats (pytest-benchmark's
+    table, compare, histogram); nothing is timed in this process. With --benchmark-disable the
+    operation runs once, untimed, as a smoke test."""
     def run():
         group = group_of(request.node)
         variant = request.node.callspec.params["variant"]
@@ -161,13 +190,12 @@ def time_op(benchmark, request):
         benchmark.extra_info.update(format=2, group=group.as_dict(), variant=variant, baseline=session.base,
                                     threads=torch.get_num_threads(), torch=torch.__version__,
                                     sweep_axes=SWEEP_AXES.get(group.size.name, []))
-        if benchmark.enabled:
-            benchmark.extra_info.update(session.measure(request.session, group, variant))
-        fn = make_op(group, variant)
-        if group.operation in KERNELS:
-            benchmark(fn)
-        else:
-            benchmark.pedantic(fn, rounds=1, iterations=1)
+        if not benchmark.enabled:
+            benchmark(make_op(group, variant))
+            return
+        benchmark.extra_info.update(session.measure(request.session, group, variant))
+        timing = benchmark.extra_info["timing"]
+        adapter.record_rounds(benchmark, timing["seconds"], timing["iterations"])
     return run
 
 

@@ -12,7 +12,7 @@ from dotbias.report.summary import baseline, row_order, summarise_group
 from dotbias.timing.groups import KERNELS, SIZES, Group
 from dotbias.models.registry import VARIANTS
 from dotbias.models.plugins import loaded_specs
-from dotbias.report.history import change_lines, instruction_minima
+from dotbias.report.history import changes, instruction_minima, slower_than
 from dotbias.report.history import resolve
 from dotbias.report.markdown import verdict_lines
 from dotbias.report.summary import load_run, summarise
@@ -23,11 +23,13 @@ from dotbias.timing.memory import op_peak_bytes
 from dotbias.timing.operations import make_op
 from dotbias.timing.workers import WorkSpec, run_processes
 from dotbias.timing.workers import aa_name
+from dotbias.pytest_bench import adapter
 
 
 class Session:
-    def __init__(self, config):
+    def __init__(self, config, fail_slower: float | None = None):
         self.config = config
+        self.fail_slower = fail_slower      # the time gate: allowed slowdown of a ratio, or None
         self.notes: list[str] = []          # printed after collection
         self.lines: list[str] = []          # printed at the end ("dotbias verdict")
         self.rounds: dict[str, list[dict]] | None = None
@@ -52,7 +54,7 @@ class Session:
     # --- the saved run to compare with ---------------------------------------------------------
     def resolve_compare(self, items) -> None:
 
-        bs = getattr(self.config, "_benchmarksession", None)
+        bs = adapter.benchmark_session(self.config)
         if bs is None or not bs.compare or bs.disabled or not items:
             return
         explicit = bs.compare is not True
@@ -154,7 +156,7 @@ class Session:
         return self._compare(rows)
 
     def _rows(self) -> list:
-        bs = getattr(self.config, "_benchmarksession", None)
+        bs = adapter.benchmark_session(self.config)
         groups: dict[str, list[dict]] = {}
         for b in (bs.benchmarks if bs else []):
             if b.has_error or not b.extra_info.get("timing") or b.stats is None:
@@ -166,16 +168,22 @@ class Session:
         return sorted(rows, key=row_order)
 
     def _compare(self, rows) -> bool:
+        """Changes against the saved run, the instruction gate and the time gate; True: one failed."""
         if self.compared is None:
             return False
 
         before = list(summarise([load_run(self.compared)]).rows)
-        aa = [r.aa.half_width for r in rows if r.aa is not None]
-        self.lines += [f"compared with {self.compared}:"] + change_lines(rows, before, max(aa, default=0.0))
-        failures = gate(instruction_minima(rows), instruction_minima(before),
+        aa = max((r.aa.half_width for r in rows if r.aa is not None), default=0.0)
+        found = changes(rows, before)
+        self.lines += [f"compared with {self.compared}:"] + [c.line(aa) for c in found]
+        costlier = gate(instruction_minima(rows), instruction_minima(before),
                         self.opt("instructions_threshold"))
-        self.lines += failures
-        return bool(failures)
+        self.lines += costlier
+        slower: list[str] = []
+        if self.fail_slower is not None:
+            slower, verdict = slower_than(found, self.fail_slower, aa)
+            self.lines += slower + [verdict]
+        return bool(costlier or slower)
 
 
 def group_of(item) -> Group | None:

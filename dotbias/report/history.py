@@ -1,5 +1,6 @@
 """The saved run a benchmark compares with (`pytest bench --benchmark-compare`): picked like with
-like, loaded or refused in one line, and the changes against it (time ratios, instruction counts).
+like, loaded or refused in one line, the changes against it (time ratios, instruction counts), and
+the time gate `--fail-slower` built on those changes' noise-aware intervals.
 
 pytest-benchmark's own choice is "the last saved run", whatever it holds, and it only warns when
 that file is corrupt; a gate built on that can pass by accident. Here the newest run holding every
@@ -9,6 +10,7 @@ benchmark about to run is picked; when none does, or the named run is unreadable
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from pathlib import Path
 
 from dotbias.timing import stats
@@ -65,22 +67,63 @@ def resolve(candidates: list[Path], needed: set[str], explicit: bool) -> Path:
                      f"{path}, lacks {_groups(missing)}")
 
 
-def change_lines(now: list[Row], before: list[Row], aa_noise: float) -> list[str]:
-    """Per ratio in both: its change against the saved run with an interval, 'within noise' when
-    the interval reaches inside +-aa_noise (the A/A half-width of this run, 0 without --aa)."""
+@dataclass(frozen=True)
+class Change:
+    """One ratio (numerator/denominator in `group`) now and in the saved run: change = now/saved
+    with the interval it lies in when only noise differs (`stats.change`)."""
+    group: str
+    numerator: str
+    denominator: str
+    now: float
+    saved: float
+    value: float
+    low: float
+    high: float
+
+    def within_noise(self, aa_noise: float = 0.0) -> bool:
+        """The interval reaches inside +-aa_noise (the A/A half-width of this run, 0 without --aa)."""
+        return not (self.low > 1 + aa_noise or self.high < 1 / (1 + aa_noise))
+
+    def words(self, aa_noise: float = 0.0) -> str:
+        """'within noise', 'slower by X% [a%, b%]' or 'faster by X% [a%, b%]'."""
+        if self.within_noise(aa_noise):
+            return "within noise"
+        if self.value > 1:
+            return f"slower by {self.value - 1:.1%} [{self.low - 1:.1%}, {self.high - 1:.1%}]"
+        return f"faster by {1 - self.value:.1%} [{1 - self.high:.1%}, {1 - self.low:.1%}]"
+
+    def line(self, aa_noise: float = 0.0) -> str:
+        return (f"{self.group}: {self.numerator}/{self.denominator} now {self.now:.3f}, saved "
+                f"{self.saved:.3f}: change {self.value:.3f} [{self.low:.3f}, {self.high:.3f}] -> "
+                f"{self.words(aa_noise)}")
+
+
+def changes(now: list[Row], before: list[Row]) -> list[Change]:
+    """Every ratio present in both runs, in this run's order, with its change against the saved run."""
     old = {(r.group, x.numerator, x.denominator): x for r in before for x in r.ratios}
     out = []
     for r in now:
         for x in r.ratios:
             prev = old.get((r.group, x.numerator, x.denominator))
-            if prev is None:
-                continue
-            value, low, high = stats.change(x, prev)
-            noise = not (low > 1 + aa_noise or high < 1 / (1 + aa_noise))
-            word = "within noise" if noise else f"changed by {value - 1:+.1%}"
-            out.append(f"{r.group.label}: {x.numerator}/{x.denominator} now {x.value:.3f}, saved "
-                       f"{prev.value:.3f}: change {value:.3f} [{low:.3f}, {high:.3f}] -> {word}")
+            if prev is not None:
+                out.append(Change(r.group.label, x.numerator, x.denominator, x.value, prev.value,
+                                  *stats.change(x, prev)))
     return out
+
+
+def slower_than(found: list[Change], allowed: float, aa_noise: float = 0.0) -> tuple[list[str], str]:
+    """The time gate (`--fail-slower`): one failing line per ratio whose change lies wholly above
+    +allowed (the interval's low end beyond 1 + allowed), naming the group and the variant; and a
+    closing line that says how the others stood."""
+    pct = f"--fail-slower {allowed * 100:g}%"
+    bad = [c for c in found if c.low > 1 + allowed]
+    fails = [f"{pct}: FAILED: {c.group}: {c.numerator} (its ratio to {c.denominator} {c.saved:.3f} "
+             f"saved, {c.now:.3f} now) is {c.words()}, wholly beyond +{allowed * 100:g}%" for c in bad]
+    if bad:
+        return fails, f"{pct}: {len(bad)} of {len(found)} ratios slower beyond it"
+    noise = sum(c.within_noise(aa_noise) for c in found)
+    return fails, (f"{pct}: passed: {noise} of {len(found)} ratios within noise, none slower "
+                   f"beyond +{allowed * 100:g}%")
 
 
 def instruction_minima(rows: list[Row]) -> dict[tuple[str, str], float]:

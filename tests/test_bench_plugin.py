@@ -1,0 +1,133 @@
+"""`pytest bench` end to end on a tiny budget: pytest-benchmark's stats (its table, `pytest-benchmark
+compare`, histograms, the saved JSON) are the worker rounds the report's intervals come from, so
+they agree with `dotbias report`; and `--fail-slower` fails the run naming the group and variant."""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+from pytest_benchmark.stats import Stats
+
+from dotbias.models.registry import VARIANTS
+from dotbias.pytest_bench.plugin import fail_slower
+from dotbias.report.summary import baseline, load_run, summarise
+from dotbias.timing import stats
+from dotbias.timing.groups import DEFAULT_SIZES
+from synthetic_timing import paired
+
+ROOT = Path(__file__).resolve().parent.parent
+SIZE = DEFAULT_SIZES[0]
+TINY = ["-k", "test_forward and not backward and cpu", "--processes=2", "--interleave-s=0.1"]
+SAVED_SPEEDUP = 1e-6      # the saved run: every variant far faster than the baseline (2 processes: wide)
+
+
+def _bench(variant: str, processes: list[list[float]]) -> dict:
+    """One benchmark of a saved run as pytest-benchmark writes it (full stats: its compare reads them)."""
+    s = Stats()
+    for t in sum(processes, []):
+        s.update(t)
+    name = f"test_forward[cpu-{SIZE.name}-float32-{variant}]"
+    group = {"operation": "forward", "device": "cpu", "size": vars(SIZE), "dtype": "float32"}
+    return {"group": f"forward cpu {SIZE.name} float32", "name": name,
+            "fullname": f"bench/test_forward.py::{name}", "params": None, "param": None, "options": {},
+            "extra_info": {"group": group, "variant": variant, "threads": 1, "sweep_axes": [],
+                           "timing": {"seconds": processes, "iterations": [1] * len(processes)}},
+            "stats": {**s.as_dict(), "data": s.data, "iterations": 1}}
+
+
+def _saved_run(path: Path) -> Path:
+    """A saved forward run in which every registered variant was far faster than the baseline."""
+    base = baseline(list(VARIANTS))
+    benches = []
+    for i, v in enumerate(VARIANTS):
+        num, den = paired(1.0 if v == base else SAVED_SPEEDUP, seed=i, processes=3, rounds=20)
+        benches.append(_bench(v, den if v == base else num))
+    path.write_text(json.dumps({"machine_info": {"node": "test"}, "commit_info": {}, "version": "5.3.1",
+                                "datetime": "2026-01-01T00:00:00", "benchmarks": benches}))
+    return path
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory):
+    """One tiny `pytest bench` of the forward group, compared with a saved run under `--fail-slower`."""
+    tmp = tmp_path_factory.mktemp("bench")
+    saved = _saved_run(tmp / "saved.json")
+    store = tmp / "store"
+    # run from `tmp`: pytest-benchmark names a storage outside the working folder by a path relative
+    # to it when the saved run's machine differs (and fails when it cannot)
+    cmd = [sys.executable, "-m", "pytest", str(ROOT / "bench"), "-q", "-p", "no:cacheprovider", *TINY,
+           f"--benchmark-storage=file://{store}", "--benchmark-autosave", "--benchmark-save-data",
+           f"--benchmark-compare={saved}", "--fail-slower=5%"]
+    done = subprocess.run(cmd, cwd=tmp, capture_output=True, text=True, timeout=600,
+                          env={**os.environ, "OMP_NUM_THREADS": "1"})
+    [path] = store.rglob("*.json")
+    return done, path
+
+
+def test_pytest_benchmark_stats_are_the_worker_rounds_and_agree_with_the_report(tiny_run):
+    done, path = tiny_run
+    data = json.loads(path.read_text())
+    [row] = summarise([load_run(path)]).rows
+    by_variant = {b["extra_info"]["variant"]: b for b in data["benchmarks"]}
+    assert set(by_variant) == set(VARIANTS), done.stdout[-3000:]
+    for v, b in by_variant.items():
+        rounds = b["extra_info"]["timing"]["seconds"]
+        flat = sum(rounds, [])
+        assert b["stats"]["data"] == pytest.approx(flat, rel=1e-12), v       # nothing timed again
+        assert b["stats"]["rounds"] == len(flat) == row.time(v).rounds, v
+        # each time pytest-benchmark shows lies within the variant's own next-run interval
+        own = stats.ratio(rounds, [[1.0] * len(p) for p in rounds], (v, "1 s"))
+        assert own.value == pytest.approx(row.time(v).seconds, rel=1e-9), v
+        for key in ("median", "mean"):
+            assert own.low / 1.03 <= b["stats"][key] <= own.high * 1.03, (v, key, b["stats"], own)
+    base = by_variant[row.ratios[0].denominator]["stats"]
+    for x in row.ratios:
+        for key in ("median", "mean"):      # pytest-benchmark's ratio against the report's interval
+            shown = by_variant[x.numerator]["stats"][key] / base[key]
+            assert x.low / 1.03 <= shown <= x.high * 1.03, (x, key, shown)
+
+
+def test_fail_slower_fails_the_run_naming_group_and_variant(tiny_run):
+    done, _ = tiny_run
+    out = done.stdout
+    assert done.returncode == 1, out[-3000:] + done.stderr[-2000:]
+    fails = [ln for ln in out.splitlines() if ln.startswith("--fail-slower 5%: FAILED: ")]
+    base = baseline(list(VARIANTS))
+    named = {ln.split(f"forward cpu {SIZE.name} float32: ", 1)[1].split(" (its ratio to ")[0] for ln in fails}
+    assert named == set(VARIANTS) - {base}, out[-3000:]
+    assert all(f"(its ratio to {base} " in ln and "slower by" in ln for ln in fails)
+
+
+@pytest.mark.parametrize("text, value", [("5%", 0.05), ("0.05", 0.05), (" 12.5% ", 0.125), ("0", 0.0),
+                                         ("150%", 1.5), (None, None)])
+def test_fail_slower_reads_a_percentage_or_a_fraction(text, value):
+    allowed = fail_slower(SimpleNamespace(fail_slower=text, benchmark_compare=True))
+    assert allowed is None if value is None else allowed == pytest.approx(value)
+
+
+@pytest.mark.parametrize("text, compare, why", [
+    ("fast", True, "--fail-slower: expected a fraction like 5% or 0.05, got 'fast'"),
+    ("5", True, "--fail-slower: expected a fraction like 5% or 0.05, got '5'"),
+    ("-1%", True, "got '-1%'"),
+    ("nan", "0001", "got 'nan'"),
+    ("5%", False, "--fail-slower needs --benchmark-compare"),
+])
+def test_a_bad_fail_slower_is_a_usage_error(text, compare, why):
+    with pytest.raises(pytest.UsageError) as e:
+        fail_slower(SimpleNamespace(fail_slower=text, benchmark_compare=compare))
+    assert why in str(e.value) and "\n" not in str(e.value)
+
+
+def test_a_bad_fail_slower_stops_pytest_bench_in_one_line(tmp_path):
+    cmd = [sys.executable, "-m", "pytest", str(ROOT / "bench"), "-q", "-p", "no:cacheprovider",
+           "--collect-only", f"--benchmark-storage=file://{tmp_path}", "--benchmark-compare",
+           "--fail-slower=fast"]
+    done = subprocess.run(cmd, cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    lines = [ln for ln in (done.stderr + done.stdout).splitlines() if ln.strip()]
+    assert done.returncode == 4 and lines == ["ERROR: --fail-slower: expected a fraction like 5% or "
+                                              "0.05, got 'fast'"], done.stderr + done.stdout
