@@ -6,13 +6,14 @@ names, all here:
   loads, this session's benchmarks) is kept only there; `benchmark_session` reads it.
 - `BenchmarkFixture._make_stats` and `BenchmarkFixture._mode`: the times pytest-benchmark shows
   (its table, `pytest-benchmark compare`, `--benchmark-compare-fail`, histograms, the saved JSON's
-  `stats`) must be the interleaved worker rounds the intervals come from, not a second in-process
+  `stats`) must be the interleaved worker timing the intervals come from, not a second in-process
   timing; `_make_stats` is how the fixture itself creates and registers the stats that `benchmark(fn)`
   then fills with `Metadata.update` (public), and `_mode` marks the fixture as used, as
   `benchmark(fn)` does (else it warns "not used at all" and would allow a second timing).
 """
 from __future__ import annotations
 
+import math
 import statistics
 
 MODE = "dotbias worker rounds"
@@ -24,13 +25,19 @@ def benchmark_session(config):
 
 
 def record_rounds(fixture, seconds: list[list[float]], iterations: list[int]) -> None:
-    """Give `fixture` the worker rounds as its stats: seconds per call, every round of every process
-    (`seconds[p][r]`), each round `iterations[p]` calls; nothing is timed here."""
+    """Give `fixture` the worker timing as its stats, one value per process: the geometric mean of
+    that process's rounds (seconds per call), the unit the report's time and interval are made of
+    (`timing.stats`), so pytest-benchmark's min, median and max are process-to-process spread, not
+    single rounds that a preemption made 10x slow. Nothing is timed here."""
     if fixture._mode:
         raise RuntimeError(f"{fixture.name}: the benchmark fixture was already used ({fixture._mode})")
     fixture._mode = MODE
     its = [int(i) for i in iterations] or [1]
     stats = fixture._make_stats(max(1, round(statistics.median(its))))
-    for rounds in seconds:
-        for s in rounds:
-            stats.update(s * stats.iterations)      # Metadata.update divides by its iterations
+    for s in process_times(seconds):
+        stats.update(s * stats.iterations)      # Metadata.update divides by its iterations
+
+
+def process_times(seconds: list[list[float]]) -> list[float]:
+    """Each process's geometric-mean seconds per call over its rounds."""
+    return [math.exp(statistics.fmean(math.log(s) for s in rounds)) for rounds in seconds if rounds]
