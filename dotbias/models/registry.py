@@ -8,6 +8,7 @@ from dotbias.models import book, zoo
 from dotbias.models.variant import Init, Variant
 
 VARIANTS: dict[str, Variant] = {}
+OPT_IN: dict[str, Variant] = {v.name: v for v in zoo.OPT_IN}     # registered on first use
 
 
 def register(variant: Variant, *, replace: bool = False) -> Variant:
@@ -22,6 +23,13 @@ def unregister(name: str) -> None:
 
 
 def get_variant(name: str) -> Variant:
+    """The registered variant `name`; an opt-in one of the zoo, or "<registered>_compiled" (that
+    one's compiled twin), is registered on first use (so worker processes find them)."""
+    base = name.removesuffix("_compiled")
+    if name not in VARIANTS and name in OPT_IN:
+        register(OPT_IN[name])
+    elif name not in VARIANTS and base != name and base in VARIANTS:
+        register(VARIANTS[base].compiled())
     try:
         return VARIANTS[name]
     except KeyError:
@@ -33,8 +41,9 @@ def declared_init(variant: Variant) -> tuple[Init | None, str]:
     the nearest registered model class its class subclasses, else (None, "not declared")."""
     if variant.init is not None:
         return variant.init, "declared"
-    if isinstance(variant.build, type):
-        for base in variant.build.__mro__[1:]:
+    build = getattr(variant.build, "__wrapped__", variant.build)       # a compiled twin's model
+    if isinstance(build, type):
+        for base in build.__mro__[1 if build is variant.build else 0:]:
             for other in VARIANTS.values():
                 if other.build is base and other.init is not None:
                     return other.init, f"inherited from {other.name} ({base.__name__})"

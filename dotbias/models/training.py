@@ -32,9 +32,33 @@ def mse_flat(out: Tensor, y: Tensor) -> Tensor:
     return nn.functional.mse_loss(squeeze(out), y.to(out.dtype))
 
 
+SPARSE_NOTE = ("sparse gradients densified before the optimizer step (the same dense optimizer "
+               "and arithmetic, without the memory saving of a sparse update)")
+
+
+def sparse_grad_modules(model: nn.Module) -> list[str]:
+    """Names of the `nn.Embedding`/`nn.EmbeddingBag` layers of `model` that make sparse gradients."""
+    return [name for name, m in model.named_modules()
+            if isinstance(m, (nn.Embedding, nn.EmbeddingBag)) and m.sparse]
+
+
+def densify_sparse_grads(params) -> int:
+    """Replace every sparse `.grad` among `params` by its dense sum, so an optimizer that does not
+    accept sparse gradients (Adam, AdamW, fastai's Adam) takes the step it would take on the dense
+    model. Densified rather than `torch.optim.SparseAdam`, whose lazy moments are another optimizer:
+    trajectories compare variants under one. Returns how many it densified."""
+    n = 0
+    for p in params:
+        if p.grad is not None and p.grad.is_sparse:
+            p.grad = p.grad.to_dense()
+            n += 1
+    return n
+
+
 def train_step(model: nn.Module, opt: torch.optim.Optimizer | None, x: Tensor, y: Tensor,
                loss_fn: Callable[[Tensor, Tensor], Tensor] = mse_flat) -> Tensor:
-    """zero_grad, forward, loss, backward and (when `opt` is given) one optimizer step; the loss."""
+    """zero_grad, forward, loss, backward and (when `opt` is given) one optimizer step, sparse
+    gradients densified first (`densify_sparse_grads`); the loss."""
     if opt is None:
         model.zero_grad(set_to_none=True)
     else:
@@ -42,6 +66,7 @@ def train_step(model: nn.Module, opt: torch.optim.Optimizer | None, x: Tensor, y
     loss = loss_fn(model(x), y)
     loss.backward()
     if opt is not None:
+        densify_sparse_grads(p for g in opt.param_groups for p in g["params"])
         opt.step()
     return loss.detach()
 
@@ -113,6 +138,9 @@ def _fastai_callbacks(total_steps: int, progress: bool):
 
         def after_epoch(self):
             self.times.append(time.perf_counter() - self.t0)
+
+        def before_step(self):          # fastai's Adam takes dense gradients only
+            densify_sparse_grads(self.learn.model.parameters())
 
         def after_fit(self):
             if self.bar is not None:

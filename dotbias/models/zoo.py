@@ -7,6 +7,13 @@
   per side forward and one scatter per side backward instead of two (escape-hatch mapping);
 - `einsum`, `bag`: the create_params model with the dot product as `einsum('bf,bf->b')`, and
   with `F.embedding_bag` lookups; correct but not bitwise, init inherited from `cp`.
+
+Opt-in (`OPT_IN`, not registered by default; plug them in with `--variant dotbias.models.zoo:NAME`):
+- `cp_compiled`: `torch.compile` of `cp` (dynamic shapes; each dtype, y_range and 0/1 size is a
+  graph compiled once, seconds each, which the default suite and benchmarks do not pay);
+- `torch_emb_sparse`: `torch_emb` with `nn.Embedding(sparse=True)`, as recommender models with
+  large tables write it; its gradients are sparse tensors (compared densified, and densified
+  before an optimizer step: see `training.densify_sparse_grads`).
 """
 from __future__ import annotations
 
@@ -17,7 +24,7 @@ from torch import nn
 
 from dotbias.models.canonical import Canonical
 from dotbias.models.variant import CREATE_PARAMS_INIT, FASTAI_EMBEDDING_INIT, Variant
-from dotbias.models.book import DotProductBiasCP
+from dotbias.models.book import CP, DotProductBiasCP
 
 
 def fastai_model(n_users, n_items, n_factors, y_range=(0, 5.5)) -> nn.Module:
@@ -42,6 +49,14 @@ class TorchEmbeddingDotBias(nn.Module):
         res = (self.user_emb(users) * self.item_emb(items)).sum(dim=1)
         res = res + (self.user_b(users) + self.item_b(items)).squeeze(1)
         return sigmoid_range(res, *self.y_range)
+
+
+class SparseEmbeddingDotBias(TorchEmbeddingDotBias):
+    """`TorchEmbeddingDotBias` with sparse-gradient tables: backward yields only the looked-up rows."""
+    def __init__(self, n_users, n_items, n_factors, y_range=(0, 5.5)):
+        super().__init__(n_users, n_items, n_factors, y_range)
+        for layer in (self.user_emb, self.user_b, self.item_emb, self.item_b):
+            layer.sparse = True
 
 
 class PackedDotBias(nn.Module):
@@ -124,3 +139,9 @@ EINSUM = Variant("einsum", EinsumDotBias, "create_params, dot product as einsum(
 BAG = Variant("bag", BagDotBias, "create_params, lookups with F.embedding_bag", "[bs]")
 BUILT_IN = [FASTAI, TORCH_EMB, PACKED, EINSUM, BAG]
 
+
+TORCH_EMB_SPARSE = Variant("torch_emb_sparse", SparseEmbeddingDotBias,
+                           "nn.Embedding(sparse=True) tables, N(0, 0.01)", "[bs]",
+                           paths=dict(TORCH_EMB.paths), init=CREATE_PARAMS_INIT, exact_with="book")
+CP_COMPILED = CP.compiled()
+OPT_IN = [CP_COMPILED, TORCH_EMB_SPARSE]
