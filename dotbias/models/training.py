@@ -14,6 +14,7 @@ from torch import Tensor, nn
 
 from dotbias.models.canonical import Canonical, squeeze
 from dotbias.models.inputs import CollabTensors
+from dotbias.models.sparse import densify_sparse_grads, sparse_notes
 from dotbias.io.progress import track
 from dotbias.io.progress import Bar
 
@@ -30,29 +31,6 @@ OPTIMIZERS: dict[str, Callable[..., torch.optim.Optimizer]] = {
 def mse_flat(out: Tensor, y: Tensor) -> Tensor:
     """fastai's MSELossFlat for our shapes: mean squared error of the squeezed output."""
     return nn.functional.mse_loss(squeeze(out), y.to(out.dtype))
-
-
-SPARSE_NOTE = ("sparse gradients densified before the optimizer step (the same dense optimizer "
-               "and arithmetic, without the memory saving of a sparse update)")
-
-
-def sparse_grad_modules(model: nn.Module) -> list[str]:
-    """Names of the `nn.Embedding`/`nn.EmbeddingBag` layers of `model` that make sparse gradients."""
-    return [name for name, m in model.named_modules()
-            if isinstance(m, (nn.Embedding, nn.EmbeddingBag)) and m.sparse]
-
-
-def densify_sparse_grads(params) -> int:
-    """Replace every sparse `.grad` among `params` by its dense sum, so an optimizer that does not
-    accept sparse gradients (Adam, AdamW, fastai's Adam) takes the step it would take on the dense
-    model. Densified rather than `torch.optim.SparseAdam`, whose lazy moments are another optimizer:
-    trajectories compare variants under one. Returns how many it densified."""
-    n = 0
-    for p in params:
-        if p.grad is not None and p.grad.is_sparse:
-            p.grad = p.grad.to_dense()
-            n += 1
-    return n
 
 
 def train_step(model: nn.Module, opt: torch.optim.Optimizer | None, x: Tensor, y: Tensor,
@@ -103,6 +81,7 @@ class TrainResult:
     """Per-epoch losses and times of one training run, and the (lr, beta1) used at every step."""
     epochs: list[EpochStat] = field(default_factory=list)
     hypers: list[tuple[float, float]] = field(default_factory=list, repr=False)
+    notes: list[str] = field(default_factory=list)     # how it trained, beyond the schedule
 
     @property
     def final_valid_loss(self) -> float:
@@ -114,7 +93,7 @@ class TrainResult:
 
     def as_dict(self) -> dict:
         return {"epochs": [asdict(e) for e in self.epochs], "final_valid_loss": self.final_valid_loss,
-                "seconds": self.seconds}
+                "seconds": self.seconds, "notes": self.notes}
 
 
 def _fastai_callbacks(total_steps: int, progress: bool):
@@ -167,7 +146,8 @@ def fit_fastai(model: nn.Module, dls, epochs: int = 5, lr: float = 5e-3, wd: flo
     hps = learn.recorder.hps
     return TrainResult([EpochStat(i, float(v[0]), float(v[1]), t)
                         for i, (v, t) in enumerate(zip(values, timer.times))],
-                       [(float(a), float(b)) for a, b in zip(hps["lr"], hps["mom"])])
+                       [(float(a), float(b)) for a, b in zip(hps["lr"], hps["mom"])],
+                       sparse_notes(model))
 
 
 def one_cycle(lr: float, total_steps: int, pct_start: float = 0.25, div: float = 25.0,
@@ -210,6 +190,7 @@ def fit_lean(model: nn.Module, data: CollabTensors, epochs: int = 5, lr: float =
              wd: float = 0.1, *, bs: int = 64, seed: int = 0, device: str | torch.device = "cpu",
              progress: bool = False) -> TrainResult:
     """A plain-torch loop with `fit_one_cycle(epochs, lr, wd=wd)`'s arithmetic, over index tensors.
+    Sparse gradients are densified before each step (`train_step`), noted in the result.
 
     Same as fastai, step for step: the lr and beta1 of every step (`one_cycle`), the optimizer
     (torch AdamW = fastai Adam with decoupled wd, eps 1e-5, beta2 0.99), MSE on the squeezed
@@ -226,7 +207,7 @@ def fit_lean(model: nn.Module, data: CollabTensors, epochs: int = 5, lr: float =
         raise ValueError(f"bs={bs} is larger than the {n} training rows")
     opt = lean_optimizer(model.parameters(), lr, wd)
     hypers = one_cycle(lr, epochs * n_batches)
-    result = TrainResult(hypers=hypers)
+    result = TrainResult(hypers=hypers, notes=sparse_notes(model))
     for epoch in track(range(epochs), "lean epochs") if progress else range(epochs):
         t0 = time.perf_counter()
         order = torch.randperm(n, generator=gen).to(device)

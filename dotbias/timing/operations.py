@@ -6,7 +6,8 @@ from collections.abc import Callable
 import torch
 
 from dotbias.models.inputs import make_inputs as _make_inputs
-from dotbias.models.training import OPTIMIZERS, SPARSE_NOTE, sparse_grad_modules, train_step
+from dotbias.models.sparse import sparse_notes
+from dotbias.models.training import OPTIMIZERS, train_step
 from dotbias.models.registry import get_variant
 from dotbias.timing.groups import EPOCH_RATINGS
 from dotbias.timing.groups import Group
@@ -56,8 +57,7 @@ def op_notes(group: Group, variant: str) -> list[str]:
     operation with an optimizer step on a model with sparse-gradient layers densifies them."""
     if group.operation in ("forward", "forward_backward"):
         return []
-    layers = sparse_grad_modules(get_variant(variant).make(3, 4, 2))
-    return [f"{variant}: {SPARSE_NOTE} ({', '.join(layers)})"] if layers else []
+    return [f"{variant}: {note}" for note in sparse_notes(get_variant(variant).make(3, 4, 2))]
 
 
 def _epoch_op(group: Group, variant: str, seed: int) -> Callable[[], None]:

@@ -87,6 +87,15 @@ def interleave(fns: dict[str, Callable[[], None]], *, device: str | torch.device
     iterations = max(1, math.ceil(block_s / max(min(per_call.values()), 1e-9)))
     round_s = iterations * sum(per_call.values())
     rounds = int(min(max(budget_s / max(round_s, 1e-9), min_rounds), max_rounds))
+    seconds, compiles = _timed_rounds(fns, rounds, iterations, rng, device)
+    return Rounds(seconds, iterations, first, compiles)
+
+
+def _timed_rounds(fns: dict[str, Callable[[], None]], rounds: int, iterations: int,
+                  rng: random.Random, device) -> tuple[dict[str, list[float]], dict[str, int]]:
+    """The rounds (random order, then reversed), garbage collector off: seconds per call of each
+    function per round, and the graphs compiled inside each one's timed blocks."""
+    names = list(fns)
     seconds: dict[str, list[float]] = {n: [] for n in names}
     compiles = dict.fromkeys(names, 0)
     order = names
@@ -103,4 +112,4 @@ def interleave(fns: dict[str, Callable[[], None]], *, device: str | torch.device
     finally:
         if was_enabled:
             gc.enable()
-    return Rounds(seconds, iterations, first, compiles)
+    return seconds, compiles
