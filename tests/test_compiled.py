@@ -3,9 +3,10 @@ to the one contract over a bounded set of compile keys without recompiling per e
 bug still caught under its own name, and compilation kept out of the timed rounds.
 
 Each compiled graph costs seconds, so the property here draws sizes from 2 up (dynamo specialises
-0 and 1) at the default y_range: one graph per dtype, however many examples; the 0/1 sizes get
-one fixed case. `DOTBIAS_COMPILE=1 pytest tests` (or `--compile`) runs the whole suite over the
-twins too, at the cost of a graph per dtype, y_range and 0/1 size met."""
+0 and 1) at the default y_range: two graphs per dtype (sizes specialised, then symbolic after the
+first change), however many examples; the 0/1 sizes get one fixed case. `DOTBIAS_COMPILE=1
+pytest tests` (or `--compile`) runs the whole suite over the twins too, at the cost of a graph
+per dtype, y_range and 0/1 size met."""
 from __future__ import annotations
 
 import argparse
@@ -44,11 +45,12 @@ unspecialised = st.tuples(st.integers(2, 300), st.integers(2, 300), st.integers(
 
 @pytest.mark.parametrize("dtype", ALL_DTYPES, ids=str)
 @pytest.mark.parametrize("variant", COMPILED, ids=lambda v: v.name)
-def test_a_compiled_variant_holds_to_the_contract_with_one_graph_per_dtype(variant, dtype):
+def test_a_compiled_variant_holds_to_the_contract_with_two_graphs_per_dtype(variant, dtype):
     if (reason := variant.unsupported(dtype)) is not None:
         pytest.skip(reason)
-    first = Case(5, 7, 3, 4, "uniform", dtype, "cpu", 0)
-    equivalence_property(first, [variant])          # compiles this dtype's graph
+    for first in (Case(5, 7, 3, 4, "uniform", dtype, "cpu", 0),     # this dtype's graph, then
+                  Case(6, 8, 4, 5, "uniform", dtype, "cpu", 0)):    # its symbolic-size graph
+        equivalence_property(first, [variant])
     before = compile_count()
 
     @given(cases(st.just(dtype), sizes=unspecialised, kinds=index_kinds, y_range=st.just((0, 5.5)),
@@ -92,6 +94,7 @@ def test_the_compiled_twin_keeps_paths_init_and_shape_of_any_variant(variant):
     back = twin.to_canonical(twin.load_canonical(model, params))
     assert all(torch.equal(a, b) for a, b in zip(params, back))
     assert twin.compiled("max-autotune-no-cudagraphs").name.endswith("_compiled_max_autotune_no_cudagraphs")
+    assert variant.compiled(dynamic=True).name == f"{variant.name}_compiled_dynamic"
     with pytest.raises(ValueError, match="compile mode 'fastest'"):
         variant.compiled("fastest")
 

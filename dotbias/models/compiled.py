@@ -3,10 +3,12 @@ settings that keep one compiled graph across the sizes the checks draw, and comp
 
 The model is compiled in place (`nn.Module.compile`): its parameters stay where the variant's
 paths say, so canonical parameters read, load and compare as for the eager model. Shapes are
-dynamic (`dynamic=True`, parameters too), so a new table size or batch does not recompile; what
-still does is a new dtype, a new `y_range` (a Python constant in the graph), gradients on or off,
-and a size of 0 or 1 (dynamo specialises those). Compiled code is cached per code object, so
-every model built by one variant shares its graphs."""
+torch's automatic dynamic by default (`dynamic=None`): the first graph is specialised to its
+sizes (fastest for a benchmark's fixed shape), the first size change recompiles once with
+symbolic sizes, parameters' included; `dynamic=True` starts symbolic. What still recompiles is a
+new dtype, a new `y_range` (a Python constant in the graph), gradients on or off, and a size of 0
+or 1 (dynamo specialises those). Compiled code is cached per code object, so every model built by
+one variant shares its graphs."""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -32,26 +34,27 @@ def configure() -> None:
     cfg.fail_on_recompile_limit_hit = True
 
 
-def compile_model(model: nn.Module, mode: str | None = None) -> nn.Module:
-    """`model`, compiled in place with dynamic shapes (its attributes and parameters unchanged)."""
+def compile_model(model: nn.Module, mode: str | None = None, dynamic: bool | None = None
+                  ) -> nn.Module:
+    """`model`, compiled in place (its attributes and parameters unchanged)."""
     if mode not in MODES:
         raise ValueError(f"compile mode {mode!r}: expected one of {', '.join(map(str, MODES))}")
     configure()
-    model.compile(dynamic=True, mode=mode)
+    model.compile(dynamic=dynamic, mode=mode)
     return model
 
 
 class CompiledBuild:
     """`build` of a compiled twin: the original's model, compiled. A class (not a lambda) so it
     pickles, says what it wraps, and `declared_init` can look through it (`__wrapped__`)."""
-    def __init__(self, build, mode: str | None = None):
-        self.__wrapped__, self.mode = build, mode
+    def __init__(self, build, mode: str | None = None, dynamic: bool | None = None):
+        self.__wrapped__, self.mode, self.dynamic = build, mode, dynamic
 
     def __call__(self, *args, **kwargs) -> nn.Module:
-        return compile_model(self.__wrapped__(*args, **kwargs), self.mode)
+        return compile_model(self.__wrapped__(*args, **kwargs), self.mode, self.dynamic)
 
     def __repr__(self) -> str:
-        return f"CompiledBuild({self.__wrapped__!r}, mode={self.mode!r})"
+        return f"CompiledBuild({self.__wrapped__!r}, mode={self.mode!r}, dynamic={self.dynamic})"
 
 
 @dataclass(frozen=True)

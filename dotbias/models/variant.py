@@ -81,17 +81,18 @@ class Variant:
         return f"variant {self.name!r} does not support {dtype}" + (
             f": {self.dtype_note}" if self.dtype_note else "")
 
-    def compiled(self, mode: str | None = None) -> Variant:
-        """The compiled twin `<name>_compiled` (`_compiled_<mode>` for another mode): the same
-        model and parameter paths, compiled in place with dynamic shapes (`models.compiled`). Not
-        in any bitwise family: inductor fuses and reorders the arithmetic."""
+    def compiled(self, mode: str | None = None, dynamic: bool | None = None) -> Variant:
+        """The compiled twin `<name>_compiled` (`_compiled_<mode>` for another mode, `_dynamic`
+        when symbolic from the start): the same model and parameter paths, compiled in place
+        (`models.compiled`). Not in any bitwise family: inductor fuses and reorders arithmetic."""
         if mode not in MODES:
             raise ValueError(f"compile mode {mode!r}: expected one of {', '.join(map(str, MODES))}")
         suffix = "_compiled" + ("" if mode in (None, "default") else "_" + mode.replace("-", "_"))
-        return Variant(self.name + suffix, CompiledBuild(self.build, mode),
-                       f"torch.compile({self.name}, dynamic=True, mode={mode!r})", self.output_shape,
-                       self.paths, self.to_canonical, self.load_canonical, self.canonical_grads,
-                       self.init, None, self.dtypes, self.dtype_note)
+        suffix += "_dynamic" if dynamic else ""
+        return Variant(self.name + suffix, CompiledBuild(self.build, mode, dynamic),
+                       f"torch.compile({self.name}, mode={mode!r}, dynamic={dynamic})",
+                       self.output_shape, self.paths, self.to_canonical, self.load_canonical,
+                       self.canonical_grads, self.init, None, self.dtypes, self.dtype_note)
 
 
 def _with_paths(fn, paths, model, *args):
