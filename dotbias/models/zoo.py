@@ -5,6 +5,9 @@
 - `torch_emb`: plain `nn.Embedding` tables, the book's order of operations (bitwise with it);
 - `packed`: built for speed, one table per side with the bias as its last column, so one gather
   per side forward and one scatter per side backward instead of two (escape-hatch mapping);
+- `fused`: built for forward+backward, whose time goes to the whole-table zero gradients: one
+  table for both sides (users, then items; bias as the last column), so one gather forward and
+  one zero-filled gradient scattered into backward (escape-hatch mapping);
 - `einsum`, `bag`: the create_params model with the dot product as `einsum('bf,bf->b')`, and
   with `F.embedding_bag` lookups; correct but not bitwise, init inherited from `cp`.
 
@@ -102,6 +105,47 @@ def packed_load(model: PackedDotBias, params: Canonical) -> PackedDotBias:
     return model
 
 
+class FusedDotBias(nn.Module):
+    """One `[n_users + n_items, n_factors + 1]` table: users' rows, then items'; bias last column."""
+    def __init__(self, n_users, n_items, n_factors, y_range=(0, 5.5)):
+        super().__init__()
+        self.table = nn.Parameter(torch.zeros(n_users + n_items, n_factors + 1).normal_(0, 0.01))
+        self.register_buffer("offsets", torch.tensor([0, n_users]), persistent=False)
+        self.y_range = y_range
+
+    def forward(self, x):
+        f = self.table.shape[1] - 1
+        rows = F.embedding(x + self.offsets, self.table)        # [bs, 2, f + 1]
+        users, items = rows[:, 0], rows[:, 1]
+        res = (users[:, :f] * items[:, :f]).sum(dim=1)
+        res = res + (users[:, f] + items[:, f])
+        return sigmoid_range(res, *self.y_range)
+
+
+def fused_to_canonical(model: FusedDotBias) -> Canonical:
+    n_users = int(model.offsets[1])
+    return _split(model.table.detach()[:n_users], model.table.detach()[n_users:])
+
+
+def fused_grads(model: FusedDotBias) -> Canonical:
+    g = torch.zeros_like(model.table) if model.table.grad is None else model.table.grad.detach()
+    n_users = int(model.offsets[1])
+    return _split(g[:n_users], g[n_users:])
+
+
+def fused_load(model: FusedDotBias, params: Canonical) -> FusedDotBias:
+    n_users, (rows, width) = int(model.offsets[1]), model.table.shape
+    for name, t, n in (("user_factors", params.user_factors, n_users),
+                       ("item_factors", params.item_factors, rows - n_users)):
+        if list(t.shape) != [n, width - 1]:
+            raise ValueError(f"canonical {name} of shape {list(t.shape)} does not fit a fused "
+                             f"table of shape {list(model.table.shape)} with {n_users} users")
+    with torch.no_grad():
+        model.table.copy_(torch.cat([torch.cat([params.user_factors, params.user_bias[:, None]], 1),
+                                     torch.cat([params.item_factors, params.item_bias[:, None]], 1)]))
+    return model
+
+
 class EinsumDotBias(DotProductBiasCP):
     """The create_params model with the dot product as one einsum (a batched matmul)."""
     def forward(self, x):
@@ -135,9 +179,12 @@ TORCH_EMB = Variant("torch_emb", TorchEmbeddingDotBias, "plain nn.Embedding tabl
 PACKED = Variant("packed", PackedDotBias, "one [n, f+1] table per side, bias as last column",
                  "[bs]", to_canonical=packed_to_canonical, load_canonical=packed_load,
                  canonical_grads=packed_grads, init=CREATE_PARAMS_INIT)
+FUSED = Variant("fused", FusedDotBias, "one table for both sides, bias as last column", "[bs]",
+                to_canonical=fused_to_canonical, load_canonical=fused_load,
+                canonical_grads=fused_grads, init=CREATE_PARAMS_INIT)
 EINSUM = Variant("einsum", EinsumDotBias, "create_params, dot product as einsum('bf,bf->b')", "[bs]")
 BAG = Variant("bag", BagDotBias, "create_params, lookups with F.embedding_bag", "[bs]")
-BUILT_IN = [FASTAI, TORCH_EMB, PACKED, EINSUM, BAG]
+BUILT_IN = [FASTAI, TORCH_EMB, PACKED, FUSED, EINSUM, BAG]
 
 
 TORCH_EMB_SPARSE = Variant("torch_emb_sparse", SparseEmbeddingDotBias,
