@@ -144,7 +144,7 @@ VARIANT_HELP = ("register a variant from outside dotbias: pkg.module:attr, where
                 f"(repeatable; also ${ENV} and the '{GROUP}' entry points)")
 
 
-COMPILE_HELP = ("also register the compiled twin (torch.compile, dynamic shapes) of every "
+COMPILE_HELP = ("also register the compiled twin (torch.compile, default backend) of every "
                 "plugged-in variant and of cp, named <name>_compiled (also $DOTBIAS_COMPILE=1)")
 
 
