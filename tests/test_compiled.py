@@ -186,6 +186,8 @@ def test_a_recompile_inside_the_rounds_is_counted_and_flagged_in_the_report(fake
 @pytest.mark.parametrize("variant", COMPILED[:1], ids=lambda v: v.name)
 def test_a_real_compiled_forward_compiles_in_the_warm_up_only(variant):
     group = Group("forward", "cpu", Size("tiny", 20, 30, 4, 8), "float32")
+    registered = dict(VARIANTS)
     res = rounds.interleave({variant.name: make_op(group, variant.name)}, budget_s=0.05, block_s=1e-3)
+    assert VARIANTS == registered           # found by name, not registered as a side effect
     assert res.compiles_in_rounds == {variant.name: 0}
     assert res.first_call_s[variant.name] > 20 * max(res.seconds[variant.name])

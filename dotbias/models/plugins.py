@@ -128,9 +128,10 @@ def load_variants(specs: Iterable[str] = (), *, env: bool = True, entry_points: 
     found += list(specs)
     names = [name for spec in found for name in _register(spec)]
     if compile if compile is not None else compile_requested(env):
-        from dotbias.models.registry import get_variant
-        names += [get_variant(n + "_compiled").name for n in (*COMPILE_ALWAYS, *names)
-                  if not n.endswith("_compiled")]
+        from dotbias.models.registry import VARIANTS, get_variant, register
+        twins = [get_variant(n + "_compiled") for n in (*COMPILE_ALWAYS, *names)
+                 if not n.endswith("_compiled")]
+        names += [(v if VARIANTS.get(v.name) is v else register(v)).name for v in twins]
     return names
 
 

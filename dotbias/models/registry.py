@@ -8,7 +8,8 @@ from dotbias.models import book, zoo
 from dotbias.models.variant import Init, Variant
 
 VARIANTS: dict[str, Variant] = {}
-OPT_IN: dict[str, Variant] = {v.name: v for v in zoo.OPT_IN}     # registered on first use
+OPT_IN: dict[str, Variant] = {v.name: v for v in zoo.OPT_IN}     # found by name, not registered
+_TWINS: dict[str, Variant] = {}     # compiled twins made by get_variant
 
 
 def register(variant: Variant, *, replace: bool = False) -> Variant:
@@ -23,17 +24,17 @@ def unregister(name: str) -> None:
 
 
 def get_variant(name: str) -> Variant:
-    """The registered variant `name`; an opt-in one of the zoo, or "<registered>_compiled" (that
-    one's compiled twin), is registered on first use (so worker processes find them)."""
-    base = name.removesuffix("_compiled")
-    if name not in VARIANTS and name in OPT_IN:
-        register(OPT_IN[name])
-    elif name not in VARIANTS and base != name and base in VARIANTS:
-        register(VARIANTS[base].compiled())
-    try:
+    """The registered variant `name`, else an opt-in one of the zoo, else "<known>_compiled" (that
+    one's compiled twin, made once): found by name (so worker processes find them) without
+    joining VARIANTS, which only `register` grows."""
+    if name in VARIANTS:
         return VARIANTS[name]
-    except KeyError:
-        raise ValueError(f"unknown variant {name!r}; registered: {', '.join(VARIANTS)}") from None
+    if name in OPT_IN:
+        return OPT_IN[name]
+    base = name.removesuffix("_compiled")
+    if base != name and (base in VARIANTS or base in OPT_IN):
+        return _TWINS.setdefault(name, get_variant(base).compiled())
+    raise ValueError(f"unknown variant {name!r}; registered: {', '.join(VARIANTS)}")
 
 
 def declared_init(variant: Variant) -> tuple[Init | None, str]:
