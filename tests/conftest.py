@@ -16,6 +16,7 @@ from hypothesis import HealthCheck, settings
 
 from dotbias.equivalence import baseline
 from dotbias.models import plugins
+from dotbias.models.compiled import compile_count
 from mutants import MUTATION_SCORE
 
 _COMMON = dict(deadline=None, print_blob=True, derandomize=False,
@@ -42,6 +43,10 @@ def pytest_configure(config):
 
 
 def pytest_terminal_summary(terminalreporter):
+    compiled = compile_count()
+    if compiled.frames:
+        terminalreporter.write_line(f"torch.compile: {compiled.graphs} graphs compiled, "
+                                    f"{compiled.frames} frames converted in this session")
     caught, accepted = MUTATION_SCORE["caught"], MUTATION_SCORE["accepted"]
     if caught or accepted:
         terminalreporter.write_line(f"mutation score: {sum(caught)}/{len(caught)} caught, "

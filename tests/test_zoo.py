@@ -4,11 +4,16 @@ from __future__ import annotations
 
 import torch
 from fastai.collab import EmbeddingDotBias
+from hypothesis import given
+from strategies import cases
+from test_equivalence import equivalence_property
 
 from dotbias.equivalence.contract import BASELINE, check_variant
 from dotbias.models.inputs import make_inputs
-from dotbias.models.registry import VARIANTS
-from dotbias.models.zoo import BUILT_IN, PackedDotBias
+from dotbias.models.compiled import CompiledBuild
+from dotbias.models.registry import VARIANTS, get_variant
+from dotbias.models.sparse import sparse_grad_modules
+from dotbias.models.zoo import BUILT_IN, OPT_IN, PackedDotBias
 
 
 def test_every_built_in_is_registered():
@@ -36,3 +41,13 @@ def test_packed_tables_hold_the_bias_in_the_last_column():
     assert torch.equal(model.items[:, :-1], inp.params.item_factors)
     r = check_variant(VARIANTS["packed"], inp.params, inp.x, inp.y)
     assert r.passed and r.variant == "packed" and r.baseline == BASELINE
+
+
+def test_every_opt_in_eager_variant_holds_to_the_contract_and_is_found_by_name_only():
+    """The zoo's opt-in variants (not registered by default) are held to the same contract; the
+    compiled and sparse ones have their own files (test_compiled.py, test_sparse.py)."""
+    eager = [v for v in OPT_IN if not isinstance(v.build, CompiledBuild)
+             and not sparse_grad_modules(v.make(3, 4, 2))]
+    given(cases())(lambda case: equivalence_property(case, eager))()
+    for v in eager:
+        assert get_variant(v.name) is v and (v.name in VARIANTS) == (v in BUILT_IN)

@@ -3,9 +3,12 @@
 `dotbias` subcommands that run variants, `pytest tests`, `pytest bench`) and the entry-point group
 `dotbias.variants` of installed packages. `attr` is a `Variant`, an iterable of them, or a
 zero-argument callable returning either. A bad spec is one ValueError line naming it.
+`--compile` (or DOTBIAS_COMPILE=1) also registers the compiled twin (`Variant.compiled`) of every
+plugged-in variant and of the baseline's book model `cp`.
 torch and the models are imported only when a spec is loaded, so `dotbias --help` stays quick."""
 from __future__ import annotations
 
+import argparse
 import importlib
 import os
 from collections.abc import Iterable
@@ -13,6 +16,9 @@ from functools import partial
 from importlib import metadata
 
 ENV = "DOTBIAS_VARIANTS"
+COMPILE_ENV = "DOTBIAS_COMPILE"
+COMPILE_ALWAYS = ("cp",)     # built-ins whose compiled twin --compile registers too
+_compile_flag: list[bool] = []      # set by a parsed --compile, read (once) by load_variants
 GROUP = "dotbias.variants"
 PROBE = (3, 4, 2)           # n_users, n_items, n_factors of the model a spec is validated on
 _loaded: dict[str, list[str]] = {}      # spec -> the names it registered
@@ -105,14 +111,28 @@ def specs_from_env() -> list[str]:
     return [s.strip() for s in os.environ.get(ENV, "").split(",") if s.strip()]
 
 
-def load_variants(specs: Iterable[str] = (), *, env: bool = True, entry_points: bool = True
-                  ) -> list[str]:
+def compile_requested(env: bool = True) -> bool:
+    """Whether --compile was parsed (consumed here) or DOTBIAS_COMPILE is set to 1/true/yes."""
+    flag = bool(_compile_flag)
+    _compile_flag.clear()
+    return flag or (env and os.environ.get(COMPILE_ENV, "").strip().lower() in ("1", "true", "yes"))
+
+
+def load_variants(specs: Iterable[str] = (), *, env: bool = True, entry_points: bool = True,
+                  compile: bool | None = None) -> list[str]:
     """Register every variant found: installed entry points, then DOTBIAS_VARIANTS, then
-    `specs` (from --variant). Returns their names; loading twice registers nothing twice."""
+    `specs` (from --variant); with `compile` (default: `compile_requested()`) also their compiled
+    twins and cp's. Returns their names; loading twice registers nothing twice."""
     found = [ep.value for ep in metadata.entry_points(group=GROUP)] if entry_points else []
     found += specs_from_env() if env else []
     found += list(specs)
-    return [name for spec in found for name in _register(spec)]
+    names = [name for spec in found for name in _register(spec)]
+    if compile if compile is not None else compile_requested(env):
+        from dotbias.models.registry import VARIANTS, get_variant, register
+        twins = [get_variant(n + "_compiled") for n in (*COMPILE_ALWAYS, *names)
+                 if not n.endswith("_compiled")]
+        names += [(v if VARIANTS.get(v.name) is v else register(v)).name for v in twins]
+    return names
 
 
 def loaded_specs() -> list[str]:
@@ -125,17 +145,34 @@ VARIANT_HELP = ("register a variant from outside dotbias: pkg.module:attr, where
                 f"(repeatable; also ${ENV} and the '{GROUP}' entry points)")
 
 
+COMPILE_HELP = ("also register the compiled twin (torch.compile, default backend) of every "
+                "plugged-in variant and of cp, named <name>_compiled (also $DOTBIAS_COMPILE=1)")
+
+
+class _CompileFlag(argparse.Action):
+    """--compile: noted where `load_variants` finds it, so every caller of --variant gets it."""
+    def __init__(self, option_strings, dest, **kwargs):
+        super().__init__(option_strings, dest, nargs=0, default=False, **kwargs)
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        setattr(namespace, self.dest, True)
+        _compile_flag.append(True)
+
+
 def add_variant_option(*parsers) -> None:
-    """`--variant` on argparse parsers (the `dotbias` subcommands that run variants)."""
+    """`--variant` and `--compile` on argparse parsers (the `dotbias` subcommands that run
+    variants)."""
     for parser in parsers:
         parser.add_argument("--variant", action="append", default=[], metavar="MODULE:ATTR",
                             help=VARIANT_HELP)
+        parser.add_argument("--compile", action=_CompileFlag, help=COMPILE_HELP)
 
 
 def add_pytest_option(parser) -> None:
-    """`--variant` on pytest's parser; once, if both tests/ and bench/ conftests ask."""
+    """`--variant` and `--compile` on pytest's parser; once, if both tests/ and bench/ ask."""
     try:
         parser.addoption("--variant", action="append", default=[], metavar="MODULE:ATTR",
                          help=VARIANT_HELP)
+        parser.addoption("--compile", action=_CompileFlag, help=COMPILE_HELP)
     except ValueError:          # already added by the other conftest in the same session
         pass

@@ -8,6 +8,8 @@ from dotbias.models import book, zoo
 from dotbias.models.variant import Init, Variant
 
 VARIANTS: dict[str, Variant] = {}
+OPT_IN: dict[str, Variant] = {v.name: v for v in zoo.OPT_IN}     # found by name, not registered
+_TWINS: dict[str, Variant] = {}     # compiled twins made by get_variant
 
 
 def register(variant: Variant, *, replace: bool = False) -> Variant:
@@ -22,10 +24,17 @@ def unregister(name: str) -> None:
 
 
 def get_variant(name: str) -> Variant:
-    try:
+    """The registered variant `name`, else an opt-in one of the zoo, else "<known>_compiled" (that
+    one's compiled twin, made once): found by name (so worker processes find them) without
+    joining VARIANTS, which only `register` grows."""
+    if name in VARIANTS:
         return VARIANTS[name]
-    except KeyError:
-        raise ValueError(f"unknown variant {name!r}; registered: {', '.join(VARIANTS)}") from None
+    if name in OPT_IN:
+        return OPT_IN[name]
+    base = name.removesuffix("_compiled")
+    if base != name and (base in VARIANTS or base in OPT_IN):
+        return _TWINS.setdefault(name, get_variant(base).compiled())
+    raise ValueError(f"unknown variant {name!r}; registered: {', '.join(VARIANTS)}")
 
 
 def declared_init(variant: Variant) -> tuple[Init | None, str]:
@@ -33,8 +42,9 @@ def declared_init(variant: Variant) -> tuple[Init | None, str]:
     the nearest registered model class its class subclasses, else (None, "not declared")."""
     if variant.init is not None:
         return variant.init, "declared"
-    if isinstance(variant.build, type):
-        for base in variant.build.__mro__[1:]:
+    build = getattr(variant.build, "__wrapped__", variant.build)       # a compiled twin's model
+    if isinstance(build, type):
+        for base in build.__mro__[1 if build is variant.build else 0:]:
             for other in VARIANTS.values():
                 if other.build is base and other.init is not None:
                     return other.init, f"inherited from {other.name} ({base.__name__})"

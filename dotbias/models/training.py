@@ -14,6 +14,7 @@ from torch import Tensor, nn
 
 from dotbias.models.canonical import Canonical, squeeze
 from dotbias.models.inputs import CollabTensors
+from dotbias.models.sparse import densify_sparse_grads, sparse_notes
 from dotbias.io.progress import track
 from dotbias.io.progress import Bar
 
@@ -34,7 +35,8 @@ def mse_flat(out: Tensor, y: Tensor) -> Tensor:
 
 def train_step(model: nn.Module, opt: torch.optim.Optimizer | None, x: Tensor, y: Tensor,
                loss_fn: Callable[[Tensor, Tensor], Tensor] = mse_flat) -> Tensor:
-    """zero_grad, forward, loss, backward and (when `opt` is given) one optimizer step; the loss."""
+    """zero_grad, forward, loss, backward and (when `opt` is given) one optimizer step, sparse
+    gradients densified first (`densify_sparse_grads`); the loss."""
     if opt is None:
         model.zero_grad(set_to_none=True)
     else:
@@ -42,6 +44,7 @@ def train_step(model: nn.Module, opt: torch.optim.Optimizer | None, x: Tensor, y
     loss = loss_fn(model(x), y)
     loss.backward()
     if opt is not None:
+        densify_sparse_grads(p for g in opt.param_groups for p in g["params"])
         opt.step()
     return loss.detach()
 
@@ -75,6 +78,7 @@ class TrainResult:
     """Per-epoch losses and times of one training run, and the (lr, beta1) used at every step."""
     epochs: list[EpochStat] = field(default_factory=list)
     hypers: list[tuple[float, float]] = field(default_factory=list, repr=False)
+    notes: list[str] = field(default_factory=list)     # how it trained, beyond the schedule
 
     @property
     def final_valid_loss(self) -> float:
@@ -86,7 +90,7 @@ class TrainResult:
 
     def as_dict(self) -> dict:
         return {"epochs": [asdict(e) for e in self.epochs], "final_valid_loss": self.final_valid_loss,
-                "seconds": self.seconds}
+                "seconds": self.seconds, "notes": self.notes}
 
 
 def _fastai_callbacks(total_steps: int, progress: bool):
@@ -110,6 +114,9 @@ def _fastai_callbacks(total_steps: int, progress: bool):
 
         def after_epoch(self):
             self.times.append(time.perf_counter() - self.t0)
+
+        def before_step(self):          # fastai's Adam takes dense gradients only
+            densify_sparse_grads(self.learn.model.parameters())
 
         def after_fit(self):
             if self.bar is not None:
@@ -136,7 +143,8 @@ def fit_fastai(model: nn.Module, dls, epochs: int = 5, lr: float = 5e-3, wd: flo
     hps = learn.recorder.hps
     return TrainResult([EpochStat(i, float(v[0]), float(v[1]), t)
                         for i, (v, t) in enumerate(zip(values, timer.times))],
-                       [(float(a), float(b)) for a, b in zip(hps["lr"], hps["mom"])])
+                       [(float(a), float(b)) for a, b in zip(hps["lr"], hps["mom"])],
+                       sparse_notes(model))
 
 
 def one_cycle(lr: float, total_steps: int, pct_start: float = 0.25, div: float = 25.0,
@@ -179,6 +187,7 @@ def fit_lean(model: nn.Module, data: CollabTensors, epochs: int = 5, lr: float =
              wd: float = 0.1, *, bs: int = 64, seed: int = 0, device: str | torch.device = "cpu",
              progress: bool = False) -> TrainResult:
     """A plain-torch loop with `fit_one_cycle(epochs, lr, wd=wd)`'s arithmetic, over index tensors.
+    Sparse gradients are densified before each step (`train_step`), noted in the result.
 
     Same as fastai, step for step: the lr and beta1 of every step (`one_cycle`), the optimizer
     (torch AdamW = fastai Adam with decoupled wd, eps 1e-5, beta2 0.99), MSE on the squeezed
@@ -195,7 +204,7 @@ def fit_lean(model: nn.Module, data: CollabTensors, epochs: int = 5, lr: float =
         raise ValueError(f"bs={bs} is larger than the {n} training rows")
     opt = lean_optimizer(model.parameters(), lr, wd)
     hypers = one_cycle(lr, epochs * n_batches)
-    result = TrainResult(hypers=hypers)
+    result = TrainResult(hypers=hypers, notes=sparse_notes(model))
     for epoch in track(range(epochs), "lean epochs") if progress else range(epochs):
         t0 = time.perf_counter()
         order = torch.randperm(n, generator=gen).to(device)

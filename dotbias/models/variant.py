@@ -10,6 +10,7 @@ import torch
 from torch import nn
 
 from dotbias.models.canonical import BOOK_PATHS, Canonical, canonical_grads, load_canonical, to_canonical
+from dotbias.models.compiled import MODES, CompiledBuild
 
 
 @dataclass(frozen=True)
@@ -40,7 +41,8 @@ class Variant:
     `load_canonical`, `canonical_grads` are the escape hatch for a layout paths cannot express.
     `init` None: held to the init of the registered class `build` subclasses (see `declared_init`).
     `exact_with`: a family tag; variants sharing one run the same ops in the same order, so the
-    contract holds them to bitwise equality where `equivalence.expect_exact` allows."""
+    contract holds them to bitwise equality where `equivalence.expect_exact` allows.
+    `dtypes`: the dtypes it supports (None: all); `dtype_note` says why the others are not."""
     name: str
     build: Callable[..., nn.Module]       # build(n_users, n_items, n_factors, y_range=(0, 5.5))
     description: str
@@ -51,6 +53,8 @@ class Variant:
     canonical_grads: Callable[[nn.Module], Canonical] | None = None
     init: Init | None = None
     exact_with: str | None = None
+    dtypes: tuple[torch.dtype, ...] | None = None
+    dtype_note: str = ""
 
     def __post_init__(self):
         for attr, fn in (("to_canonical", to_canonical), ("load_canonical", load_canonical),
@@ -63,6 +67,8 @@ class Variant:
              params: Canonical | None = None) -> nn.Module:
         """Build the model on `device`/`dtype`, optionally loading canonical `params`."""
         check_sizes(n_users=n_users, n_items=n_items, n_factors=n_factors)
+        if (reason := self.unsupported(dtype)) is not None:
+            raise ValueError(reason)
         model = self.build(n_users, n_items, n_factors, y_range=y_range).to(device=device, dtype=dtype)
         if params is not None:
             self.load_canonical(model, params)
@@ -79,6 +85,26 @@ class Variant:
     def same_family(self, other: Variant) -> bool:
         """Whether the two run the same ops in the same order: they share an `exact_with` tag."""
         return self.exact_with is not None and self.exact_with == other.exact_with
+
+    def unsupported(self, dtype: torch.dtype) -> str | None:
+        """None if the variant runs in `dtype`, else one line naming it and saying why not."""
+        if self.dtypes is None or dtype in self.dtypes:
+            return None
+        return f"variant {self.name!r} does not support {dtype}" + (
+            f": {self.dtype_note}" if self.dtype_note else "")
+
+    def compiled(self, mode: str | None = None, dynamic: bool | None = None) -> Variant:
+        """The compiled twin `<name>_compiled` (`_compiled_<mode>` for another mode, `_dynamic`
+        when symbolic from the start): the same model and parameter paths, compiled in place
+        (`models.compiled`). Not in any bitwise family: inductor fuses and reorders arithmetic."""
+        if mode not in MODES:
+            raise ValueError(f"compile mode {mode!r}: expected one of {', '.join(map(str, MODES))}")
+        suffix = "_compiled" + ("" if mode in (None, "default") else "_" + mode.replace("-", "_"))
+        suffix += "_dynamic" if dynamic else ""
+        return Variant(self.name + suffix, CompiledBuild(self.build, mode, dynamic),
+                       f"torch.compile({self.name}, mode={mode!r}, dynamic={dynamic})",
+                       self.output_shape, self.paths, self.to_canonical, self.load_canonical,
+                       self.canonical_grads, self.init, None, self.dtypes, self.dtype_note)
 
 
 def _with_paths(fn, paths, model, *args):

@@ -7,6 +7,16 @@
   per side forward and one scatter per side backward instead of two (escape-hatch mapping);
 - `einsum`, `bag`: the create_params model with the dot product as `einsum('bf,bf->b')`, and
   with `F.embedding_bag` lookups; correct but not bitwise, init inherited from `cp`.
+
+Opt-in (`OPT_IN`, not registered by default; plug them in with `--variant dotbias.models.zoo:NAME`):
+- `cp_compiled`: `torch.compile` of `cp` (dynamic shapes; each dtype, y_range and 0/1 size is a
+  graph compiled once, seconds each, which the default suite and benchmarks do not pay);
+- `fused`: a forward+backward candidate (its time goes to whole-table zero gradients): one table
+  for both sides (users, then items; bias as the last column), so one gather forward and one
+  zero-filled gradient backward; equivalent, not shown faster, so not registered by default;
+- `torch_emb_sparse`: `torch_emb` with `nn.Embedding(sparse=True)`, as recommender models with
+  large tables write it; its gradients are sparse tensors (compared densified, and densified
+  before an optimizer step: see `training.densify_sparse_grads`).
 """
 from __future__ import annotations
 
@@ -17,7 +27,7 @@ from torch import nn
 
 from dotbias.models.canonical import Canonical
 from dotbias.models.variant import CREATE_PARAMS_INIT, FASTAI_EMBEDDING_INIT, Variant
-from dotbias.models.book import DotProductBiasCP
+from dotbias.models.book import CP, DotProductBiasCP
 
 
 def fastai_model(n_users, n_items, n_factors, y_range=(0, 5.5)) -> nn.Module:
@@ -42,6 +52,14 @@ class TorchEmbeddingDotBias(nn.Module):
         res = (self.user_emb(users) * self.item_emb(items)).sum(dim=1)
         res = res + (self.user_b(users) + self.item_b(items)).squeeze(1)
         return sigmoid_range(res, *self.y_range)
+
+
+class SparseEmbeddingDotBias(TorchEmbeddingDotBias):
+    """`TorchEmbeddingDotBias` with sparse-gradient tables: backward yields only the looked-up rows."""
+    def __init__(self, n_users, n_items, n_factors, y_range=(0, 5.5)):
+        super().__init__(n_users, n_items, n_factors, y_range)
+        for layer in (self.user_emb, self.user_b, self.item_emb, self.item_b):
+            layer.sparse = True
 
 
 class PackedDotBias(nn.Module):
@@ -87,6 +105,47 @@ def packed_load(model: PackedDotBias, params: Canonical) -> PackedDotBias:
     return model
 
 
+class FusedDotBias(nn.Module):
+    """One `[n_users + n_items, n_factors + 1]` table: users' rows, then items'; bias last column."""
+    def __init__(self, n_users, n_items, n_factors, y_range=(0, 5.5)):
+        super().__init__()
+        self.table = nn.Parameter(torch.zeros(n_users + n_items, n_factors + 1).normal_(0, 0.01))
+        self.register_buffer("offsets", torch.tensor([0, n_users]), persistent=False)
+        self.y_range = y_range
+
+    def forward(self, x):
+        f = self.table.shape[1] - 1
+        rows = F.embedding(x + self.offsets, self.table)        # [bs, 2, f + 1]
+        users, items = rows[:, 0], rows[:, 1]
+        res = (users[:, :f] * items[:, :f]).sum(dim=1)
+        res = res + (users[:, f] + items[:, f])
+        return sigmoid_range(res, *self.y_range)
+
+
+def fused_to_canonical(model: FusedDotBias) -> Canonical:
+    n_users = int(model.offsets[1])
+    return _split(model.table.detach()[:n_users], model.table.detach()[n_users:])
+
+
+def fused_grads(model: FusedDotBias) -> Canonical:
+    g = torch.zeros_like(model.table) if model.table.grad is None else model.table.grad.detach()
+    n_users = int(model.offsets[1])
+    return _split(g[:n_users], g[n_users:])
+
+
+def fused_load(model: FusedDotBias, params: Canonical) -> FusedDotBias:
+    n_users, (rows, width) = int(model.offsets[1]), model.table.shape
+    for name, t, n in (("user_factors", params.user_factors, n_users),
+                       ("item_factors", params.item_factors, rows - n_users)):
+        if list(t.shape) != [n, width - 1]:
+            raise ValueError(f"canonical {name} of shape {list(t.shape)} does not fit a fused "
+                             f"table of shape {list(model.table.shape)} with {n_users} users")
+    with torch.no_grad():
+        model.table.copy_(torch.cat([torch.cat([params.user_factors, params.user_bias[:, None]], 1),
+                                     torch.cat([params.item_factors, params.item_bias[:, None]], 1)]))
+    return model
+
+
 class EinsumDotBias(DotProductBiasCP):
     """The create_params model with the dot product as one einsum (a batched matmul)."""
     def forward(self, x):
@@ -120,7 +179,16 @@ TORCH_EMB = Variant("torch_emb", TorchEmbeddingDotBias, "plain nn.Embedding tabl
 PACKED = Variant("packed", PackedDotBias, "one [n, f+1] table per side, bias as last column",
                  "[bs]", to_canonical=packed_to_canonical, load_canonical=packed_load,
                  canonical_grads=packed_grads, init=CREATE_PARAMS_INIT)
+FUSED = Variant("fused", FusedDotBias, "one table for both sides, bias as last column", "[bs]",
+                to_canonical=fused_to_canonical, load_canonical=fused_load,
+                canonical_grads=fused_grads, init=CREATE_PARAMS_INIT)
 EINSUM = Variant("einsum", EinsumDotBias, "create_params, dot product as einsum('bf,bf->b')", "[bs]")
 BAG = Variant("bag", BagDotBias, "create_params, lookups with F.embedding_bag", "[bs]")
 BUILT_IN = [FASTAI, TORCH_EMB, PACKED, EINSUM, BAG]
 
+
+TORCH_EMB_SPARSE = Variant("torch_emb_sparse", SparseEmbeddingDotBias,
+                           "nn.Embedding(sparse=True) tables, N(0, 0.01)", "[bs]",
+                           paths=dict(TORCH_EMB.paths), init=CREATE_PARAMS_INIT, exact_with="book")
+CP_COMPILED = CP.compiled()
+OPT_IN = [CP_COMPILED, TORCH_EMB_SPARSE, FUSED]

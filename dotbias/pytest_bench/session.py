@@ -20,7 +20,7 @@ from dotbias.timing import counts as ins
 from dotbias.timing.counts import gate
 from dotbias.timing.floors import copy_bandwidth, floor, op_seconds
 from dotbias.timing.memory import op_peak_bytes
-from dotbias.timing.operations import make_op
+from dotbias.timing.operations import make_op, op_notes
 from dotbias.timing.workers import WorkSpec, run_processes
 from dotbias.timing.workers import aa_name
 from dotbias.pytest_bench import adapter
@@ -90,7 +90,12 @@ class Session:
             self._time_all(pysession)
         per_process = self.rounds[group.label]
         info = {"timing": {"seconds": [p["seconds"][variant] for p in per_process],
-                           "iterations": [p["iterations"] for p in per_process]}}
+                           "iterations": [p["iterations"] for p in per_process],
+                           "first_call_s": [p["first_call_s"][variant] for p in per_process],
+                           "compiles_in_rounds": [p["compiles_in_rounds"][variant]
+                                                  for p in per_process]}}
+        if notes := op_notes(group, variant):
+            info["notes"] = notes
         if self.opt("aa") and variant == self.base:
             info["aa"] = {"seconds": [p["seconds"][aa_name(variant)] for p in per_process]}
         info["memory"] = {"peak_bytes": op_peak_bytes(group, variant)}

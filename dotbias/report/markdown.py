@@ -40,7 +40,7 @@ def verdict_lines(row: Row, several: bool = False) -> list[str]:
                      + " (no interleaved rounds: no ratio)")
     if row.aa is not None:
         lines.append(f"{where}: {aa_text(row.aa)}")
-    return lines + [f"{where}: {m}" for m in misses(row)] + [f"{where}: {m}" for m in memory_notes(row)]
+    return lines + [f"{where}: {m}" for m in misses(row) + compile_notes(row) + memory_notes(row)]
 
 
 def fmt_bytes(n: int | None) -> str | None:
@@ -60,6 +60,19 @@ def memory_notes(row: Row) -> list[str]:
             f"({fmt_bytes(t.peak_bytes)} vs {fmt_bytes(base.peak_bytes)} per call)"
             for t in row.times if t is not base and t.peak_bytes is not None and base.peak_bytes
             and memory_differs(t.peak_bytes, base.peak_bytes)]
+
+
+def compile_notes(row: Row) -> list[str]:
+    """A flag for each variant that compiled inside the timed rounds (its time includes that),
+    the notes stored with it (sparse gradients densified), and the first call of each variant
+    whose first call took 100x its timed call (compilation)."""
+    out = [f"RECOMPILED: {t.name} compiled {t.extra['compiles_in_rounds']} graph(s) inside the "
+           "timed rounds; its time includes compilation" for t in row.times
+           if t.extra.get("compiles_in_rounds")]
+    out += [note for t in row.times for note in t.extra.get("notes", ())]
+    return out + [f"{t.name} first call {fmt_seconds(t.extra['first_call_s'])} (compilation, "
+                  "outside the rounds)" for t in row.times
+                  if t.extra.get("first_call_s", 0) > 100 * t.seconds]
 
 
 def misses(row: Row) -> list[str]:
@@ -110,7 +123,8 @@ def _group_table(rows: list[Row], several: bool) -> str:
         cells.append(f"{first.processes} x {first.rounds // max(first.processes, 1)}" if first else None)
         cells.append(fmt_ratio(r.aa.value, r.aa.low, r.aa.high) + ("" if r.aa.low <= 1 <= r.aa.high
                                                                   else " TOO NOISY") if r.aa else None)
-        cells.append("; ".join([verdict(x) for x in r.ratios] + misses(r) + memory_notes(r)) or None)
+        cells.append("; ".join([verdict(x) for x in r.ratios] + misses(r) + compile_notes(r)
+                                + memory_notes(r)) or None)
         body.append(cells)
     return markdown_table(head, body)
 

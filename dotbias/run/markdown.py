@@ -31,7 +31,8 @@ def _training(res) -> list[str]:
     finals = [res.training[n].final_valid_loss for n in names]
     return ["## Training (fit_one_cycle, MSE)", "", markdown_table(head, rows), "",
             "Final valid loss: " + ", ".join(f"{n} {v:.4f}" for n, v in zip(names, finals))
-            + f"; largest gap {max(finals) - min(finals):.4f}.", "", TIMES_NOTE, ""]
+            + f"; largest gap {max(finals) - min(finals):.4f}.", "", TIMES_NOTE, ""] + [
+                f"{n}: {note}." for n in names for note in res.training[n].notes]
 
 
 def _biases(res, min_ratings: int, top_ks) -> list[str]:

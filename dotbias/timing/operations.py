@@ -6,6 +6,7 @@ from collections.abc import Callable
 import torch
 
 from dotbias.models.inputs import make_inputs as _make_inputs
+from dotbias.models.sparse import sparse_notes
 from dotbias.models.training import OPTIMIZERS, train_step
 from dotbias.models.registry import get_variant
 from dotbias.timing.groups import EPOCH_RATINGS
@@ -49,6 +50,14 @@ def make_op(group: Group, variant: str, seed: int = 0) -> Callable[[], None]:
     model.train()
     opt = OPTIMIZERS["fastai"](model.parameters()) if group.operation == "step" else None
     return lambda: train_step(model, opt, x, y)
+
+
+def op_notes(group: Group, variant: str) -> list[str]:
+    """What the report must say about how `group.operation` runs `variant`, beyond its time: an
+    operation with an optimizer step on a model with sparse-gradient layers densifies them."""
+    if group.operation in ("forward", "forward_backward"):
+        return []
+    return [f"{variant}: {note}" for note in sparse_notes(get_variant(variant).make(3, 4, 2))]
 
 
 def _epoch_op(group: Group, variant: str, seed: int) -> Callable[[], None]:

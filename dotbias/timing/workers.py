@@ -54,7 +54,8 @@ def aa_name(baseline: str) -> str:
 
 
 def time_group(spec: WorkSpec, group: Group) -> dict:
-    """One group's interleaved rounds in this process: {"seconds": {name: [...]}, "iterations": n}."""
+    """One group's interleaved rounds in this process: {"seconds": {name: [...]}, "iterations": n,
+    "first_call_s": {name: s}, "compiles_in_rounds": {name: graphs compiled inside its rounds}}."""
     fns = {v: make_op(group, v, spec.seed) for v in spec.variants}
     if spec.aa:
         fns[aa_name(spec.baseline)] = make_op(group, spec.baseline, spec.seed)
@@ -67,7 +68,8 @@ def time_group(spec: WorkSpec, group: Group) -> dict:
     del fns
     if group.device.startswith("cuda"):
         torch.cuda.empty_cache()
-    return {"seconds": rounds.seconds, "iterations": rounds.iterations}
+    return {"seconds": rounds.seconds, "iterations": rounds.iterations,
+            "first_call_s": rounds.first_call_s, "compiles_in_rounds": rounds.compiles_in_rounds}
 
 
 def work(spec: WorkSpec) -> dict[str, dict]:

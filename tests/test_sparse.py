@@ -1,0 +1,98 @@
+"""Sparse-gradient variants (`nn.Embedding(sparse=True)`, here the zoo's opt-in `torch_emb_sparse`)
+run everywhere a dense one does: gradients compared densified, and every operation with an
+optimizer (timing `step`, epochs, trajectories with Adam/AdamW, fastai's fit) densifies them
+before the step, which the benchmark report says."""
+from __future__ import annotations
+
+import pytest
+import torch
+from hypothesis import given
+from strategies import cases, duplicate_cases, optimizers, small_cases, step_counts
+from test_equivalence import equivalence_property
+from test_trajectories import trajectory_property
+
+from dotbias.models import zoo
+from dotbias.models.registry import VARIANTS, register, unregister
+from dotbias.models.sparse import SPARSE_NOTE, densify_sparse_grads, sparse_grad_modules
+from dotbias.models.training import fit_fastai, fit_lean, train_step
+from dotbias.data.ratings import collab_dls, synthetic_ratings, tensors_from_dls
+from dotbias.models.inputs import make_inputs
+from dotbias.timing.groups import OPERATIONS, Group, Size
+from dotbias.timing.operations import make_op, op_notes
+
+
+def sparse_variants():
+    """Every registered variant whose model makes sparse gradients, else the zoo's."""
+    found = [v for v in VARIANTS.values() if sparse_grad_modules(v.make(3, 4, 2))]
+    return found or [v for v in zoo.OPT_IN if sparse_grad_modules(v.make(3, 4, 2))]
+
+
+SPARSE = sparse_variants()
+TINY = Size("tiny", 20, 30, 4, 8)
+
+
+@pytest.fixture(params=SPARSE, ids=lambda v: v.name)
+def sparse(request):
+    """The variant, registered for the test if it was not (timing looks variants up by name)."""
+    v = request.param
+    added = VARIANTS.get(v.name) is not v
+    if added:
+        register(v)
+    yield v
+    if added:
+        unregister(v.name)
+
+
+def test_its_gradients_are_sparse_and_an_optimizer_step_densifies_them(sparse):
+    inp = make_inputs(20, 30, 4, 16, seed=1)
+    model = sparse.make(20, 30, 4, params=inp.params)
+    opt = torch.optim.AdamW(model.parameters())
+    model(inp.x).sum().backward()
+    assert any(p.grad.is_sparse for p in model.parameters())
+    with pytest.raises(RuntimeError, match="does not support sparse gradients"):
+        opt.step()                      # what a plain loop meets
+    train_step(model, opt, inp.x, inp.y)
+    assert not any(p.grad.is_sparse for p in model.parameters())
+    assert densify_sparse_grads(model.parameters()) == 0
+
+
+def test_every_operation_runs_and_the_report_says_how(sparse):
+    for op in OPERATIONS:
+        group = Group(op, "cpu", TINY, "float32")
+        make_op(group, sparse.name)()
+        notes = op_notes(group, sparse.name)
+        if op in ("forward", "forward_backward"):
+            assert notes == []
+        else:
+            assert len(notes) == 1 and notes[0].startswith(f"{sparse.name}: {SPARSE_NOTE}"), notes
+
+
+@given(cases())
+def test_it_holds_to_the_contract(case):
+    equivalence_property(case, SPARSE)
+
+
+@given(duplicate_cases)
+def test_it_holds_to_the_contract_with_duplicate_indices(case):
+    equivalence_property(case, SPARSE)
+
+
+@given(small_cases, optimizers, step_counts)
+def test_its_optimizer_steps_keep_it_within_the_contract(case, optimizer, k):
+    trajectory_property(case, optimizer, k, SPARSE)
+
+
+def test_dense_variants_get_no_note():
+    step = Group("step", "cpu", TINY, "float32")
+    for name, v in VARIANTS.items():
+        if v not in SPARSE:
+            assert op_notes(step, name) == [], name
+
+
+def test_both_training_loops_train_it_and_say_how(sparse):
+    dls = collab_dls(synthetic_ratings(n_ratings=2000, seed=0).ratings, bs=64, seed=0)
+    data = tensors_from_dls(dls)
+    for fit, on in ((fit_lean, data), (fit_fastai, dls)):
+        result = fit(sparse.make(data.n_users, data.n_items, 4), on, epochs=1)
+        assert result.final_valid_loss == result.final_valid_loss       # trained: not NaN
+        assert len(result.notes) == 1 and result.notes[0].startswith(SPARSE_NOTE), fit.__name__
