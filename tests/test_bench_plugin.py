@@ -71,6 +71,7 @@ def tiny_run(tmp_path_factory):
     return done, path
 
 
+@pytest.mark.slow
 def test_pytest_benchmark_stats_are_the_worker_rounds_and_agree_with_the_report(tiny_run):
     done, path = tiny_run
     data = json.loads(path.read_text())
@@ -94,6 +95,7 @@ def test_pytest_benchmark_stats_are_the_worker_rounds_and_agree_with_the_report(
             assert x.low / 1.03 <= shown <= x.high * 1.03, (x, key, shown)
 
 
+@pytest.mark.slow
 def test_fail_slower_fails_the_run_naming_group_and_variant(tiny_run):
     done, _ = tiny_run
     out = done.stdout

@@ -108,6 +108,7 @@ def test_a_crash_in_forward_is_a_failing_row_naming_the_variant(tmp_path, varian
     assert "Traceback" not in captured.out + captured.err
 
 
+@pytest.mark.slow
 def test_a_sleep_in_forward_is_slower_than_5_percent(tmp_path, variant_module, capsys):
     spec = variant_module("sleepy", "sleepy")
     code = cli.main(["compare", spec, "--out", str(tmp_path), "--max-slowdown", "5%",

@@ -43,6 +43,7 @@ unspecialised = st.tuples(st.integers(2, 300), st.integers(2, 300), st.integers(
                           st.integers(2, 512))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("dtype", ALL_DTYPES, ids=str)
 @pytest.mark.parametrize("variant", COMPILED, ids=lambda v: v.name)
 def test_a_compiled_variant_holds_to_the_contract_with_two_graphs_per_dtype(variant, dtype):
@@ -62,6 +63,7 @@ def test_a_compiled_variant_holds_to_the_contract_with_two_graphs_per_dtype(vari
     assert recompiles == 0, f"{variant.name} recompiled {recompiles} graph(s) across {dtype} examples"
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("variant", COMPILED, ids=lambda v: v.name)
 def test_a_compiled_variant_holds_at_sizes_of_one_and_an_empty_batch(variant):
     for case in (Case(1, 1, 1, 1, "same", torch.float32, "cpu", 1),
@@ -69,6 +71,7 @@ def test_a_compiled_variant_holds_at_sizes_of_one_and_an_empty_batch(variant):
         equivalence_property(case, [variant])
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("bug", BUGS[:2], ids=[b.name for b in BUGS[:2]])
 def test_a_compiled_bug_is_caught_naming_itself(bug):
     twin = bug.compiled()
@@ -183,6 +186,7 @@ def test_a_recompile_inside_the_rounds_is_counted_and_flagged_in_the_report(fake
     assert "eager first call" not in text, text
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("variant", COMPILED[:1], ids=lambda v: v.name)
 def test_a_real_compiled_forward_compiles_in_the_warm_up_only(variant):
     group = Group("forward", "cpu", Size("tiny", 20, 30, 4, 8), "float32")
