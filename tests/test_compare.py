@@ -75,6 +75,7 @@ def variant_module(tmp_path, monkeypatch):
     VARIANTS.update(before)
 
 
+@pytest.mark.slow
 def test_the_readme_variant_is_equivalent_exits_0_and_writes_three_files(tmp_path, variant_module):
     spec = variant_module("mine")
     out = subprocess.run([sys.executable, "-m", "dotbias.cli", "compare", spec, "--out",

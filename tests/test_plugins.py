@@ -132,6 +132,7 @@ def test_pytest_tests_picks_up_variant_and_env(tmp_path):
     assert "pymod_b" in ids, ids[-2000:]
 
 
+@pytest.mark.slow
 def test_pytest_bench_times_a_variant_from_outside_in_its_worker_processes(tmp_path):
     """Not only collected: the fresh timing processes load the same specs and time the variant."""
     folder = write_module(tmp_path / "w", "benchmod")
