@@ -83,8 +83,8 @@ class Session:
             pytest.exit(f"dotbias: {e}", returncode=1)
 
     def measure(self, pysession, group: Group, variant: str) -> dict:
-        """What this (group, variant) stores in extra_info: rounds per process, A/A, peak memory of
-        one call, floor, counts."""
+        """What this (group, variant) stores in extra_info: rounds per process, A/A, and for kernel
+        groups the peak memory of one call, the floors and the counts."""
 
         if self.rounds is None:
             self._time_all(pysession)
@@ -98,8 +98,8 @@ class Session:
             info["notes"] = notes
         if self.opt("aa") and variant == self.base:
             info["aa"] = {"seconds": [p["seconds"][aa_name(variant)] for p in per_process]}
-        info["memory"] = {"peak_bytes": op_peak_bytes(group, variant)}
-        if group.operation in KERNELS:
+        if group.operation in KERNELS:      # an epoch's peak is its step's; profiling a whole epoch
+            info["memory"] = {"peak_bytes": op_peak_bytes(group, variant)}    # costs seconds a variant
             info["floor"] = self._floor(group, variant)
             if self.opt("instructions") and group.device == "cpu":
                 counts = self._instructions(pysession, group).get(variant)
