@@ -13,6 +13,7 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
+from dotbias.io.tables import fmt_ratio
 from dotbias.timing import stats
 from dotbias.report.summary import Row
 
@@ -94,7 +95,7 @@ class Change:
 
     def line(self, aa_noise: float = 0.0) -> str:
         return (f"{self.group}: {self.numerator}/{self.denominator} now {self.now:.3f}, saved "
-                f"{self.saved:.3f}: change {self.value:.3f} [{self.low:.3f}, {self.high:.3f}] -> "
+                f"{self.saved:.3f}: change {fmt_ratio(self.value, self.low, self.high)} -> "
                 f"{self.words(aa_noise)}")
 
 

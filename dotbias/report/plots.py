@@ -10,7 +10,7 @@ import io  # noqa: E402
 
 import matplotlib.pyplot as plt  # noqa: E402
 
-from dotbias.io.tables import time_unit
+from dotbias.io.tables import fmt_ratio, time_unit
 from dotbias.report.versions import op_label
 
 AXES = {"n": ("n_users", "users = items"), "f": ("n_factors", "factors"), "bs": ("bs", "batch size")}
@@ -62,7 +62,7 @@ def _ratio_panel(ax, ratios: list, colour: dict, n_rows: int, several_runs: bool
         c = colour.get(x.numerator, "black")
         ax.errorbar([x.value], [y], xerr=[[x.value - x.low], [x.high - x.value]], fmt="o",
                     capsize=4, color=c, ms=6, lw=2)
-    labels = [f"{x.numerator}/{x.denominator} {x.value:.3f} [{x.low:.3f}, {x.high:.3f}]"
+    labels = [f"{x.numerator}/{x.denominator} {fmt_ratio(x.value, x.low, x.high)}"
               + ("" if n_rows == 1 else f", {_row_label(r, several_runs).replace(chr(10), ' ')}")
               for r, x in ratios]
     ax.set_yticks(range(len(ratios)), labels, fontsize=9)
