@@ -6,9 +6,9 @@ from __future__ import annotations
 
 import pytest
 import torch
-from hypothesis import given
+from hypothesis import example, given
 from strategies import cases, duplicate_cases, optimizers, small_cases, step_counts
-from test_equivalence import equivalence_property
+from test_equivalence import SATURATED, equivalence_property
 from test_trajectories import trajectory_property
 
 from dotbias.models import zoo
@@ -68,6 +68,7 @@ def test_every_operation_runs_and_the_report_says_how(sparse):
 
 
 @given(cases())
+@example(SATURATED)
 def test_it_holds_to_the_contract(case):
     equivalence_property(case, SPARSE)
 

@@ -19,7 +19,7 @@ from torch import Tensor
 
 from dotbias.equivalence.baseline import (DEFAULT_BASELINE, baseline_name, choose_baseline,
                                           get_baseline, set_baseline)
-from dotbias.equivalence.reference import (APRIORI_ULPS, Reference, apriori_bound, max_abs as _max,
+from dotbias.equivalence.reference import (APRIORI_ULPS, FLOOR_ULPS, Reference, max_abs as _max,
                                            reference_batch, run_batch)
 from dotbias.equivalence.results import (TensorCheck, VariantCheck, close_message, describe,
                                          worst)
@@ -29,24 +29,26 @@ from dotbias.models.variant import Variant
 __all__ = ["CONTRACT", "DEFAULT_BASELINE", "choose_baseline", "get_baseline",
            "set_baseline", "check_variant", "assert_equivalent", "assert_baseline", "compare_pair"]
 
-FACTOR = 4          # a variant may be FACTOR times as far from float64 as the baseline is,
-FLOOR_ULPS = 2      # plus FLOOR_ULPS ulps of the tensor's error scale (see `Reference`)
+FACTOR = 4          # a variant may be FACTOR times as far from float64 as the baseline is, plus
+                    # the floor: the error bound at FLOOR_ULPS ulps per rounding (`Reference`)
 NUDGES = 3          # extra baseline trajectories with random rounding errors (see CONTRACT)
 GRAIN_SIZE = 32_768
 CONTRACT = (
     "Every variant is compared with the baseline (`cp` unless another is chosen) at identical "
     "canonical parameters. Output shapes are as declared and dtypes as the parameters'. Every "
     "variant, the baseline first, is within the a-priori bound of the float64 run: per tensor "
-    f"(output, each canonical gradient) max |variant - float64| <= {APRIORI_ULPS} ulps of the "
-    "tensor's error scale (the largest sum of |terms| behind one of its values, times the square "
-    "root of their number), the float64 run being the model computed from the parameters upcast; "
+    "(output, each canonical gradient) max |variant - float64| <= the tensor's error bound with "
+    f"{APRIORI_ULPS} ulps per rounding, derived from the arithmetic (each rounding costs up to that "
+    "many ulps of what it rounds; sums grow as the square root of their terms; the logit's error "
+    "passes through the sigmoid's largest slope on its error interval, `1 - s` and the residual "
+    "`out - y` cancel), the float64 run being the model computed from the parameters upcast; "
     "a baseline outside it fails before any variant is judged. Bitwise equal to the baseline where "
     "the two run the same ops in the same order (the same `exact_with` family, on CPU; not float32 "
     f"gradients of {GRAIN_SIZE:,}+ accumulated values on several threads unless deterministic "
     "algorithms are on). Otherwise equivalent within error: per tensor, "
-    f"max |variant - float64| <= {FACTOR} x max |baseline - float64| + {FLOOR_ULPS} ulps of the "
-    "tensor's error scale. Over k training steps the same rule holds for each parameter after "
-    "each step, the baseline's error "
+    f"max |variant - float64| <= {FACTOR} x max |baseline - float64| + the same error bound with "
+    f"{FLOOR_ULPS} ulps per rounding (the floor). Over k training steps the same rule holds for each "
+    "parameter after each step, the baseline's error "
     f"being the largest of its run as computed and {NUDGES} runs with a random rounding error in "
     "every output (up to eps x the sum of its |terms|) and every gradient (1 ulp): how far these "
     "training dynamics carry a rounding difference (in float64 too, where the book's model trained "
@@ -79,10 +81,12 @@ def expect_exact(dtype: torch.dtype, device: str | torch.device, *, numel: int =
 
 
 def check_tensor(name: str, runs: dict[str, Tensor], label: str, *, exact: bool,
-                 scale: float | None = None, more_baselines: Sequence[Tensor] = (),
-                 bound: float | None = None, what: str | None = None) -> TensorCheck:
-    """Hold one tensor to the contract. `runs` holds 'variant', 'baseline', 'float64'; `scale`
-    is the tensor's error scale (default: its largest float64 value); `more_baselines` are further
+                 scale: float | None = None, floor: float | None = None,
+                 more_baselines: Sequence[Tensor] = (), bound: float | None = None,
+                 what: str | None = None) -> TensorCheck:
+    """Hold one tensor to the contract. `runs` holds 'variant', 'baseline', 'float64'; `floor`
+    is the tensor's error bound at FLOOR_ULPS (`Reference.floors`), else FLOOR_ULPS ulps of
+    `scale` (default: its largest float64 value); `more_baselines` are further
     samples of the baseline's error (the nudged trajectories), the largest of all counting;
     `bound`, the a-priori bound (None: none, as over trajectories), caps what is allowed; `what`
     names the tensor in messages (default `name`; "user_bias grad" for a gradient)."""
@@ -92,12 +96,13 @@ def check_tensor(name: str, runs: dict[str, Tensor], label: str, *, exact: bool,
         return TensorCheck(name, "bitwise", _max(v.double() - b.double()), 0.0, not msg, msg)
     v64, b64 = v.double(), b.double()
     err_b = max([_max(b64 - ref)] + [_max(m.double() - ref) for m in more_baselines])
-    floor = FLOOR_ULPS * torch.finfo(v.dtype).eps * (_max(ref) if scale is None else scale)
+    if floor is None:
+        floor = FLOOR_ULPS * torch.finfo(v.dtype).eps * (_max(ref) if scale is None else scale)
     allowed = FACTOR * err_b + floor
     runs_b = f" (largest of {1 + len(more_baselines)} runs)" if more_baselines else ""
     why = f"{FACTOR} x baseline's {err_b:.3g}{runs_b} + floor {floor:.3g}"
     if bound is not None and bound < allowed:
-        allowed, why = bound, f"a-priori bound {APRIORI_ULPS} ulps of the error scale"
+        allowed, why = bound, f"a-priori bound {APRIORI_ULPS} ulps per rounding"
     head = (lambda d: f"{label}: {worst(what, d)}: |variant - float64| up to {_max(d):.3g} > allowed "
             f"{why} = {allowed:.3g}")
     msg = close_message(v64, ref, allowed, head)
@@ -109,16 +114,16 @@ def check_baseline(baseline: Variant, params: Canonical, x: Tensor, y: Tensor | 
                    base_run: tuple[Tensor, Canonical] | None = None) -> VariantCheck:
     """The baseline's output and four gradients against the a-priori bound (rule "a-priori"):
     what the baseline must meet before any variant is judged against it."""
-    dtype, bs = params.user_factors.dtype, x.shape[0]
+    bs = x.shape[0]
     label = f"baseline {baseline.name} ({describe(params, bs)})"
     out, grads = base_run or run_baseline(baseline, params, x, y, y_range)
     ref = reference or reference_batch(params, x, y, y_range)
     checks = []
     for name, t, r in zip(("output", *Canonical._fields), (squeeze(out), *grads), (ref.out, *ref.grads)):
         what = name if name == "output" else f"{name} grad"
-        bound = apriori_bound(dtype, ref.scales[name])
+        bound = ref.bounds[name]
         head = (lambda d, what=what, bound=bound: f"{label}: {worst(what, d)}: |baseline - float64| "
-                f"up to {_max(d):.3g} > a-priori bound {APRIORI_ULPS} ulps of the error scale = "
+                f"up to {_max(d):.3g} > a-priori bound {APRIORI_ULPS} ulps per rounding = "
                 f"{bound:.3g}")
         msg = close_message(t.double(), r, bound, head)
         checks.append(TensorCheck(name, "a-priori", _max(t.double() - r), bound, not msg, msg))
@@ -171,14 +176,14 @@ def check_variant(variant: Variant, params: Canonical, x: Tensor, y: Tensor | No
     family = variant.same_family(baseline)
     checks = [check_tensor("output", {"variant": squeeze(out), "baseline": squeeze(base_out),
                                       "float64": ref.out}, label,
-                           exact=family and expect_exact(dtype, device), scale=ref.scales["output"],
-                           bound=apriori_bound(dtype, ref.scales["output"]))]
+                           exact=family and expect_exact(dtype, device), floor=ref.floors["output"],
+                           bound=ref.bounds["output"])]
     for name, g, gb, gr in zip(Canonical._fields, grads, base_grads, ref.grads):
         width = g.shape[1] if g.dim() == 2 else 1
         exact = family and expect_exact(dtype, device, numel=bs * width)
         checks.append(check_tensor(name, {"variant": g, "baseline": gb, "float64": gr}, label,
-                                   exact=exact, scale=ref.scales[name], what=f"{name} grad",
-                                   bound=apriori_bound(dtype, ref.scales[name])))
+                                   exact=exact, floor=ref.floors[name], what=f"{name} grad",
+                                   bound=ref.bounds[name]))
     return VariantCheck(variant.name, baseline.name, label, tuple(checks),
                         _bitwise((out, grads), base_run))
 
@@ -206,12 +211,13 @@ def assert_equivalent(variants: Sequence[Variant], params: Canonical, x: Tensor,
                       y: Tensor | None = None, y_range=(0, 5.5)) -> list[VariantCheck]:
     """The equivalence property on one batch for every variant in `variants` against the
     baseline, the baseline first held to the a-priori bound (BaselineError naming it); raises
-    AssertionError with the first failure's message."""
+    AssertionError with the first failure's message. Returns the baseline's check, then each
+    variant's."""
     baseline = get_baseline()
     reference = reference_batch(params, x, y, y_range)
     base_run = run_baseline(baseline, params, x, y, y_range)
-    assert_baseline(baseline, params, x, y, y_range, reference=reference, base_run=base_run)
-    results = []
+    results = [assert_baseline(baseline, params, x, y, y_range, reference=reference,
+                               base_run=base_run)]
     for v in variants:
         r = check_variant(v, params, x, y, y_range, baseline=baseline, reference=reference,
                           base_run=base_run)

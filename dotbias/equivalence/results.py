@@ -39,6 +39,12 @@ class VariantCheck:
     def first_failure(self) -> TensorCheck | None:
         return next((c for c in self.checks if not c.passed), None)
 
+    @property
+    def usage(self) -> float:
+        """The largest error / allowed over the tensors held within error or to the a-priori
+        bound (what `hypothesis.target` drives up; above 1 is a failure)."""
+        return max([c.max_err / c.allowed for c in self.checks if c.allowed > 0] or [0.0])
+
 
 def describe(params: Canonical, bs: int) -> str:
     n_users, n_items, n_factors = params.sizes

@@ -16,7 +16,7 @@ import torch
 from hypothesis import strategies as st
 
 from dotbias.models.canonical import Canonical
-from dotbias.models.inputs import INDEX_KINDS, make_inputs
+from dotbias.models.inputs import INDEX_KINDS, TARGET_KINDS, make_inputs
 
 DEVICES = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
 FULL_DTYPES = [torch.float32, torch.float64]
@@ -30,6 +30,13 @@ full_dtypes = st.sampled_from(FULL_DTYPES)
 half_dtypes = st.sampled_from(HALF_DTYPES)
 all_dtypes = st.sampled_from(ALL_DTYPES)
 index_kinds = st.sampled_from(INDEX_KINDS)
+target_kinds = st.sampled_from(TARGET_KINDS)
+# Parameter spreads (std of the factors, that of the biases): mostly 0.5, which spreads outputs
+# over the sigmoid; else anything from 0.01 to 8, which puts |logit| anywhere from 0 to several
+# hundred, where float32's sigmoid rounds to exactly 0 or 1 (the corners rounding is worst in).
+wide_spreads = st.floats(0.01, 8.0).flatmap(
+    lambda sd: st.tuples(st.just(sd), st.sampled_from([0.0, sd, 3 * sd])))
+spreads = st.one_of(st.just((0.5, 0.5)), wide_spreads)
 seeds = st.integers(0, 2**32 - 1)
 y_ranges = st.sampled_from([(0, 5.5), (0.5, 5.5), (-1.0, 1.0), (0.0, 1.0), (1.0, 5.0)])
 
@@ -63,12 +70,15 @@ class Case:
     device: str
     seed: int
     y_range: tuple[float, float] = (0, 5.5)
+    std: float = 0.5            # 0.5 rather than fastai's 0.01: outputs spread over the sigmoid
+    bias_std: float | None = None   # None: `std`
+    targets: str = "uniform"    # or "low", "high": every target at that end of y_range
 
     def inputs(self, step: int = 0):
-        # std 0.5 rather than fastai's 0.01: outputs then spread over the sigmoid, not all ~mid-range.
         return make_inputs(self.n_users, self.n_items, self.n_factors, self.bs, seed=self.seed,
-                           kind=self.kind, std=0.5, y_range=self.y_range, dtype=self.dtype,
-                           device=self.device, step=step + 1)
+                           kind=self.kind, std=self.std, y_range=self.y_range, dtype=self.dtype,
+                           device=self.device, step=step + 1, bias_std=self.bias_std,
+                           targets=self.targets)
 
     def params(self) -> Canonical:
         return self.inputs().params
@@ -81,10 +91,21 @@ class Case:
 
 @st.composite
 def cases(draw, dtypes=full_dtypes, *, sizes=sizes, kinds=index_kinds, y_range=y_ranges,
-          device=devices) -> Case:
+          device=devices, spread=spreads, targets=target_kinds) -> Case:
     n_users, n_items, n_factors, bs = draw(sizes)
+    std, bias_std = draw(spread)
     return Case(n_users, n_items, n_factors, bs, draw(kinds), draw(dtypes), draw(device),
-                draw(seeds), draw(y_range))
+                draw(seeds), draw(y_range), std, bias_std, draw(targets))
+
+
+# The hunt for the bound's edge (`hypothesis.target` on error / allowed): every spread, up to 256
+# factors, batches from 1 to 64, targets at both ends; one dtype at a time.
+corner_sizes = st.tuples(st.integers(1, 800), st.integers(1, 300), st.integers(1, 256),
+                         st.integers(1, 64))
+
+
+def corner_cases(dtype: torch.dtype) -> st.SearchStrategy:
+    return cases(st.just(dtype), sizes=corner_sizes, spread=wide_spreads)
 
 
 # Duplicate-heavy batches, up to past 4,096 rows.
@@ -92,11 +113,12 @@ duplicate_cases = cases(all_dtypes, kinds=st.sampled_from(["duplicates", "same"]
                         sizes=st.tuples(st.integers(1, 3000), st.integers(1, 3000),
                                         st.integers(1, 64), st.integers(1, 6000)))
 # Cases for k-step training trajectories (cost grows with k): small, sometimes a large table.
-small_cases = cases(full_dtypes, sizes=tiered(
-    st.tuples(st.integers(1, 200), st.integers(1, 200), st.integers(1, 32), st.integers(1, 128)),
-    st.tuples(st.integers(1, 3000), st.integers(1, 3000), st.integers(1, 64), st.integers(1, 512)),
-    st.tuples(st.integers(100_000, 120_000), st.integers(1, 100), st.integers(1, 2),
-              st.integers(1, 1024))))
+small_cases = cases(full_dtypes, spread=st.just((0.5, 0.5)), targets=st.just("uniform"),
+                    sizes=tiered(
+        st.tuples(st.integers(1, 200), st.integers(1, 200), st.integers(1, 32), st.integers(1, 128)),
+        st.tuples(st.integers(1, 3000), st.integers(1, 3000), st.integers(1, 64), st.integers(1, 512)),
+        st.tuples(st.integers(100_000, 120_000), st.integers(1, 100), st.integers(1, 2),
+                  st.integers(1, 1024))))
 optimizers = st.sampled_from(["sgd", "adam", "adamw"])
 step_counts = st.integers(1, 5)
 init_sizes = st.tuples(st.integers(50, 3000), st.integers(50, 3000), st.integers(1, 64))

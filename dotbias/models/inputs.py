@@ -13,6 +13,7 @@ from torch import Tensor
 from dotbias.models.canonical import Canonical
 
 INDEX_KINDS = ("uniform", "duplicates", "same", "boundaries")
+TARGET_KINDS = ("uniform", "low", "high")
 
 
 def random_canonical(n_users: int, n_items: int, n_factors: int, *, std: float = 0.01,
@@ -53,17 +54,22 @@ class Inputs:
 def make_inputs(n_users: int, n_items: int, n_factors: int, bs: int, *, seed: int = 0,
                 kind: str = "uniform", std: float = 0.01, y_range: tuple[float, float] = (0, 5.5),
                 dtype: torch.dtype = torch.float32, device: str | torch.device = "cpu",
-                step: int = 0) -> Inputs:
+                step: int = 0, bias_std: float | None = None, targets: str = "uniform") -> Inputs:
     """Seeded canonical parameters and one batch. `step` > 0 gives further batches (for training
-    trajectories) from the same parameters: the parameters depend on `seed` only."""
+    trajectories) from the same parameters: the parameters depend on `seed` only. `targets`
+    (one of TARGET_KINDS): uniform inside `y_range`, or all at its low or high end."""
     gen = torch.Generator().manual_seed(seed)
     params = random_canonical(n_users, n_items, n_factors, std=std, dtype=dtype, device=device,
-                              generator=gen)
+                              generator=gen, bias_std=bias_std)
     if step:
         gen = torch.Generator().manual_seed(seed + 7919 * step)
     x = index_batch(n_users, n_items, bs, kind, gen)
     lo, hi = y_range
     y = torch.rand(bs, generator=gen) * (hi - lo) + lo
+    if targets != "uniform":
+        if targets not in TARGET_KINDS:
+            raise ValueError(f"unknown targets {targets!r}; expected one of {', '.join(TARGET_KINDS)}")
+        y = torch.full((bs,), float(lo if targets == "low" else hi))
     return Inputs(params, x.to(device), y.to(device=device, dtype=dtype))
 
 
