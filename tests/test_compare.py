@@ -18,7 +18,7 @@ from dotbias.compare import speed
 from dotbias.compare.checks import EquivalenceRow
 from dotbias.compare.speed import Budget, Timed, _state
 from dotbias.compare.verdict import DIFFERENT, EQUIVALENT, SLOWER, Comparison, verdict_line
-from dotbias.equivalence.contract import BASELINE
+from dotbias.equivalence.baseline import baseline_name
 from dotbias.models import plugins
 from dotbias.models.registry import VARIANTS
 from dotbias.timing.groups import DEFAULT_SIZES, Group
@@ -82,7 +82,7 @@ def test_the_readme_variant_is_equivalent_exits_0_and_writes_three_files(tmp_pat
                           str(tmp_path / "out"), "--time-budget", "0", *FAST],
                          capture_output=True, text=True, cwd=tmp_path, timeout=900)
     assert out.returncode == 0, out.stdout + out.stderr
-    assert out.stdout.startswith(f"mine vs {BASELINE}: equivalent"), out.stdout
+    assert out.stdout.startswith(f"mine vs {baseline_name()}: equivalent"), out.stdout
     assert "Traceback" not in out.stderr
     files = sorted(p.name for p in (tmp_path / "out" / "compare").iterdir())
     assert {"compare.md", "compare.json", "compare.png"} <= set(files)
@@ -97,7 +97,7 @@ def test_a_forgotten_item_bias_is_different_and_names_the_tensor(tmp_path, varia
     assert cli.main(["compare", spec, "--out", str(tmp_path), *FAST]) == DIFFERENT
     out = capsys.readouterr().out
     first = out.splitlines()[0]
-    assert first.startswith(f"forgot vs {BASELINE}: DIFFERENT") and "item_bias" in first, first
+    assert first.startswith(f"forgot vs {baseline_name()}: DIFFERENT") and "item_bias" in first, first
     assert "not timed" in out
 
 
@@ -121,9 +121,9 @@ def test_a_sleep_in_forward_is_slower_than_5_percent(tmp_path, variant_module, c
 
 @pytest.mark.parametrize("argv, message", [
     (["compare", "no_such_variant"], "CANDIDATE: unknown variant 'no_such_variant'"),
-    (["compare", BASELINE, "--baseline", BASELINE], "both"),
-    (["compare", BASELINE, "--max-slowdown", "fast"], "--max-slowdown: expected a percentage"),
-    (["compare", BASELINE, "--operations", "forward,jump"], "unknown operation 'jump'"),
+    (["compare", baseline_name(), "--baseline", baseline_name()], "both"),
+    (["compare", baseline_name(), "--max-slowdown", "fast"], "--max-slowdown: expected a percentage"),
+    (["compare", baseline_name(), "--operations", "forward,jump"], "unknown operation 'jump'"),
     (["compare", "nomodule_here:X"], "module 'nomodule_here' not found"),
 ])
 def test_bad_options_are_one_line_and_exit_2(argv, message, capsys, tmp_path):

@@ -19,7 +19,7 @@ from mutants import BUGS
 from strategies import ALL_DTYPES, Case, cases, index_kinds
 from test_equivalence import equivalence_property
 
-from dotbias.equivalence.contract import BASELINE
+from dotbias.equivalence.baseline import baseline_name
 from dotbias.models import plugins, zoo
 from dotbias.models.compiled import CompileCount, CompiledBuild, compile_count, is_compiled
 from dotbias.models.registry import VARIANTS, declared_init, get_variant
@@ -79,7 +79,7 @@ def test_a_compiled_bug_is_caught_naming_itself(bug):
         try:
             equivalence_property(Case(30, 40, 5, 64, "duplicates", torch.float32, "cpu", seed), [twin])
         except AssertionError as e:
-            assert f"{bug.name}_compiled vs {BASELINE} (" in str(e), str(e)[:500]
+            assert f"{bug.name}_compiled vs {baseline_name()} (" in str(e), str(e)[:500]
             return
     pytest.fail(f"{twin.name} passed five cases")
 

@@ -13,7 +13,8 @@ from dotbias.compare.presets import DEFAULT, THOROUGH
 from dotbias.compare.plot import compare_plot
 from dotbias.compare.speed import Budget, memory_pair, time_pair
 from dotbias.compare.verdict import Comparison, as_json, render
-from dotbias.equivalence.contract import BASELINE, CONTRACT
+from dotbias.equivalence.baseline import baseline_name
+from dotbias.equivalence.contract import CONTRACT
 from dotbias.io.files import check_writable
 from dotbias.io.progress import enabled
 from dotbias.io.resultset import ResultSet
@@ -70,7 +71,7 @@ def compare(candidate: str, baseline: str, s: dict, max_slowdown: float | None) 
     (only for an equivalent candidate: the speed of another model answers nothing)."""
     t0 = time.perf_counter()
     ex = s["examples"]
-    eq = equivalence_rows(get_variant(candidate), get_variant(BASELINE),
+    eq = equivalence_rows(get_variant(candidate), get_variant(baseline_name()),
                           Examples(ex["outputs"], ex["trajectories"], ex["inits"]), say)
     memory = memory_pair(candidate, baseline, s["operations"], say)
     budget = Budget(s["time_budget_s"], s["kernel_s"], None, s["max_processes"],
@@ -78,13 +79,13 @@ def compare(candidate: str, baseline: str, s: dict, max_slowdown: float | None) 
     same = all(r.passed for r in eq) and not any(m.failure for m in memory)
     timed = time_pair(candidate, baseline, s["operations"], budget, s["threads"], say) if same else []
     s = s | {"wall_s": round(time.perf_counter() - t0, 1)}
-    return Comparison(candidate, baseline, BASELINE, eq, timed, memory, max_slowdown, s)
+    return Comparison(candidate, baseline, baseline_name(), eq, timed, memory, max_slowdown, s)
 
 
 def run(args) -> int:
     _CLOCK["start"] = time.perf_counter()
     candidate = resolve(args.candidate, "CANDIDATE")
-    baseline = resolve(args.baseline or BASELINE, "--baseline")
+    baseline = resolve(args.baseline or baseline_name(), "--baseline")
     if candidate == baseline:
         raise ValueError(f"CANDIDATE and --baseline are both {candidate!r}: give two variants")
     check_writable(args.out, "compare")

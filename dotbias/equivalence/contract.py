@@ -17,12 +17,12 @@ from dataclasses import asdict, dataclass
 import torch
 from torch import Tensor
 
-from dotbias.equivalence.baseline import (DEFAULT_BASELINE, baseline_name, choose_baseline,
+from dotbias.equivalence.baseline import (DEFAULT_BASELINE, choose_baseline,
                                           get_baseline, set_baseline)
 from dotbias.equivalence.reference import (APRIORI_ULPS, FLOOR_ULPS, Reference, max_abs as _max,
                                            reference_batch, run_batch)
-from dotbias.equivalence.results import (TensorCheck, VariantCheck, close_message, describe,
-                                         worst)
+from dotbias.equivalence.results import (TensorCheck, VariantCheck, bitwise, check_output,
+                                         close_message, describe, worst)
 from dotbias.models.canonical import Canonical, squeeze
 from dotbias.models.variant import Variant
 
@@ -53,13 +53,6 @@ CONTRACT = (
     "every output (up to eps x the sum of its |terms|) and every gradient (1 ulp): how far these "
     "training dynamics carry a rounding difference (in float64 too, where the book's model trained "
     "in float64 is the reference).")
-
-
-def __getattr__(name: str):
-    """`BASELINE`: the chosen baseline's name, read when asked (it may be chosen after import)."""
-    if name == "BASELINE":
-        return baseline_name()
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 class BaselineError(AssertionError):
@@ -185,26 +178,7 @@ def check_variant(variant: Variant, params: Canonical, x: Tensor, y: Tensor | No
                                    exact=exact, floor=ref.floors[name], what=f"{name} grad",
                                    bound=ref.bounds[name]))
     return VariantCheck(variant.name, baseline.name, label, tuple(checks),
-                        _bitwise((out, grads), base_run))
-
-
-def _bitwise(run: tuple[Tensor, Canonical], other: tuple[Tensor, Canonical]) -> bool:
-    """Output and every gradient bitwise equal."""
-    return torch.equal(squeeze(run[0]), squeeze(other[0])) and all(
-        torch.equal(a, b) for a, b in zip(run[1], other[1]))
-
-
-def check_output(variant: Variant, out: Tensor, bs: int, dtype: torch.dtype, label: str) -> None:
-    """The declared output shape and the parameters' dtype, exactly."""
-    want = {"[bs, 1]": [bs, 1], "[bs]": [bs]}.get(variant.output_shape)
-    if want is None:
-        raise ValueError(f"variant {variant.name!r}: output_shape must be '[bs]' or '[bs, 1]', "
-                         f"got {variant.output_shape!r}")
-    if list(out.shape) != want:
-        raise AssertionError(f"{label}: {variant.name} output has shape {list(out.shape)}, "
-                             f"declared {variant.output_shape}")
-    if out.dtype != dtype:
-        raise AssertionError(f"{label}: {variant.name} output is {out.dtype}, parameters {dtype}")
+                        bitwise((out, grads), base_run))
 
 
 def assert_equivalent(variants: Sequence[Variant], params: Canonical, x: Tensor,
@@ -253,4 +227,4 @@ def compare_pair(a: Variant, b: Variant, params: Canonical, x: Tensor, y: Tensor
     grad_diff = max(_max(ga.double() - gb.double()) for ga, gb in zip(run_a[1], run_b[1]))
     return PairResult(f"{a.name} vs {b.name}", (list(run_a[0].shape), list(run_b[0].shape)),
                       _max(squeeze(run_a[0]).double() - squeeze(run_b[0]).double()), grad_diff,
-                      _bitwise(run_a, run_b), close)
+                      bitwise(run_a, run_b), close)

@@ -9,7 +9,8 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
-from dotbias.models.canonical import Canonical
+from dotbias.models.canonical import Canonical, squeeze
+from dotbias.models.variant import Variant
 
 
 @dataclass(frozen=True)
@@ -71,3 +72,22 @@ def close_message(actual: Tensor, expected: Tensor, atol: float, head: Callable[
     except AssertionError as e:
         return str(e)
     return ""
+
+
+def bitwise(run: tuple[Tensor, Canonical], other: tuple[Tensor, Canonical]) -> bool:
+    """Output and every gradient bitwise equal."""
+    return torch.equal(squeeze(run[0]), squeeze(other[0])) and all(
+        torch.equal(a, b) for a, b in zip(run[1], other[1]))
+
+
+def check_output(variant: Variant, out: Tensor, bs: int, dtype: torch.dtype, label: str) -> None:
+    """The declared output shape and the parameters' dtype, exactly."""
+    want = {"[bs, 1]": [bs, 1], "[bs]": [bs]}.get(variant.output_shape)
+    if want is None:
+        raise ValueError(f"variant {variant.name!r}: output_shape must be '[bs]' or '[bs, 1]', "
+                         f"got {variant.output_shape!r}")
+    if list(out.shape) != want:
+        raise AssertionError(f"{label}: {variant.name} output has shape {list(out.shape)}, "
+                             f"declared {variant.output_shape}")
+    if out.dtype != dtype:
+        raise AssertionError(f"{label}: {variant.name} output is {out.dtype}, parameters {dtype}")

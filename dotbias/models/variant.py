@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import partial
 
 import torch
@@ -101,10 +101,9 @@ class Variant:
             raise ValueError(f"compile mode {mode!r}: expected one of {', '.join(map(str, MODES))}")
         suffix = "_compiled" + ("" if mode in (None, "default") else "_" + mode.replace("-", "_"))
         suffix += "_dynamic" if dynamic else ""
-        return Variant(self.name + suffix, CompiledBuild(self.build, mode, dynamic),
-                       f"torch.compile({self.name}, mode={mode!r}, dynamic={dynamic})",
-                       self.output_shape, self.paths, self.to_canonical, self.load_canonical,
-                       self.canonical_grads, self.init, None, self.dtypes, self.dtype_note)
+        return replace(self, name=self.name + suffix, build=CompiledBuild(self.build, mode, dynamic),
+                       description=f"torch.compile({self.name}, mode={mode!r}, dynamic={dynamic})",
+                       exact_with=None)
 
 
 def _with_paths(fn, paths, model, *args):
