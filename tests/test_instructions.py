@@ -4,6 +4,7 @@ or the torch build cannot count. A real callgrind gate test runs with DOTBIAS_CA
 (about two minutes: valgrind starts python, torch and fastai)."""
 from __future__ import annotations
 
+import json
 import os
 
 import pytest
@@ -60,20 +61,44 @@ def test_unsupported_is_one_line(monkeypatch):
 
 
 EXTRA_OP = """
-import torch
 from dotbias.models.book import DotProductBiasCP
-from dotbias.models.registry import register
 from dotbias.models.variant import Variant
 class Costlier(DotProductBiasCP):
     def forward(self, x):
         return super().forward(x) * 1.0          # one extra op
-register(Variant("cp_costlier", Costlier, "cp with an extra multiply", "[bs]"))
+COSTLIER = Variant("cp_costlier", Costlier, "cp with an extra multiply", "[bs]")
 """
+
+
+def test_the_callgrind_child_runs_each_job_s_repeats_then_moves_on_at_each_dump(tmp_path):
+    """Without valgrind: the child's `fn` runs the current job, and each gc "stop" (torch's script
+    collects after its first call and after every dump) moves it to the next job in order, each
+    job's repeats together, counting the moves in its file."""
+    import gc
+    import runpy
+
+    from dotbias.timing.groups import Group, Size
+    g = Group("forward", "cpu", Size("tiny", 5, 6, 2, 4), "float32")
+    config = {"threads": 1, "plugins": [], "repeats": 2, "parent": -1,
+              "jobs": [[g.as_dict(), "cp", 3], [g.as_dict(), "emb", 2]],
+              "moves_file": str(tmp_path / "moves")}
+    (tmp_path / "jobs.json").write_text(json.dumps(config))
+    fn = runpy.run_path(str(ins.CHILD))["start"](str(tmp_path / "jobs.json"))
+    try:
+        seen = []
+        for _ in range(5):
+            seen.append(fn.current[1])
+            fn()
+            gc.collect()
+    finally:
+        gc.callbacks.remove(fn.next_job)
+        gc.enable()
+    assert seen == [3, 3, 3, 2, 2] and (tmp_path / "moves").read_text() == "5"
 
 
 @pytest.mark.skipif(not os.environ.get("DOTBIAS_CALLGRIND_TESTS") or ins.unsupported() is not None,
                     reason="real callgrind runs take minutes: set DOTBIAS_CALLGRIND_TESTS=1")
-def test_real_counts_catch_an_extra_op():
+def test_real_counts_catch_an_extra_op(tmp_path, monkeypatch):
     """Two valgrind processes at once (counts do not depend on load): cp alone, and cp beside the
     costlier copy in one process (collect_all's job switching). The gate passes cp against cp and
     fails the extra multiply."""
@@ -81,10 +106,12 @@ def test_real_counts_catch_an_extra_op():
 
     from dotbias.timing.groups import Group, Size
     g = Group("forward", "cpu", Size("ml100k", 944, 1665, 50, 64), "float32")
+    (tmp_path / "costlier.py").write_text(EXTRA_OP)
+    monkeypatch.setenv("PYTHONPATH", f"{tmp_path}{os.pathsep}{os.environ.get('PYTHONPATH', '')}")
     with ThreadPoolExecutor(2) as pool:
         alone = pool.submit(ins.collect_all, [(g, "cp")], repeats=2)
         both = pool.submit(ins.collect_all, [(g, "cp"), (g, "cp_costlier")], repeats=2,
-                           prelude=EXTRA_OP)
+                           plugins=["costlier:COSTLIER"])
         n = ins.calls_for(g)
         base = ins.counts(alone.result()[(g.label, "cp")], n).minimum
         again, costly = (ins.counts(both.result()[(g.label, v)], n).minimum

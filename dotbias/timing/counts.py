@@ -17,7 +17,9 @@ import shutil
 import sys
 import tempfile
 from collections.abc import Sequence
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass
+from pathlib import Path
 
 from dotbias.timing.groups import Group
 
@@ -69,45 +71,7 @@ class Counts:
                    tuple(map(tuple, d.get("delta", ()))))
 
 
-# One process measures every (group, variant) job: valgrind's start-up (importing torch under
-# callgrind) dwarfs a measurement, so one process for all jobs, not one per job. torch's script
-# calls gc.collect() after each dump; a gc callback moves `fn` to the next job there (outside the
-# measured region) and counts its moves. Each job's repeats run one after the other: round-robin
-# over the jobs makes every job's count drift from one repeat to the next. Timer also runs the
-# setup once in the calling process; the pid check keeps the hook out of it.
-_SETUP = """
-import gc, json, os, torch
-torch.set_num_threads({threads})
-{prelude}
-from dotbias.models.plugins import load_variants
-load_variants({plugins!r}, env=False, entry_points=False)
-from dotbias.timing.groups import Group
-from dotbias.timing.operations import make_op
-def _calls(op, k):
-    def run():
-        for _ in range(k):
-            op()
-    return run
-_jobs = json.loads({jobs!r})
-_ops = [make_op(Group.from_dict(g), v) for g, v, k in _jobs]
-for _op in _ops:
-    _op(); _op()
-_fns = [_calls(op, k) for op, (g, v, k) in zip(_ops, _jobs)]
-_order = [j for j in range(len(_fns)) for _ in range({repeats})]
-_moves = []
-def _next_job(phase, info):
-    global fn
-    if phase == "stop":
-        _moves.append(1)
-        if len(_moves) <= len(_order):
-            fn = _fns[_order[len(_moves) - 1]]
-        with open({moves_file!r}, "w") as f:
-            f.write(str(len(_moves)))
-fn = _fns[0]
-if os.getpid() != {parent}:
-    gc.disable()
-    gc.callbacks.append(_next_job)
-"""
+CHILD = Path(__file__).with_name("callgrind_child.py")     # what callgrind runs, by path
 
 
 ADDR_NO_RANDOMIZE = 0x0040000
@@ -127,37 +91,52 @@ def _no_aslr() -> int | None:
         return None
 
 
+@contextmanager
+def _environment(**values: str):
+    """Environment variables set for the duration of the block, then put back as they were."""
+    before = {k: os.environ.get(k) for k in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for k, v in before.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+
+
 def _restore_persona(old: int | None) -> None:
     if old is not None:
         ctypes.CDLL(None).personality(old)
 
 
 def collect_all(jobs: Sequence[tuple[Group, str]], number: int | None = None, repeats: int = 3,
-                threads: int = 1, prelude: str = "", plugins: Sequence[str] = ()
+                threads: int = 1, plugins: Sequence[str] = ()
                 ) -> dict[tuple[str, str], tuple]:
     """callgrind stats of `calls_for(group, number)` calls of each (group, variant) job, `repeats`
-    each, all in one valgrind process: {(group label, variant): (CallgrindStats, ...)}. `prelude`
-    (code run first there) and `plugins` (variant specs) register variants defined outside."""
+    each, all in one valgrind process running `callgrind_child.py`: {(group label, variant):
+    (CallgrindStats, ...)}. `plugins` (variant specs) register variants defined outside."""
     from torch.utils.benchmark import Timer     # torch only here: the report reads Counts without it
 
-    os.environ["PATH"] = os.path.dirname(sys.executable) + os.pathsep + os.environ.get("PATH", "")
-    spec = json.dumps([[g.as_dict(), v, calls_for(g, number)] for g, v in jobs])
+    config = {"threads": threads, "plugins": list(plugins), "repeats": repeats,
+              "jobs": [[g.as_dict(), v, calls_for(g, number)] for g, v in jobs],
+              "parent": os.getpid()}
     with tempfile.TemporaryDirectory(prefix="dotbias-callgrind") as tmp:
-        moves_file = os.path.join(tmp, "moves")
-        setup = _SETUP.format(threads=threads, prelude=prelude, plugins=list(plugins), jobs=spec,
-                              repeats=repeats, moves_file=moves_file, parent=os.getpid())
-        hash_seed = os.environ.get("PYTHONHASHSEED")
-        os.environ["PYTHONHASHSEED"] = "0"      # string hashes decide dict probes, hence counts
+        config["moves_file"] = moves_file = os.path.join(tmp, "moves")
+        config_file = Path(tmp, "jobs.json")
+        config_file.write_text(json.dumps(config))
+        setup = f"import runpy\nfn = runpy.run_path({str(CHILD)!r})['start']({str(config_file)!r})"
+        # torch runs the `python` on PATH: this interpreter's; string hashes decide dict probes,
+        # hence counts: one hash seed. Both only for the child, then put back.
+        path = os.path.dirname(sys.executable) + os.pathsep + os.environ.get("PATH", "")
         persona = _no_aslr()
         try:
-            stats = Timer("fn()", setup=setup, num_threads=threads).collect_callgrind(
-                number=1, repeats=repeats * len(jobs))      # fn() runs the job's calls
+            with _environment(PATH=path, PYTHONHASHSEED="0"):
+                stats = Timer("fn()", setup=setup, num_threads=threads).collect_callgrind(
+                    number=1, repeats=repeats * len(jobs))      # fn() runs the job's calls
         finally:
             _restore_persona(persona)
-            if hash_seed is None:
-                os.environ.pop("PYTHONHASHSEED")
-            else:
-                os.environ["PYTHONHASHSEED"] = hash_seed
         moves = int(open(moves_file).read()) if os.path.exists(moves_file) else 0
     if moves != repeats * len(jobs) + 1:
         raise RuntimeError(f"callgrind: expected {repeats * len(jobs) + 1} job switches, saw {moves} "
