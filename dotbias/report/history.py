@@ -13,7 +13,7 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-from dotbias.io.tables import fmt_ratio
+from dotbias.io.tables import fmt_ratio, fmt_speed_interval
 from dotbias.timing import stats
 from dotbias.report.summary import Row
 
@@ -86,12 +86,11 @@ class Change:
         return not (self.low > 1 + aa_noise or self.high < 1 / (1 + aa_noise))
 
     def words(self, aa_noise: float = 0.0) -> str:
-        """'within noise', 'slower by X% [a%, b%]' or 'faster by X% [a%, b%]'."""
+        """'within noise', or the change in `tables.fmt_speed`'s words with its interval:
+        'slower by X% [a%, b%]', 'faster by X% [a%, b%]', '2.11x slower [...]'."""
         if self.within_noise(aa_noise):
             return "within noise"
-        if self.value > 1:
-            return f"slower by {self.value - 1:.1%} [{self.low - 1:.1%}, {self.high - 1:.1%}]"
-        return f"faster by {1 - self.value:.1%} [{1 - self.high:.1%}, {1 - self.low:.1%}]"
+        return fmt_speed_interval(self.value, self.low, self.high)
 
     def line(self, aa_noise: float = 0.0) -> str:
         return (f"{self.group}: {self.numerator}/{self.denominator} now {self.now:.3f}, saved "
@@ -99,8 +98,22 @@ class Change:
                 f"{self.words(aa_noise)}")
 
 
+def different_baselines(now: list[Row], before: list[Row]) -> list[str]:
+    """One line when groups in both runs were judged against different baselines (their ratios
+    are not compared: `changes` skips them); none when every common group agrees."""
+    saved = {r.group: r.baseline for r in before}
+    pairs = sorted({(saved[r.group], r.baseline) for r in now
+                    if r.group in saved and saved[r.group] != r.baseline})
+    if not pairs:
+        return []
+    said = ", ".join(f"{a} there, {b} here" for a, b in pairs)
+    return [f"the saved run was judged against another baseline ({said}): its ratios are not "
+            "compared with this run's; rerun with the same --baseline to compare"]
+
+
 def changes(now: list[Row], before: list[Row]) -> list[Change]:
-    """Every ratio present in both runs, in this run's order, with its change against the saved run."""
+    """Every ratio present in both runs, in this run's order, with its change against the saved
+    run; a ratio's denominator is its run's baseline, so none is compared across baselines."""
     old = {(r.group, x.numerator, x.denominator): x for r in before for x in r.ratios}
     out = []
     for r in now:
