@@ -47,8 +47,8 @@ def pytest_addoption(parser):
         "valgrind's callgrind for every CPU kernel group (minutes)")
     add("--instructions-calls", type=int, default=None, help="calls per callgrind measurement "
         "(default by operation: forward 100, forward_backward 50, step 10)")
-    add("--instructions-threshold", type=float, default=0.01, help="instruction-count change against "
-        "the compared run that fails the run (default 0.01 = 1%%)")
+    add("--instructions-threshold", default="1%", metavar="P", help="instruction-count change "
+        f"against the compared run that fails the run (default 1%%); {PERCENT_RULE}")
     add("--fail-slower", default=None, metavar="P", help="with --benchmark-compare: fail the run when "
         "a variant's time ratio to the baseline rose by more than P against the saved run beyond "
         "its noise, i.e. the change's whole interval lies above +P; a slower baseline shows as "
@@ -101,7 +101,7 @@ def pytest_configure(config):
     if opt.threads < 1:
         raise pytest.UsageError(f"--threads must be at least 1, got {opt.threads}")
     torch.set_num_threads(opt.threads)
-    config.dotbias = Session(config, chosen, fail_slower(opt))
+    config.dotbias = Session(config, chosen, fail_slower(opt), instructions_threshold(opt))
 
 
 def fail_slower(opt) -> float | None:
@@ -110,6 +110,11 @@ def fail_slower(opt) -> float | None:
     if allowed is not None and not opt.benchmark_compare:
         raise pytest.UsageError("--fail-slower needs --benchmark-compare (the saved run to compare with)")
     return allowed
+
+
+def instructions_threshold(opt) -> float:
+    """--instructions-threshold as a fraction."""
+    return _fraction("--instructions-threshold", opt.instructions_threshold)
 
 
 def _fraction(flag: str, text: str | None) -> float | None:

@@ -27,10 +27,12 @@ from dotbias.pytest_bench import adapter
 
 
 class Session:
-    def __init__(self, config, base: str, fail_slower: float | None = None):
+    def __init__(self, config, base: str, fail_slower: float | None = None,
+                 instructions_threshold: float = ins.THRESHOLD):
         self.config = config
         self.base = base                    # the chosen baseline: timed, copied (--aa), recorded
         self.fail_slower = fail_slower      # the time gate: allowed slowdown of a ratio, or None
+        self.instructions_threshold = instructions_threshold     # the instruction-count gate
         self.notes: list[str] = []          # printed after collection
         self.lines: list[str] = []          # printed at the end ("dotbias verdict")
         self.rounds: dict[str, list[dict]] | None = None
@@ -182,7 +184,7 @@ class Session:
         found, mixed = changes(rows, before), different_baselines(rows, before)
         self.lines += [f"compared with {self.compared}:"] + mixed + [c.line(aa) for c in found]
         costlier = gate(instruction_minima(rows), instruction_minima(before),
-                        self.opt("instructions_threshold"))
+                        self.instructions_threshold)
         self.lines += costlier
         slower: list[str] = []
         if self.fail_slower is not None and mixed:      # a gate that cannot compare does not pass
