@@ -92,6 +92,22 @@ def test_runs_judged_against_different_baselines_are_not_compared_and_it_is_said
     assert history.different_baselines(same, before) == [] and len(changes(same, before)) == 1
 
 
+@pytest.mark.parametrize("gate", [None, 0.05])
+def test_pytest_bench_says_a_saved_run_had_another_baseline_and_its_gate_fails(tmp_path, gate):
+    from types import SimpleNamespace
+
+    from dotbias.pytest_bench.session import Session
+    session = Session(SimpleNamespace(getoption=lambda name: None), "torch_emb", gate)
+    session.compared = _saved(tmp_path / "saved.json", "cp", {"emb": 1.2})
+    now = list(summarise([load_run(_saved(tmp_path / "now.json", "torch_emb", {"emb": 1.2}))]).rows)
+    failed = session._compare(now)
+    mixed = [ln for ln in session.lines if ln.startswith("the saved run was judged against another")]
+    assert len(mixed) == 1 and "cp there, torch_emb here" in mixed[0], session.lines
+    assert not any(" now " in ln and "saved" in ln for ln in session.lines), session.lines
+    assert failed is (gate is not None)
+    assert any(ln.startswith("--fail-slower 5%: FAILED") for ln in session.lines) is (gate is not None)
+
+
 @pytest.fixture
 def restored():
     """Whatever a test registers or chooses as baseline is forgotten afterwards."""
