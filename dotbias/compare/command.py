@@ -16,6 +16,7 @@ from dotbias.compare.verdict import Comparison, as_json, render
 from dotbias.equivalence.baseline import resolve_name
 from dotbias.equivalence.contract import BASELINE, CONTRACT
 from dotbias.io.files import check_writable
+from dotbias.io.tables import SPEED_RULE
 from dotbias.io.progress import enabled
 from dotbias.io.resultset import ResultSet
 from dotbias.models.registry import get_variant
@@ -24,7 +25,7 @@ from dotbias.timing.stats import METHOD
 
 
 _CLOCK = {"start": time.perf_counter()}       # reset when a command starts (see `run`)
-HOW_TO_READ = (f"How to read it. Times: {METHOD}. Each operation's timing stops at its target "
+HOW_TO_READ = (f"How to read it. Times: {METHOD}; {SPEED_RULE}. Each operation's timing stops at its target "
                "half-width or when its time budget runs out, as its row says. Peak memory: the most "
                "bytes allocated at once during one call (after a warm-up call), measured from the "
                f"allocator. Equivalence: {CONTRACT}")

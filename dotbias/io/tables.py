@@ -52,6 +52,8 @@ def verdict_word(exact: bool, close: bool) -> str:
 PERCENT_RULE = ("5%% and 5 both mean five percent; a bare number between 0 and 1, such as 0.05, "
                 "is refused as ambiguous (write 5%% or 0.05%%)")
 MAX_PERCENT = 1000.0
+SPEED_RULE = ("'A faster by X%': A's time is X% less than the other's (X = 1 - the ratio); "
+              "beyond 2x 'A 2.11x faster'")
 
 
 def parse_percent(text: str) -> float:

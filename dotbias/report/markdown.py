@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import math
 
-from dotbias.io.tables import faster_words, fmt_bytes, fmt_ratio, fmt_seconds, markdown_table
+from dotbias.io.tables import (SPEED_RULE, faster_words, fmt_bytes, fmt_ratio, fmt_seconds,
+                               markdown_table)
 from dotbias.report.summary import CAP_ROUNDS, Row, Summary
 from dotbias.timing import stats
 from dotbias.timing.counts import TOP, Counts, short_name
@@ -130,7 +131,8 @@ def render_markdown(summary: Summary) -> str:
     several = len(summary.runs) > 1
     lines = ["# Benchmark report", "", "How to read it: each row is one benchmark group, every variant "
              "timed on the same inputs. A time is the geometric mean over all rounds; the ratio is the "
-             "ratio of the times shown (above 1: the first variant is slower). Method: "
+             f"ratio of the times shown (above 1: the first variant is slower). Verdicts: {SPEED_RULE}. "
+             "Method: "
              + stats.METHOD + f". Intervals are {stats.CONFIDENCE:.0%}. No winner is named from fewer "
              f"than {stats.MIN_ROUNDS} paired rounds. A/A: a second copy of the baseline timed against "
              f"it (`pytest bench --aa`); if its interval excludes 1, {AA_FAIL}. Epochs: {EPOCH_NOTE}. Peak "
