@@ -92,6 +92,15 @@ def test_runs_judged_against_different_baselines_are_not_compared_and_it_is_said
     assert history.different_baselines(same, before) == [] and len(changes(same, before)) == 1
 
 
+def test_the_saved_run_picked_is_the_newest_judged_against_the_same_baseline(tmp_path):
+    older = _saved(tmp_path / "0001_cp.json", "cp", {"emb": 1.2, "torch_emb": 1.1})
+    newer = _saved(tmp_path / "0002_torch_emb.json", "torch_emb", {"emb": 1.1, "cp": 0.9})
+    needed = {b["fullname"] for b in json.loads(older.read_text())["benchmarks"]}
+    assert history.resolve([older, newer], needed, False, "cp") == older
+    assert history.resolve([older, newer], needed, False, "torch_emb") == newer
+    assert history.resolve([older, newer], needed, False, "fastai") == newer   # none: the newest
+
+
 @pytest.mark.parametrize("gate", [None, 0.05])
 def test_pytest_bench_says_a_saved_run_had_another_baseline_and_its_gate_fails(tmp_path, gate):
     from types import SimpleNamespace

@@ -62,7 +62,7 @@ class Session:
         explicit = bs.compare is not True
         candidates = list(bs.storage.query(bs.compare) if explicit else bs.storage.query())
         try:
-            self.compared = resolve(candidates, {it.nodeid for it in items}, explicit)
+            self.compared = resolve(candidates, {it.nodeid for it in items}, explicit, self.base)
         except ValueError as e:
             raise pytest.UsageError(str(e)) from None
         bs.compare = str(self.compared)
