@@ -137,5 +137,6 @@ def one_line(e: BaseException) -> str:
 def add_baseline_option(*parsers) -> None:
     """`--baseline` on the subcommands that judge variants against one."""
     for p in parsers:
-        p.add_argument("--baseline", metavar="NAME", default=None, help="the registered variant "
-                       "every other is judged against (default $DOTBIAS_BASELINE, else cp)")
+        p.add_argument("--baseline", metavar="NAME|MODULE:ATTR", default=None, help="the variant "
+                       "every other is judged against: a name or a pkg.module:attr spec, as "
+                       "--variant takes (default $DOTBIAS_BASELINE, else cp)")

@@ -120,7 +120,7 @@ def test_a_sleep_in_forward_is_slower_than_5_percent(tmp_path, variant_module, c
 
 
 @pytest.mark.parametrize("argv, message", [
-    (["compare", "no_such_variant"], "CANDIDATE: unknown variant 'no_such_variant'"),
+    (["compare", "no_such_variant"], "CANDIDATE 'no_such_variant': no variant of that name"),
     (["compare", baseline_name(), "--baseline", baseline_name()], "both"),
     (["compare", baseline_name(), "--max-slowdown", "fast"], "--max-slowdown: expected a percentage"),
     (["compare", baseline_name(), "--operations", "forward,jump"], "unknown operation 'jump'"),

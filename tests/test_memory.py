@@ -84,7 +84,7 @@ def _bench(variant: str, peak: int, seed: int) -> dict:
     seconds = [(1e-4 * np.exp(rng.normal(0, 0.02, 20))).tolist() for _ in range(3)]
     info = {"group": {"operation": "step", "device": "cpu", "dtype": "float32",
                       "size": {"name": "s", "n_users": 9, "n_items": 9, "n_factors": 4, "bs": 8}},
-            "variant": variant, "threads": 1, "memory": {"peak_bytes": peak},
+            "variant": variant, "baseline": "base", "threads": 1, "memory": {"peak_bytes": peak},
             "timing": {"seconds": seconds, "iterations": [10] * 3}}
     return {"name": f"test_step[{variant}]", "extra_info": info, "stats": {"median": 1e-4}}
 
@@ -92,7 +92,7 @@ def _bench(variant: str, peak: int, seed: int) -> dict:
 @pytest.mark.parametrize("cand_peak, named", [(150_000, True), (100_500, False), (102_000, False)])
 def test_report_shows_peak_memory_and_names_a_real_difference(cand_peak, named):
     """A memory column per variant in REPORT.md and report.json; a verdict line only beyond noise
-    (the last variant is the baseline when the registry's is absent)."""
+    (against the baseline the run recorded)."""
     row = summarise_group([_bench("cand", cand_peak, 0), _bench("base", 100_000, 1)])
     lines = [ln for ln in verdict_lines(row) if "peak memory" in ln]
     assert bool(lines) == named, lines

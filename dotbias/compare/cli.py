@@ -6,6 +6,7 @@ import argparse
 
 from dotbias.compare.presets import DEFAULT, THOROUGH
 from dotbias.io.files import LOCAL
+from dotbias.io.tables import PERCENT_RULE, parse_percent
 from dotbias.models import plugins
 from dotbias.timing.groups import OPERATIONS
 
@@ -16,14 +17,11 @@ HELP = ("is CANDIDATE the same model as the baseline, and is it faster? The equi
 
 
 def percent(text: str) -> float:
-    """'5%' or '5' -> 0.05."""
+    """--max-slowdown's type: `io.tables.parse_percent`, the one reading of a percentage."""
     try:
-        value = float(text.strip().removesuffix("%"))
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a percentage such as 5%, got {text!r}") from None
-    if not 0 <= value < 1000:
-        raise argparse.ArgumentTypeError(f"expected a percentage from 0% to 1000%, got {text!r}")
-    return value / 100
+        return parse_percent(text)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
 
 
 def _number(kind, what: str, low: float, high: float):
@@ -54,11 +52,12 @@ def add_parser(sub) -> argparse.ArgumentParser:
     p.set_defaults(func=_run)
     p.add_argument("candidate", metavar="CANDIDATE", help="a registered or plugged-in variant's "
                    "name, or a pkg.module:attr spec naming one (loaded like --variant)")
-    p.add_argument("--baseline", metavar="NAME", default=None,
-                   help="the variant to time and measure against (default: the contract's baseline)")
+    p.add_argument("--baseline", metavar="NAME|MODULE:ATTR", default=None,
+                   help="the variant to time, measure and check against: a name or a "
+                   "pkg.module:attr spec, as CANDIDATE takes (default: $DOTBIAS_BASELINE, else cp)")
     p.add_argument("--max-slowdown", metavar="P", type=percent, default=None, help="exit 3 when an "
                    "operation is slower than 1 + P beyond its interval (its 95%% interval's low end "
-                   "above 1 + P), e.g. 5%%")
+                   f"above 1 + P); {PERCENT_RULE}")
     p.add_argument("--thorough", action="store_true", help=(
         f"{THOROUGH['examples']} hypothesis cases for outputs and gradients instead of "
         f"{DEFAULT['examples']} (a fifth as many trajectories, a tenth as many inits), "

@@ -13,19 +13,19 @@ from dotbias.compare.presets import DEFAULT, THOROUGH
 from dotbias.compare.plot import compare_plot
 from dotbias.compare.speed import Budget, memory_pair, time_pair
 from dotbias.compare.verdict import Comparison, as_json, render
-from dotbias.equivalence.baseline import baseline_name
+from dotbias.equivalence.baseline import baseline_name, resolve_name
 from dotbias.equivalence.contract import CONTRACT
 from dotbias.io.files import check_writable
+from dotbias.io.tables import SPEED_RULE
 from dotbias.io.progress import enabled
 from dotbias.io.resultset import ResultSet
-from dotbias.models.plugins import load_variants
 from dotbias.models.registry import get_variant
 from dotbias.timing.groups import OPERATIONS
 from dotbias.timing.stats import METHOD
 
 
 _CLOCK = {"start": time.perf_counter()}       # reset when a command starts (see `run`)
-HOW_TO_READ = (f"How to read it. Times: {METHOD}. Each operation's timing stops at its target "
+HOW_TO_READ = (f"How to read it. Times: {METHOD}; {SPEED_RULE}. Each operation's timing stops at its target "
                "half-width or when its time budget runs out, as its row says. Peak memory: the most "
                "bytes allocated at once during one call (after a warm-up call), measured from the "
                f"allocator. Equivalence: {CONTRACT}")
@@ -36,22 +36,6 @@ def say(message: str) -> None:
     if enabled():
         print(f"[{time.perf_counter() - _CLOCK['start']:4.0f} s] {message}", file=sys.stderr,
               flush=True)
-
-
-def resolve(text: str, option: str) -> str:
-    """The registered name of CANDIDATE or --baseline: a name, or a pkg.module:attr spec naming
-    exactly one variant (registered like --variant)."""
-    if ":" in text:
-        names = load_variants([text], env=False, entry_points=False)
-        if len(names) != 1:
-            raise ValueError(f"{option} {text!r}: names {len(names)} variants ({', '.join(names)}); "
-                             f"load it with --variant {text} and give one name as {option}")
-        return names[0]
-    try:
-        get_variant(text)
-    except ValueError as e:
-        raise ValueError(f"{option}: {e}") from None
-    return text
 
 
 def settings_of(args) -> dict:
@@ -84,8 +68,8 @@ def compare(candidate: str, baseline: str, s: dict, max_slowdown: float | None) 
 
 def run(args) -> int:
     _CLOCK["start"] = time.perf_counter()
-    candidate = resolve(args.candidate, "CANDIDATE")
-    baseline = resolve(args.baseline or baseline_name(), "--baseline")
+    candidate = resolve_name(args.candidate, "CANDIDATE")
+    baseline = resolve_name(args.baseline or baseline_name(), "--baseline")
     if candidate == baseline:
         raise ValueError(f"CANDIDATE and --baseline are both {candidate!r}: give two variants")
     check_writable(args.out, "compare")

@@ -10,7 +10,8 @@ from dataclasses import dataclass, field
 
 from dotbias.compare.checks import EquivalenceRow
 from dotbias.compare.speed import Memory, Timed
-from dotbias.io.tables import fmt_ratio, fmt_seconds, markdown_table, verdict_word
+from dotbias.io.tables import (faster_words, fmt_bytes, fmt_ratio, fmt_seconds, markdown_table,
+                               verdict_word)
 
 FORMAT = 1
 EQUIVALENT, DIFFERENT, SLOWER = 0, 1, 3
@@ -76,7 +77,7 @@ def _speed_phrase(t: Timed) -> str:
     if r.low <= 1 <= r.high:
         how = "no clear difference"
     else:
-        how = f"{'faster' if r.value < 1 else 'slower'} by {abs(r.value - 1):.0%}"
+        how = faster_words(r.numerator, r.denominator, r.value)
     return f"{LABELS[t.operation]} {r.value:.2f}x [{r.low:.2f}, {r.high:.2f}] ({how})"
 
 
@@ -91,7 +92,7 @@ def verdict_line(c: Comparison) -> str:
         parts.append("peak memory " + ", ".join(mem))
     slow = c.slower()
     if slow:
-        parts.append(f"SLOWER than the allowed +{c.max_slowdown:.0%} beyond the interval: "
+        parts.append(f"SLOWER than the allowed +{c.max_slowdown * 100:g}% beyond the interval: "
                      + ", ".join(f"{LABELS[t.operation]} (from {t.ratio.low:.2f}x)" for t in slow))
     return "; ".join(parts)
 
@@ -108,12 +109,6 @@ def _stopped(t: Timed) -> str:
     return t.stopped
 
 
-def _bytes(n: int | None) -> str:
-    if n is None:
-        return "?"
-    return f"{n / 2**20:.2f} MiB" if n >= 2**20 else f"{n / 2**10:.1f} KiB"
-
-
 def operations_table(c: Comparison) -> str:
     """One row per operation: both times, the ratio with its interval, what stopped timing, peak
     memory of both and its ratio."""
@@ -125,8 +120,8 @@ def operations_table(c: Comparison) -> str:
                      fmt_seconds(t.baseline_s) if t else None,
                      fmt_ratio(t.ratio.value, t.ratio.low, t.ratio.high) if t and t.ratio else None,
                      _stopped(t) if t else "not timed", t.processes if t else 0,
-                     _bytes(m and m.candidate_bytes),
-                     _bytes(m and m.baseline_bytes),
+                     fmt_bytes(m and m.candidate_bytes),
+                     fmt_bytes(m and m.baseline_bytes),
                      f"{m.ratio:.3f}" if m and not math.isnan(m.ratio) else (m and m.failure) or None])
     return markdown_table(["operation", f"{c.candidate} time", f"{c.baseline} time",
                            f"{c.candidate}/{c.baseline} [95% next run]", "stopped by",

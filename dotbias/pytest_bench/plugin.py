@@ -15,6 +15,10 @@ import torch
 from dotbias.equivalence import baseline
 from dotbias.models import plugins
 from dotbias.io.files import LOCAL
+from dotbias.io.tables import PERCENT_RULE, parse_percent
+from dotbias.models.compiled import CompiledBuild
+from dotbias.models.registry import get_variant
+from dotbias.report.summary import FORMAT
 from dotbias.timing.groups import DEFAULT_SIZES, INTERLEAVE_S, SWEEP_AXES, sweep_sizes
 from dotbias.models.registry import VARIANTS
 from dotbias.pytest_bench import adapter
@@ -43,12 +47,12 @@ def pytest_addoption(parser):
         "valgrind's callgrind for every CPU kernel group (minutes)")
     add("--instructions-calls", type=int, default=None, help="calls per callgrind measurement "
         "(default by operation: forward 100, forward_backward 50, step 10)")
-    add("--instructions-threshold", type=float, default=0.01, help="instruction-count change against "
-        "the compared run that fails the run (default 0.01 = 1%%)")
+    add("--instructions-threshold", default="1%", metavar="P", help="instruction-count change "
+        f"against the compared run that fails the run (default 1%%); {PERCENT_RULE}")
     add("--fail-slower", default=None, metavar="P", help="with --benchmark-compare: fail the run when "
-        "a variant's time ratio to the baseline rose by more than P (5%% or 0.05) against the saved "
-        "run beyond its noise, i.e. the change's whole interval lies above +P; a slower baseline "
-        "shows as every other variant getting faster")
+        "a variant's time ratio to the baseline rose by more than P against the saved run beyond "
+        "its noise, i.e. the change's whole interval lies above +P; a slower baseline shows as "
+        f"every other variant getting faster; {PERCENT_RULE}")
 
 
 def _local(config) -> Path:
@@ -97,8 +101,7 @@ def pytest_configure(config):
     if opt.threads < 1:
         raise pytest.UsageError(f"--threads must be at least 1, got {opt.threads}")
     torch.set_num_threads(opt.threads)
-    config.dotbias = Session(config, fail_slower(opt))
-    config.dotbias.base = chosen
+    config.dotbias = Session(config, chosen, fail_slower(opt), instructions_threshold(opt))
 
 
 def fail_slower(opt) -> float | None:
@@ -109,18 +112,19 @@ def fail_slower(opt) -> float | None:
     return allowed
 
 
+def instructions_threshold(opt) -> float:
+    """--instructions-threshold as a fraction."""
+    return _fraction("--instructions-threshold", opt.instructions_threshold)
+
+
 def _fraction(flag: str, text: str | None) -> float | None:
-    """'5%' or '0.05' -> 0.05; anything else a one-line usage error naming the flag and the value."""
+    """`io.tables.parse_percent`, the one reading of a percentage; a usage error naming the flag."""
     if text is None:
         return None
-    t = text.strip()
     try:
-        value = float(t[:-1]) / 100 if t.endswith("%") else float(t)
-    except ValueError:
-        value = float("nan")
-    if not 0 <= value < float("inf") or (not t.endswith("%") and value >= 1):
-        raise pytest.UsageError(f"{flag}: expected a fraction like 5% or 0.05, got {text!r}")
-    return value
+        return parse_percent(text)
+    except ValueError as e:
+        raise pytest.UsageError(f"{flag}: {e}") from None
 
 
 def pytest_benchmark_update_machine_info(config, machine_info):
@@ -187,7 +191,8 @@ def time_op(benchmark, request):
         variant = request.node.callspec.params["variant"]
         session: Session = request.config.dotbias
         benchmark.group = group.label
-        benchmark.extra_info.update(format=2, group=group.as_dict(), variant=variant, baseline=session.base,
+        benchmark.extra_info.update(format=FORMAT, group=group.as_dict(), variant=variant,
+                                    baseline=session.base, compiled=compiled(variant),
                                     threads=torch.get_num_threads(), torch=torch.__version__,
                                     sweep_axes=SWEEP_AXES.get(group.size.name, []))
         if not benchmark.enabled:
@@ -197,6 +202,11 @@ def time_op(benchmark, request):
         timing = benchmark.extra_info["timing"]
         adapter.record_rounds(benchmark, timing["seconds"], timing["iterations"])
     return run
+
+
+def compiled(variant: str) -> bool:
+    """Whether `variant` is a compiled twin (`Variant.compiled`): its first call compiles."""
+    return isinstance(get_variant(variant).build, CompiledBuild)
 
 
 def pytest_sessionfinish(session, exitstatus):

@@ -8,11 +8,11 @@ from pathlib import Path
 import pytest
 import torch
 
-from dotbias.report.summary import baseline, row_order, summarise_group
+from dotbias.report.summary import row_order, summarise_group
 from dotbias.timing.groups import KERNELS, SIZES, Group
 from dotbias.models.registry import VARIANTS
 from dotbias.models.plugins import loaded_specs
-from dotbias.report.history import changes, instruction_minima, slower_than
+from dotbias.report.history import changes, different_baselines, instruction_minima, slower_than
 from dotbias.report.history import resolve
 from dotbias.report.markdown import verdict_lines
 from dotbias.report.summary import load_run, summarise
@@ -27,16 +27,18 @@ from dotbias.pytest_bench import adapter
 
 
 class Session:
-    def __init__(self, config, fail_slower: float | None = None):
+    def __init__(self, config, base: str, fail_slower: float | None = None,
+                 instructions_threshold: float = ins.THRESHOLD):
         self.config = config
+        self.base = base                    # the chosen baseline: timed, copied (--aa), recorded
         self.fail_slower = fail_slower      # the time gate: allowed slowdown of a ratio, or None
+        self.instructions_threshold = instructions_threshold     # the instruction-count gate
         self.notes: list[str] = []          # printed after collection
         self.lines: list[str] = []          # printed at the end ("dotbias verdict")
         self.rounds: dict[str, list[dict]] | None = None
         self.floors: dict[str, tuple[float, float]] = {}
         self.counts: dict[str, dict] = {}
         self.compared: Path | None = None
-        self.base = baseline(list(VARIANTS))
 
     def opt(self, name: str):
         return self.config.getoption(name)
@@ -60,7 +62,7 @@ class Session:
         explicit = bs.compare is not True
         candidates = list(bs.storage.query(bs.compare) if explicit else bs.storage.query())
         try:
-            self.compared = resolve(candidates, {it.nodeid for it in items}, explicit)
+            self.compared = resolve(candidates, {it.nodeid for it in items}, explicit, self.base)
         except ValueError as e:
             raise pytest.UsageError(str(e)) from None
         bs.compare = str(self.compared)
@@ -179,13 +181,17 @@ class Session:
 
         before = list(summarise([load_run(self.compared)]).rows)
         aa = max((r.aa.half_width for r in rows if r.aa is not None), default=0.0)
-        found = changes(rows, before)
-        self.lines += [f"compared with {self.compared}:"] + [c.line(aa) for c in found]
+        found, mixed = changes(rows, before), different_baselines(rows, before)
+        self.lines += [f"compared with {self.compared}:"] + mixed + [c.line(aa) for c in found]
         costlier = gate(instruction_minima(rows), instruction_minima(before),
-                        self.opt("instructions_threshold"))
+                        self.instructions_threshold)
         self.lines += costlier
         slower: list[str] = []
-        if self.fail_slower is not None:
+        if self.fail_slower is not None and mixed:      # a gate that cannot compare does not pass
+            slower = [f"--fail-slower {self.fail_slower * 100:g}%: FAILED: nothing to compare "
+                      "against a saved run judged against another baseline"]
+            self.lines += slower
+        elif self.fail_slower is not None:
             slower, verdict = slower_than(found, self.fail_slower, aa)
             self.lines += slower + [verdict]
         return bool(costlier or slower)

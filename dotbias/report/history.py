@@ -13,23 +13,25 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-from dotbias.io.tables import fmt_ratio
+from dotbias.io.tables import fmt_ratio, fmt_speed_interval
 from dotbias.timing import stats
-from dotbias.report.summary import Row
+from dotbias.report.summary import DEFAULT_BASELINE, Row
 
 
-def _fullnames(path: Path) -> set[str]:
-    """The benchmarks a saved run holds; one line naming the file if it cannot be read."""
+def _contents(path: Path) -> tuple[set[str], set[str]]:
+    """The benchmarks a saved run holds and the baselines it records (none recorded: cp); one line
+    naming the file if it cannot be read."""
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
         names = {b["fullname"] for b in data["benchmarks"]}
+        bases = {(b.get("extra_info") or {}).get("baseline") or DEFAULT_BASELINE for b in data["benchmarks"]}
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
         raise ValueError(f"--benchmark-compare: {path}: cannot be read ({type(e).__name__}: "
                          f"{str(e).splitlines()[0] if str(e) else ''})") from None
-    except (KeyError, TypeError):
+    except (KeyError, TypeError, AttributeError):
         raise ValueError(f"--benchmark-compare: {path}: not a pytest-benchmark run "
                          "(no benchmarks with a fullname)") from None
-    return names
+    return names, bases
 
 
 def _groups(names: set[str]) -> str:
@@ -38,9 +40,12 @@ def _groups(names: set[str]) -> str:
     return ", ".join(short[:6]) + (f" and {len(short) - 6} more" if len(short) > 6 else "")
 
 
-def resolve(candidates: list[Path], needed: set[str], explicit: bool) -> Path:
+def resolve(candidates: list[Path], needed: set[str], explicit: bool, baseline: str | None = None
+            ) -> Path:
     """The run to compare with. `candidates` oldest first; `explicit`: the user named one run
-    (then it must be the only candidate and hold every needed benchmark)."""
+    (then it must be the only candidate and hold every needed benchmark). Else the newest run
+    holding every needed benchmark and judged against `baseline`; failing that, the newest holding
+    them at all (the comparison then says the baselines differ)."""
     if not candidates:
         raise ValueError("--benchmark-compare: no saved run to compare with"
                          + (" matches that name" if explicit else "; run `pytest bench` once first"))
@@ -48,21 +53,24 @@ def resolve(candidates: list[Path], needed: set[str], explicit: bool) -> Path:
         if len(candidates) > 1:
             raise ValueError(f"--benchmark-compare: {len(candidates)} saved runs match: "
                              + ", ".join(p.name for p in candidates[:5]))
-        missing = needed - _fullnames(candidates[0])
+        missing = needed - _contents(candidates[0])[0]
         if missing:
             raise ValueError(f"--benchmark-compare: {candidates[0]} lacks {_groups(missing)}")
         return candidates[0]
-    newest_missing = None
+    newest_missing = other_baseline = None
     for path in reversed(candidates):
         try:
-            missing = needed - _fullnames(path)
+            names, bases = _contents(path)
         except ValueError:
             if newest_missing is None and path == candidates[-1]:
                 raise
             continue
-        if not missing:
+        if needed <= names and (baseline is None or bases == {baseline}):
             return path
-        newest_missing = newest_missing or (path, missing)
+        other_baseline = other_baseline or (path if needed <= names else None)
+        newest_missing = newest_missing or (None if needed <= names else (path, needed - names))
+    if other_baseline is not None:
+        return other_baseline
     path, missing = newest_missing
     raise ValueError(f"--benchmark-compare: no saved run holds every benchmark selected; the newest, "
                      f"{path}, lacks {_groups(missing)}")
@@ -86,12 +94,11 @@ class Change:
         return not (self.low > 1 + aa_noise or self.high < 1 / (1 + aa_noise))
 
     def words(self, aa_noise: float = 0.0) -> str:
-        """'within noise', 'slower by X% [a%, b%]' or 'faster by X% [a%, b%]'."""
+        """'within noise', or the change in `tables.fmt_speed`'s words with its interval:
+        'slower by X% [a%, b%]', 'faster by X% [a%, b%]', '2.11x slower [...]'."""
         if self.within_noise(aa_noise):
             return "within noise"
-        if self.value > 1:
-            return f"slower by {self.value - 1:.1%} [{self.low - 1:.1%}, {self.high - 1:.1%}]"
-        return f"faster by {1 - self.value:.1%} [{1 - self.high:.1%}, {1 - self.low:.1%}]"
+        return fmt_speed_interval(self.value, self.low, self.high)
 
     def line(self, aa_noise: float = 0.0) -> str:
         return (f"{self.group}: {self.numerator}/{self.denominator} now {self.now:.3f}, saved "
@@ -99,8 +106,22 @@ class Change:
                 f"{self.words(aa_noise)}")
 
 
+def different_baselines(now: list[Row], before: list[Row]) -> list[str]:
+    """One line when groups in both runs were judged against different baselines (their ratios
+    are not compared: `changes` skips them); none when every common group agrees."""
+    saved = {r.group: r.baseline for r in before}
+    pairs = sorted({(saved[r.group], r.baseline) for r in now
+                    if r.group in saved and saved[r.group] != r.baseline})
+    if not pairs:
+        return []
+    said = ", ".join(f"{a} there, {b} here" for a, b in pairs)
+    return [f"the saved run was judged against another baseline ({said}): its ratios are not "
+            "compared with this run's; rerun with the same --baseline to compare"]
+
+
 def changes(now: list[Row], before: list[Row]) -> list[Change]:
-    """Every ratio present in both runs, in this run's order, with its change against the saved run."""
+    """Every ratio present in both runs, in this run's order, with its change against the saved
+    run; a ratio's denominator is its run's baseline, so none is compared across baselines."""
     old = {(r.group, x.numerator, x.denominator): x for r in before for x in r.ratios}
     out = []
     for r in now:

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import math
 
-from dotbias.io.tables import fmt_ratio, fmt_seconds, markdown_table
-from dotbias.report.summary import CAP_ROUNDS, Row, Summary, baseline
+from dotbias.io.tables import (SPEED_RULE, faster_words, fmt_bytes, fmt_ratio, fmt_seconds,
+                               markdown_table)
+from dotbias.report.summary import CAP_ROUNDS, Row, Summary
 from dotbias.timing import stats
 from dotbias.timing.counts import TOP, Counts, short_name
 from dotbias.timing.groups import EPOCH_NOTE, TARGET_HALF_WIDTH, Floor, memory_differs
@@ -18,12 +19,13 @@ def ratio_text(r: stats.Ratio) -> str:
 
 
 def verdict(r: stats.Ratio) -> str:
-    """`cp faster by 23%`, `no clear difference`, or why no winner is named."""
+    """`cp faster by 18.7%`, `cp 2.11x faster` (`tables.faster_words`), `no clear difference`, or
+    why no winner is named."""
     if r.rounds < stats.MIN_ROUNDS:
         return f"only {r.rounds} paired rounds: no winner named (needs {stats.MIN_ROUNDS})"
     if r.faster is None:
         return "no clear difference"
-    return f"{r.faster} faster by {max(r.value, 1 / r.value) - 1:.0%}"
+    return faster_words(r.numerator, r.denominator, r.value)
 
 
 def aa_text(r: stats.Ratio) -> str:
@@ -36,24 +38,19 @@ def verdict_lines(row: Row, several: bool = False) -> list[str]:
     where = row.group.label + (f" [torch {row.torch}, run {row.run}]" if several else "")
     lines = [f"{where}: {ratio_text(r)} -> {verdict(r)}" for r in row.ratios]
     if not row.ratios:
+        why = ("no interleaved rounds" if row.time(row.baseline) else
+               f"its baseline {row.baseline} was not run")
         lines.append(f"{where}: " + ", ".join(f"{t.name} {fmt_seconds(t.seconds)}" for t in row.times)
-                     + " (no interleaved rounds: no ratio)")
+                     + f" ({why}: no ratio)")
     if row.aa is not None:
         lines.append(f"{where}: {aa_text(row.aa)}")
     return lines + [f"{where}: {m}" for m in misses(row) + compile_notes(row) + memory_notes(row)]
 
 
-def fmt_bytes(n: int | None) -> str | None:
-    if n is None:
-        return None
-    return f"{n / 2**20:.2f} MiB" if n >= 2**20 else f"{n / 2**10:.1f} KiB"
-
-
 def memory_notes(row: Row) -> list[str]:
     """A line for each variant whose peak memory differs from the baseline's beyond noise (memory
     is deterministic: `groups.memory_differs`)."""
-    names = [t.name for t in row.times]
-    base = row.time(baseline(names)) if names else None
+    base = row.time(row.baseline)
     if base is None or base.peak_bytes is None:
         return []
     return [f"peak memory {t.name}/{base.name} {t.peak_bytes / base.peak_bytes:.2f}x "
@@ -65,14 +62,15 @@ def memory_notes(row: Row) -> list[str]:
 def compile_notes(row: Row) -> list[str]:
     """A flag for each variant that compiled inside the timed rounds (its time includes that),
     the notes stored with it (sparse gradients densified), and the first call of each variant
-    whose first call took 100x its timed call (compilation)."""
+    whose first call took 100x its timed call: compilation where the run recorded the variant as
+    compiled, else warm-up (lazy initialisation, first allocations)."""
     out = [f"RECOMPILED: {t.name} compiled {t.extra['compiles_in_rounds']} graph(s) inside the "
            "timed rounds; its time includes compilation" for t in row.times
            if t.extra.get("compiles_in_rounds")]
     out += [note for t in row.times for note in t.extra.get("notes", ())]
-    return out + [f"{t.name} first call {fmt_seconds(t.extra['first_call_s'])} (compilation, "
-                  "outside the rounds)" for t in row.times
-                  if t.extra.get("first_call_s", 0) > 100 * t.seconds]
+    return out + [f"{t.name} first call {fmt_seconds(t.extra['first_call_s'])} "
+                  f"({'compilation' if t.extra.get('compiled') else 'warm-up'}, outside the rounds)"
+                  for t in row.times if t.extra.get("first_call_s", 0) > 100 * t.seconds]
 
 
 def misses(row: Row) -> list[str]:
@@ -104,7 +102,7 @@ def render_text(summary: Summary) -> str:
 
 def _group_table(rows: list[Row], several: bool) -> str:
     variants = list(dict.fromkeys(t.name for r in rows for t in r.times))
-    base = baseline(variants)
+    base = rows[0].baseline         # one per table (`render_markdown` splits by baseline)
     others = [v for v in variants if v != base]
     head = ["device", "size", "dtype", "torch", "threads"] + (["run"] if several else [])
     head += [f"{v} time" for v in variants] + [f"{v}/{base} [95% next run]" for v in others]
@@ -133,7 +131,8 @@ def render_markdown(summary: Summary) -> str:
     several = len(summary.runs) > 1
     lines = ["# Benchmark report", "", "How to read it: each row is one benchmark group, every variant "
              "timed on the same inputs. A time is the geometric mean over all rounds; the ratio is the "
-             "ratio of the times shown (above 1: the first variant is slower). Method: "
+             f"ratio of the times shown (above 1: the first variant is slower). Verdicts: {SPEED_RULE}. "
+             "Method: "
              + stats.METHOD + f". Intervals are {stats.CONFIDENCE:.0%}. No winner is named from fewer "
              f"than {stats.MIN_ROUNDS} paired rounds. A/A: a second copy of the baseline timed against "
              f"it (`pytest bench --aa`); if its interval excludes 1, {AA_FAIL}. Epochs: {EPOCH_NOTE}. Peak "
@@ -143,9 +142,12 @@ def render_markdown(summary: Summary) -> str:
     if any(r.thinned > 1 for r in summary.rows):
         lines += [f"Groups with more than {CAP_ROUNDS:,} rounds were thinned to every k-th round "
                   "(k in report.json) to keep memory bounded.", ""]
+    lines += [_baselines_line(summary), ""]
     for op in dict.fromkeys(r.group.operation for r in summary.rows):
-        rows = [r for r in summary.rows if r.group.operation == op]
-        lines += [f"## {op}", "", _group_table(rows, several), ""]
+        lines += [f"## {op}", ""]
+        for base in dict.fromkeys(r.baseline for r in summary.rows if r.group.operation == op):
+            rows = [r for r in summary.rows if r.group.operation == op and r.baseline == base]
+            lines += [_group_table(rows, several), ""]
     lines += floors_markdown(summary.rows) + instructions_markdown(summary.rows)
     lines += ["## Environment", "", "Made by `pytest bench` (runs saved under results/local/benchmarks) "
               "and `dotbias report`.", ""]
@@ -154,8 +156,19 @@ def render_markdown(summary: Summary) -> str:
     return "\n".join(lines)
 
 
+def _baselines_line(summary: Summary) -> str:
+    """Which baseline every ratio is to, as the runs recorded it (`pytest bench --baseline`)."""
+    if len(summary.baselines) == 1:
+        return (f"Baseline: {summary.baselines[0]} (every ratio is a variant's time over "
+                f"{summary.baselines[0]}'s, as the run recorded it).")
+    runs = {b: sorted({r.run for r in summary.rows if r.baseline == b}) for b in summary.baselines}
+    return ("Baselines: " + "; ".join(f"{b} (run {', '.join(rs)})" for b, rs in runs.items())
+            + ". Runs judged against different baselines are not compared with each other.")
+
+
 def row_json(r: Row) -> dict:
     return {"group": r.group.as_dict(), "label": r.group.label, "run": r.run, "torch": r.torch,
+            "baseline": r.baseline,
             "threads": r.threads, "thinned_every": r.thinned, "sweep_axes": list(r.sweep_axes),
             "times": {t.name: {"seconds": t.seconds, "processes": t.processes, "rounds": t.rounds} | t.extra
                       for t in r.times},
@@ -165,6 +178,7 @@ def row_json(r: Row) -> dict:
 def summary_json(summary: Summary) -> dict:
     return {"confidence": stats.CONFIDENCE, "method": stats.METHOD, "epoch": EPOCH_NOTE,
             "partial": list(summary.partial), "runs": list(summary.runs),
+            "baselines": summary.baselines,
             "rows": [row_json(r) for r in summary.rows]}
 
 

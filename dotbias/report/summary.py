@@ -16,17 +16,24 @@ from dotbias.timing import stats
 from dotbias.timing.groups import OPERATIONS, Group
 
 CAP_ROUNDS = 5_000       # rounds per group kept for the interval: memory stays bounded
-FORMAT = 2               # extra_info["format"] of the benchmarks `pytest bench` saves now
+FORMAT = 3               # extra_info["format"] of the benchmarks `pytest bench` saves now
+DEFAULT_BASELINE = "cp"  # what a run that recorded no baseline was judged against
 
 
 def _from_format_1(info: dict) -> dict:
-    """Format 1, the runs saved before benchmarks carried a format: the same layout, unmarked.
-    (Every format stores the raw rounds, so ratios, their standard errors and the process share
-    are recomputed from them, whatever the run's age.)"""
-    return info
+    """Format 1, the runs saved before benchmarks carried a format: the same layout, unmarked; the
+    oldest recorded no baseline, and were judged against cp. (Every format stores the raw rounds,
+    so ratios, their standard errors and the process share are recomputed from them.)"""
+    return {"baseline": DEFAULT_BASELINE, **info}
 
 
-UPGRADES = {1: _from_format_1}      # format n -> its extra_info turned into format n + 1's
+def _from_format_2(info: dict) -> dict:
+    """Format 2 did not record whether a variant is compiled: dotbias names its compiled twins
+    `<name>_compiled[_mode][_dynamic]`, so the name says it."""
+    return {"compiled": "_compiled" in f"_{info.get('variant', '')}", **info}
+
+
+UPGRADES = {1: _from_format_1, 2: _from_format_2}      # format n -> its extra_info turned into format n + 1's
 
 
 def upgrade(info: dict, where: str) -> dict:
@@ -131,14 +138,22 @@ class Row:
     aa: stats.Ratio | None
     thinned: int = 1              # every k-th round kept (1: all)
     sweep_axes: tuple[str, ...] = ()   # the size-sweep axes this size lies on (none: a default size)
+    baseline: str = DEFAULT_BASELINE   # the variant every ratio's denominator is, as the run recorded
+
 
     def time(self, name: str) -> VariantTime | None:
         return next((t for t in self.times if t.name == name), None)
 
 
-def baseline(variants: list[str]) -> str:
-    """The variant every other one is compared with: `cp` (the book's from-scratch model) if present."""
-    return "cp" if "cp" in variants else variants[-1]
+def recorded_baseline(benches: list[dict], where: str = "") -> str:
+    """The baseline a group was judged against, as its benchmarks recorded it (`extra_info`
+    "baseline"; a run that recorded none: cp); benchmarks that disagree raise ValueError naming
+    `where`. A group run without its baseline (deselected) has no ratios, only times."""
+    named = sorted({b["extra_info"].get("baseline") or DEFAULT_BASELINE for b in benches})
+    if len(named) > 1:
+        raise ValueError(f"{where}benchmarks of one group record different baselines "
+                         f"{', '.join(named)}; each run is judged against one")
+    return named[0]
 
 
 def _processes(b: dict, key: str, where: str) -> stats.Processes:
@@ -154,29 +169,31 @@ def summarise_group(benches: list[dict], run: str = "", torch: str = "?", where:
     """One group's row from its benchmarks (pytest-benchmark JSON dicts with dotbias extra_info)."""
     group = Group.from_dict(benches[0]["extra_info"]["group"])
     by_name = {b["extra_info"]["variant"]: b for b in benches}
-    base = baseline(list(by_name))
+    base = recorded_baseline(benches, where)
     rounds = {v: _processes(b, "timing", f"{where}{b.get('name', v)}") for v, b in by_name.items()}
     step = 1
-    if sum(len(p) for p in rounds[base]) > CAP_ROUNDS:
+    if base in rounds and sum(len(p) for p in rounds[base]) > CAP_ROUNDS:
         step = stats.thin(rounds[base], CAP_ROUNDS)[1]
         rounds = {v: [p[::step] for p in ps] for v, ps in rounds.items()}
     times = tuple(VariantTime(v, stats.geomean_time(ps) if ps else by_name[v]["stats"]["median"],
                               len(ps), sum(map(len, ps)), _extra(by_name[v]))
                   for v, ps in rounds.items())
     ratios = tuple(stats.ratio(rounds[v], rounds[base], (v, base)) for v in rounds
-                   if v != base and rounds[v] and rounds[base])
-    copy = [p[::step] for p in _processes(by_name[base], "aa", f"{where}{base}")]
+                   if v != base and rounds[v] and rounds.get(base))
+    copy = [p[::step] for p in _processes(by_name[base], "aa", f"{where}{base}")] if base in by_name else []
     aa = stats.ratio(copy, rounds[base], (f"{base}_copy", base)) if copy else None
-    info = by_name[base]["extra_info"]
+    info = by_name.get(base, benches[0])["extra_info"]
     return Row(group, run, torch, info.get("threads"), times, ratios, aa, step,
-               tuple(info.get("sweep_axes") or ()))
+               tuple(info.get("sweep_axes") or ()), base)
 
 
 def _extra(b: dict) -> dict:
-    """Floor and instruction counts as stored; the slowest first call (compilation, lazy init)
-    and the graphs compiled inside the timed rounds, over the processes."""
+    """Floor and instruction counts as stored, whether the variant is compiled; the slowest first
+    call (compilation, or an eager variant's warm-up) and the graphs compiled inside the timed
+    rounds, over the processes."""
     info = b["extra_info"]
     out = {k: info[k] for k in ("floor", "instructions", "memory", "notes") if info.get(k)}
+    out["compiled"] = bool(info.get("compiled"))
     timing = info.get("timing") or {}
     if timing.get("first_call_s"):
         out["first_call_s"] = max(timing["first_call_s"])
@@ -197,6 +214,11 @@ class Summary:
     rows: tuple[Row, ...]
     runs: tuple[dict, ...]                  # environments
     partial: tuple[str, ...] = ()           # one line per run that lacks groups others have
+
+    @property
+    def baselines(self) -> list[str]:
+        """The baselines the rows were judged against, in row order (one, unless runs differ)."""
+        return list(dict.fromkeys(r.baseline for r in self.rows))
 
 
 def summarise(runs: list[Run]) -> Summary:

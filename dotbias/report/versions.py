@@ -102,7 +102,8 @@ def _changes(rows: list[dict]) -> list[str]:
         for key, per_variant in now["ratios"].items():
             for v, x in per_variant.items():
                 p = prev["ratios"].get(key, {}).get(v)
-                if p and (x["low"] > p["high"] or x["high"] < p["low"]):
+                same = p and p["denominator"] == x["denominator"]      # one baseline, or none
+                if same and (x["low"] > p["high"] or x["high"] < p["low"]):
                     out.append(f"torch {now['torch']}: {key.split()[0]} {v}/{x['denominator']} "
                                f"{p['value']:.3f} -> {x['value']:.3f}")
     return out
