@@ -1,6 +1,6 @@
 """The house rules, checked on the source with `ast`: imports run one way (no cycle between modules,
 no import of a subpackage that the importer's `__init__` docstring does not allow), and every
-module and function stays readable in one sitting (DESIGN.md)."""
+module and function stays readable in one sitting (docs/architecture.md)."""
 from __future__ import annotations
 
 import ast

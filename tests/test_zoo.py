@@ -2,6 +2,7 @@
 (the properties in test_equivalence.py run them all; here what is specific to each)."""
 from __future__ import annotations
 
+import pytest
 import torch
 from fastai.collab import EmbeddingDotBias
 from hypothesis import given
@@ -10,6 +11,7 @@ from test_equivalence import equivalence_property
 
 from dotbias.equivalence.baseline import baseline_name
 from dotbias.equivalence.contract import check_variant
+from dotbias.models.canonical import Canonical
 from dotbias.models.inputs import make_inputs
 from dotbias.models.compiled import CompiledBuild
 from dotbias.models.registry import VARIANTS, get_variant
@@ -17,8 +19,15 @@ from dotbias.models.sparse import sparse_grad_modules
 from dotbias.models.zoo import BUILT_IN, OPT_IN, PackedDotBias
 
 
-def test_every_built_in_is_registered():
-    assert all(VARIANTS[v.name] is v for v in BUILT_IN)
+@pytest.mark.parametrize("variant", BUILT_IN, ids=lambda v: v.name)
+def test_every_built_in_is_registered_and_round_trips_its_canonical_parameters(variant):
+    """Found by name, and its declared paths (or escape hatch) load and read back the same four
+    tensors: a wrong path or a transposed table fails here, naming the variant."""
+    assert get_variant(variant.name) is VARIANTS[variant.name] is variant
+    params = make_inputs(5, 7, 3, 4, seed=1, std=0.5).params
+    back = variant.to_canonical(variant.from_canonical(params))
+    for name, a, b in zip(Canonical._fields, params, back):
+        assert torch.equal(a, b.reshape(a.shape)), f"{variant.name}: {name} does not round-trip"
 
 
 def test_the_fastai_variant_is_fastai_s_own_model():

@@ -1,5 +1,5 @@
 """Where results go (LOCAL), atomic single-file writes, strict JSON and one JSON reader.
-A command's whole set of files goes through `dotbias.resultset.ResultSet`."""
+A command's whole set of files goes through `dotbias.io.resultset.ResultSet`."""
 from __future__ import annotations
 
 import json
