@@ -108,6 +108,7 @@ def test_real_counts_catch_an_extra_op(tmp_path, monkeypatch):
     g = Group("forward", "cpu", Size("ml100k", 944, 1665, 50, 64), "float32")
     (tmp_path / "costlier.py").write_text(EXTRA_OP)
     monkeypatch.setenv("PYTHONPATH", f"{tmp_path}{os.pathsep}{os.environ.get('PYTHONPATH', '')}")
+    monkeypatch.syspath_prepend(str(tmp_path))      # Timer runs the setup here once, too
     with ThreadPoolExecutor(2) as pool:
         alone = pool.submit(ins.collect_all, [(g, "cp")], repeats=2)
         both = pool.submit(ins.collect_all, [(g, "cp"), (g, "cp_costlier")], repeats=2,
