@@ -132,7 +132,7 @@ def _main(argv: list[str] | None) -> int:
         args = build_parser().parse_args(argv)
         args.argv = argv
         if getattr(args, "variant", None) is not None:      # the subcommands that run variants
-            plugins.load_variants(args.variant)
+            plugins.load_variants(args.variant, compile=args.compile)
         if getattr(args, "baseline", None) is not None:     # the subcommands that judge variants
             from dotbias.equivalence.baseline import set_baseline
             set_baseline(args.baseline, source="--baseline")

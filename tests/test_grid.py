@@ -80,7 +80,7 @@ def test_a_gradient_only_bug_gives_different(name, small, tmp_path, capsys):
 
 
 def test_a_wrong_output_shape_is_a_row_not_a_crash(small):
-    from dotbias.equivalence.reverted import EmbNoKeepdimAdd
+    from dotbias.equivalence.ablated_models import EmbNoKeepdimAdd
     from dotbias.models.variant import Variant
     register(Variant("no_keepdim_add", EmbNoKeepdimAdd, "keepdim dropped", "[bs, 1]"))
     try:

@@ -9,7 +9,7 @@ import math
 import numpy as np
 import pytest
 
-from dotbias.report.history import changes, resolve, slower_than
+from dotbias.report.saved_run import changes, resolve, slower_than
 from dotbias.report.summary import load_run, summarise, summarise_group
 from dotbias.timing import stats
 from test_report import _pair, _run

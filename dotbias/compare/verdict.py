@@ -10,8 +10,8 @@ from dataclasses import dataclass, field
 
 from dotbias.compare.checks import EquivalenceRow
 from dotbias.compare.speed import Memory, Timed
-from dotbias.io.tables import (faster_words, fmt_bytes, fmt_ratio, fmt_seconds, markdown_table,
-                               verdict_word)
+from dotbias.equivalence.contract import verdict_word
+from dotbias.io.tables import faster_words, fmt_bytes, fmt_ratio, fmt_seconds, markdown_table
 
 FORMAT = 1
 EQUIVALENT, DIFFERENT, SLOWER = 0, 1, 3

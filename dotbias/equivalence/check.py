@@ -13,12 +13,12 @@ from dataclasses import asdict, dataclass
 import torch
 
 from dotbias.equivalence.contract import (CONTRACT, BaselineError, check_baseline, check_variant,
-                                          get_baseline, run_baseline)
+                                          get_baseline, run_baseline, verdict_word)
 from dotbias.equivalence.inits import check_init
 from dotbias.models.inputs import make_inputs
 from dotbias.io.progress import track
 from dotbias.equivalence.reference import reference_batch, run_batch
-from dotbias.io.tables import fmt_float, markdown_table, verdict_word
+from dotbias.io.tables import fmt_float, markdown_table
 from dotbias.models.registry import VARIANTS
 
 # (label, n_users, n_items, n_factors, batch, index pattern)

@@ -1,7 +1,9 @@
 """The variant registry: every variant a test, check or benchmark iterates over.
 
 The built-in variants (the book's two, then the zoo) are registered here, in one place; users'
-variants join through `register` (or from outside the package: `plugins`)."""
+variants join through `register` (or from outside the package: `plugins`). The registry is one per
+process on purpose (as pytest's plugin manager is): every check, benchmark and worker process
+iterates over the same variants; a test that registers restores it."""
 from __future__ import annotations
 
 from dotbias.models import book, zoo
