@@ -138,10 +138,10 @@ def test_compare_takes_a_spec_as_baseline_like_candidate(monkeypatch, tmp_path, 
     from dotbias.compare import command
     seen = []
 
-    def stop(candidate, base, settings, max_slowdown):
+    def stop(self, candidate, base):
         seen.append((candidate, base, chosen.baseline_name()))
         raise ValueError("stopped before measuring")
-    monkeypatch.setattr(command, "compare", stop)
+    monkeypatch.setattr(command.CompareRun, "compare", stop)
     code = cli.main(["compare", "emb", "--baseline", SPEC, "--out", str(tmp_path), "--no-progress"])
     err = capsys.readouterr().err
     assert code == 2 and "stopped before measuring" in err, err
