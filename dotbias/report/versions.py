@@ -12,7 +12,7 @@ from pathlib import Path
 
 from packaging.version import InvalidVersion, Version
 
-from dotbias.io.files import read_json
+from dotbias.equivalence.check_summary import CheckSummary, read_check_summary
 from dotbias.io.tables import fmt_float, fmt_ratio, markdown_table
 from dotbias.report.summary import Row, load_run, summarise
 from dotbias.timing.groups import OPERATIONS
@@ -28,13 +28,6 @@ def version_key(version: str) -> Version:
         raise ValueError(f"not a torch version: {version!r}") from None
 
 
-def _load_equivalence(path: Path) -> dict:
-    data = read_json(path, "`dotbias check` JSON")
-    if not isinstance(data, dict) or "verdict" not in data or "torch" not in data:
-        raise ValueError(f"{path}: not a `dotbias check` file (no 'verdict' and 'torch')")
-    return data
-
-
 def collect(folder: str | Path) -> list[dict]:
     """One entry per environment folder that holds an equivalence.json and/or a bench.json."""
     folder = Path(folder)
@@ -47,9 +40,10 @@ def collect(folder: str | Path) -> list[dict]:
         eq = eq if eq.exists() else env / EQUIVALENCE
         if not eq.exists() and not bench.exists():
             continue
-        entry = {"env": env.name, "equivalence": _load_equivalence(eq) if eq.exists() else None,
+        entry = {"env": env.name, "equivalence": read_check_summary(eq) if eq.exists() else None,
                  "bench": summarise([load_run(bench)]) if bench.exists() else None}
-        entry["torch"] = (entry["equivalence"] or {}).get("torch") or entry["bench"].runs[0]["torch"]
+        entry["torch"] = (entry["equivalence"].torch if entry["equivalence"]
+                          else entry["bench"].runs[0]["torch"])
         entries.append(entry)
     if not entries:
         raise ValueError(f"{folder}: no torch-version runs inside (expected <env>/check/{EQUIVALENCE} "
@@ -78,18 +72,18 @@ def _ratios(bench) -> dict[str, dict[str, dict]]:
     return out
 
 
-def _equivalence(eq: dict) -> dict:
+def _equivalence(eq: CheckSummary | None) -> dict:
     """The verdict, the worst row by share of the error budget, and each pair's own verdict."""
-    rows = eq.get("rows", [])
-    worst = max(rows, key=lambda r: r.get("worst_ratio") or 0.0, default=None)
+    rows = eq.rows if eq else ()
+    worst = max(rows, key=lambda r: r.worst_ratio or 0.0, default=None)
     pairs: dict[str, str] = {}
     for r in rows:
-        word = "DIFFERENT" if not r["close"] else "bitwise" if r["exact"] else "within error"
-        now = pairs.get(r["pair"])
-        pairs[r["pair"]] = word if now in (None, "bitwise") or word == "DIFFERENT" else now
-    where = f"{worst['pair']}, {worst['case']}, {worst['dtype']}" if worst and worst["worst_ratio"] else ""
-    return {"verdict": eq.get("verdict", "not run"), "worst_ratio": worst.get("worst_ratio") if worst
-            else None, "worst_where": where, "pairs": pairs, "threads": eq.get("threads")}
+        word = "DIFFERENT" if not r.close else "bitwise" if r.exact else "within error"
+        now = pairs.get(r.pair)
+        pairs[r.pair] = word if now in (None, "bitwise") or word == "DIFFERENT" else now
+    where = f"{worst.pair}, {worst.case}, {worst.dtype}" if worst and worst.worst_ratio else ""
+    return {"verdict": eq.verdict if eq else "not run", "worst_ratio": worst.worst_ratio if worst
+            else None, "worst_where": where, "pairs": pairs, "threads": eq.threads if eq else None}
 
 
 def _changes(rows: list[dict]) -> list[str]:
@@ -113,7 +107,7 @@ def summarise_versions(entries: list[dict]) -> dict:
     rows = []
     for e in entries:
         env = e["bench"].runs[0] if e["bench"] else {}
-        rows.append({"env": e["env"], "torch": e["torch"], **_equivalence(e["equivalence"] or {}),
+        rows.append({"env": e["env"], "torch": e["torch"], **_equivalence(e["equivalence"]),
                      "bench_threads": env.get("torch_threads"), "cuda": env.get("cuda"),
                      "ratios": _ratios(e["bench"])})
     rank = {op: i for i, op in enumerate(OPERATIONS)}
