@@ -66,8 +66,8 @@ def test_the_report_judges_against_the_baseline_the_run_recorded(tmp_path):
 
 def test_an_old_run_without_a_recorded_baseline_reads_as_cp(tmp_path):
     run = load_run(write_bench_run(tmp_path / "old.json"))        # format 1: no baseline key
-    assert {b["extra_info"]["baseline"] for b in run.benchmarks} == {"cp"}
-    assert all(b["extra_info"]["format"] == FORMAT for b in run.benchmarks)
+    assert {b.baseline for b in run.benchmarks} == {"cp"}
+    assert [b.compiled for b in run.benchmarks] == ["_compiled" in b.variant for b in run.benchmarks]
     [row] = summarise([run]).rows
     assert row.baseline == "cp" and [x.denominator for x in row.ratios] == ["cp"]
 

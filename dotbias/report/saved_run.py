@@ -150,5 +150,5 @@ def slower_than(found: list[Change], allowed: float, aa_noise: float = 0.0) -> t
 
 def instruction_minima(rows: list[Row]) -> dict[tuple[str, str], float]:
     """(group label, variant) -> minimum instructions per call, where the run has counts."""
-    return {(r.group.label, t.name): min(t.extra["instructions"]["per_call"])
-            for r in rows for t in r.times if t.extra.get("instructions")}
+    return {(r.group.label, t.name): t.measured.instructions.minimum
+            for r in rows for t in r.times if t.measured and t.measured.instructions}

@@ -43,7 +43,7 @@ def collect(folder: str | Path) -> list[dict]:
         entry = {"env": env.name, "equivalence": read_check_summary(eq) if eq.exists() else None,
                  "bench": summarise([load_run(bench)]) if bench.exists() else None}
         entry["torch"] = (entry["equivalence"].torch if entry["equivalence"]
-                          else entry["bench"].runs[0]["torch"])
+                          else entry["bench"].runs[0].torch)
         entries.append(entry)
     if not entries:
         raise ValueError(f"{folder}: no torch-version runs inside (expected <env>/check/{EQUIVALENCE} "
@@ -55,7 +55,7 @@ def _count_ratio(row: Row, variant: str) -> float | None:
     """Minimum instructions per call of `variant` over the baseline's, where both were counted."""
     def least(name: str) -> float | None:
         t = row.time(name)
-        return min(t.extra["instructions"]["per_call"]) if t and t.extra.get("instructions") else None
+        return t.measured.instructions.minimum if t and t.measured and t.measured.instructions else None
     num, den = least(variant), least(row.ratios[0].denominator) if row.ratios else None
     return num / den if num and den else None
 
@@ -106,9 +106,9 @@ def _changes(rows: list[dict]) -> list[str]:
 def summarise_versions(entries: list[dict]) -> dict:
     rows = []
     for e in entries:
-        env = e["bench"].runs[0] if e["bench"] else {}
+        env = e["bench"].runs[0] if e["bench"] else None
         rows.append({"env": e["env"], "torch": e["torch"], **_equivalence(e["equivalence"]),
-                     "bench_threads": env.get("torch_threads"), "cuda": env.get("cuda"),
+                     "bench_threads": env and env.torch_threads, "cuda": env and env.cuda,
                      "ratios": _ratios(e["bench"])})
     rank = {op: i for i, op in enumerate(OPERATIONS)}
     keys = sorted({k for r in rows for k in r["ratios"]}, key=lambda k: (rank.get(k.split()[0], 99), k))
