@@ -11,7 +11,7 @@ from dotbias.models.variant import Init, Variant
 
 VARIANTS: dict[str, Variant] = {}
 OPT_IN: dict[str, Variant] = {v.name: v for v in zoo.OPT_IN}     # found by name, not registered
-_TWINS: dict[str, Variant] = {}     # compiled twins made by get_variant
+_TWINS: dict[str, Variant] = {}     # a cache: each compiled twin made once, so every run gets the same one
 
 
 def register(variant: Variant, *, replace: bool = False) -> Variant:
