@@ -66,6 +66,7 @@ class Benchmark:
     floor: Floor | None = None
     instructions: Counts | None = None
     notes: tuple[str, ...] = ()
+    fullname: str = ""                  # pytest's node id: what --benchmark-compare matches
 
 
 def _rounds(info: dict, key: str, where: str) -> Rounds:
@@ -101,7 +102,7 @@ def read_benchmark(b: object, where: str) -> Benchmark:
         (info.get("memory") or {}).get("peak_bytes"),
         Floor(**info["floor"]) if info.get("floor") else None,
         Counts.from_dict(info["instructions"]) if info.get("instructions") else None,
-        tuple(info.get("notes") or ()))
+        tuple(info.get("notes") or ()), str(b.get("fullname", "")))
 
 
 @dataclass(frozen=True)

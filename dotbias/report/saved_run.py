@@ -9,29 +9,22 @@ benchmark about to run is picked; when none does, or the named run is unreadable
 """
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 
 from dotbias.io.tables import fmt_ratio, fmt_speed_interval
+from dotbias.report.summary import Row, load_run
 from dotbias.timing import stats
-from dotbias.report.summary import DEFAULT_BASELINE, Row
 
 
 def _contents(path: Path) -> tuple[set[str], set[str]]:
-    """The benchmarks a saved run holds and the baselines it records (none recorded: cp); one line
-    naming the file if it cannot be read."""
+    """The benchmarks a saved run holds and the baselines it records, read through the one reader
+    (`load_run`); one line naming the file if it cannot be read."""
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-        names = {b["fullname"] for b in data["benchmarks"]}
-        bases = {(b.get("extra_info") or {}).get("baseline") or DEFAULT_BASELINE for b in data["benchmarks"]}
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise ValueError(f"--benchmark-compare: {path}: cannot be read ({type(e).__name__}: "
-                         f"{str(e).splitlines()[0] if str(e) else ''})") from None
-    except (KeyError, TypeError, AttributeError):
-        raise ValueError(f"--benchmark-compare: {path}: not a pytest-benchmark run "
-                         "(no benchmarks with a fullname)") from None
-    return names, bases
+        run = load_run(path)
+    except (OSError, ValueError) as e:
+        raise ValueError(f"--benchmark-compare: {' '.join(str(e).split())}") from None
+    return {b.fullname for b in run.benchmarks}, {b.baseline for b in run.benchmarks}
 
 
 def _groups(names: set[str]) -> str:
