@@ -127,8 +127,10 @@ def _ratios(bench: Summary | None) -> dict[str, dict[str, VersionRatio]]:
     return out
 
 
-def _equivalence(eq: CheckSummary | None) -> dict:
-    """The verdict, the worst row by share of the error budget, and each pair's own verdict."""
+def _version_row(e: VersionRun) -> VersionRow:
+    """The verdict, the worst row by share of the error budget, each pair's own verdict, and the
+    ratios of the version `e`."""
+    eq, env = e.equivalence, (e.bench.runs[0] if e.bench else None)
     rows = eq.rows if eq else ()
     worst = max(rows, key=lambda r: r.worst_ratio or 0.0, default=None)
     pairs: dict[str, str] = {}
@@ -137,8 +139,9 @@ def _equivalence(eq: CheckSummary | None) -> dict:
         now = pairs.get(r.pair)
         pairs[r.pair] = word if now in (None, "bitwise") or word == "DIFFERENT" else now
     where = f"{worst.pair}, {worst.case}, {worst.dtype}" if worst and worst.worst_ratio else ""
-    return {"verdict": eq.verdict if eq else "not run", "worst_ratio": worst.worst_ratio if worst
-            else None, "worst_where": where, "pairs": pairs, "threads": eq.threads if eq else None}
+    return VersionRow(e.env, e.torch, eq.verdict if eq else "not run",
+                      worst.worst_ratio if worst else None, where, pairs, eq.threads if eq else None,
+                      env and env.torch_threads, env and env.cuda, _ratios(e.bench))
 
 
 def _changes(rows: list[VersionRow]) -> list[str]:
@@ -159,12 +162,7 @@ def _changes(rows: list[VersionRow]) -> list[str]:
 
 
 def summarise_versions(entries: list[VersionRun]) -> CrossVersion:
-    rows = []
-    for e in entries:
-        env = e.bench.runs[0] if e.bench else None
-        rows.append(VersionRow(e.env, e.torch, **_equivalence(e.equivalence),
-                               bench_threads=env and env.torch_threads, cuda=env and env.cuda,
-                               ratios=_ratios(e.bench)))
+    rows = [_version_row(e) for e in entries]
     rank = {op: i for i, op in enumerate(OPERATIONS)}
     keys = sorted({k for r in rows for k in r.ratios}, key=lambda k: (rank.get(k.split()[0], 99), k))
     variants = dict.fromkeys(v for r in rows for k in keys for v in r.ratios.get(k, {}))
