@@ -56,9 +56,9 @@ def _check(args) -> int:
         summary = summarise(run_checks())
         text = render(summary)
         if rs is not None:
-            rs.write_json("equivalence.json", summary)
+            rs.write_json("equivalence.json", summary.as_json())
             rs.write_text("equivalence.md", "# Equivalence grid\n\n" + text + "\n")
-        return text, 0 if summary["verdict"] != "DIFFERENT" else 1
+        return text, 0 if summary.verdict != "DIFFERENT" else 1
     return commands.run_command(args, "check", work, threads=THREADS)     # the grid pins its own
 
 
@@ -132,7 +132,7 @@ def _main(argv: list[str] | None) -> int:
         args = build_parser().parse_args(argv)
         args.argv = argv
         if getattr(args, "variant", None) is not None:      # the subcommands that run variants
-            plugins.load_variants(args.variant)
+            plugins.load_variants(args.variant, compile=args.compile)
         if getattr(args, "baseline", None) is not None:     # the subcommands that judge variants
             from dotbias.equivalence.baseline import set_baseline
             set_baseline(args.baseline, source="--baseline")

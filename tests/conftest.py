@@ -36,7 +36,7 @@ def pytest_configure(config):
     """Register variants from entry points, DOTBIAS_VARIANTS and --variant, then choose the
     baseline, before collection; bad input is a usage error (one line), not a traceback."""
     try:
-        plugins.load_variants(config.getoption("variant"))
+        plugins.load_variants(config.getoption("variant"), compile=config.getoption("compile"))
         baseline.choose_baseline(config.getoption("baseline"))
     except ValueError as e:
         raise pytest.UsageError(str(e)) from None

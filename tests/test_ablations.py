@@ -6,7 +6,7 @@ import json
 import pytest
 import torch
 
-from dotbias.equivalence import reverted as ablated
+from dotbias.equivalence import ablated_models as ablated
 from dotbias.equivalence.ablations import (BS, MODEL_ABLATIONS, ablations_report, run_all, run_model_ablation,
     write_ablations)
 

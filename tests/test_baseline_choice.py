@@ -13,8 +13,8 @@ from dotbias import cli
 from dotbias.equivalence import baseline as chosen
 from dotbias.models import plugins
 from dotbias.models.registry import VARIANTS
-from dotbias.report.history import changes, slower_than
-from dotbias.report import history
+from dotbias.report.saved_run import changes, slower_than
+from dotbias.report import saved_run
 from dotbias.report.summary import FORMAT, load_run, summarise
 from dotbias.report.write import write_report
 from mlfiles import write_bench_run
@@ -66,8 +66,8 @@ def test_the_report_judges_against_the_baseline_the_run_recorded(tmp_path):
 
 def test_an_old_run_without_a_recorded_baseline_reads_as_cp(tmp_path):
     run = load_run(write_bench_run(tmp_path / "old.json"))        # format 1: no baseline key
-    assert {b["extra_info"]["baseline"] for b in run.benchmarks} == {"cp"}
-    assert all(b["extra_info"]["format"] == FORMAT for b in run.benchmarks)
+    assert {b.baseline for b in run.benchmarks} == {"cp"}
+    assert [b.compiled for b in run.benchmarks] == ["_compiled" in b.variant for b in run.benchmarks]
     [row] = summarise([run]).rows
     assert row.baseline == "cp" and [x.denominator for x in row.ratios] == ["cp"]
 
@@ -85,20 +85,20 @@ def test_runs_judged_against_different_baselines_are_not_compared_and_it_is_said
     before = list(summarise([load_run(_saved(tmp_path / "a.json", "cp", {"emb": 1.2}))]).rows)
     now = list(summarise([load_run(_saved(tmp_path / "b.json", "torch_emb", {"emb": 1.4}, 7))]).rows)
     assert changes(now, before) == []                       # no ratio change across baselines
-    [line] = history.different_baselines(now, before)
+    [line] = saved_run.different_baselines(now, before)
     assert "cp" in line and "torch_emb" in line and "not compared" in line, line
     assert slower_than(changes(now, before), 0.05)[0] == []
     same = list(summarise([load_run(_saved(tmp_path / "c.json", "cp", {"emb": 1.4}, 7))]).rows)
-    assert history.different_baselines(same, before) == [] and len(changes(same, before)) == 1
+    assert saved_run.different_baselines(same, before) == [] and len(changes(same, before)) == 1
 
 
 def test_the_saved_run_picked_is_the_newest_judged_against_the_same_baseline(tmp_path):
     older = _saved(tmp_path / "0001_cp.json", "cp", {"emb": 1.2, "torch_emb": 1.1})
     newer = _saved(tmp_path / "0002_torch_emb.json", "torch_emb", {"emb": 1.1, "cp": 0.9})
     needed = {b["fullname"] for b in json.loads(older.read_text())["benchmarks"]}
-    assert history.resolve([older, newer], needed, False, "cp") == older
-    assert history.resolve([older, newer], needed, False, "torch_emb") == newer
-    assert history.resolve([older, newer], needed, False, "fastai") == newer   # none: the newest
+    assert saved_run.resolve([older, newer], needed, False, "cp") == older
+    assert saved_run.resolve([older, newer], needed, False, "torch_emb") == newer
+    assert saved_run.resolve([older, newer], needed, False, "fastai") == newer   # none: the newest
 
 
 @pytest.mark.parametrize("gate", [None, 0.05])
@@ -138,10 +138,10 @@ def test_compare_takes_a_spec_as_baseline_like_candidate(monkeypatch, tmp_path, 
     from dotbias.compare import command
     seen = []
 
-    def stop(candidate, base, settings, max_slowdown):
+    def stop(self, candidate, base):
         seen.append((candidate, base, chosen.baseline_name()))
         raise ValueError("stopped before measuring")
-    monkeypatch.setattr(command, "compare", stop)
+    monkeypatch.setattr(command.CompareRun, "compare", stop)
     code = cli.main(["compare", "emb", "--baseline", SPEC, "--out", str(tmp_path), "--no-progress"])
     err = capsys.readouterr().err
     assert code == 2 and "stopped before measuring" in err, err

@@ -8,6 +8,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -15,9 +16,12 @@ import pytest
 
 from dotbias import cli
 from dotbias.compare import speed
-from dotbias.compare.checks import EquivalenceRow
+from dotbias.compare.checks import EquivalenceRow, Examples
+from dotbias.compare.command import CompareRun
+from dotbias.compare.presets import DEFAULT, THOROUGH
+from dotbias.compare.settings import Settings
 from dotbias.compare.speed import Budget, Timed, _state
-from dotbias.compare.verdict import DIFFERENT, EQUIVALENT, SLOWER, Comparison, verdict_line
+from dotbias.compare.verdict import DIFFERENT, EQUIVALENT, SLOWER, Comparison, as_json, verdict_line
 from dotbias.equivalence.baseline import baseline_name
 from dotbias.models import plugins
 from dotbias.models.registry import VARIANTS
@@ -196,3 +200,25 @@ def test_a_worker_failure_is_a_failing_row_not_a_traceback(monkeypatch):
     ok = [EquivalenceRow("grid: x, float32", 1, True, False, 0.2, "output, float32")]
     c = Comparison("a", "b", "b", ok, [t], [])
     assert c.exit_status() == DIFFERENT and "kaboom" in verdict_line(c)
+
+
+def test_settings_are_one_record_read_from_the_parsed_options_and_written_in_compare_json():
+    args = cli.build_parser().parse_args(["compare", "emb", "--examples", "20", "--operations",
+                                          "forward", "--threads", "3"])
+    s = Settings.from_args(args)
+    assert s.examples == Examples(20, 4, 2) and s.operations == ("forward",) and s.threads == 3
+    assert (s.time_budget_s, s.total_s, s.max_processes) == (DEFAULT["time_budget"], DEFAULT["total_s"],
+                                                             DEFAULT["processes"])
+    deep = Settings.from_args(cli.build_parser().parse_args(["compare", "emb", "--thorough"]))
+    assert deep.examples.outputs == THOROUGH["examples"] and deep.total_s == THOROUGH["total_s"]
+    c = Comparison("a", "b", "b", [], [], [], None, s, 1.5)
+    assert as_json(c)["settings"] == s.as_json() | {"wall_s": 1.5}
+    assert s.as_json()["examples"] == {"outputs": 20, "trajectories": 4, "inits": 2}
+
+
+def test_each_compare_run_keeps_its_own_clock():
+    args = cli.build_parser().parse_args(["compare", "emb"])
+    first = CompareRun(args)
+    time.sleep(0.01)
+    second = CompareRun(args)
+    assert second.start > first.start and first.settings == second.settings

@@ -124,10 +124,12 @@ def registry(monkeypatch):
 def test_compile_flag_and_env_register_the_twins_of_plugged_in_variants(registry):
     parser = argparse.ArgumentParser()
     plugins.add_variant_option(parser)
-    assert parser.parse_args(["--compile"]).compile is True
-    names = plugins.load_variants(["dotbias.models.zoo:TORCH_EMB_SPARSE"], entry_points=False)
+    flag = parser.parse_args(["--compile"]).compile
+    assert flag is True and parser.parse_args([]).compile is False
+    names = plugins.load_variants(["dotbias.models.zoo:TORCH_EMB_SPARSE"], entry_points=False,
+                                  compile=flag)
     assert names == ["torch_emb_sparse", "cp_compiled", "torch_emb_sparse_compiled"]
-    assert "cp_compiled" not in plugins.load_variants(entry_points=False)     # flag consumed
+    assert "cp_compiled" not in plugins.load_variants(entry_points=False)     # not a lasting switch
     registry.setenv(plugins.COMPILE_ENV, "1")
     assert "cp_compiled" in plugins.load_variants(entry_points=False)
     assert get_variant("emb_compiled").build.__wrapped__ is VARIANTS["emb"].build

@@ -113,7 +113,7 @@ def test_missing_folder_and_bad_files_one_line(tmp_path, capsys):
 def test_collect_reads_equivalence_only_envs(tmp_path):
     _equivalence(tmp_path / "torch291", "2.9.1")
     [entry] = collect(tmp_path)
-    assert entry["torch"] == "2.9.1" and entry["bench"] is None
+    assert entry.torch == "2.9.1" and entry.bench is None and entry.equivalence.verdict == "bitwise equal"
 
 
 def test_the_variants_are_named_from_the_runs_not_assumed(tmp_path):

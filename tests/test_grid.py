@@ -33,7 +33,7 @@ def test_grid_covers_every_case_variant_dtype_and_mode(small):
     bad = grid.failure_lines(grid.summarise(rows, inits=[]))
     assert all(r.close for r in rows) and not bad, "\n".join(bad)
     summary = grid.summarise(rows)
-    verdict = summary["verdict"]
+    verdict = summary.verdict
     assert verdict in ("bitwise equal", "equivalent within error"), (verdict, grid.failure_lines(summary))
     ratios = [r.worst_ratio for r in rows if r.rule == "a-priori"]
     assert ratios and max(ratios) < 1, f"baseline {base}: error / a-priori bound up to {max(ratios)}"
@@ -80,7 +80,7 @@ def test_a_gradient_only_bug_gives_different(name, small, tmp_path, capsys):
 
 
 def test_a_wrong_output_shape_is_a_row_not_a_crash(small):
-    from dotbias.equivalence.reverted import EmbNoKeepdimAdd
+    from dotbias.equivalence.ablated_models import EmbNoKeepdimAdd
     from dotbias.models.variant import Variant
     register(Variant("no_keepdim_add", EmbNoKeepdimAdd, "keepdim dropped", "[bs, 1]"))
     try:
@@ -90,8 +90,8 @@ def test_a_wrong_output_shape_is_a_row_not_a_crash(small):
     bad = [r for r in rows if not r.close]
     assert bad and {r.pair.split(" vs ")[0] for r in bad} == {"no_keepdim_add"}, [r.pair for r in bad]
     assert {r.rule for r in bad} == {"shape"} and "declared [bs, 1]" in bad[0].failure, bad[0]
-    assert grid.summarise(rows)["max_abs_output_diff"] is not None        # strict JSON: no NaN
-    json.dumps(grid.summarise(rows), allow_nan=False)
+    assert grid.summarise(rows).max_abs_output_diff is not None        # strict JSON: no NaN
+    json.dumps(grid.summarise(rows).as_json(), allow_nan=False)
 
 
 def test_an_init_bug_gives_different_and_names_the_variant(small, capsys):
@@ -111,8 +111,8 @@ def test_inexact_but_close_is_reported():
     rows = [grid.CheckRow("c", "a vs b", "float32", "cpu", False, "within error", False, True,
                           0.0, 1e-11, 0.1)]
     s = grid.summarise(rows, inits=[])
-    assert s["verdict"] == "equivalent within error"
-    assert s["inexact_cases"] == ["c a vs b float32 cpu"] and s["max_abs_grad_diff"] == 1e-11
+    assert s.verdict == "equivalent within error"
+    assert s.inexact_cases == ["c a vs b float32 cpu"] and s.max_abs_grad_diff == 1e-11
 
 
 def test_check_shows_progress_on_stderr(small, monkeypatch, capsys):
@@ -146,3 +146,20 @@ def test_check_refuses_an_unknown_baseline_in_one_line(tmp_path, capsys):
     assert err.startswith("dotbias: error: --baseline 'nope': no variant of that name; registered: ")
     assert len(err.strip().splitlines()) == 1 and not (tmp_path / "check").exists()
     assert get_baseline().name != "nope"
+
+
+def test_the_check_summary_goes_through_one_writer_and_one_reader(tmp_path):
+    from dotbias.equivalence.check_summary import FORMAT, InitRow, read_check_summary
+    rows = [grid.CheckRow("c", "a vs b", "float32", "cpu", True, "within error", False, True,
+                          0.0, 1e-11, 0.1, "", "item_bias")]
+    s = grid.summarise(rows, inits=[InitRow("a", None, "declared", False, ("std 0.0",))])
+    path = tmp_path / "equivalence.json"
+    path.write_text(json.dumps(s.as_json()))
+    assert read_check_summary(path) == s and s.as_json()["format"] == FORMAT
+    assert s.verdict == "DIFFERENT" and s.as_json()["inexact_cases"] == ["c a vs b float32 cpu det"]
+    unmarked = {k: v for k, v in s.as_json().items() if k != "format"}      # format 1
+    path.write_text(json.dumps(unmarked))
+    assert read_check_summary(path) == s
+    path.write_text(json.dumps(s.as_json() | {"format": FORMAT + 1}))
+    with pytest.raises(ValueError, match=f"format {FORMAT + 1}; this dotbias reads 1 to {FORMAT}"):
+        read_check_summary(path)

@@ -12,7 +12,7 @@ import pytest
 from dotbias.timing import counts as ins
 from dotbias.report import markdown as rendering
 from dotbias.report.summary import load_run, summarise
-from dotbias.report.history import instruction_minima
+from dotbias.report.saved_run import instruction_minima
 from synthetic_timing import paired
 from test_report import _bench, _run
 

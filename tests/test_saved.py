@@ -3,24 +3,28 @@ the change of a ratio against it ("within noise", "slower by", "faster by") with
 holds on synthetic unchanged reruns, and the time gate `--fail-slower` built on it."""
 from __future__ import annotations
 
-import json
 import math
 
 import numpy as np
 import pytest
 
-from dotbias.report.history import changes, resolve, slower_than
+from dotbias.report.saved_run import changes, resolve, slower_than
 from dotbias.report.summary import load_run, summarise, summarise_group
 from dotbias.timing import stats
-from test_report import _pair, _run
+from test_report import _bench, _pair, _run
 
 FWD = {f"bench/test_forward.py::test_forward[cpu-ml100k-float32-{v}]" for v in ("emb", "cp")}
 STEP = {f"bench/test_step.py::test_step[cpu-ml100k-float32-{v}]" for v in ("emb", "cp")}
 
 
 def _saved(path, names):
-    path.write_text(json.dumps({"benchmarks": [{"fullname": n} for n in sorted(names)]}))
-    return path
+    """A saved dotbias run holding the benchmarks `names` (pytest node ids of FWD and STEP)."""
+    benches = []
+    for n in sorted(names):
+        op, variant = n.split("::test_")[1].split("[")[0], n.rsplit("-", 1)[1].rstrip("]")
+        benches.append(_bench(op, variant, [[1e-4, 1.1e-4], [1.2e-4, 1e-4]]))
+        assert benches[-1]["fullname"] == n
+    return _run(path, benches)
 
 
 def test_the_newest_run_holding_every_benchmark_is_picked(tmp_path):
@@ -39,9 +43,9 @@ def test_no_run_with_every_benchmark_is_one_line_naming_the_missing_groups(tmp_p
 
 
 @pytest.mark.parametrize("content, why", [
-    ("{not json", "cannot be read (JSONDecodeError"),
-    ("", "cannot be read (JSONDecodeError"),
-    ('{"benchmarks": [{"name": "x"}]}', "not a pytest-benchmark run"),
+    ("{not json", "not valid JSON"),
+    ("", "file is empty"),
+    ('{"benchmarks": [{"name": "x"}]}', "has no extra_info.group"),
 ])
 def test_a_corrupt_newest_run_fails_in_one_line(tmp_path, content, why):
     _saved(tmp_path / "0001_ok.json", FWD)

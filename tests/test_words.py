@@ -13,7 +13,7 @@ from dotbias.compare.verdict import Comparison, operations_table, verdict_line
 from dotbias.compare.speed import Memory, Timed
 from dotbias.options import UsageError
 from dotbias.pytest_bench.plugin import fail_slower, instructions_threshold
-from dotbias.report.history import Change
+from dotbias.report.saved_run import Change
 from dotbias.report.markdown import render_markdown, verdict, verdict_lines
 from dotbias.report.summary import load_run, summarise, summarise_group
 from dotbias.timing.groups import DEFAULT_SIZES, Group

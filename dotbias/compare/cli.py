@@ -1,9 +1,12 @@
-"""`dotbias compare`'s options. Standard library and torch-free modules only, so that `dotbias --help`
-stays quick; the command itself (`compare.command`) is imported when it runs."""
+"""`dotbias compare`'s options, on the one skeleton (`options.subcommand`, `options.add_common`:
+--out, --threads, --no-progress as every subcommand has them). Standard library and torch-free
+modules only, so that `dotbias --help` stays quick; the command itself (`compare.command`, run
+through `commands.run_command`) is imported when it runs."""
 from __future__ import annotations
 
 import argparse
 
+from dotbias import options
 from dotbias.compare.presets import DEFAULT, THOROUGH
 from dotbias.io.files import LOCAL
 from dotbias.io.tables import PERCENT_RULE, parse_percent
@@ -48,8 +51,8 @@ def operations(text: str) -> tuple[str, ...]:
 
 def add_parser(sub) -> argparse.ArgumentParser:
     """The `compare` subcommand on the `dotbias` subparsers `sub`."""
-    p = sub.add_parser("compare", help=HELP.split("? ")[0] + "?", description=HELP)
-    p.set_defaults(func=_run)
+    p = options.subcommand(sub, "compare", _run, HELP.split("? ")[0] + "?")
+    p.description = HELP
     p.add_argument("candidate", metavar="CANDIDATE", help="a registered or plugged-in variant's "
                    "name, or a pkg.module:attr spec naming one (loaded like --variant)")
     p.add_argument("--baseline", metavar="NAME|MODULE:ATTR", default=None,
@@ -75,11 +78,7 @@ def add_parser(sub) -> argparse.ArgumentParser:
     p.add_argument("--examples", metavar="N", type=_number(int, "a whole number", 1, 100_000),
                    default=None, help="hypothesis cases for outputs and gradients (default: "
                    f"{DEFAULT['examples']}, --thorough {THOROUGH['examples']})")
-    p.add_argument("--threads", type=_number(int, "a whole number", 1, 256), default=1,
-                   help="torch threads (1: steady and fastest on a busy machine; recorded)")
-    p.add_argument("--out", metavar="DIR", default=str(LOCAL),
-                   help="folder for the results; they go to DIR/compare/")
-    p.add_argument("--no-progress", action="store_true", help="no progress lines on stderr")
+    options.add_common(p, str(LOCAL), trains=True)
     plugins.add_variant_option(p)
     return p
 

@@ -1,88 +1,78 @@
 """`dotbias compare CANDIDATE`: resolve the two variants, run the equivalence checks, the timing and
 the memory measurement, print the answer and write compare.md, compare.json and compare.png as one
-result set."""
+result set, through `commands.run_command` like every other subcommand. The run's settings are a
+`Settings` record and its progress clock lives on the `CompareRun` that runs it."""
 from __future__ import annotations
 
-import sys
 import time
 
-import torch
-
-from dotbias.compare.checks import Examples, equivalence_rows
-from dotbias.compare.presets import DEFAULT, THOROUGH
+from dotbias import commands
+from dotbias.compare.checks import equivalence_rows
 from dotbias.compare.plot import compare_plot
+from dotbias.compare.settings import Settings
 from dotbias.compare.speed import Budget, memory_pair, time_pair
 from dotbias.compare.verdict import Comparison, as_json, render
 from dotbias.equivalence.baseline import baseline_name, resolve_name
 from dotbias.equivalence.contract import CONTRACT
-from dotbias.io.files import check_writable
-from dotbias.io.tables import SPEED_RULE
-from dotbias.io.progress import enabled
 from dotbias.io.resultset import ResultSet
+from dotbias.io.tables import SPEED_RULE
 from dotbias.models.registry import get_variant
-from dotbias.timing.groups import OPERATIONS
 from dotbias.timing.stats import METHOD
 
-
-_CLOCK = {"start": time.perf_counter()}       # reset when a command starts (see `run`)
 HOW_TO_READ = (f"How to read it. Times: {METHOD}; {SPEED_RULE}. Each operation's timing stops at its target "
                "half-width or when its time budget runs out, as its row says. Peak memory: the most "
                "bytes allocated at once during one call (after a warm-up call), measured from the "
                f"allocator. Equivalence: {CONTRACT}")
 
 
-def say(message: str) -> None:
-    """A status line on stderr, with the seconds since the command started, when progress shows."""
-    if enabled():
-        print(f"[{time.perf_counter() - _CLOCK['start']:4.0f} s] {message}", file=sys.stderr,
-              flush=True)
+class CompareRun:
+    """One `dotbias compare` command: its settings, its clock (progress lines say the seconds
+    since it started) and its steps, handed to `commands.run_command`."""
 
+    def __init__(self, args, settings: Settings | None = None):
+        self.args = args
+        self.start = time.perf_counter()
+        self.settings = settings or Settings.from_args(args)
 
-def settings_of(args) -> dict:
-    preset = THOROUGH if args.thorough else DEFAULT
-    examples = args.examples or preset["examples"]
-    return {"thorough": args.thorough, "threads": args.threads,
-            "examples": {"outputs": examples, "trajectories": max(1, examples // 5),
-                         "inits": max(1, examples // 10)},
-            "time_budget_s": preset["time_budget"] if args.time_budget is None else args.time_budget,
-            "kernel_s": preset["kernel_s"], "max_processes": preset["processes"],
-            "total_s": preset["total_s"],
-            "operations": list(args.operations or OPERATIONS), "torch": torch.__version__}
+    def say(self, message: str) -> None:
+        """A status line on stderr (`commands.log`), with the seconds since the command started."""
+        commands.log(f"[{time.perf_counter() - self.start:4.0f} s] {message}")
 
+    def names(self) -> tuple[str, str]:
+        """CANDIDATE and --baseline resolved (`resolve_name`), before anything is written."""
+        candidate = resolve_name(self.args.candidate, "CANDIDATE")
+        baseline = resolve_name(self.args.baseline or baseline_name(), "--baseline")
+        if candidate == baseline:
+            raise ValueError(f"CANDIDATE and --baseline are both {candidate!r}: give two variants")
+        return candidate, baseline
 
-def compare(candidate: str, baseline: str, s: dict, max_slowdown: float | None) -> Comparison:
-    """Everything measured, in the order that fails fastest: equivalence, memory, then timing
-    (only for an equivalent candidate: the speed of another model answers nothing)."""
-    t0 = time.perf_counter()
-    ex = s["examples"]
-    eq = equivalence_rows(get_variant(candidate), get_variant(baseline_name()),
-                          Examples(ex["outputs"], ex["trajectories"], ex["inits"]), say)
-    memory = memory_pair(candidate, baseline, s["operations"], say)
-    budget = Budget(s["time_budget_s"], s["kernel_s"], None, s["max_processes"],
-                    _CLOCK["start"] + s["total_s"])
-    same = all(r.passed for r in eq) and not any(m.failure for m in memory)
-    timed = time_pair(candidate, baseline, s["operations"], budget, s["threads"], say) if same else []
-    s = s | {"wall_s": round(time.perf_counter() - t0, 1)}
-    return Comparison(candidate, baseline, baseline_name(), eq, timed, memory, max_slowdown, s)
+    def compare(self, candidate: str, baseline: str) -> Comparison:
+        """Everything measured, in the order that fails fastest: equivalence, memory, then timing
+        (only for an equivalent candidate: the speed of another model answers nothing)."""
+        s, t0 = self.settings, time.perf_counter()
+        eq = equivalence_rows(get_variant(candidate), get_variant(baseline_name()), s.examples,
+                              self.say)
+        memory = memory_pair(candidate, baseline, list(s.operations), self.say)
+        budget = Budget(s.time_budget_s, s.kernel_s, None, s.max_processes, self.start + s.total_s)
+        same = all(r.passed for r in eq) and not any(m.failure for m in memory)
+        timed = (time_pair(candidate, baseline, list(s.operations), budget, s.threads, self.say)
+                 if same else [])
+        return Comparison(candidate, baseline, baseline_name(), eq, timed, memory,
+                          self.args.max_slowdown, s, round(time.perf_counter() - t0, 1))
 
-
-def run(args) -> int:
-    _CLOCK["start"] = time.perf_counter()
-    candidate = resolve_name(args.candidate, "CANDIDATE")
-    baseline = resolve_name(args.baseline or baseline_name(), "--baseline")
-    if candidate == baseline:
-        raise ValueError(f"CANDIDATE and --baseline are both {candidate!r}: give two variants")
-    check_writable(args.out, "compare")
-    torch.set_num_threads(args.threads)
-    s = settings_of(args)
-    meta = {"command": " ".join(["dotbias", *getattr(args, "argv", [])]), "threads": args.threads}
-    with ResultSet(args.out, "compare", meta=meta) as rs:
-        c = compare(candidate, baseline, s, args.max_slowdown)
+    def work(self, rs: ResultSet, names: tuple[str, str]) -> tuple[str, int]:
+        """Measure, then render every file before the set is swapped in; the screen's answer."""
+        c = self.compare(*names)
         png = compare_plot(c)
-        rs.write_text("compare.md", f"# dotbias compare: {candidate} vs {baseline}\n\n"
+        rs.write_text("compare.md", f"# dotbias compare: {c.candidate} vs {c.baseline}\n\n"
                       + render(c, full=True) + "\n\n" + HOW_TO_READ + "\n")
         rs.write_json("compare.json", as_json(c))
         rs.write_bytes("compare.png", png)
-    print(render(c, full=False))
-    print(f"wrote {rs.path}/ (compare.md, compare.json, compare.png)", file=sys.stderr)
-    return c.exit_status()
+        return render(c, full=False), c.exit_status()
+
+
+def run(args) -> int:
+    """`dotbias compare` on the one command skeleton: --out checked, threads pinned, names
+    resolved, then the result set written whole."""
+    command = CompareRun(args)
+    return commands.run_command(args, "compare", command.work, command.names)

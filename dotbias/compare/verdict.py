@@ -6,12 +6,13 @@ candidate included), 3 slower."""
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from dotbias.compare.checks import EquivalenceRow
+from dotbias.compare.settings import Settings
 from dotbias.compare.speed import Memory, Timed
-from dotbias.io.tables import (faster_words, fmt_bytes, fmt_ratio, fmt_seconds, markdown_table,
-                               verdict_word)
+from dotbias.equivalence.contract import verdict_word
+from dotbias.io.tables import faster_words, fmt_bytes, fmt_ratio, fmt_seconds, markdown_table
 
 FORMAT = 1
 EQUIVALENT, DIFFERENT, SLOWER = 0, 1, 3
@@ -28,7 +29,8 @@ class Comparison:
     timed: list[Timed]
     memory: list[Memory]
     max_slowdown: float | None = None
-    settings: dict = field(default_factory=dict)
+    settings: Settings | None = None      # compare.command's record (None: built in a test)
+    wall_s: float | None = None
 
     @property
     def equivalent(self) -> bool:
@@ -167,6 +169,7 @@ def as_json(c: Comparison) -> dict:
     return {"format": FORMAT, "candidate": c.candidate, "baseline": c.baseline,
             "contract_baseline": c.contract_baseline, "verdict": verdict_line(c),
             "exit_status": c.exit_status(), "equivalent": c.equivalent,
-            "max_slowdown": c.max_slowdown, "settings": c.settings,
+            "max_slowdown": c.max_slowdown,
+            "settings": (c.settings.as_json() if c.settings else {}) | {"wall_s": c.wall_s},
             "equivalence": [r.as_dict() for r in c.equivalence],
             "speed": [t.as_dict() for t in c.timed], "memory": [m.as_dict() for m in c.memory]}

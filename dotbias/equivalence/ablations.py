@@ -1,4 +1,4 @@
-"""The seed's ablations: each of its choices reverted alone (models in `reverted.py`), run for real,
+"""The seed's ablations: each of its choices reverted alone (models in `ablated_models.py`), run for real,
 with what happens and how the harness caught it; plus the map of disagreement (`disagreement.py`).
 
 `run_all()` runs them once; `ablations_report()` is the text `dotbias ablations` prints;
@@ -15,7 +15,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from dotbias.equivalence import reverted
+from dotbias.equivalence import ablated_models
 from dotbias.equivalence.contract import assert_equivalent
 from dotbias.models.inputs import make_inputs
 from dotbias.io.tables import markdown_table
@@ -33,15 +33,15 @@ BS, N_USERS, N_ITEMS, N_FACTORS = 64, 30, 40, 8
 
 # (key, change, model, the seed model it is compared with)
 MODEL_ABLATIONS = [
-    ("cp_two_args", "create_params given two arguments: create_params(n, k)", reverted.CPTwoArgs, "cp"),
-    ("emb_one_list", "Embedding given one list: Embedding([n, k])", reverted.EmbOneList, "emb"),
-    ("emb_bias_one_arg", "bias made create_params-like: Embedding(n)", reverted.EmbBiasOneArg, "emb"),
-    ("cp_bias_column", "bias made Embedding-like: create_params([n, 1])", reverted.CPBiasColumn, "cp"),
-    ("cp_call_param", "a parameter called: self.user_factors(x[:, 0])", reverted.CPCallParam, "cp"),
-    ("emb_index_layer", "a layer indexed: self.user_factors[x[:, 0]]", reverted.EmbIndexLayer, "emb"),
-    ("emb_no_keepdim", "keepdim=True dropped, in-place +=", reverted.EmbNoKeepdim, "emb"),
-    ("emb_no_keepdim_add", "keepdim=True dropped, out-of-place +", reverted.EmbNoKeepdimAdd, "emb"),
-    ("cp_keepdim", "keepdim=True added to the create_params model", reverted.CPKeepdim, "cp"),
+    ("cp_two_args", "create_params given two arguments: create_params(n, k)", ablated_models.CPTwoArgs, "cp"),
+    ("emb_one_list", "Embedding given one list: Embedding([n, k])", ablated_models.EmbOneList, "emb"),
+    ("emb_bias_one_arg", "bias made create_params-like: Embedding(n)", ablated_models.EmbBiasOneArg, "emb"),
+    ("cp_bias_column", "bias made Embedding-like: create_params([n, 1])", ablated_models.CPBiasColumn, "cp"),
+    ("cp_call_param", "a parameter called: self.user_factors(x[:, 0])", ablated_models.CPCallParam, "cp"),
+    ("emb_index_layer", "a layer indexed: self.user_factors[x[:, 0]]", ablated_models.EmbIndexLayer, "emb"),
+    ("emb_no_keepdim", "keepdim=True dropped, in-place +=", ablated_models.EmbNoKeepdim, "emb"),
+    ("emb_no_keepdim_add", "keepdim=True dropped, out-of-place +", ablated_models.EmbNoKeepdimAdd, "emb"),
+    ("cp_keepdim", "keepdim=True added to the create_params model", ablated_models.CPKeepdim, "cp"),
 ]
 
 
@@ -139,7 +139,7 @@ def silent_broadcast(row: Ablation, quick: bool, data) -> Ablation:
 
     x, y = _batch()
     torch.manual_seed(0)
-    out = reverted.EmbNoKeepdimAdd(N_USERS, N_ITEMS, N_FACTORS)(x)
+    out = ablated_models.EmbNoKeepdimAdd(N_USERS, N_ITEMS, N_FACTORS)(x)
     try:
         with warnings.catch_warnings():   # torch warns about the size mismatch, then raises
             warnings.simplefilter("ignore", UserWarning)
@@ -151,7 +151,7 @@ def silent_broadcast(row: Ablation, quick: bool, data) -> Ablation:
         flat = f"MSELossFlat raises {kind}: {msg}"
     epochs = 2 if quick else 5
     losses = {}
-    for key, cls in (("seed", reverted.DotProductBiasEmb), ("ablated", reverted.EmbNoKeepdimAdd)):
+    for key, cls in (("seed", ablated_models.DotProductBiasEmb), ("ablated", ablated_models.EmbNoKeepdimAdd)):
         torch.manual_seed(0)
         losses[key] = _train_broadcasting(cls(data.n_users, data.n_items, N_FACTORS), data, epochs)
     (seed_train, seed_valid), (abl_train, abl_valid) = losses["seed"], losses["ablated"]
@@ -183,9 +183,9 @@ def sorting_slip(quick: bool, dls) -> Ablation:
         torch.manual_seed(0)
         models[name] = VARIANTS[name].make(n_users, n_items, 50)
         fit_fastai(models[name], dls, epochs=epochs, lr=5e-3, wd=0.1, seed=0)
-    emb = top5_titles(reverted.bias_of(models["emb"]), titles)
+    emb = top5_titles(ablated_models.bias_of(models["emb"]), titles)
     slip = (emb, emb)                   # the notebook sorted the Embedding model's bias twice
-    fair = (emb, top5_titles(reverted.bias_of(models["cp"]), titles))
+    fair = (emb, top5_titles(ablated_models.bias_of(models["cp"]), titles))
     overlap = lambda pair, k: len(set(pair[0][k]) & set(pair[1][k]))
     details = {"epochs": epochs, "emb": {"lowest": fair[0][0], "highest": fair[0][1]},
                "cp": {"lowest": fair[1][0], "highest": fair[1][1]},

@@ -15,7 +15,10 @@ from dotbias.models.variant import Variant
 
 DEFAULT_BASELINE = "cp"
 ENV = "DOTBIAS_BASELINE"
-_chosen: str | None = None      # None: not chosen yet, $DOTBIAS_BASELINE or cp when first asked
+# One choice per process, as the registry it names an entry of is one per process (worker processes
+# are handed it in their spec); every run sets it first (cli, pytest_configure) and
+# `set_baseline` returns the previous choice to restore. None: $DOTBIAS_BASELINE or cp when asked.
+_chosen: str | None = None
 
 
 def resolve_name(text: str, option: str) -> str:

@@ -8,17 +8,16 @@ torch thread (restored after) so the same build gives the same verdict every run
 from __future__ import annotations
 
 import itertools
-from dataclasses import asdict, dataclass
-
 import torch
 
 from dotbias.equivalence.contract import (CONTRACT, BaselineError, check_baseline, check_variant,
-                                          get_baseline, run_baseline)
+                                          get_baseline, run_baseline, verdict_word)
+from dotbias.equivalence.check_summary import CheckRow, CheckSummary, InitRow
 from dotbias.equivalence.inits import check_init
 from dotbias.models.inputs import make_inputs
 from dotbias.io.progress import track
 from dotbias.equivalence.reference import reference_batch, run_batch
-from dotbias.io.tables import fmt_float, markdown_table, verdict_word
+from dotbias.io.tables import fmt_float, markdown_table
 from dotbias.models.registry import VARIANTS
 
 # (label, n_users, n_items, n_factors, batch, index pattern)
@@ -32,23 +31,6 @@ CASES = [
 DTYPES = [torch.float32, torch.float64]
 STD = 0.5
 THREADS = 1
-
-
-@dataclass(frozen=True)
-class CheckRow:
-    case: str
-    pair: str
-    dtype: str
-    device: str
-    deterministic: bool
-    rule: str                   # "bitwise", "within error" (per tensor; both when mixed)
-    exact: bool                 # bitwise equal to the baseline, promised or not
-    close: bool                 # held to the contract
-    max_abs_output_diff: float | None   # vs the baseline (None: not comparable, see failure)
-    max_abs_grad_diff: float | None     # vs the baseline, over the four gradients
-    worst_ratio: float | None           # largest error / allowed over the within-error tensors
-    failure: str = ""           # the first failing tensor's message, first line
-    worst_tensor: str = ""      # the tensor of `worst_ratio` ("output" or a canonical gradient)
 
 
 def _baseline_row(label: str, baseline, inp, dtype, device: str, det: bool, reference):
@@ -120,68 +102,54 @@ def run_checks(devices: list[str] | None = None, seed: int = 0, variants=None) -
     return rows
 
 
-def check_inits(seed: int = 0) -> list[dict]:
+def check_inits(seed: int = 0) -> list[InitRow]:
     """Every registered variant's fresh init at MovieLens sizes against its declaration."""
-    out = []
-    for v in VARIANTS.values():
-        r = check_init(v, 944, 1665, 50, seed=seed)
-        out.append({"variant": v.name, "init": r.init.text if r.init else None, "source": r.source,
-                    "passed": r.passed, "failures": list(r.failures)})
-    return out
+    return [InitRow(v.name, r.init.text if r.init else None, r.source, r.passed, tuple(r.failures))
+            for v in VARIANTS.values() for r in [check_init(v, 944, 1665, 50, seed=seed)]]
 
 
-def summarise(rows: list[CheckRow], inits: list[dict] | None = None) -> dict:
+def summarise(rows: list[CheckRow], inits: list[InitRow] | None = None) -> CheckSummary:
     """The verdict: 'bitwise equal' if every row is, 'equivalent within error' if every row holds
     to the contract, else 'DIFFERENT' (also when an init contradicts its declaration), with the
     largest differences seen."""
     inits = check_inits() if inits is None else inits
-    held = all(r.close for r in rows) and all(i["passed"] for i in inits)
+    held = all(r.close for r in rows) and all(i.passed for i in inits)
     verdict = verdict_word(all(r.exact for r in rows), True) if held else "DIFFERENT"
-    return {"torch": torch.__version__, "threads": THREADS, "contract": CONTRACT, "verdict": verdict,
-            "baseline": get_baseline().name, "inits": inits,
-            "max_abs_output_diff": _largest(r.max_abs_output_diff for r in rows),
-            "max_abs_grad_diff": _largest(r.max_abs_grad_diff for r in rows),
-            "inexact_cases": sorted({f"{r.case} {r.pair} {r.dtype} {r.device}"
-                                     + (" det" if r.deterministic else "") for r in rows if not r.exact}),
-            "rows": [asdict(r) for r in rows]}
+    return CheckSummary(torch.__version__, THREADS, CONTRACT, verdict, get_baseline().name,
+                        tuple(rows), tuple(inits))
 
 
-def _largest(values) -> float | None:
-    return max((v for v in values if v is not None), default=None)
-
-
-def render(summary: dict) -> str:
-    lines = [f"torch {summary['torch']} ({summary['threads']} thread): {summary['verdict']}; "
-             f"largest abs diff from the baseline: outputs {fmt_float(summary['max_abs_output_diff'])}, "
-             f"gradients {fmt_float(summary['max_abs_grad_diff'])}; baseline "
-             f"{summary.get('baseline', '?')}",
+def render(summary: CheckSummary) -> str:
+    lines = [f"torch {summary.torch} ({summary.threads} thread): {summary.verdict}; "
+             f"largest abs diff from the baseline: outputs {fmt_float(summary.max_abs_output_diff)}, "
+             f"gradients {fmt_float(summary.max_abs_grad_diff)}; baseline {summary.baseline}",
              *[f"first failure: {line[2:]}" for line in failure_lines(summary)[:1]], "",
-             f"Contract: {summary['contract']}", ""]
+             f"Contract: {summary.contract}", ""]
     lines.append(markdown_table(
         ["case", "pair", "dtype", "device", "deterministic", "rule", "result", "max abs out",
          "max abs grad", "error / allowed"],
-        ([r["case"], r["pair"], r["dtype"], r["device"], "yes" if r["deterministic"] else "no",
-          r["rule"], _result(r), fmt_float(r["max_abs_output_diff"]),
-          fmt_float(r["max_abs_grad_diff"]), fmt_float(r["worst_ratio"])] for r in summary["rows"])))
+        ([r.case, r.pair, r.dtype, r.device, "yes" if r.deterministic else "no",
+          r.rule, _result(r), fmt_float(r.max_abs_output_diff),
+          fmt_float(r.max_abs_grad_diff), fmt_float(r.worst_ratio)] for r in summary.rows)))
     lines += ["", markdown_table(["variant", "init", "held to", "result"], (
-        [i["variant"], i["init"] or "not declared", i["source"],
-         "as declared" if i["passed"] else "DIFFERENT: " + "; ".join(i["failures"])]
-        for i in summary["inits"]))]
+        [i.variant, i.init or "not declared", i.source,
+         "as declared" if i.passed else "DIFFERENT: " + "; ".join(i.failures)]
+        for i in summary.inits))]
     failures = failure_lines(summary)
     return "\n".join(lines + ([""] + failures if failures else []))
 
 
-def _result(row: dict) -> str:
-    if row["rule"] == "a-priori":
-        return "within the bound" if row["close"] else "OUTSIDE THE BOUND"
-    return verdict_word(row["exact"], row["close"])
+def _result(row: CheckRow) -> str:
+    if row.rule == "a-priori":
+        return "within the bound" if row.close else "OUTSIDE THE BOUND"
+    return verdict_word(row.exact, row.close)
 
 
-def failure_lines(summary: dict) -> list[str]:
+def failure_lines(summary: CheckSummary) -> list[str]:
     """One line per failing row: the case and mode, then the failure (variant, sizes, dtype,
     device, tensor and its worst row); one per init that contradicts its declaration."""
-    rows = [f"- {r['case']}, {'deterministic' if r['deterministic'] else 'default'} algorithms: "
-            f"{r['failure'] or r['pair'] + ': not held to the contract'}"
-            for r in summary["rows"] if not r["close"]]
-    return rows + [f"- init of {i['variant']}: {'; '.join(i['failures'])}"
-                   for i in summary["inits"] if not i["passed"]]
+    rows = [f"- {r.case}, {'deterministic' if r.deterministic else 'default'} algorithms: "
+            f"{r.failure or r.pair + ': not held to the contract'}"
+            for r in summary.rows if not r.close]
+    return rows + [f"- init of {i.variant}: {'; '.join(i.failures)}"
+                   for i in summary.inits if not i.passed]

@@ -26,7 +26,7 @@ from dotbias.equivalence.results import (TensorCheck, VariantCheck, bitwise, che
 from dotbias.models.canonical import Canonical, squeeze
 from dotbias.models.variant import Variant
 
-__all__ = ["CONTRACT", "DEFAULT_BASELINE", "choose_baseline", "get_baseline",
+__all__ = ["CONTRACT", "DEFAULT_BASELINE", "choose_baseline", "get_baseline", "verdict_word",
            "set_baseline", "check_variant", "assert_equivalent", "assert_baseline", "compare_pair"]
 
 FACTOR = 4          # a variant may be FACTOR times as far from float64 as the baseline is, plus
@@ -57,6 +57,11 @@ CONTRACT = (
 
 class BaselineError(AssertionError):
     """The baseline breaks the a-priori bound: nothing can be judged against it."""
+
+
+def verdict_word(exact: bool, close: bool) -> str:
+    """The one wording of a comparison's outcome under the contract."""
+    return "bitwise equal" if exact else "equivalent within error" if close else "DIFFERENT"
 
 
 def expect_exact(dtype: torch.dtype, device: str | torch.device, *, numel: int = 0,

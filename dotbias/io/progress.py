@@ -14,7 +14,9 @@ if TYPE_CHECKING:
     from tqdm import tqdm
 
 T = TypeVar("T")
-_enabled: bool | None = None        # None: on when stderr is a terminal
+# None: on when stderr is a terminal. Process-wide on purpose: the process has one stderr (set by
+# the CLI from --no-progress), and every progress line of a run goes to it.
+_enabled: bool | None = None
 
 
 def set_enabled(flag: bool | None) -> None:

@@ -42,11 +42,6 @@ def fmt_float(x: float | None) -> str:
     return MISSING if x is None else f"{x:.3g}"
 
 
-def verdict_word(exact: bool, close: bool) -> str:
-    """The one wording of a comparison's outcome."""
-    return "bitwise equal" if exact else "equivalent within error" if close else "DIFFERENT"
-
-
 # One meaning per quantity: a percentage option is read by `parse_percent` and every time ratio is
 # worded by `fmt_speed` (docs/timing.md, "Reading a ratio"), in every report, verdict and screen.
 PERCENT_RULE = ("5%% and 5 both mean five percent; a bare number between 0 and 1, such as 0.05, "

@@ -8,7 +8,6 @@ plugged-in variant and of the baseline's book model `cp`.
 torch and the models are imported only when a spec is loaded, so `dotbias --help` stays quick."""
 from __future__ import annotations
 
-import argparse
 import importlib
 import os
 from collections.abc import Iterable
@@ -18,10 +17,11 @@ from importlib import metadata
 ENV = "DOTBIAS_VARIANTS"
 COMPILE_ENV = "DOTBIAS_COMPILE"
 COMPILE_ALWAYS = ("cp",)     # built-ins whose compiled twin --compile registers too
-_compile_flag: list[bool] = []      # set by a parsed --compile, read (once) by load_variants
 GROUP = "dotbias.variants"
 PROBE = (3, 4, 2)           # n_users, n_items, n_factors of the model a spec is validated on
-_loaded: dict[str, list[str]] = {}      # spec -> the names it registered
+# spec -> the names it registered: part of the process-wide registry (`registry.VARIANTS`), which
+# worker processes rebuild from `loaded_specs()`; not per-run state.
+_loaded: dict[str, list[str]] = {}
 
 
 def resolve(spec: str) -> list:
@@ -111,23 +111,22 @@ def specs_from_env() -> list[str]:
     return [s.strip() for s in os.environ.get(ENV, "").split(",") if s.strip()]
 
 
-def compile_requested(env: bool = True) -> bool:
-    """Whether --compile was parsed (consumed here) or DOTBIAS_COMPILE is set to 1/true/yes."""
-    flag = bool(_compile_flag)
-    _compile_flag.clear()
+def compile_requested(flag: bool = False, env: bool = True) -> bool:
+    """Whether this run asked for compiled twins: `flag` (its parsed --compile: the argparse
+    namespace's or pytest's `config.getoption("compile")`) or DOTBIAS_COMPILE set to 1/true/yes."""
     return flag or (env and os.environ.get(COMPILE_ENV, "").strip().lower() in ("1", "true", "yes"))
 
 
 def load_variants(specs: Iterable[str] = (), *, env: bool = True, entry_points: bool = True,
-                  compile: bool | None = None) -> list[str]:
+                  compile: bool = False) -> list[str]:
     """Register every variant found: installed entry points, then DOTBIAS_VARIANTS, then
-    `specs` (from --variant); with `compile` (default: `compile_requested()`) also their compiled
-    twins and cp's. Returns their names; loading twice registers nothing twice."""
+    `specs` (from --variant); with `compile` (this run's --compile) or DOTBIAS_COMPILE also their
+    compiled twins and cp's. Returns their names; loading twice registers nothing twice."""
     found = [ep.value for ep in metadata.entry_points(group=GROUP)] if entry_points else []
     found += specs_from_env() if env else []
     found += list(specs)
     names = [name for spec in found for name in _register(spec)]
-    if compile if compile is not None else compile_requested(env):
+    if compile_requested(compile, env):
         from dotbias.models.registry import VARIANTS, get_variant, register
         twins = [get_variant(n + "_compiled") for n in (*COMPILE_ALWAYS, *names)
                  if not n.endswith("_compiled")]
@@ -149,23 +148,13 @@ COMPILE_HELP = ("also register the compiled twin (torch.compile, default backend
                 "plugged-in variant and of cp, named <name>_compiled (also $DOTBIAS_COMPILE=1)")
 
 
-class _CompileFlag(argparse.Action):
-    """--compile: noted where `load_variants` finds it, so every caller of --variant gets it."""
-    def __init__(self, option_strings, dest, **kwargs):
-        super().__init__(option_strings, dest, nargs=0, default=False, **kwargs)
-
-    def __call__(self, parser, namespace, values, option_string=None):
-        setattr(namespace, self.dest, True)
-        _compile_flag.append(True)
-
-
 def add_variant_option(*parsers) -> None:
     """`--variant` and `--compile` on argparse parsers (the `dotbias` subcommands that run
     variants)."""
     for parser in parsers:
         parser.add_argument("--variant", action="append", default=[], metavar="MODULE:ATTR",
                             help=VARIANT_HELP)
-        parser.add_argument("--compile", action=_CompileFlag, help=COMPILE_HELP)
+        parser.add_argument("--compile", action="store_true", help=COMPILE_HELP)
 
 
 def add_pytest_option(parser) -> None:
@@ -173,6 +162,6 @@ def add_pytest_option(parser) -> None:
     try:
         parser.addoption("--variant", action="append", default=[], metavar="MODULE:ATTR",
                          help=VARIANT_HELP)
-        parser.addoption("--compile", action=_CompileFlag, help=COMPILE_HELP)
+        parser.addoption("--compile", action="store_true", help=COMPILE_HELP)
     except ValueError:          # already added by the other conftest in the same session
         pass

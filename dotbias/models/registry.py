@@ -1,7 +1,9 @@
 """The variant registry: every variant a test, check or benchmark iterates over.
 
 The built-in variants (the book's two, then the zoo) are registered here, in one place; users'
-variants join through `register` (or from outside the package: `plugins`)."""
+variants join through `register` (or from outside the package: `plugins`). The registry is one per
+process on purpose (as pytest's plugin manager is): every check, benchmark and worker process
+iterates over the same variants; a test that registers restores it."""
 from __future__ import annotations
 
 from dotbias.models import book, zoo
@@ -9,7 +11,7 @@ from dotbias.models.variant import Init, Variant
 
 VARIANTS: dict[str, Variant] = {}
 OPT_IN: dict[str, Variant] = {v.name: v for v in zoo.OPT_IN}     # found by name, not registered
-_TWINS: dict[str, Variant] = {}     # compiled twins made by get_variant
+_TWINS: dict[str, Variant] = {}     # a cache: each compiled twin made once, so every run gets the same one
 
 
 def register(variant: Variant, *, replace: bool = False) -> Variant:

@@ -85,7 +85,7 @@ def _defaults(config) -> None:
 def pytest_configure(config):
     """Runs before pytest-benchmark's own (trylast) configure reads these options."""
     try:                                       # and DOTBIAS_VARIANTS, entry points; one line
-        plugins.load_variants(config.getoption("variant"))
+        plugins.load_variants(config.getoption("variant"), compile=config.getoption("compile"))
         chosen = baseline.choose_baseline(config.getoption("baseline"))
     except ValueError as e:
         raise pytest.UsageError(str(e)) from None

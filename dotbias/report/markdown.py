@@ -6,10 +6,10 @@ import math
 
 from dotbias.io.tables import (SPEED_RULE, faster_words, fmt_bytes, fmt_ratio, fmt_seconds,
                                markdown_table)
-from dotbias.report.summary import CAP_ROUNDS, Row, Summary
+from dotbias.report.floors_and_counts import floors_markdown, instructions_markdown
+from dotbias.report.summary import CAP_ROUNDS, Benchmark, Row, Summary
 from dotbias.timing import stats
-from dotbias.timing.counts import TOP, Counts, short_name
-from dotbias.timing.groups import EPOCH_NOTE, TARGET_HALF_WIDTH, Floor, memory_differs
+from dotbias.timing.groups import EPOCH_NOTE, TARGET_HALF_WIDTH, memory_differs
 
 AA_FAIL = "this machine was too noisy: do not trust the ratios"
 
@@ -64,13 +64,13 @@ def compile_notes(row: Row) -> list[str]:
     the notes stored with it (sparse gradients densified), and the first call of each variant
     whose first call took 100x its timed call: compilation where the run recorded the variant as
     compiled, else warm-up (lazy initialisation, first allocations)."""
-    out = [f"RECOMPILED: {t.name} compiled {t.extra['compiles_in_rounds']} graph(s) inside the "
-           "timed rounds; its time includes compilation" for t in row.times
-           if t.extra.get("compiles_in_rounds")]
-    out += [note for t in row.times for note in t.extra.get("notes", ())]
-    return out + [f"{t.name} first call {fmt_seconds(t.extra['first_call_s'])} "
-                  f"({'compilation' if t.extra.get('compiled') else 'warm-up'}, outside the rounds)"
-                  for t in row.times if t.extra.get("first_call_s", 0) > 100 * t.seconds]
+    measured = [(t, t.measured) for t in row.times if t.measured is not None]
+    out = [f"RECOMPILED: {t.name} compiled {m.compiles_in_rounds} graph(s) inside the "
+           "timed rounds; its time includes compilation" for t, m in measured if m.compiles_in_rounds]
+    out += [note for _, m in measured for note in m.notes]
+    return out + [f"{t.name} first call {fmt_seconds(m.first_call_s)} "
+                  f"({'compilation' if m.compiled else 'warm-up'}, outside the rounds)"
+                  for t, m in measured if (m.first_call_s or 0) > 100 * t.seconds]
 
 
 def misses(row: Row) -> list[str]:
@@ -151,8 +151,9 @@ def render_markdown(summary: Summary) -> str:
     lines += floors_markdown(summary.rows) + instructions_markdown(summary.rows)
     lines += ["## Environment", "", "Made by `pytest bench` (runs saved under results/local/benchmarks) "
               "and `dotbias report`.", ""]
-    keys = list(summary.runs[0]) if summary.runs else []
-    lines += [markdown_table(keys, [[env[k] for k in keys] for env in summary.runs]), ""]
+    envs = [env.as_dict() for env in summary.runs]
+    keys = list(envs[0]) if envs else []
+    lines += [markdown_table(keys, [[env[k] for k in keys] for env in envs]), ""]
     return "\n".join(lines)
 
 
@@ -170,81 +171,28 @@ def row_json(r: Row) -> dict:
     return {"group": r.group.as_dict(), "label": r.group.label, "run": r.run, "torch": r.torch,
             "baseline": r.baseline,
             "threads": r.threads, "thinned_every": r.thinned, "sweep_axes": list(r.sweep_axes),
-            "times": {t.name: {"seconds": t.seconds, "processes": t.processes, "rounds": t.rounds} | t.extra
-                      for t in r.times},
+            "times": {t.name: {"seconds": t.seconds, "processes": t.processes, "rounds": t.rounds}
+                      | measured_json(t.measured) for t in r.times},
             "ratios": [x.as_dict() for x in r.ratios], "aa": r.aa.as_dict() if r.aa else None}
 
 
+def measured_json(m: Benchmark | None) -> dict:
+    """What report.json says a variant's benchmark measured beside its time, as the run stored it:
+    floor, instruction counts, peak memory, notes, compiled, the slowest first call, the graphs
+    compiled inside the timed rounds (the keys present only where there is something to say)."""
+    if m is None:
+        return {}
+    out = {"floor": m.floor.as_dict() if m.floor else None,
+           "instructions": m.instructions.as_dict() if m.instructions else None,
+           "memory": {"peak_bytes": m.peak_bytes} if m.peak_bytes is not None else None,
+           "notes": list(m.notes), "compiled": m.compiled, "first_call_s": m.first_call_s,
+           "compiles_in_rounds": m.compiles_in_rounds}
+    return {k: v for k, v in out.items() if v or k == "compiled"}
+
+
 def summary_json(summary: Summary) -> dict:
+    """report.json: the one writer of a summary."""
     return {"confidence": stats.CONFIDENCE, "method": stats.METHOD, "epoch": EPOCH_NOTE,
-            "partial": list(summary.partial), "runs": list(summary.runs),
+            "partial": list(summary.partial), "runs": [env.as_dict() for env in summary.runs],
             "baselines": summary.baselines,
             "rows": [row_json(r) for r in summary.rows]}
-
-
-def instructions_markdown(rows) -> list[str]:
-    """REPORT.md's section: count ratio beside time ratio, and the breakdown of one group."""
-    body, breakdown = [], []
-    for r in rows:
-        counted = {t.name: Counts.from_dict(t.extra["instructions"]) for t in r.times
-                   if t.extra.get("instructions")}
-        for x in r.ratios:
-            if x.numerator in counted and x.denominator in counted:
-                a, b = counted[x.numerator], counted[x.denominator]
-                cr = a.minimum / b.minimum
-                agree = "agree" if x.low <= cr <= x.high else "DISAGREE: memory/cache, not instructions"
-                body.append([r.group.label, f"{x.numerator}/{x.denominator}", f"{a.minimum:,.0f}",
-                             f"{b.minimum:,.0f}", f"{max(a.spread, b.spread):.2%}", f"{cr:.3f}",
-                             fmt_ratio(x.value, x.low, x.high), agree])
-        if counted and not breakdown and any(c.top for c in counted.values()):
-            breakdown = _breakdown(r.group.label, counted)
-    if not body:
-        return []
-    head = ["group", "ratio", "numerator instr/call", "denominator instr/call", "spread of repeats",
-            "count ratio", "time ratio [95% next run]", "time vs count"]
-    return ["## Instruction counts (callgrind)", "", "Minimum over repeats of denoised instructions "
-            "per call; a time ratio whose interval misses the count ratio points at memory or cache "
-            "effects.", "", markdown_table(head, body), ""] + breakdown
-
-
-def _breakdown(label: str, counted: dict[str, Counts]) -> list[str]:
-    names = list(counted)
-    head = ["#"] + [h for n in names for h in (f"{n} function", "instr/call")]
-    body = []
-    for i in range(TOP):
-        row = [i + 1]
-        for n in names:
-            top = counted[n].top
-            row += [f"`{short_name(top[i][0])[:80]}`", f"{top[i][1]:,.0f}"] if i < len(top) else [None, None]
-        body.append(row)
-    out = [f"### Where the instructions go: {label}", "", markdown_table(head, body), ""]
-    for n, c in counted.items():
-        if c.delta:
-            out += [f"Largest differences, {n} minus baseline (instructions per call):", "",
-                    markdown_table(["function", "difference"],
-                                   [[f"`{short_name(f)[:100]}`", f"{d:+,.0f}"] for f, d in c.delta]), ""]
-    return out
-
-
-def floors_markdown(rows) -> list[str]:
-    """REPORT.md's section: per group and variant, the time beside its two floors."""
-    body = []
-    for r in rows:
-        for t in r.times:
-            f = t.extra.get("floor")
-            if not f:
-                continue
-            fl = Floor(**f)
-            bound = "overhead" if fl.dispatch_s >= fl.bandwidth_s else "bandwidth"
-            body.append([r.group.label, t.name, fmt_seconds(t.seconds), fl.ops,
-                         fmt_seconds(fl.dispatch_s), f"{fl.dispatch_s / t.seconds:.0%}",
-                         f"{fl.bytes / 1e6:.3g} MB", fmt_seconds(fl.bandwidth_s),
-                         f"{fl.bandwidth_s / t.seconds:.0%}", bound])
-    if not body:
-        return []
-    head = ["group", "variant", "time", "aten ops", "dispatch floor", "of time", "bytes touched",
-            "bandwidth floor", "of time", "larger floor"]
-    return ["## Floors: dispatcher overhead and memory bandwidth", "",
-            "Dispatch floor: the same number of 1-element torch ops as the variant dispatches per call; "
-            "bandwidth floor: the bytes of those ops' tensors (an upper bound on traffic) at the "
-            "measured copy bandwidth.", "", markdown_table(head, body), ""]

@@ -11,7 +11,7 @@ import io  # noqa: E402
 import matplotlib.pyplot as plt  # noqa: E402
 
 from dotbias.io.tables import fmt_ratio, time_unit
-from dotbias.report.versions import op_label
+from dotbias.report.versions import CrossVersion, op_label
 
 AXES = {"n": ("n_users", "users = items"), "f": ("n_factors", "factors"), "bs": ("bs", "batch size")}
 
@@ -148,22 +148,22 @@ def run_plot(res) -> bytes:
     return png_bytes(fig)
 
 
-def cross_version_plot(summary: dict) -> bytes:
+def cross_version_plot(summary: CrossVersion) -> bytes:
     """One panel per operation: every variant's time ratio to the baseline, with its 95% next-run
     interval, across torch versions."""
-    rows, keys = summary["versions"], summary["ratio_keys"]
+    rows, keys = summary.versions, summary.ratio_keys
     fig, axes = plt.subplots(1, max(len(keys), 1), figsize=(4 * max(len(keys), 1), 4.2), squeeze=False)
     xs = range(len(rows))
     for ax, k in zip(axes[0], keys):
-        variants = [v for v in summary["variants"] if any(v in r["ratios"].get(k, {}) for r in rows)]
+        variants = [v for v in summary.variants if any(r.ratio(k, v) for r in rows)]
         for i, v in enumerate(variants):
-            pts = [(x, r["ratios"][k][v]) for x, r in zip(xs, rows) if v in r["ratios"].get(k, {})]
+            pts = [(x, r.ratio(k, v).ratio) for x, r in zip(xs, rows) if r.ratio(k, v)]
             off = (i - (len(variants) - 1) / 2) * 0.05
-            err = [[p["value"] - p["low"] for _, p in pts], [p["high"] - p["value"] for _, p in pts]]
-            ax.errorbar([x + off for x, _ in pts], [p["value"] for _, p in pts], yerr=err,
+            err = [[p.value - p.low for _, p in pts], [p.high - p.value for _, p in pts]]
+            ax.errorbar([x + off for x, _ in pts], [p.value for _, p in pts], yerr=err,
                         marker="o", ms=3, capsize=2, label=v)
         ax.axhline(1.0, color="grey", lw=0.8, ls="--")
-        ax.set_xticks(list(xs), [r["torch"].split("+")[0] for r in rows])
+        ax.set_xticks(list(xs), [r.torch.split("+")[0] for r in rows])
         ax.set(xlabel="torch", title=op_label(k), ylabel="time / baseline (95% next run)")
     axes[0][-1].legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))
     fig.tight_layout()

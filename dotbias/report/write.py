@@ -32,6 +32,6 @@ def write_versions_report(folder: str | Path, out_dir: str | Path) -> str:
     md, png = versions.render_markdown(summary), cross_version_plot(summary)
     out_dir = Path(out_dir)
     written = [write_text(out_dir / "CROSS_VERSION.md", md),
-               write_json(out_dir / "cross_version.json", summary),
+               write_json(out_dir / "cross_version.json", summary.as_json()),
                write_bytes(out_dir / "cross_version.png", png)]
     return md + "\nwrote " + ", ".join(str(p) for p in written)

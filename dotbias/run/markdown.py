@@ -1,7 +1,8 @@
 """`dotbias run`'s report as markdown (run.md and what the command prints)."""
 from __future__ import annotations
 
-from dotbias.io.tables import markdown_table, verdict_word
+from dotbias.equivalence.contract import verdict_word
+from dotbias.io.tables import markdown_table
 from dotbias.run.config import MIN_RATINGS, TOP_KS
 
 TIMES_NOTE = ("Per-epoch times are not shown: the models train one after the other, so on a shared "
