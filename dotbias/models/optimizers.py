@@ -124,6 +124,14 @@ def torch_adamw(**impl) -> Callable[..., torch.optim.Optimizer]:
     return partial(torch.optim.AdamW, betas=BETAS, eps=EPS, **impl)
 
 
+def wrapped_opt_func(**impl) -> Callable:
+    """A `Learner` opt_func: fastai's OptimWrapper around torch AdamW (`impl`: foreach=, fused=)."""
+    def opt_func(params, **kwargs):
+        from fastai.optimizer import OptimWrapper      # fastai loads only when a Learner runs
+        return OptimWrapper(params, torch_adamw(**impl), **kwargs)
+    return opt_func
+
+
 @dataclass(frozen=True)
 class AdamImpl:
     """One implementation of the book's optimizer: `make(params, lr, wd)` returns a stepper;
@@ -140,13 +148,13 @@ BOOK_IMPL = "torch"     # what the book's loop and `step` use: torch AdamW, torc
 ADAM_IMPLS: dict[str, AdamImpl] = {impl.name: impl for impl in [
     AdamImpl("torch", _torch, "torch AdamW, torch's default implementation (a for-loop on CPU)"),
     AdamImpl("forloop", partial(_torch, foreach=False), "torch AdamW, foreach=False",
-             torch_adamw(foreach=False)),
+             wrapped_opt_func(foreach=False)),
     AdamImpl("foreach", partial(_torch, foreach=True), "torch AdamW, foreach=True",
-             torch_adamw(foreach=True)),
-    AdamImpl("fused", partial(_torch, fused=True), "torch AdamW, fused=True", torch_adamw(fused=True)),
+             wrapped_opt_func(foreach=True)),
+    AdamImpl("fused", partial(_torch, fused=True), "torch AdamW, fused=True", wrapped_opt_func(fused=True)),
     AdamImpl("fastai", _fastai_adam, "fastai's Adam (fit_one_cycle's default), decoupled wd"),
     AdamImpl("wrapped_fused", partial(_wrapped, fused=True),
-             "fastai OptimWrapper around torch AdamW fused=True", torch_adamw(fused=True)),
+             "fastai OptimWrapper around torch AdamW fused=True", wrapped_opt_func(fused=True)),
     # fastai's scheduler would set lr as a float, replacing the tensor: a graph per step
     AdamImpl("compiled", CompiledStepper, "torch AdamW for-loop, its step torch.compile'd", in_fastai=False),
 ]}

@@ -25,8 +25,6 @@ OPTIMIZERS: dict[str, Callable[..., torch.optim.Optimizer]] = {
     "sgd": lambda ps: torch.optim.SGD(ps, lr=0.5, momentum=0.9),
     "adam": lambda ps: torch.optim.Adam(ps, lr=1e-2),
     "adamw": lambda ps: torch.optim.AdamW(ps, lr=1e-2, weight_decay=0.1),
-    # fastai's Adam defaults for the seed's fit: decoupled weight decay 0.1, eps 1e-5, beta2 0.99
-    "fastai": lambda ps: torch.optim.AdamW(ps, lr=5e-3, betas=(0.9, 0.99), eps=1e-5, weight_decay=0.1),
 }
 
 
