@@ -14,7 +14,6 @@ from dataclasses import dataclass
 from functools import cache, partial
 
 import torch
-from torch import Tensor
 
 BETAS, EPS = (0.95, 0.99), 1e-5     # fastai's Adam: mom (scheduled from 0.95), sqr_mom, eps
 SEP = "+"                           # "cp+fused": a variant, then an implementation
