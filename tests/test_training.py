@@ -178,3 +178,29 @@ def test_a_worker_process_times_the_setups_beside_the_variants():
     result = run_process(spec, 0, timeout_s=120)
     assert set(result[groups[0].label]["seconds"]) == {"cp"}
     assert set(result[groups[1].label]["seconds"]) == {"cp", "cp+fused"}
+
+
+def test_dotbias_compare_takes_a_setup_and_holds_it_to_the_training_trajectories():
+    """`dotbias compare cp+IMPL`: a correct implementation passes the one-cycle training row, a
+    wrong one (coupled weight decay) fails it naming the setup; a setup is timed only where an
+    optimizer runs, and a pkg.module:attr spec is still a variant."""
+    from mutants import OPTIMIZER_BUGS
+
+    from dotbias.compare.checks import Examples
+    from dotbias.compare.training import is_setup, parse_candidate, setup_operations, setup_rows
+    from dotbias.models.optimizers import register_impl, unregister_impl
+    assert is_setup("cp+fused") and not is_setup("cp") and not is_setup("pkg.mod:A+B")
+    assert setup_operations(["forward", "step", "epoch_fastai"]) == ["step", "epoch_fastai"]
+    with pytest.raises(ValueError, match="a training setup is timed in step, epoch_lean"):
+        setup_operations(["forward"])
+    with pytest.raises(ValueError, match="CANDIDATE 'nope\\+fused': unknown variant 'nope'"):
+        parse_candidate("nope+fused")
+    [ok] = setup_rows(parse_candidate("cp+fused"), Examples(1, 2, 1))
+    assert ok.passed and ok.cases >= 2 and 0 < ok.worst < 1, ok
+    coupled = next(b for b in OPTIMIZER_BUGS if b.name == "bug_coupled_wd")
+    register_impl(coupled)
+    try:
+        [bad] = setup_rows(parse_candidate("cp+bug_coupled_wd"), Examples(1, 2, 1))
+    finally:
+        unregister_impl(coupled.name)
+    assert not bad.passed and bad.failure.startswith("cp+bug_coupled_wd vs cp ("), bad.failure

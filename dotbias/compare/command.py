@@ -12,6 +12,7 @@ from dotbias.compare.checks import Examples, equivalence_rows
 from dotbias.compare.presets import DEFAULT, THOROUGH
 from dotbias.compare.plot import compare_plot
 from dotbias.compare.speed import Budget, memory_pair, time_pair
+from dotbias.compare.training import compare_setup, is_setup, parse_candidate
 from dotbias.compare.verdict import Comparison, as_json, render
 from dotbias.equivalence.contract import BASELINE, CONTRACT
 from dotbias.io.files import check_writable
@@ -83,7 +84,8 @@ def compare(candidate: str, baseline: str, s: dict, max_slowdown: float | None) 
 
 def run(args) -> int:
     _CLOCK["start"] = time.perf_counter()
-    candidate = resolve(args.candidate, "CANDIDATE")
+    setup = parse_candidate(args.candidate) if is_setup(args.candidate) else None   # VARIANT+IMPL
+    candidate = setup.name if setup else resolve(args.candidate, "CANDIDATE")
     baseline = resolve(args.baseline or BASELINE, "--baseline")
     if candidate == baseline:
         raise ValueError(f"CANDIDATE and --baseline are both {candidate!r}: give two variants")
@@ -92,7 +94,8 @@ def run(args) -> int:
     s = settings_of(args)
     meta = {"command": " ".join(["dotbias", *getattr(args, "argv", [])]), "threads": args.threads}
     with ResultSet(args.out, "compare", meta=meta) as rs:
-        c = compare(candidate, baseline, s, args.max_slowdown)
+        c = (compare_setup(setup, baseline, s, args.max_slowdown, _CLOCK["start"], say) if setup
+             else compare(candidate, baseline, s, args.max_slowdown))
         png = compare_plot(c)
         rs.write_text("compare.md", f"# dotbias compare: {candidate} vs {baseline}\n\n"
                       + render(c, full=True) + "\n\n" + HOW_TO_READ + "\n")
