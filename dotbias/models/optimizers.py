@@ -15,6 +15,8 @@ from functools import cache, partial
 
 import torch
 
+from dotbias.models.whole_step import WholeStep
+
 BETAS, EPS = (0.95, 0.99), 1e-5     # fastai's Adam: mom (scheduled from 0.95), sqr_mom, eps
 SEP = "+"                           # "cp+fused": a variant, then an implementation
 
@@ -156,6 +158,8 @@ ADAM_IMPLS: dict[str, AdamImpl] = {impl.name: impl for impl in [
              "fastai OptimWrapper around torch AdamW fused=True", wrapped_opt_func(fused=True)),
     # fastai's scheduler would set lr as a float, replacing the tensor: a graph per step
     AdamImpl("compiled", CompiledStepper, "torch AdamW for-loop, its step torch.compile'd", in_fastai=False),
+    AdamImpl("compiled_step", WholeStep, "the whole step (forward, backward, AdamW) in one "
+             "torch.compile graph", in_fastai=False),
 ]}
 
 

@@ -38,6 +38,8 @@ def train_step(model: nn.Module, opt, x: Tensor, y: Tensor,
     """zero_grad, forward, loss, backward and (when `opt`, a torch optimizer or a stepper of
     `models.optimizers`, is given) one optimizer step, sparse gradients densified first
     (`densify_sparse_grads`); the loss."""
+    if getattr(opt, "whole_step", False):      # it runs zero_grad to step itself, compiled
+        return opt.train(model, x, y, loss_fn).detach()
     if opt is None:
         model.zero_grad(set_to_none=True)
     else:
