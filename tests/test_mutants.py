@@ -105,7 +105,12 @@ def test_the_training_property_catches_each_optimizer_bug(impl):
     assert f"{setup_of(impl).name} vs {get_baseline().name} (" in text, text[:500]
 
 
-@pytest.mark.parametrize("name", [*CORRECT_OPTIMIZERS, HAND_ADAMW.name])
+def _slow_if_compiled(name: str):
+    compiles = name in ADAM_IMPLS and ADAM_IMPLS[name].compiles
+    return pytest.param(name, marks=pytest.mark.slow) if compiles else name
+
+
+@pytest.mark.parametrize("name", [_slow_if_compiled(n) for n in [*CORRECT_OPTIMIZERS, HAND_ADAMW.name]])
 def test_the_training_property_accepts_each_correct_implementation(name):
     with registered(HAND_ADAMW):
         error = training_failure(name)

@@ -10,7 +10,8 @@ import torch
 from dotbias import VARIANTS
 from dotbias.data.ratings import collab_dls, synthetic_ratings, tensors_from_dls
 from dotbias.models.optimizers import ADAM_IMPLS, BOOK_IMPL, Training, parse_setups
-from dotbias.models.training import evaluate, fit_fastai, fit_lean, lean_optimizer, one_cycle
+from dotbias.models.training import (evaluate, fit_fastai, fit_lean, lean_optimizer, mse_flat,
+                                     one_cycle, train_step)
 from dotbias.timing.groups import Group, Size
 from dotbias.timing.operations import make_op, setups_for
 from dotbias.timing.workers import WorkSpec, run_process
@@ -112,7 +113,8 @@ def test_a_training_setup_is_named_variant_plus_implementation():
         Training.parse("cp+")
 
 
-@pytest.mark.parametrize("impl", list(ADAM_IMPLS))
+@pytest.mark.parametrize("impl", [pytest.param(i, marks=pytest.mark.slow) if ADAM_IMPLS[i].compiles
+                                  else i for i in ADAM_IMPLS])
 def test_fit_lean_with_every_implementation_is_the_books_training(small, impl):
     """Same seed, same batches, same schedule: the losses of every implementation agree with the
     book's optimizer to float32 rounding (a wrong one, e.g. coupled decay, moves them by far more)."""
@@ -135,7 +137,7 @@ def test_fit_fastai_runs_each_implementation_as_its_opt_func(small, impl):
 def test_fit_fastai_refuses_an_implementation_its_learner_cannot_run(small):
     dls, data = small
     no = [i for i in ADAM_IMPLS if not ADAM_IMPLS[i].in_fastai]
-    assert no == ["compiled"]
+    assert no == ["compiled", "compiled_step"]
     with pytest.raises(ValueError, match="'compiled' does not run in fastai's Learner"):
         fit_fastai(make("cp", data), dls, epochs=1, impl="compiled")
 
@@ -204,3 +206,46 @@ def test_dotbias_compare_takes_a_setup_and_holds_it_to_the_training_trajectories
     finally:
         unregister_impl(coupled.name)
     assert not bad.passed and bad.failure.startswith("cp+bug_coupled_wd vs cp ("), bad.failure
+
+
+class RecordingWholeStep:
+    """A stepper that runs the whole step itself, recording what `train_step` hands it."""
+    whole_step = True
+
+    def __init__(self):
+        self.calls = []
+
+    def train(self, model, x, y, loss_fn):
+        self.calls.append((model, x, y, loss_fn))
+        return torch.tensor(1.5, requires_grad=True) * 1
+
+
+def test_train_step_hands_a_whole_step_the_model_and_batch_and_runs_no_backward_itself():
+    model = VARIANTS["cp"].make(5, 6, 3)
+    x, y = torch.tensor([[0, 1], [4, 5]]), torch.tensor([1.0, 2.0])
+    opt = RecordingWholeStep()
+    loss = train_step(model, opt, x, y)
+    assert [c[0] for c in opt.calls] == [model] and opt.calls[0][3] is mse_flat
+    assert loss.item() == 1.5 and not loss.requires_grad
+    assert all(p.grad is None for p in model.parameters())      # no backward of its own
+
+
+def test_a_whole_step_refuses_a_model_it_was_not_made_for():
+    from dotbias.models.whole_step import WholeStep
+    a, b = VARIANTS["cp"].make(5, 6, 3), VARIANTS["cp"].make(5, 6, 3)
+    step = WholeStep(list(a.parameters()), 1e-3, 0.1)
+    with pytest.raises(ValueError, match="not the ones it was made for"):
+        step.train(b, torch.tensor([[0, 1]]), torch.tensor([1.0]), mse_flat)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", list(VARIANTS))
+def test_the_compiled_whole_step_trains_every_variant_the_same(name):
+    """compiled_step holds any variant's forward: 3 one-cycle steps within the contract."""
+    from dotbias.equivalence.strategies import Case
+    from dotbias.equivalence.trajectories import check_training
+    case = Case(40, 50, 8, 32, "duplicates", torch.float32, "cpu", 7)
+    steps = check_training(Training(name, "compiled_step"), case.params(),
+                           [case.batch(s) for s in range(3)], case.y_range)
+    bad = [c.message for s in steps for c in s if not c.passed]
+    assert not bad, bad[0]

@@ -137,12 +137,14 @@ def wrapped_opt_func(**impl) -> Callable:
 class AdamImpl:
     """One implementation of the book's optimizer: `make(params, lr, wd)` returns a stepper;
     `opt_func` is what fastai's `Learner` takes for it (None: fastai's own `Adam`, its default);
-    `in_fastai` False: fastai's Learner cannot run it (`fit_fastai` refuses it)."""
+    `in_fastai` False: fastai's Learner cannot run it (`fit_fastai` refuses it); `compiles`: it
+    runs torch.compile (seconds per new graph: the test suite keeps it to its slow set)."""
     name: str
-    make: Callable[..., TorchStepper | FastaiStepper]
+    make: Callable[..., TorchStepper | FastaiStepper | WholeStep]
     description: str
     opt_func: Callable | None = None
     in_fastai: bool = True
+    compiles: bool = False
 
 
 BOOK_IMPL = "torch"     # what the book's loop and `step` use: torch AdamW, torch's default path
@@ -157,9 +159,10 @@ ADAM_IMPLS: dict[str, AdamImpl] = {impl.name: impl for impl in [
     AdamImpl("wrapped_fused", partial(_wrapped, fused=True),
              "fastai OptimWrapper around torch AdamW fused=True", wrapped_opt_func(fused=True)),
     # fastai's scheduler would set lr as a float, replacing the tensor: a graph per step
-    AdamImpl("compiled", CompiledStepper, "torch AdamW for-loop, its step torch.compile'd", in_fastai=False),
+    AdamImpl("compiled", CompiledStepper, "torch AdamW for-loop, its step torch.compile'd", in_fastai=False,
+             compiles=True),
     AdamImpl("compiled_step", WholeStep, "the whole step (forward, backward, AdamW) in one "
-             "torch.compile graph", in_fastai=False),
+             "torch.compile graph", in_fastai=False, compiles=True),
 ]}
 
 

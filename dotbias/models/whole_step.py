@@ -61,7 +61,9 @@ class WholeStep:
 
     def train(self, model: nn.Module, x: Tensor, y: Tensor, loss_fn: Callable) -> Tensor:
         params = dict(model.named_parameters())
-        if list(params.values()) != self.params:
+        mine = len(params) == len(self.params) and all(
+            a is b for a, b in zip(params.values(), self.params))
+        if not mine:
             raise ValueError("WholeStep: the model's parameters are not the ones it was made for")
         self.hypers[2].add_(1)
         with torch.no_grad():
