@@ -192,9 +192,11 @@ def test_dotbias_compare_takes_a_setup_and_holds_it_to_the_training_trajectories
     from dotbias.compare.training import is_setup, parse_candidate, setup_operations, setup_rows
     from dotbias.models.optimizers import register_impl, unregister_impl
     assert is_setup("cp+fused") and not is_setup("cp") and not is_setup("pkg.mod:A+B")
-    assert setup_operations(["forward", "step", "epoch_fastai"]) == ["step", "epoch_fastai"]
-    with pytest.raises(ValueError, match="a training setup is timed in step, epoch_lean"):
-        setup_operations(["forward"])
+    fused, whole = parse_candidate("cp+fused"), parse_candidate("cp+compiled_step")
+    assert setup_operations(["forward", "step", "epoch_fastai"], fused) == ["step", "epoch_fastai"]
+    assert setup_operations(["forward", "step", "epoch_fastai"], whole) == ["step"]
+    with pytest.raises(ValueError, match="'cp\\+fused' is timed in step, epoch_lean, epoch_fastai;"):
+        setup_operations(["forward"], fused)
     with pytest.raises(ValueError, match="CANDIDATE 'nope\\+fused': unknown variant 'nope'"):
         parse_candidate("nope+fused")
     [ok] = setup_rows(parse_candidate("cp+fused"), Examples(1, 2, 1))

@@ -20,7 +20,8 @@ from dotbias.equivalence.strategies import small_cases, step_counts
 from dotbias.equivalence.trajectories import check_training
 from dotbias.models.optimizers import SEP, Training
 from dotbias.models.registry import get_variant
-from dotbias.timing.operations import TRAINED
+from dotbias.timing.groups import DEFAULT_SIZES, Group
+from dotbias.timing.operations import TRAINED, setups_for
 
 
 def is_setup(text: str) -> bool:
@@ -38,12 +39,15 @@ def parse_candidate(text: str) -> Training:
     return setup
 
 
-def setup_operations(operations: list[str]) -> list[str]:
-    """The operations a setup is timed in: those of `operations` that run an optimizer."""
-    ops = [op for op in operations if op in TRAINED]
+def setup_operations(operations: list[str], setup: Training) -> list[str]:
+    """The operations of `operations` that time `setup`: those that run an optimizer, and
+    epoch_fastai only for an implementation fastai's Learner runs (`timing.operations.setups_for`)."""
+    ops = [op for op in operations
+           if setups_for(Group(op, "cpu", DEFAULT_SIZES[0], "float32"), [setup])]
     if not ops:
-        raise ValueError(f"a training setup is timed in {', '.join(TRAINED)}; --operations gave "
-                         f"{', '.join(operations)}")
+        raise ValueError(f"training setup {setup.name!r} is timed in {', '.join(TRAINED)}"
+                         f"{'' if setup.adam.in_fastai else ' (not epoch_fastai)'}; --operations "
+                         f"gave {', '.join(operations)}")
     return ops
 
 
@@ -82,7 +86,7 @@ def compare_setup(setup: Training, baseline: str, s: dict, max_slowdown: float |
     operations that train (only for an equivalent setup)."""
     t0 = time.perf_counter()
     ex = s["examples"]
-    ops = setup_operations(s["operations"])
+    ops = setup_operations(s["operations"], setup)
     eq = setup_rows(setup, Examples(ex["outputs"], ex["trajectories"], ex["inits"]), say)
     memory = memory_pair(setup.name, baseline, ops, say)
     budget = Budget(s["time_budget_s"], s["kernel_s"], None, s["max_processes"],

@@ -4,7 +4,8 @@ step can use (`ADAM_IMPLS`) and the `Training` spec naming a variant with one of
 Every implementation has the arithmetic of fastai's Adam as `fit_one_cycle` uses it: decoupled
 weight decay, eps 1e-5, beta2 0.99, lr and beta1 set before every step from the one-cycle
 schedule. They differ in how the update is computed (a loop over parameters, one batched call, one
-fused kernel, fastai's own code, a compiled step), so each is held to the trajectory contract
+fused kernel, fastai's own code, a compiled optimizer step, the whole step compiled as one
+graph), so each is held to the trajectory contract
 (`equivalence.trajectories.check_training`) before its time means anything. A user's own joins
 through `register_impl`."""
 from __future__ import annotations
