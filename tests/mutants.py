@@ -4,7 +4,8 @@ variants it must accept (tests/test_mutants.py runs the suite's properties again
 Each bug is the book's create_params model (or a zoo variant) changed in one place, marked `# <-`,
 of a different kind: a wrong lookup, a dropped or detached term, a gradient-only change, bugs that
 show only with duplicate indices, only with large batches, only at the last row, only in float64,
-only in half precision, only after several training steps, and in the init."""
+only in half precision, only after several training steps, and in the init. Optimizer bugs are
+training setups (`Training`): the baseline trained by a hand-written AdamW with one bug."""
 from __future__ import annotations
 
 import torch
@@ -12,6 +13,7 @@ from fastai.layers import sigmoid_range
 from torch import nn
 
 from dotbias.models.book import DotProductBiasCP
+from dotbias.models.optimizers import BETAS, EPS, AdamImpl, Training
 from dotbias.models.variant import Variant
 from dotbias.models.zoo import BAG, EINSUM, FASTAI, PACKED, TorchEmbeddingDotBias
 
@@ -190,3 +192,64 @@ CORRECT = [FASTAI, PACKED, EINSUM, BAG]
 # Each bug also as a module attribute, so one can be registered alone:
 # DOTBIAS_VARIANTS=mutants:bug_last_row pytest tests (with tests/ on PYTHONPATH).
 globals().update({bug.name: bug for bug in BUGS})
+
+
+class HandAdamW:
+    """fastai Adam's arithmetic written out (decoupled weight decay, bias-corrected moments, eps
+    outside the sqrt, lr and beta1 from the schedule), with at most one `bug` switched on."""
+    def __init__(self, params, lr: float, wd: float, bug: str | None = None):
+        self.params, self.lr, self.wd, self.bug = list(params), lr, wd, bug
+        self.beta1 = self.pending = BETAS[0]
+        self.m = [torch.zeros_like(p) for p in self.params]
+        self.v = [torch.zeros_like(p) for p in self.params]
+        self.t = 0
+
+    def set_hypers(self, lr: float, beta1: float) -> None:
+        self.lr = lr
+        if self.bug == "stale_beta1":       # <- the previous step's beta1: read before the scheduler
+            self.beta1, self.pending = self.pending, beta1
+        else:
+            self.beta1 = beta1
+
+    def zero_grad(self) -> None:
+        for p in self.params:
+            p.grad = None
+
+    @torch.no_grad()
+    def step(self) -> None:
+        self.t += 1
+        b1, b2, bug = self.beta1, BETAS[1], self.bug
+        bc1, bc2 = (1.0, 1.0) if bug == "no_bias_correction" else (1 - b1 ** self.t, 1 - b2 ** self.t)  # <-
+        for p, m, v in zip(self.params, self.m, self.v):
+            g = p.grad
+            if bug == "coupled_wd":
+                g = g + self.wd * p  # <- L2 in the gradient: p.mul_(1 - lr * wd)
+            else:
+                p.mul_(1 - self.lr * self.wd)
+            m.mul_(b1).add_(g, alpha=1 - b1)
+            v.mul_(b2).addcmul_(g, g, value=1 - b2)
+            if bug == "eps_inside_sqrt":
+                denom = (v / bc2 + EPS).sqrt()  # <- (v / bc2).sqrt() + eps
+            else:
+                denom = (v / bc2).sqrt() + EPS
+            p.addcdiv_(m, denom, value=-self.lr / bc1)
+
+
+def _hand(bug: str | None) -> AdamImpl:
+    name = f"bug_{bug}" if bug else "hand_adamw"
+    return AdamImpl(name, lambda ps, lr, wd: HandAdamW(ps, lr, wd, bug),
+                    f"hand-written AdamW{', ' + bug.replace('_', ' ') if bug else ''}")
+
+
+# Optimizer bugs, each an implementation registered only while its test runs (test_mutants.py),
+# trained on the baseline's variant; and the correct hand-written one, accepted beside the built-ins.
+OPTIMIZER_BUGS = [_hand(b) for b in ("no_bias_correction", "coupled_wd", "eps_inside_sqrt",
+                                     "stale_beta1")]
+HAND_ADAMW = _hand(None)
+CORRECT_OPTIMIZERS = ["foreach", "fused", "fastai", "wrapped_fused", "compiled", "compiled_step"]
+
+
+def setup_of(impl: AdamImpl | str) -> Training:
+    """The baseline's variant trained by `impl`."""
+    from dotbias.equivalence.contract import get_baseline
+    return Training(get_baseline().name, impl if isinstance(impl, str) else impl.name)

@@ -1,18 +1,24 @@
 """Mutation self-test: the suite's properties, run against each plausible bug of
 tests/mutants.py, must fail, naming the bug's pair; against each correct-but-different variant
-they must pass. The score is printed in pytest's terminal summary."""
+they must pass; the same for training setups: each optimizer bug (a hand-written AdamW with one
+bug) must fail the one-cycle training property naming its setup, each correct implementation pass
+it. The score is printed in pytest's terminal summary."""
 from __future__ import annotations
+
+from contextlib import contextmanager
 
 import pytest
 from hypothesis import Phase, given, settings
-from mutants import BUGS, CORRECT, MUTATION_SCORE
+from mutants import BUGS, CORRECT, CORRECT_OPTIMIZERS, HAND_ADAMW, MUTATION_SCORE, OPTIMIZER_BUGS
+from mutants import setup_of
 from strategies import cases, duplicate_cases, half_dtypes, init_sizes, optimizers, seeds
 from strategies import small_cases, step_counts
 from test_equivalence import equivalence_property
 from test_init import init_property
-from test_trajectories import trajectory_property
+from test_trajectories import training_property, trajectory_property
 
 from dotbias.equivalence.contract import get_baseline
+from dotbias.models.optimizers import ADAM_IMPLS, register_impl, unregister_impl
 
 # Bounded runs: no example database (a failure must not be replayed into the real properties'
 # runs), no shrinking (the first failure is enough), at most EXAMPLES each, and the same examples
@@ -66,6 +72,53 @@ def test_the_suite_accepts_each_correct_but_different_variant(variant):
     assert found is None, f"{variant.name} rejected by the {found[0]} property: {found[1]}"
 
 
+@contextmanager
+def registered(impl):
+    """`impl` in ADAM_IMPLS for the duration (a bug never outlives its test)."""
+    register_impl(impl)
+    try:
+        yield impl
+    finally:
+        unregister_impl(impl.name)
+
+
+def training_failure(impl_name: str) -> BaseException | None:
+    """The error of the training property on the baseline's variant trained by `impl_name`."""
+    setup = setup_of(impl_name)
+    prop = given(small_cases, step_counts)(lambda c, k: training_property(c, k, [setup]))
+    try:
+        BOUNDED(prop)()
+    except (AssertionError, BaseExceptionGroup) as e:
+        return e
+    except Exception as e:          # the property crashed on the bug: caught all the same
+        return e
+    return None
+
+
+@pytest.mark.parametrize("impl", OPTIMIZER_BUGS, ids=[b.name for b in OPTIMIZER_BUGS])
+def test_the_training_property_catches_each_optimizer_bug(impl):
+    with registered(impl):
+        error = training_failure(impl.name)
+    MUTATION_SCORE["caught"].append(error is not None)
+    assert error is not None, f"{impl.name} ({impl.description}) passed the training property"
+    text = str(error) if not isinstance(error, BaseExceptionGroup) else str(error.exceptions[0])
+    assert f"{setup_of(impl).name} vs {get_baseline().name} (" in text, text[:500]
+
+
+def _slow_if_compiled(name: str):
+    compiles = name in ADAM_IMPLS and ADAM_IMPLS[name].compiles
+    return pytest.param(name, marks=pytest.mark.slow) if compiles else name
+
+
+@pytest.mark.parametrize("name", [_slow_if_compiled(n) for n in [*CORRECT_OPTIMIZERS, HAND_ADAMW.name]])
+def test_the_training_property_accepts_each_correct_implementation(name):
+    with registered(HAND_ADAMW):
+        error = training_failure(name)
+    MUTATION_SCORE["accepted"].append(error is None)
+    assert error is None, f"{name} rejected by the training property: {error}"
+
+
 def test_the_catalogue_covers_ten_kinds_and_three_correct_variants():
     assert len(BUGS) >= 10 and len({b.build for b in BUGS}) == len(BUGS)
     assert len(CORRECT) >= 3
+    assert len(OPTIMIZER_BUGS) == 4 and set(CORRECT_OPTIMIZERS) < set(ADAM_IMPLS)

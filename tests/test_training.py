@@ -1,4 +1,5 @@
-"""Training loops: return shape, reproducibility, and that both actually learn."""
+"""Training loops: return shape, reproducibility, that both actually learn, and training setups
+(a variant with an optimizer implementation): named, run by both loops and timed where they train."""
 from __future__ import annotations
 
 import math
@@ -8,7 +9,12 @@ import torch
 
 from dotbias import VARIANTS
 from dotbias.data.ratings import collab_dls, synthetic_ratings, tensors_from_dls
-from dotbias.models.training import evaluate, fit_fastai, fit_lean, lean_optimizer, one_cycle
+from dotbias.models.optimizers import ADAM_IMPLS, BOOK_IMPL, Training, parse_setups
+from dotbias.models.training import (evaluate, fit_fastai, fit_lean, lean_optimizer, mse_flat,
+                                     one_cycle, train_step)
+from dotbias.timing.groups import Group, Size
+from dotbias.timing.operations import make_op, setups_for
+from dotbias.timing.workers import WorkSpec, run_process
 
 
 @pytest.fixture(scope="module")
@@ -91,3 +97,157 @@ def test_fit_lean_rejects_a_batch_larger_than_the_data(small):
     _, data = small
     with pytest.raises(ValueError, match="bs=100000 is larger than the"):
         fit_lean(make("cp", data), data, epochs=1, bs=100_000)
+
+
+# --- training setups: a variant with one optimizer implementation (models/optimizers.py) --------
+
+def test_a_training_setup_is_named_variant_plus_implementation():
+    setup = Training.parse(" cp+fused ")
+    assert (setup.variant, setup.impl, setup.name) == ("cp", "fused", "cp+fused")
+    assert Training.parse("cp") == Training("cp", BOOK_IMPL) and Training.parse("cp").name == "cp"
+    assert Training.parse(f"cp+{BOOK_IMPL}").name == "cp"       # the book's setup has one name
+    assert [s.name for s in parse_setups("emb+fastai, cp+foreach,")] == ["emb+fastai", "cp+foreach"]
+    with pytest.raises(ValueError, match=r"unknown optimizer implementation 'fusd'; expected one of torch"):
+        Training.parse("cp+fusd")
+    with pytest.raises(ValueError, match=r"training setup 'cp\+': expected VARIANT or VARIANT\+IMPL"):
+        Training.parse("cp+")
+
+
+@pytest.mark.parametrize("impl", [pytest.param(i, marks=pytest.mark.slow) if ADAM_IMPLS[i].compiles
+                                  else i for i in ADAM_IMPLS])
+def test_fit_lean_with_every_implementation_is_the_books_training(small, impl):
+    """Same seed, same batches, same schedule: the losses of every implementation agree with the
+    book's optimizer to float32 rounding (a wrong one, e.g. coupled decay, moves them by far more)."""
+    _, data = small
+    book = fit_lean(make("cp", data), data, epochs=2, bs=32, seed=1)
+    other = fit_lean(make("cp", data), data, epochs=2, bs=32, seed=1, impl=impl)
+    assert [e.valid_loss for e in other.epochs] == pytest.approx([e.valid_loss for e in book.epochs],
+                                                                 rel=1e-5)
+
+
+@pytest.mark.parametrize("impl", [i for i in ADAM_IMPLS if ADAM_IMPLS[i].in_fastai])
+def test_fit_fastai_runs_each_implementation_as_its_opt_func(small, impl):
+    dls, data = small
+    book = fit_fastai(make("cp", data), dls, epochs=1, seed=3)
+    other = fit_fastai(make("cp", data), dls, epochs=1, seed=3, impl=impl)
+    assert other.hypers == book.hypers          # the scheduler reached the optimizer the same way
+    assert other.final_valid_loss == pytest.approx(book.final_valid_loss, rel=1e-5)
+
+
+def test_fit_fastai_refuses_an_implementation_its_learner_cannot_run(small):
+    dls, data = small
+    no = [i for i in ADAM_IMPLS if not ADAM_IMPLS[i].in_fastai]
+    assert no == ["compiled", "compiled_step"]
+    with pytest.raises(ValueError, match="'compiled' does not run in fastai's Learner"):
+        fit_fastai(make("cp", data), dls, epochs=1, impl="compiled")
+
+
+def _aten_ops(fn) -> set[str]:
+    with torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CPU]) as prof:
+        fn()
+    return {e.name for e in prof.events()}
+
+
+def test_the_step_operation_steps_with_the_setups_implementation():
+    """`step` of cp+fused runs torch's fused kernel, the book's setup the for-loop (no fused, no
+    foreach kernel): a setup that silently fell back to the book's optimizer fails here."""
+    group = Group("step", "cpu", Size("tiny", 20, 30, 4, 8), "float32")
+    fused, book, foreach = (make_op(group, name) for name in ("cp+fused", "cp", "cp+foreach"))
+    for fn in (fused, book, foreach):
+        fn()
+    assert "aten::_fused_adamw_" in _aten_ops(fused)
+    assert not any("fused_adamw" in op or "_foreach" in op for op in _aten_ops(book))
+    assert any(op.startswith("aten::_foreach") for op in _aten_ops(foreach))
+
+
+def test_setups_are_timed_only_where_an_optimizer_runs():
+    tiny = Size("tiny", 20, 30, 4, 8)
+    setups = parse_setups("cp+fused,cp+compiled")
+    assert setups_for(Group("forward", "cpu", tiny, "float32"), setups) == ()
+    assert setups_for(Group("step", "cpu", tiny, "float32"), setups) == ("cp+fused", "cp+compiled")
+    assert setups_for(Group("epoch_fastai", "cpu", tiny, "float32"), setups) == ("cp+fused",)
+    with pytest.raises(ValueError, match="forward_backward runs no optimizer; setups are timed in step"):
+        make_op(Group("forward_backward", "cpu", tiny, "float32"), "cp+fused")
+    for name in ("cp", "cp+torch"):         # the book's setup is the variant, in every group
+        make_op(Group("forward", "cpu", tiny, "float32"), name)()
+
+
+def test_a_worker_process_times_the_setups_beside_the_variants():
+    tiny = Size("tiny", 20, 30, 4, 8)
+    groups = (Group("forward", "cpu", tiny, "float32"), Group("step", "cpu", tiny, "float32"))
+    spec = WorkSpec(groups, ("cp",), "cp", budget_s=0.02, setups=("cp+fused",))
+    assert WorkSpec.from_json(spec.to_json()) == spec
+    result = run_process(spec, 0, timeout_s=120)
+    assert set(result[groups[0].label]["seconds"]) == {"cp"}
+    assert set(result[groups[1].label]["seconds"]) == {"cp", "cp+fused"}
+
+
+def test_dotbias_compare_takes_a_setup_and_holds_it_to_the_training_trajectories():
+    """`dotbias compare cp+IMPL`: a correct implementation passes the one-cycle training row, a
+    wrong one (coupled weight decay) fails it naming the setup; a setup is timed only where an
+    optimizer runs, and a pkg.module:attr spec is still a variant."""
+    from mutants import OPTIMIZER_BUGS
+
+    from dotbias.compare.checks import Examples
+    from dotbias.compare.training import is_setup, parse_candidate, setup_operations, setup_rows
+    from dotbias.models.optimizers import register_impl, unregister_impl
+    assert is_setup("cp+fused") and not is_setup("cp") and not is_setup("pkg.mod:A+B")
+    fused, whole = parse_candidate("cp+fused"), parse_candidate("cp+compiled_step")
+    assert setup_operations(["forward", "step", "epoch_fastai"], fused) == ["step", "epoch_fastai"]
+    assert setup_operations(["forward", "step", "epoch_fastai"], whole) == ["step"]
+    with pytest.raises(ValueError, match="'cp\\+fused' is timed in step, epoch_lean, epoch_fastai;"):
+        setup_operations(["forward"], fused)
+    with pytest.raises(ValueError, match="CANDIDATE 'nope\\+fused': unknown variant 'nope'"):
+        parse_candidate("nope+fused")
+    [ok] = setup_rows(parse_candidate("cp+fused"), Examples(1, 2, 1))
+    assert ok.passed and ok.cases >= 2 and 0 < ok.worst < 1, ok
+    coupled = next(b for b in OPTIMIZER_BUGS if b.name == "bug_coupled_wd")
+    register_impl(coupled)
+    try:
+        [bad] = setup_rows(parse_candidate("cp+bug_coupled_wd"), Examples(1, 2, 1))
+    finally:
+        unregister_impl(coupled.name)
+    assert not bad.passed and bad.failure.startswith("cp+bug_coupled_wd vs cp ("), bad.failure
+
+
+class RecordingWholeStep:
+    """A stepper that runs the whole step itself, recording what `train_step` hands it."""
+    whole_step = True
+
+    def __init__(self):
+        self.calls = []
+
+    def train(self, model, x, y, loss_fn):
+        self.calls.append((model, x, y, loss_fn))
+        return torch.tensor(1.5, requires_grad=True) * 1
+
+
+def test_train_step_hands_a_whole_step_the_model_and_batch_and_runs_no_backward_itself():
+    model = VARIANTS["cp"].make(5, 6, 3)
+    x, y = torch.tensor([[0, 1], [4, 5]]), torch.tensor([1.0, 2.0])
+    opt = RecordingWholeStep()
+    loss = train_step(model, opt, x, y)
+    assert [c[0] for c in opt.calls] == [model] and opt.calls[0][3] is mse_flat
+    assert loss.item() == 1.5 and not loss.requires_grad
+    assert all(p.grad is None for p in model.parameters())      # no backward of its own
+
+
+def test_a_whole_step_refuses_a_model_it_was_not_made_for():
+    from dotbias.models.whole_step import WholeStep
+    a, b = VARIANTS["cp"].make(5, 6, 3), VARIANTS["cp"].make(5, 6, 3)
+    step = WholeStep(list(a.parameters()), 1e-3, 0.1)
+    with pytest.raises(ValueError, match="not the ones it was made for"):
+        step.train(b, torch.tensor([[0, 1]]), torch.tensor([1.0]), mse_flat)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", list(VARIANTS))
+def test_the_compiled_whole_step_trains_every_variant_the_same(name):
+    """compiled_step holds any variant's forward: 3 one-cycle steps within the contract."""
+    from dotbias.equivalence.strategies import Case
+    from dotbias.equivalence.trajectories import check_training
+    case = Case(40, 50, 8, 32, "duplicates", torch.float32, "cpu", 7)
+    steps = check_training(Training(name, "compiled_step"), case.params(),
+                           [case.batch(s) for s in range(3)], case.y_range)
+    bad = [c.message for s in steps for c in s if not c.passed]
+    assert not bad, bad[0]

@@ -1,19 +1,23 @@
 """k optimizer steps from the same canonical start on the same batches keep every variant within
-the contract (SGD with momentum, Adam, AdamW with weight decay), and fastai's `fit_one_cycle`
-keeps the baseline's family bitwise equal."""
+the contract (SGD with momentum, Adam, AdamW with weight decay), every optimizer implementation
+trains the same over the one-cycle schedule, and fastai's `fit_one_cycle` keeps the baseline's
+family bitwise equal."""
 from __future__ import annotations
 
 import numpy as np
 import pandas as pd
 import pytest
 import torch
-from hypothesis import given
+from hypothesis import strategies as st
+from hypothesis import given, target
 from strategies import Case, optimizers, small_cases, step_counts
 from test_equivalence import scaled_baseline
 
 from dotbias.equivalence.contract import APRIORI_ULPS, DEFAULT_BASELINE, BaselineError, get_baseline
 from dotbias.models.inputs import random_canonical
-from dotbias.equivalence.trajectories import assert_trajectories, check_trajectory
+from dotbias.equivalence.trajectories import (assert_training, assert_trajectories, check_training,
+                                              check_trajectory)
+from dotbias.models.optimizers import ADAM_IMPLS, Training
 from dotbias.models.registry import VARIANTS
 from dotbias.models.book import DotProductBiasCP
 from dotbias.models.variant import Variant
@@ -29,6 +33,41 @@ def trajectory_property(case: Case, optimizer: str, k: int,
 @given(small_cases, optimizers, step_counts)
 def test_k_optimizer_steps_keep_every_variant_within_the_contract(case, optimizer, k):
     trajectory_property(case, optimizer, k)
+
+
+EAGER_IMPLS = [name for name, impl in ADAM_IMPLS.items() if not impl.compiles]
+COMPILED_IMPLS = [name for name, impl in ADAM_IMPLS.items() if impl.compiles]
+
+
+def training_property(case: Case, k: int, setups: list[Training] | None = None) -> None:
+    """k steps of the one-cycle schedule: every setup (default: the baseline's variant with every
+    registered eager optimizer implementation) within the contract of the book's setup in float64."""
+    batches = [case.batch(step) for step in range(k)]
+    base = get_baseline().name
+    setups = [Training(base, name) for name in EAGER_IMPLS] if setups is None else setups
+    assert_training(setups, case.params(), batches, case.y_range)
+
+
+@given(small_cases, step_counts)
+def test_every_optimizer_implementation_trains_the_same_within_the_contract(case, k):
+    training_property(case, k)
+
+
+@pytest.mark.slow
+@given(small_cases, step_counts)
+def test_every_compiled_implementation_trains_the_same_within_the_contract(case, k):
+    training_property(case, k, [Training(get_baseline().name, name) for name in COMPILED_IMPLS])
+
+
+@given(small_cases, st.integers(2, 5), st.sampled_from(EAGER_IMPLS))
+def test_the_training_bound_holds_a_correct_implementation_well_inside_it(case, k, impl):
+    """The bound attacked: hypothesis steers towards the largest error/allowed of a correct
+    implementation; it must stay below 1 (the test above) and is reported here at most 0.5."""
+    setup = Training(get_baseline().name, impl)
+    steps = check_training(setup, case.params(), [case.batch(s) for s in range(k)], case.y_range)
+    share = max((c.max_err / c.allowed for s in steps for c in s if c.allowed > 0), default=0.0)
+    target(share)
+    assert share <= 0.5, f"{setup.name}: error/allowed {share:.3g} on {case}, {k} steps"
 
 
 class DecayInForward(DotProductBiasCP):

@@ -11,6 +11,7 @@ from dotbias.compare.checks import equivalence_rows
 from dotbias.compare.plot import compare_plot
 from dotbias.compare.settings import Settings
 from dotbias.compare.speed import Budget, memory_pair, time_pair
+from dotbias.compare.training import compare_setup, is_setup, parse_candidate
 from dotbias.compare.verdict import Comparison, as_json, render
 from dotbias.equivalence.baseline import baseline_name, resolve_name
 from dotbias.equivalence.contract import CONTRACT
@@ -40,7 +41,9 @@ class CompareRun:
 
     def names(self) -> tuple[str, str]:
         """CANDIDATE and --baseline resolved (`resolve_name`), before anything is written."""
-        candidate = resolve_name(self.args.candidate, "CANDIDATE")
+        text = self.args.candidate
+        candidate = (parse_candidate(text).name if is_setup(text)      # VARIANT+IMPL
+                     else resolve_name(text, "CANDIDATE"))
         baseline = resolve_name(self.args.baseline or baseline_name(), "--baseline")
         if candidate == baseline:
             raise ValueError(f"CANDIDATE and --baseline are both {candidate!r}: give two variants")
@@ -62,7 +65,9 @@ class CompareRun:
 
     def work(self, rs: ResultSet, names: tuple[str, str]) -> tuple[str, int]:
         """Measure, then render every file before the set is swapped in; the screen's answer."""
-        c = self.compare(*names)
+        setup = parse_candidate(self.args.candidate) if is_setup(self.args.candidate) else None
+        c = (compare_setup(setup, names[1], self.settings, self.args.max_slowdown, self.start,
+                           self.say) if setup else self.compare(*names))
         png = compare_plot(c)
         rs.write_text("compare.md", f"# dotbias compare: {c.candidate} vs {c.baseline}\n\n"
                       + render(c, full=True) + "\n\n" + HOW_TO_READ + "\n")

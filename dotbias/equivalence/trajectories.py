@@ -1,7 +1,9 @@
 """Training trajectories under the equivalence contract: k optimizer steps from the same canonical
 start on the same batches, every variant's parameters held to `equivalence.CONTRACT` after each
 step against the baseline and against the book's create_params model trained in float64 (the
-reference). The baseline is first held to the a-priori bound on each batch.
+reference). The baseline is first held to the a-priori bound on each batch. Training setups
+(`models.optimizers.Training`: a variant with an optimizer implementation) are held the same way
+over fastai's one-cycle schedule (`check_training`), against the book's setup in float64.
 
 Training amplifies rounding: with SGD at lr 0.5 and momentum 0.9 a 1-ulp difference at step 1 can
 be hundreds of ulps by step 5, and one run of the baseline can land far closer to float64 than a
@@ -24,8 +26,10 @@ from torch import Tensor
 from dotbias.models.canonical import Canonical
 from dotbias.equivalence.contract import (NUDGES, TensorCheck, assert_baseline, check_tensor,
                                           describe, expect_exact, get_baseline)
-from dotbias.models.training import train_steps
 from dotbias.models.book import CP, DotProductBiasCP
+from dotbias.models.optimizers import BOOK_IMPL, Training
+from dotbias.models.registry import get_variant
+from dotbias.models.training import scheduled_steps, train_steps
 from dotbias.models.variant import Variant
 
 
@@ -103,7 +107,6 @@ def check_trajectory(variant: Variant, params: Canonical, batches: Sequence[tupl
     baseline = get_baseline()
     if not baseline_checked:
         assert_baseline_on(baseline, params, batches, y_range)
-    dtype, device = params.user_factors.dtype, params.user_factors.device
     bs = batches[0][0].shape[0] if batches else 0
     label = (f"{variant.name} vs {baseline.name} ({describe(params, bs)}), {optimizer}")
     run = train_steps(variant, params, batches, optimizer, y_range)
@@ -111,7 +114,15 @@ def check_trajectory(variant: Variant, params: Canonical, batches: Sequence[tupl
     reference = reference or reference_trajectory(params, batches, optimizer, y_range)
     nudged = nudged if nudged is not None else nudged_trajectories(params, batches, optimizer,
                                                                    y_range)
-    family = variant.same_family(baseline)
+    return _hold(label, params, bs, variant.same_family(baseline), run, base_run, reference, nudged)
+
+
+def _hold(label: str, params: Canonical, bs: int, family: bool, run: list[Canonical],
+          base_run: list[Canonical], reference: list[Canonical],
+          nudged: list[list[Canonical]]) -> list[list[TensorCheck]]:
+    """Every step's four canonical parameters of `run` held to the contract (see
+    `check_trajectory`); bitwise against `base_run` where `family` and `expect_exact` say so."""
+    dtype, device = params.user_factors.dtype, params.user_factors.device
     steps, largest = [], [t.double().abs().amax().item() if t.numel() else 0.0 for t in params]
     for k, (p, pb, pr) in enumerate(zip(run, base_run, reference), 1):
         checks = []
@@ -140,6 +151,60 @@ def assert_trajectories(variants: Sequence[Variant], params: Canonical,
     for v in variants:
         for checks in check_trajectory(v, params, batches, optimizer, y_range, reference=reference,
                                        base_run=base_run, nudged=nudged, baseline_checked=True):
+            bad = next((c for c in checks if not c.passed), None)
+            if bad is not None:
+                raise AssertionError(bad.message)
+
+
+# --- training setups: one optimizer implementation over the one-cycle schedule ------------------
+# An implementation's own rounding is a few ulps of each update lr * (m/(sqrt(v) + eps) + wd * p),
+# an update being O(lr); the book's loop in float32 rounds the same updates (its error counts in
+# the baseline's), and the floor alone (FLOOR_ULPS ulps of a scale at least twice the largest
+# parameter) exceeds it wherever lr x a few ops stays below the parameters' size. A wrong
+# optimizer (bias correction, coupled decay, eps, a stale beta1) is off by a part of lr per step.
+
+def training_runs(params: Canonical, batches: Sequence[tuple[Tensor, Tensor]], y_range=(0, 5.5)
+                  ) -> tuple[list[Canonical], list[Canonical], list[list[Canonical]]]:
+    """(float64 reference, baseline run, nudged runs) of the book's setup (its variant `cp`
+    trained by torch AdamW) over the one-cycle schedule: what every training setup is held to."""
+    batches64 = [(x, y.double()) for x, y in batches]
+    reference = scheduled_steps(CP, params.to(dtype=torch.float64), batches64, BOOK_IMPL,
+                                y_range=y_range)
+    base_run = scheduled_steps(get_baseline(), params, batches, BOOK_IMPL, y_range=y_range)
+    rounded = dataclasses.replace(CP, name="rounded", build=RoundedCP)
+    nudged = [scheduled_steps(rounded, params, batches, BOOK_IMPL, y_range=y_range,
+                              prepare=_rounding(seed)) for seed in range(NUDGES)]
+    return reference, base_run, nudged
+
+
+def check_training(setup: Training, params: Canonical, batches: Sequence[tuple[Tensor, Tensor]],
+                   y_range=(0, 5.5), *, runs=None, baseline_checked: bool = False
+                   ) -> list[list[TensorCheck]]:
+    """Per step of `fit_one_cycle`'s schedule squeezed into len(batches) steps (lr 5e-3, wd 0.1),
+    the canonical parameters of `setup` (its variant trained by its optimizer implementation)
+    held to the contract against the book's setup trained in float64 (`training_runs`, or
+    `runs` already made). Bitwise only where the implementation is the book's."""
+    baseline = get_baseline()
+    if not baseline_checked:
+        assert_baseline_on(baseline, params, batches, y_range)
+    variant = get_variant(setup.variant)
+    bs = batches[0][0].shape[0] if batches else 0
+    label = f"{setup.name} vs {baseline.name} ({describe(params, bs)}), one-cycle"
+    reference, base_run, nudged = runs or training_runs(params, batches, y_range)
+    run = scheduled_steps(variant, params, batches, setup.impl, y_range=y_range)
+    family = setup.impl == BOOK_IMPL and variant.same_family(baseline)
+    return _hold(label, params, bs, family, run, base_run, reference, nudged)
+
+
+def assert_training(setups: Sequence[Training], params: Canonical,
+                    batches: Sequence[tuple[Tensor, Tensor]], y_range=(0, 5.5)) -> None:
+    """Every setup's one-cycle trajectory held to the contract; AssertionError with the first
+    failure (the earliest step, then the first tensor), naming the setup."""
+    assert_baseline_on(get_baseline(), params, batches, y_range)
+    runs = training_runs(params, batches, y_range)
+    for setup in setups:
+        for checks in check_training(setup, params, batches, y_range, runs=runs,
+                                     baseline_checked=True):
             bad = next((c for c in checks if not c.passed), None)
             if bad is not None:
                 raise AssertionError(bad.message)

@@ -1,5 +1,6 @@
 """Training, defined once: the optimizer step every loop uses (`train_step`), k steps from canonical
-parameters (`train_steps`, for trajectories), the seed's fastai run (`fit_fastai`) and a lean
+parameters (`train_steps`, for trajectories; `scheduled_steps`, the one-cycle schedule with one
+optimizer implementation of `models.optimizers`), the seed's fastai run (`fit_fastai`) and a lean
 plain-torch epoch loop with the same schedule and optimizer arithmetic (`fit_lean`)."""
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from torch import Tensor, nn
 
 from dotbias.models.canonical import Canonical, squeeze
 from dotbias.models.inputs import CollabTensors
+from dotbias.models.optimizers import BOOK_IMPL, get_impl, lean_optimizer  # noqa: F401 (re-exported)
 from dotbias.models.sparse import densify_sparse_grads, sparse_notes
 from dotbias.io.progress import track
 from dotbias.io.progress import Bar
@@ -23,8 +25,6 @@ OPTIMIZERS: dict[str, Callable[..., torch.optim.Optimizer]] = {
     "sgd": lambda ps: torch.optim.SGD(ps, lr=0.5, momentum=0.9),
     "adam": lambda ps: torch.optim.Adam(ps, lr=1e-2),
     "adamw": lambda ps: torch.optim.AdamW(ps, lr=1e-2, weight_decay=0.1),
-    # fastai's Adam defaults for the seed's fit: decoupled weight decay 0.1, eps 1e-5, beta2 0.99
-    "fastai": lambda ps: torch.optim.AdamW(ps, lr=5e-3, betas=(0.9, 0.99), eps=1e-5, weight_decay=0.1),
 }
 
 
@@ -33,18 +33,21 @@ def mse_flat(out: Tensor, y: Tensor) -> Tensor:
     return nn.functional.mse_loss(squeeze(out), y.to(out.dtype))
 
 
-def train_step(model: nn.Module, opt: torch.optim.Optimizer | None, x: Tensor, y: Tensor,
+def train_step(model: nn.Module, opt, x: Tensor, y: Tensor,
                loss_fn: Callable[[Tensor, Tensor], Tensor] = mse_flat) -> Tensor:
-    """zero_grad, forward, loss, backward and (when `opt` is given) one optimizer step, sparse
-    gradients densified first (`densify_sparse_grads`); the loss."""
+    """zero_grad, forward, loss, backward and (when `opt`, a torch optimizer or a stepper of
+    `models.optimizers`, is given) one optimizer step, sparse gradients densified first
+    (`densify_sparse_grads`); the loss."""
+    if getattr(opt, "whole_step", False):      # it runs zero_grad to step itself, compiled
+        return opt.train(model, x, y, loss_fn).detach()
     if opt is None:
         model.zero_grad(set_to_none=True)
     else:
-        opt.zero_grad(set_to_none=True)
+        opt.zero_grad()         # torch's set_to_none=True; fastai's own zeroes in place
     loss = loss_fn(model(x), y)
     loss.backward()
     if opt is not None:
-        densify_sparse_grads(p for g in opt.param_groups for p in g["params"])
+        densify_sparse_grads(model.parameters())
         opt.step()
     return loss.detach()
 
@@ -60,6 +63,24 @@ def train_steps(variant, params: Canonical, batches: Sequence[tuple[Tensor, Tens
     opt = OPTIMIZERS[optimizer](model.parameters())
     after = []
     for x, y in batches:
+        train_step(model, opt, x, y)
+        after.append(variant.to_canonical(model))
+    return after
+
+
+def scheduled_steps(variant, params: Canonical, batches: Sequence[tuple[Tensor, Tensor]],
+                    impl: str = BOOK_IMPL, lr: float = 5e-3, wd: float = 0.1, y_range=(0, 5.5),
+                    prepare: Callable[[nn.Module], object] | None = None) -> list[Canonical]:
+    """`train_steps` with the optimizer implementation `impl` over the whole one-cycle schedule
+    of `fit_one_cycle(lr_max=lr, wd=wd)` squeezed into `len(batches)` steps (lr and beta1 set
+    before every step, `one_cycle`); the canonical parameters after each step."""
+    model = variant.from_canonical(params, y_range=y_range)
+    if prepare is not None:
+        prepare(model)
+    opt = get_impl(impl).make(list(model.parameters()), lr, wd)
+    after = []
+    for (x, y), (step_lr, beta1) in zip(batches, one_cycle(lr, len(batches))):
+        opt.set_hypers(step_lr, beta1)
         train_step(model, opt, x, y)
         after.append(variant.to_canonical(model))
     return after
@@ -125,8 +146,9 @@ def _fastai_callbacks(total_steps: int, progress: bool):
 
 
 def fit_fastai(model: nn.Module, dls, epochs: int = 5, lr: float = 5e-3, wd: float = 0.1, *,
-               seed: int | None = 0, progress: bool = False) -> TrainResult:
-    """The seed's run: `Learner(dls, model, loss_func=MSELossFlat()).fit_one_cycle(epochs, lr, wd=wd)`.
+               seed: int | None = 0, progress: bool = False, impl: str = BOOK_IMPL) -> TrainResult:
+    """The seed's run: `Learner(dls, model, loss_func=MSELossFlat()).fit_one_cycle(epochs, lr, wd=wd)`,
+    with `opt_func` the implementation `impl`'s (default: fastai's own Adam).
 
     fastai's collab train loader samples rows with replacement from numpy's global RNG, so `seed`
     (when not None) seeds it right before the fit: the same seed gives the same batches."""
@@ -134,7 +156,11 @@ def fit_fastai(model: nn.Module, dls, epochs: int = 5, lr: float = 5e-3, wd: flo
     from fastai.losses import MSELossFlat
 
     timer = _fastai_callbacks(epochs * len(dls.train), progress)
-    learn = Learner(dls, model, loss_func=MSELossFlat(), cbs=[timer])
+    adam = get_impl(impl)
+    if not adam.in_fastai:
+        raise ValueError(f"optimizer implementation {impl!r} does not run in fastai's Learner")
+    learn = Learner(dls, model, loss_func=MSELossFlat(), cbs=[timer],
+                    **({} if adam.opt_func is None else {"opt_func": adam.opt_func}))
     if seed is not None:
         np.random.seed(seed)
     with learn.no_bar(), learn.no_logging():
@@ -163,12 +189,6 @@ def one_cycle(lr: float, total_steps: int, pct_start: float = 0.25, div: float =
     return out
 
 
-def lean_optimizer(params, lr: float, wd: float) -> torch.optim.Optimizer:
-    """fastai's Adam as `fit_one_cycle` uses it (decoupled weight decay, eps 1e-5, beta2 0.99), as
-    torch AdamW; beta1 and lr are set per step from `one_cycle`."""
-    return torch.optim.AdamW(params, lr=lr, betas=(0.95, 0.99), eps=1e-5, weight_decay=wd)
-
-
 def _lean_epoch(model: nn.Module, opt, data: CollabTensors, order: Tensor, bs: int,
                 hypers: Sequence[tuple[float, float]]) -> float:
     """One epoch of `train_step`s over `order` in batches of `bs` (last partial batch dropped),
@@ -176,8 +196,7 @@ def _lean_epoch(model: nn.Module, opt, data: CollabTensors, order: Tensor, bs: i
     model.train()
     total = torch.zeros((), device=order.device)
     for b, (lr, mom) in enumerate(hypers):
-        for group in opt.param_groups:
-            group["lr"], group["betas"] = lr, (mom, group["betas"][1])
+        opt.set_hypers(lr, mom)
         idx = order[b * bs:(b + 1) * bs]
         total += train_step(model, opt, data.x_train[idx], data.y_train[idx])
     return (total / len(hypers)).item()
@@ -185,7 +204,7 @@ def _lean_epoch(model: nn.Module, opt, data: CollabTensors, order: Tensor, bs: i
 
 def fit_lean(model: nn.Module, data: CollabTensors, epochs: int = 5, lr: float = 5e-3,
              wd: float = 0.1, *, bs: int = 64, seed: int = 0, device: str | torch.device = "cpu",
-             progress: bool = False) -> TrainResult:
+             progress: bool = False, impl: str = BOOK_IMPL) -> TrainResult:
     """A plain-torch loop with `fit_one_cycle(epochs, lr, wd=wd)`'s arithmetic, over index tensors.
     Sparse gradients are densified before each step (`train_step`), noted in the result.
 
@@ -194,7 +213,8 @@ def fit_lean(model: nn.Module, data: CollabTensors, epochs: int = 5, lr: float =
     output, train batches of `bs` with the last partial batch dropped, valid loss as the mean over
     the valid rows. Differs: the batches (a `torch.randperm` per epoch; fastai samples with
     replacement from numpy's global RNG), so losses agree in distribution, not in value; no
-    callbacks; an epoch's train loss is its plain mean, not fastai's smoothed loss."""
+    callbacks; an epoch's train loss is its plain mean, not fastai's smoothed loss. `impl`: the
+    optimizer implementation (`models.optimizers.ADAM_IMPLS`; default torch AdamW)."""
     device = torch.device(device)
     data, model = data.to(device), model.to(device)
     gen = torch.Generator().manual_seed(seed)
@@ -202,7 +222,7 @@ def fit_lean(model: nn.Module, data: CollabTensors, epochs: int = 5, lr: float =
     n_batches = n // bs
     if n_batches == 0:
         raise ValueError(f"bs={bs} is larger than the {n} training rows")
-    opt = lean_optimizer(model.parameters(), lr, wd)
+    opt = get_impl(impl).make(list(model.parameters()), lr, wd)
     hypers = one_cycle(lr, epochs * n_batches)
     result = TrainResult(hypers=hypers, notes=sparse_notes(model))
     for epoch in track(range(epochs), "lean epochs") if progress else range(epochs):

@@ -23,7 +23,9 @@ from dotbias.timing.groups import DEFAULT_SIZES, INTERLEAVE_S, SWEEP_AXES, sweep
 from dotbias.models.registry import VARIANTS
 from dotbias.pytest_bench import adapter
 from dotbias.pytest_bench.session import Session, group_of
-from dotbias.timing.operations import make_op
+from dotbias.models.optimizers import parse_setups
+from dotbias.timing.groups import Group
+from dotbias.timing.operations import make_op, setups_for
 
 
 def pytest_addoption(parser):
@@ -42,6 +44,9 @@ def pytest_addoption(parser):
         "kernel group in each process (default 4; more narrows the kernel ratios' intervals)")
     add("--epoch-rounds", type=int, default=None, help="paired rounds per epoch group per process "
         "(default by operation: epoch_lean 8, epoch_fastai 3; see timing.groups.EPOCH_ROUNDS)")
+    add("--training", default="", metavar="SETUPS", help="comma-separated training setups "
+        "VARIANT+IMPL (e.g. cp+fused; IMPL one of dotbias.models.optimizers.ADAM_IMPLS), timed beside "
+        "the variants in step, epoch_lean and epoch_fastai")
     add("--aa", action="store_true", help="also time a copy of the baseline against itself (A/A check)")
     add("--instructions", action="store_true", help="also count instructions per call under "
         "valgrind's callgrind for every CPU kernel group (minutes)")
@@ -87,6 +92,7 @@ def pytest_configure(config):
     try:                                       # and DOTBIAS_VARIANTS, entry points; one line
         plugins.load_variants(config.getoption("variant"), compile=config.getoption("compile"))
         chosen = baseline.choose_baseline(config.getoption("baseline"))
+        setups = _setups(config)
     except ValueError as e:
         raise pytest.UsageError(str(e)) from None
     opt = config.option
@@ -102,6 +108,15 @@ def pytest_configure(config):
         raise pytest.UsageError(f"--threads must be at least 1, got {opt.threads}")
     torch.set_num_threads(opt.threads)
     config.dotbias = Session(config, chosen, fail_slower(opt), instructions_threshold(opt))
+    config.dotbias.setups = setups
+
+
+def _setups(config) -> list:
+    """--training's setups, parsed, each variant looked up (ValueError naming a bad one)."""
+    setups = parse_setups(config.getoption("training"))
+    for s in setups:
+        get_variant(s.variant)
+    return setups
 
 
 def fail_slower(opt) -> float | None:
@@ -156,7 +171,9 @@ def pytest_generate_tests(metafunc):
         dtypes = [d.strip() for d in cfg.getoption("dtypes").split(",")]
         metafunc.parametrize("dtype", ["float32"] if epoch else dtypes)
     if "variant" in metafunc.fixturenames:
-        metafunc.parametrize("variant", list(VARIANTS))
+        operation = metafunc.function.__name__.removeprefix("test_")
+        trained = setups_for(Group(operation, "", DEFAULT_SIZES[0], ""), _setups(cfg))
+        metafunc.parametrize("variant", list(VARIANTS) + list(trained))
 
 
 def pytest_collection_modifyitems(config, items):

@@ -39,6 +39,7 @@ class Session:
         self.floors: dict[str, tuple[float, float]] = {}
         self.counts: dict[str, dict] = {}
         self.compared: Path | None = None
+        self.setups: list = []              # --training: parsed `Training`s, timed where they train
 
     def opt(self, name: str):
         return self.config.getoption(name)
@@ -73,7 +74,8 @@ class Session:
 
         groups = tuple(dict.fromkeys(g for it in pysession.items if (g := group_of(it))))
         spec = WorkSpec(groups, tuple(VARIANTS), self.base, self.opt("aa"), self.opt("interleave_s"),
-                        self.opt("epoch_rounds"), self.opt("threads"), plugins=tuple(loaded_specs()))
+                        self.opt("epoch_rounds"), self.opt("threads"), plugins=tuple(loaded_specs()),
+                        setups=tuple(s.name for s in self.setups))
         n = self.opt("processes")
         self._say(f"\ntiming {len(groups)} groups in {n} fresh processes, one after the other ...")
         try:

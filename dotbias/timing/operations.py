@@ -1,4 +1,6 @@
-"""One closure per (operation, variant) of a group, built from the group's shared seeded inputs."""
+"""One closure per (operation, variant) of a group, built from the group's shared seeded inputs.
+Where the operation trains (`TRAINED`), the name may be a training setup ("cp+fused",
+`models.optimizers.Training`): the variant stepped by that optimizer implementation."""
 from __future__ import annotations
 
 from collections.abc import Callable
@@ -7,7 +9,8 @@ import torch
 
 from dotbias.models.inputs import make_inputs as _make_inputs
 from dotbias.models.sparse import sparse_notes
-from dotbias.models.training import OPTIMIZERS, train_step
+from dotbias.models.optimizers import Training
+from dotbias.models.training import train_step
 from dotbias.models.registry import get_variant
 from dotbias.timing.groups import EPOCH_RATINGS
 from dotbias.timing.groups import Group
@@ -17,6 +20,9 @@ from dotbias.timing.groups import Size
 from dotbias.data.ratings import collab_dls, synthetic_ratings, tensors_from_dls
 from dotbias.models.inputs import random_canonical
 from dotbias.models.training import fit_fastai, fit_lean
+
+TRAINED = ("step", "epoch_lean", "epoch_fastai")      # operations that run an optimizer
+STEP_LR, STEP_WD = 5e-3, 0.1                          # fit_one_cycle's peak lr and the seed's wd
 
 def make_inputs(size: Size, device: str = "cpu", dtype: torch.dtype = torch.float32, seed: int = 0):
     """The benchmark's inputs for one size: `inputs.make_inputs` with fastai's init scale."""
@@ -29,15 +35,17 @@ def make_op(group: Group, variant: str, seed: int = 0) -> Callable[[], None]:
 
     forward: the model's forward under `torch.no_grad()` (inference);
     forward_backward: forward with autograd, MSE loss on the squeezed output, backward;
-    step: zero_grad, forward, loss, backward and one AdamW step (the training inner loop);
+    step: zero_grad, forward, loss, backward and one AdamW step (the training inner loop), by the
+    setup's optimizer implementation (a bare variant name: the book's, torch AdamW);
     epoch_lean / epoch_fastai: one epoch (see EPOCH_NOTE) through `fit_lean` / `fit_fastai`."""
     if group.operation not in OPERATIONS:
         raise ValueError(f"unknown operation {group.operation!r}; expected one of {', '.join(OPERATIONS)}")
+    setup = setup_in(group, variant)
     if group.operation not in KERNELS:
-        return _epoch_op(group, variant, seed)
+        return _epoch_op(group, setup, seed)
     size, dtype = group.size, getattr(torch, group.dtype)
     inputs = make_inputs(size, group.device, dtype, seed)
-    model = get_variant(variant).make(size.n_users, size.n_items, size.n_factors, dtype=dtype,
+    model = get_variant(setup.variant).make(size.n_users, size.n_items, size.n_factors, dtype=dtype,
                                       device=group.device, params=inputs.params)
     x, y = inputs.x, inputs.y
     if group.operation == "forward":
@@ -48,8 +56,29 @@ def make_op(group: Group, variant: str, seed: int = 0) -> Callable[[], None]:
                 model(x)
         return forward
     model.train()
-    opt = OPTIMIZERS["fastai"](model.parameters()) if group.operation == "step" else None
+    opt = (setup.adam.make(list(model.parameters()), STEP_LR, STEP_WD)
+           if group.operation == "step" else None)
     return lambda: train_step(model, opt, x, y)
+
+
+def setup_in(group: Group, name: str) -> Training:
+    """The training setup `name` (a variant, or VARIANT+IMPL) as `group` runs it; ValueError when
+    the group cannot run it (an implementation outside a training operation, or outside fastai's
+    Learner in epoch_fastai)."""
+    setup = Training.parse(name)
+    if setup.name != setup.variant and group.operation not in TRAINED:
+        raise ValueError(f"training setup {name!r}: {group.operation} runs no optimizer; "
+                         f"setups are timed in {', '.join(TRAINED)}")
+    if group.operation == "epoch_fastai" and not setup.adam.in_fastai:
+        raise ValueError(f"training setup {name!r}: {setup.impl!r} does not run in fastai's Learner")
+    return setup
+
+
+def setups_for(group: Group, setups) -> tuple[str, ...]:
+    """The names of `setups` (parsed `Training`s) that `group` times: none outside TRAINED, and
+    in epoch_fastai only implementations fastai's Learner runs."""
+    return tuple(s.name for s in setups if group.operation in TRAINED
+                 and (group.operation != "epoch_fastai" or s.adam.in_fastai))
 
 
 def op_notes(group: Group, variant: str) -> list[str]:
@@ -57,10 +86,11 @@ def op_notes(group: Group, variant: str) -> list[str]:
     operation with an optimizer step on a model with sparse-gradient layers densifies them."""
     if group.operation in ("forward", "forward_backward"):
         return []
-    return [f"{variant}: {note}" for note in sparse_notes(get_variant(variant).make(3, 4, 2))]
+    model = get_variant(Training.parse(variant).variant).make(3, 4, 2)
+    return [f"{variant}: {note}" for note in sparse_notes(model)]
 
 
-def _epoch_op(group: Group, variant: str, seed: int) -> Callable[[], None]:
+def _epoch_op(group: Group, setup: Training, seed: int) -> Callable[[], None]:
 
     if group.dtype != "float32":
         raise ValueError("epochs run in float32 only (fastai's loaders yield float32 targets)")
@@ -70,10 +100,10 @@ def _epoch_op(group: Group, variant: str, seed: int) -> Callable[[], None]:
     n_factors = group.size.n_factors
     params = random_canonical(data.n_users, data.n_items, n_factors,
                               generator=torch.Generator().manual_seed(seed))
-    v = get_variant(variant)
+    v = get_variant(setup.variant)
     make = lambda: v.from_canonical(params, device=group.device)
     if group.operation == "epoch_fastai":
-        return lambda: fit_fastai(make(), dls, epochs=1, seed=seed)
-    return lambda: fit_lean(make(), data, epochs=1, seed=seed, device=group.device)
+        return lambda: fit_fastai(make(), dls, epochs=1, seed=seed, impl=setup.impl)
+    return lambda: fit_lean(make(), data, epochs=1, seed=seed, device=group.device, impl=setup.impl)
 
 

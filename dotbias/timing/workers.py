@@ -18,7 +18,8 @@ import torch
 
 from dotbias.timing.groups import EPOCH_ROUNDS, INTERLEAVE_S, KERNELS, Group
 from dotbias.models.plugins import load_variants
-from dotbias.timing.operations import make_op
+from dotbias.models.optimizers import parse_setups
+from dotbias.timing.operations import make_op, setups_for
 from dotbias.timing.rounds import interleave
 
 
@@ -35,6 +36,7 @@ class WorkSpec:
     seed: int = 0
     plugins: tuple[str, ...] = ()   # variant specs from outside dotbias, loaded again in the worker
     process: int = 0                # which process this is: seeds its rounds' random order
+    setups: tuple[str, ...] = ()    # training setups ("cp+fused"), timed in the groups that train
 
     def to_json(self) -> str:
         return json.dumps(asdict(self))
@@ -45,6 +47,7 @@ class WorkSpec:
         d["groups"] = tuple(Group.from_dict(g) for g in d["groups"])
         d["variants"] = tuple(d["variants"])
         d["plugins"] = tuple(d.get("plugins", ()))
+        d["setups"] = tuple(d.get("setups", ()))
         return cls(**d)
 
 
@@ -56,7 +59,8 @@ def aa_name(baseline: str) -> str:
 def time_group(spec: WorkSpec, group: Group) -> dict:
     """One group's interleaved rounds in this process: {"seconds": {name: [...]}, "iterations": n,
     "first_call_s": {name: s}, "compiles_in_rounds": {name: graphs compiled inside its rounds}}."""
-    fns = {v: make_op(group, v, spec.seed) for v in spec.variants}
+    names = spec.variants + setups_for(group, parse_setups(spec.setups))
+    fns = {v: make_op(group, v, spec.seed) for v in names}
     if spec.aa:
         fns[aa_name(spec.baseline)] = make_op(group, spec.baseline, spec.seed)
     if group.operation in KERNELS:

@@ -1,0 +1,98 @@
+"""`dotbias compare VARIANT+IMPL`: a training setup (`models.optimizers.Training`) as CANDIDATE.
+The same verdict screen as for a variant, from the checks that apply to it: the variant's own
+equivalence rows when it is not the baseline, then the one-cycle training trajectories of the
+setup against the book's setup in float64 (`equivalence.trajectories.check_training`); timed and
+measured against the book's setup in the operations that run an optimizer (`timing.operations
+.TRAINED`)."""
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import replace
+
+from hypothesis import strategies as st
+
+from dotbias.compare.checks import EquivalenceRow, Examples, _draw, _dtype, _tally, _with_error
+from dotbias.compare.checks import equivalence_rows
+from dotbias.compare.speed import Budget, memory_pair, time_pair
+from dotbias.compare.verdict import Comparison
+from dotbias.compare.settings import Settings
+from dotbias.equivalence.baseline import baseline_name
+from dotbias.equivalence.contract import TensorCheck
+from dotbias.equivalence.strategies import small_cases, step_counts
+from dotbias.equivalence.trajectories import check_training
+from dotbias.models.optimizers import SEP, Training
+from dotbias.models.registry import get_variant
+from dotbias.timing.groups import DEFAULT_SIZES, Group
+from dotbias.timing.operations import TRAINED, setups_for
+
+
+def is_setup(text: str) -> bool:
+    """Whether CANDIDATE names a training setup (VARIANT+IMPL) rather than a variant."""
+    return SEP in text and ":" not in text
+
+
+def parse_candidate(text: str) -> Training:
+    """CANDIDATE as a training setup whose variant exists; ValueError naming what is wrong."""
+    setup = Training.parse(text)
+    try:
+        get_variant(setup.variant)
+    except ValueError as e:
+        raise ValueError(f"CANDIDATE {text!r}: {e}") from None
+    return setup
+
+
+def setup_operations(operations: list[str], setup: Training) -> list[str]:
+    """The operations of `operations` that time `setup`: those that run an optimizer, and
+    epoch_fastai only for an implementation fastai's Learner runs (`timing.operations.setups_for`)."""
+    ops = [op for op in operations
+           if setups_for(Group(op, "cpu", DEFAULT_SIZES[0], "float32"), [setup])]
+    if not ops:
+        raise ValueError(f"training setup {setup.name!r} is timed in {', '.join(TRAINED)}"
+                         f"{'' if setup.adam.in_fastai else ' (not epoch_fastai)'}; --operations "
+                         f"gave {', '.join(operations)}")
+    return ops
+
+
+def training_row(setup: Training, n: int) -> EquivalenceRow:
+    """The one-cycle training trajectories of `setup` on `n` hypothesis cases, one row."""
+    outcomes = []
+
+    def run(example):
+        case, k = example
+        batches = [case.batch(step) for step in range(k)]
+        steps = check_training(setup, case.params(), batches, case.y_range)
+        for i, checks in enumerate(steps, 1):
+            renamed = [TensorCheck(f"{c.tensor} after step {i}", c.rule, c.max_err, c.allowed,
+                                   c.passed, c.message) for c in checks]
+            outcomes.append((renamed, _dtype(case), all(c.rule == "bitwise" and c.passed
+                                                        for c in checks)))
+    error = _draw(st.tuples(small_cases, step_counts), n, run)
+    return _with_error(_tally(f"one-cycle training ({setup.impl}), {n} random cases", outcomes),
+                       error)
+
+
+def setup_rows(setup: Training, examples: Examples,
+               progress: Callable[[str], None] = lambda s: None) -> list[EquivalenceRow]:
+    """The variant's own rows (when it is not the baseline), then the training row."""
+    rows = []
+    if setup.variant != baseline_name():
+        rows = equivalence_rows(get_variant(setup.variant), get_variant(baseline_name()), examples,
+                                progress)
+    progress("equivalence: one-cycle training trajectories")
+    return rows + [training_row(setup, max(1, examples.trajectories))]
+
+
+def compare_setup(setup: Training, baseline: str, s: Settings, max_slowdown: float | None,
+                  clock_start: float, say: Callable[[str], None]) -> Comparison:
+    """`CompareRun.compare` for a training setup: equivalence, memory, then timing in the
+    operations that train (only for an equivalent setup)."""
+    t0 = time.perf_counter()
+    ops = setup_operations(list(s.operations), setup)
+    eq = setup_rows(setup, s.examples, say)
+    memory = memory_pair(setup.name, baseline, ops, say)
+    budget = Budget(s.time_budget_s, s.kernel_s, None, s.max_processes, clock_start + s.total_s)
+    same = all(r.passed for r in eq) and not any(m.failure for m in memory)
+    timed = time_pair(setup.name, baseline, ops, budget, s.threads, say) if same else []
+    return Comparison(setup.name, baseline, baseline_name(), eq, timed, memory, max_slowdown,
+                      replace(s, operations=tuple(ops)), round(time.perf_counter() - t0, 1))

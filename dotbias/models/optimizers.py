@@ -1,0 +1,219 @@
+"""How a model trains, beside what it is: the implementations of the book's optimizer one training
+step can use (`ADAM_IMPLS`) and the `Training` spec naming a variant with one of them ("cp+fused").
+
+Every implementation has the arithmetic of fastai's Adam as `fit_one_cycle` uses it: decoupled
+weight decay, eps 1e-5, beta2 0.99, lr and beta1 set before every step from the one-cycle
+schedule. They differ in how the update is computed (a loop over parameters, one batched call, one
+fused kernel, fastai's own code, a compiled optimizer step, the whole step compiled as one
+graph), so each is held to the trajectory contract
+(`equivalence.trajectories.check_training`) before its time means anything. A user's own joins
+through `register_impl`."""
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from functools import cache, partial
+
+import torch
+
+from dotbias.models.whole_step import WholeStep
+
+BETAS, EPS = (0.95, 0.99), 1e-5     # fastai's Adam: mom (scheduled from 0.95), sqr_mom, eps
+SEP = "+"                           # "cp+fused": a variant, then an implementation
+
+
+class TorchStepper:
+    """A torch optimizer behind the one interface training loops use (`set_hypers`, `zero_grad`,
+    `step`). `tensor_hypers`: lr and beta1 are 0-dim tensors, filled in place (a compiled step
+    then keeps one graph across the schedule)."""
+    def __init__(self, opt: torch.optim.Optimizer, step: Callable[[], object] | None = None,
+                 tensor_hypers: bool = False):
+        self.opt, self._step, self.tensor_hypers = opt, step or opt.step, tensor_hypers
+
+    def set_hypers(self, lr: float, beta1: float) -> None:
+        for group in self.opt.param_groups:
+            if self.tensor_hypers:
+                group["lr"].fill_(lr)
+                group["betas"][0].fill_(beta1)
+            else:
+                group["lr"], group["betas"] = lr, (beta1, group["betas"][1])
+
+    def zero_grad(self) -> None:
+        self.opt.zero_grad(set_to_none=True)
+
+    def step(self) -> None:
+        self._step()
+
+
+class FastaiStepper:
+    """A fastai optimizer (`Adam`, or `OptimWrapper` around a torch one) behind the same interface,
+    its hyper-parameters set by name as fastai's ParamScheduler sets them."""
+    def __init__(self, opt):
+        self.opt = opt
+
+    def set_hypers(self, lr: float, beta1: float) -> None:
+        self.opt.set_hyper("lr", lr)
+        self.opt.set_hyper("mom", beta1)
+
+    def zero_grad(self) -> None:
+        self.opt.zero_grad()
+
+    def step(self) -> None:
+        self.opt.step()
+
+
+def lean_optimizer(params, lr: float, wd: float, **impl) -> torch.optim.Optimizer:
+    """fastai's Adam as `fit_one_cycle` uses it (decoupled weight decay, eps 1e-5, beta2 0.99), as
+    torch AdamW (`impl`: foreach=, fused=); beta1 and lr are set per step from `one_cycle`."""
+    return torch.optim.AdamW(params, lr=lr, betas=BETAS, eps=EPS, weight_decay=wd, **impl)
+
+
+def _torch(params, lr: float, wd: float, **impl) -> TorchStepper:
+    return TorchStepper(lean_optimizer(params, lr, wd, **impl))
+
+
+def _fastai_adam(params, lr: float, wd: float) -> FastaiStepper:
+    from fastai.optimizer import Adam
+    return FastaiStepper(Adam(list(params), lr=lr, mom=BETAS[0], sqr_mom=BETAS[1], eps=EPS, wd=wd))
+
+
+def _wrapped(params, lr: float, wd: float, **impl) -> FastaiStepper:
+    from fastai.optimizer import OptimWrapper
+    return FastaiStepper(OptimWrapper(list(params), torch_adamw(**impl), lr=lr, weight_decay=wd))
+
+
+class CompiledStepper:
+    """torch's own AdamW arithmetic (`torch.optim.adamw.adamw`, the for-loop path) compiled once
+    per process and fed this stepper's state: a compiled function of tensors, not of one optimizer
+    object, so a new model is not a new graph. lr and beta1 are float64 0-dim tensors filled in
+    place (one graph for the whole schedule; float32 ones would round a float64 model's lr)."""
+    def __init__(self, params, lr: float, wd: float):
+        self.params, self.wd = list(params), wd
+        self.moments = [[torch.zeros_like(p) for p in self.params] for _ in range(2)]
+        # float64 step counts: compiled, the bias corrections are tensor math in the steps' dtype
+        # (torch's float32 default rounds them for a float64 model: 2e-9 off after 3 steps)
+        self.steps = [torch.zeros((), dtype=torch.float64) for _ in self.params]
+        self.lr, self.beta1 = (torch.tensor(h, dtype=torch.float64) for h in (lr, BETAS[0]))
+
+    def set_hypers(self, lr: float, beta1: float) -> None:
+        self.lr.fill_(lr)
+        self.beta1.fill_(beta1)
+
+    def zero_grad(self) -> None:
+        for p in self.params:
+            p.grad = None
+
+    @torch.no_grad()
+    def step(self) -> None:
+        live = [i for i, p in enumerate(self.params) if p.grad is not None]
+        pick = lambda ts: [ts[i] for i in live]       # noqa: E731
+        _compiled_adamw()(pick(self.params), [self.params[i].grad for i in live],
+                          pick(self.moments[0]), pick(self.moments[1]), [], pick(self.steps),
+                          foreach=False, amsgrad=False, beta1=self.beta1, beta2=BETAS[1],
+                          lr=self.lr, weight_decay=self.wd, eps=EPS, maximize=False)
+
+
+@cache
+def _compiled_adamw():
+    from dotbias.models.compiled import configure
+    configure()
+    from torch.optim.adamw import adamw
+    return torch.compile(adamw)
+
+
+def torch_adamw(**impl) -> Callable[..., torch.optim.Optimizer]:
+    """torch AdamW with fastai Adam's eps and betas, as a constructor `OptimWrapper` calls."""
+    return partial(torch.optim.AdamW, betas=BETAS, eps=EPS, **impl)
+
+
+def wrapped_opt_func(**impl) -> Callable:
+    """A `Learner` opt_func: fastai's OptimWrapper around torch AdamW (`impl`: foreach=, fused=)."""
+    def opt_func(params, **kwargs):
+        from fastai.optimizer import OptimWrapper      # fastai loads only when a Learner runs
+        return OptimWrapper(params, torch_adamw(**impl), **kwargs)
+    return opt_func
+
+
+@dataclass(frozen=True)
+class AdamImpl:
+    """One implementation of the book's optimizer: `make(params, lr, wd)` returns a stepper;
+    `opt_func` is what fastai's `Learner` takes for it (None: fastai's own `Adam`, its default);
+    `in_fastai` False: fastai's Learner cannot run it (`fit_fastai` refuses it); `compiles`: it
+    runs torch.compile (seconds per new graph: the test suite keeps it to its slow set)."""
+    name: str
+    make: Callable[..., TorchStepper | FastaiStepper | WholeStep]
+    description: str
+    opt_func: Callable | None = None
+    in_fastai: bool = True
+    compiles: bool = False
+
+
+BOOK_IMPL = "torch"     # what the book's loop and `step` use: torch AdamW, torch's default path
+ADAM_IMPLS: dict[str, AdamImpl] = {impl.name: impl for impl in [
+    AdamImpl("torch", _torch, "torch AdamW, torch's default implementation (a for-loop on CPU)"),
+    AdamImpl("forloop", partial(_torch, foreach=False), "torch AdamW, foreach=False",
+             wrapped_opt_func(foreach=False)),
+    AdamImpl("foreach", partial(_torch, foreach=True), "torch AdamW, foreach=True",
+             wrapped_opt_func(foreach=True)),
+    AdamImpl("fused", partial(_torch, fused=True), "torch AdamW, fused=True", wrapped_opt_func(fused=True)),
+    AdamImpl("fastai", _fastai_adam, "fastai's Adam (fit_one_cycle's default), decoupled wd"),
+    AdamImpl("wrapped_fused", partial(_wrapped, fused=True),
+             "fastai OptimWrapper around torch AdamW fused=True", wrapped_opt_func(fused=True)),
+    # fastai's scheduler would set lr as a float, replacing the tensor: a graph per step
+    AdamImpl("compiled", CompiledStepper, "torch AdamW for-loop, its step torch.compile'd", in_fastai=False,
+             compiles=True),
+    AdamImpl("compiled_step", WholeStep, "the whole step (forward, backward, AdamW) in one "
+             "torch.compile graph", in_fastai=False, compiles=True),
+]}
+
+
+def register_impl(impl: AdamImpl, *, replace: bool = False) -> AdamImpl:
+    if impl.name in ADAM_IMPLS and not replace:
+        raise ValueError(f"optimizer implementation {impl.name!r} is already registered")
+    ADAM_IMPLS[impl.name] = impl
+    return impl
+
+
+def get_impl(name: str) -> AdamImpl:
+    if name not in ADAM_IMPLS:
+        raise ValueError(f"unknown optimizer implementation {name!r}; expected one of "
+                         f"{', '.join(ADAM_IMPLS)}")
+    return ADAM_IMPLS[name]
+
+
+@dataclass(frozen=True)
+class Training:
+    """A training setup: a variant (by name: any `get_variant` finds, compiled twins included)
+    trained with one optimizer implementation. Named "<variant>+<impl>"; a bare variant name is
+    the book's setup (`BOOK_IMPL`)."""
+    variant: str
+    impl: str = BOOK_IMPL
+
+    @property
+    def name(self) -> str:
+        return self.variant if self.impl == BOOK_IMPL else f"{self.variant}{SEP}{self.impl}"
+
+    @classmethod
+    def parse(cls, spec: str) -> Training:
+        """"cp+fused" -> Training("cp", "fused"); "cp" -> the book's setup. ValueError naming a bad
+        spec (the variant itself is looked up where it runs)."""
+        variant, sep, impl = spec.strip().partition(SEP)
+        if not variant or (sep and not impl):
+            raise ValueError(f"training setup {spec!r}: expected VARIANT or VARIANT{SEP}IMPL, IMPL "
+                             f"one of {', '.join(ADAM_IMPLS)}")
+        get_impl(impl or BOOK_IMPL)
+        return cls(variant, impl or BOOK_IMPL)
+
+    @property
+    def adam(self) -> AdamImpl:
+        return get_impl(self.impl)
+
+
+def parse_setups(text: str | Sequence[str]) -> list[Training]:
+    """Comma-separated (or listed) setup specs, parsed; an empty text gives []."""
+    items = text.split(",") if isinstance(text, str) else list(text)
+    return [Training.parse(s) for s in items if s.strip()]
+
+
+def unregister_impl(name: str) -> None:
+    ADAM_IMPLS.pop(name, None)
