@@ -110,7 +110,7 @@ def test_a_worker_process_times_every_variant_and_the_aa_copy():
     spec = WorkSpec((g,), ("emb", "cp"), "cp", aa=True, budget_s=0.02)
     assert WorkSpec.from_json(spec.to_json()) == spec
     result = run_process(spec, 0, timeout_s=120)
-    seconds = result[g.label]["seconds"]
+    seconds = result[g.label].seconds
     assert set(seconds) == {"emb", "cp", aa_name("cp")}
     assert len({len(s) for s in seconds.values()}) == 1 and len(seconds["cp"]) >= 4
     assert all(t > 0 for s in seconds.values() for t in s)

@@ -19,6 +19,7 @@ from dotbias.io.tables import PERCENT_RULE, parse_percent
 from dotbias.models.compiled import CompiledBuild
 from dotbias.models.registry import get_variant
 from dotbias.report.summary import FORMAT
+from dotbias.timing.adaptive import BUDGET_S, Plan
 from dotbias.timing.groups import DEFAULT_SIZES, INTERLEAVE_S, SWEEP_AXES, sweep_sizes
 from dotbias.models.registry import VARIANTS
 from dotbias.pytest_bench import adapter
@@ -36,10 +37,19 @@ def pytest_addoption(parser):
     add("--devices", default="cpu,cuda", help="comma-separated devices; cuda is deselected without a GPU")
     add("--dtypes", default="float32", help="comma-separated dtypes, e.g. float32,float64")
     add("--threads", type=int, default=1, help="torch threads, here and in every worker (default 1)")
-    add("--processes", type=int, default=6, help="fresh worker processes per run; the interval "
-        "includes their spread (default 6)")
+    add("--processes", type=int, default=None, help="exactly this many fresh worker processes, no "
+        "stopping rule (default: adaptive, see --max-time)")
+    add("--max-processes", type=int, default=20, help="adaptive: at most this many processes (default 20)")
+    add("--max-time", type=float, default=None, metavar="S", help="adaptive: the run's timing budget in "
+        f"seconds of worker processes (default {BUDGET_S['kernel']:g} per kernel group and "
+        f"{BUDGET_S['epoch']:g} per epoch group); each group stops at its target or here, and says which")
+    add("--kernel-target", default="1%", metavar="P", help="adaptive: the 95%% interval half-width a "
+        f"kernel group stops at (default 1%%); {PERCENT_RULE}")
+    add("--epoch-target", default="3%", metavar="P", help="adaptive: the same for an epoch group "
+        "(default 3%%)")
     add("--interleave-s", type=float, default=INTERLEAVE_S, help="seconds of interleaved rounds per "
-        "kernel group in each process (default 4; more narrows the kernel ratios' intervals)")
+        f"kernel group in each process (default {INTERLEAVE_S:g}; an adaptive run moves them to the "
+        "widest intervals)")
     add("--epoch-rounds", type=int, default=None, help="paired rounds per epoch group per process "
         "(default by operation: epoch_lean 8, epoch_fastai 3; see timing.groups.EPOCH_ROUNDS)")
     add("--aa", action="store_true", help="also time a copy of the baseline against itself (A/A check)")
@@ -101,7 +111,19 @@ def pytest_configure(config):
     if opt.threads < 1:
         raise pytest.UsageError(f"--threads must be at least 1, got {opt.threads}")
     torch.set_num_threads(opt.threads)
-    config.dotbias = Session(config, chosen, fail_slower(opt), instructions_threshold(opt))
+    config.dotbias = Session(config, chosen, fail_slower(opt), instructions_threshold(opt), plan(opt))
+
+
+def plan(opt) -> Plan:
+    """When the timing stops: --processes N fixes the count, else targets and a budget."""
+    targets = {"kernel_target": _fraction("--kernel-target", opt.kernel_target),
+               "epoch_target": _fraction("--epoch-target", opt.epoch_target)}
+    for flag, n in (("--processes", opt.processes), ("--max-processes", opt.max_processes)):
+        if n is not None and n < 1:
+            raise pytest.UsageError(f"{flag} must be at least 1, got {n}")
+    if opt.processes is not None:
+        return Plan(**targets, max_processes=opt.processes, fixed=True)
+    return Plan(**targets, max_s=opt.max_time, max_processes=opt.max_processes)
 
 
 def fail_slower(opt) -> float | None:
