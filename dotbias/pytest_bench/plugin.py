@@ -46,7 +46,7 @@ def pytest_addoption(parser):
     add("--kernel-target", default="1%", metavar="P", help="adaptive: the 95%% interval half-width a "
         f"kernel group stops at (default 1%%); {PERCENT_RULE}")
     add("--epoch-target", default="3%", metavar="P", help="adaptive: the same for an epoch group "
-        "(default 3%%)")
+        f"(default 3%%); {PERCENT_RULE}")
     add("--interleave-s", type=float, default=INTERLEAVE_S, help="seconds of interleaved rounds per "
         f"kernel group in each process (default {INTERLEAVE_S:g}; an adaptive run moves them to the "
         "widest intervals)")
