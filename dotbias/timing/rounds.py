@@ -93,7 +93,7 @@ def interleave(fns: dict[str, Callable[[], None]], *, device: str | torch.device
                budget_s: float = 0.5, block_s: float = BLOCK_S, min_rounds: int = 4,
                max_rounds: int = 2000, seed: int = 0, iterations: int | None = None) -> Rounds:
     """Time `fns` in interleaved rounds so a change of machine load hits every variant alike and
-    their per-round ratio cancels it (`order`: each variant holds every position equally often).
+    their per-round ratio cancels it, in the order `OrderedRounds` gives each round.
 
     Own loop rather than `torch.utils.benchmark.Timer`, which times one statement at a time: the
     ratio needs the variants alternated block by block. Every function gets the same number of
