@@ -1,6 +1,7 @@
 """Adaptive timing (`timing.adaptive`) against a fake worker (`synthetic_timing.FakeWorker`): a
 group stops at its target, never before the minimum processes, or at the budget, and says which;
-the saved time goes to the widest interval; the stopping rule keeps the next-run interval honest."""
+the saved time goes to the widest interval; the stopping rule keeps the next-run interval honest;
+pytest-benchmark's table gets the real rounds."""
 from __future__ import annotations
 
 import math
@@ -8,6 +9,7 @@ from types import SimpleNamespace
 
 import pytest
 
+from dotbias.pytest_bench import adapter
 from dotbias.pytest_bench.plugin import plan
 from dotbias.pytest_bench.session import Session
 from dotbias.timing.adaptive import MIN_PROCESSES, GroupTiming, Plan, time_adaptively
@@ -125,3 +127,29 @@ def test_the_verdict_says_what_stopped_each_group():
     assert step.startswith("step: stopped at the budget (--max-time) short of its target")
     assert "+-1.40%" in step
     assert "ran its fixed --processes: widest interval none (1 process)" in once
+
+
+class _Stats:
+    """pytest-benchmark's Metadata as the adapter uses it: `iterations`, `update(duration)`."""
+    def __init__(self, iterations: int):
+        self.iterations, self.data = iterations, []
+
+    def update(self, duration: float) -> None:
+        self.data.append(duration / self.iterations)
+
+
+def test_pytest_benchmarks_table_gets_every_round_and_the_calls_in_each():
+    made: list[_Stats] = []
+
+    def make(iterations: int) -> _Stats:
+        made.append(_Stats(iterations))
+        return made[-1]
+    fixture = SimpleNamespace(_mode=None, name="t", _make_stats=make)
+    adapter.record_rounds(fixture, [[1e-3, 2e-3], [3e-3]], [10, 10])
+    [stats] = made
+    assert stats.iterations == 10 and stats.data == pytest.approx([1e-3, 2e-3, 3e-3])
+    with pytest.raises(RuntimeError, match="already used"):
+        adapter.record_rounds(fixture, [[1e-3]], [10])
+    other = SimpleNamespace(_mode=None, name="u", _make_stats=_Stats)
+    with pytest.raises(ValueError, match=r"blocks of different lengths \[10, 11\]"):
+        adapter.record_rounds(other, [[1e-3], [1e-3]], [10, 11])
