@@ -28,7 +28,7 @@ from dotbias.pytest_bench import adapter
 
 
 STOPPED = {"target": "stopped at its target",
-           "budget": "stopped at the budget (--max-time) short of its target: the machine was noisy",
+           "budget": "stopped at the budget (--max-time) short of its target (more --max-time narrows it)",
            "fixed": "ran its fixed --processes"}
 
 
