@@ -23,3 +23,28 @@ def paired(ratio: float, *, processes: int = 6, rounds: int = 60, seed: int = 0,
         den.append((base_s * np.exp(level + load + rng.normal(0, noise_sd, rounds))).tolist())
         num.append((base_s * ratio * np.exp(level + shift + load + rng.normal(0, noise_sd, rounds))).tolist())
     return num, den
+
+
+class FakeWorker:
+    """A stand-in for `timing.workers.run_process`: each call is one process whose groups get
+    `paired` rounds (the first variant `ratios[label]` x the baseline, noise `noise[label]`), as
+    many rounds as `rounds` x the group's share; it records every spec it was given."""
+
+    def __init__(self, ratios: dict[str, float], noise: dict[str, float], *, rounds: int = 30,
+                 process_sd: float = 0.005, seed: int = 0, iterations: int = 7):
+        self.ratios, self.noise, self.rounds = ratios, noise, rounds
+        self.process_sd, self.seed, self.iterations = process_sd, seed, iterations
+        self.specs: list = []
+
+    def __call__(self, spec, index: int, timeout_s: float) -> dict:
+        from dotbias.timing.rounds import Rounds
+        self.specs.append(spec)
+        out = {}
+        for i, g in enumerate(spec.groups):
+            n = max(2, round(self.rounds * spec.share(i)))
+            num, den = paired(self.ratios[g.label], processes=1, rounds=n, load_sd=0.0,
+                              seed=self.seed * 100_003 + index * 1009 + i, noise_sd=self.noise[g.label],
+                              process_sd=self.process_sd)
+            out[g.label] = Rounds({spec.variants[0]: num[0], spec.baseline: den[0]},
+                                  (spec.iterations[i] if spec.iterations else 0) or self.iterations)
+        return out

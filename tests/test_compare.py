@@ -26,6 +26,7 @@ from dotbias.equivalence.baseline import baseline_name
 from dotbias.models import plugins
 from dotbias.models.registry import VARIANTS
 from dotbias.timing.groups import DEFAULT_SIZES, Group
+from dotbias.timing.rounds import Rounds
 from dotbias.timing.stats import Ratio
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -153,9 +154,8 @@ def test_slower_only_when_the_interval_lies_above_the_allowance(low, max_slowdow
 def test_timing_stops_at_the_target_or_the_budget_and_says_which():
     g = Group("forward", "cpu", DEFAULT_SIZES[0], "float32")
     names = ("a", "b")
-    steady = [{"seconds": {"a": [1.0, 1.0, 1.0], "b": [2.0, 2.0, 2.0]}, "iterations": 1}] * 2
-    noisy = [{"seconds": {"a": [1.0, 1.2], "b": [1.0, 1.0]}, "iterations": 1},
-             {"seconds": {"a": [2.0, 2.2], "b": [1.0, 1.0]}, "iterations": 1}]
+    steady = [Rounds({"a": [1.0, 1.0, 1.0], "b": [2.0, 2.0, 2.0]}, 1)] * 2
+    noisy = [Rounds({"a": [1.0, 1.2], "b": [1.0, 1.0]}, 1), Rounds({"a": [2.0, 2.2], "b": [1.0, 1.0]}, 1)]
     budget = Budget(10.0, 1.0, None, 10)
     assert _state(g, steady[:1], 100.0, budget, names) is None      # one process: never stops
     assert _state(g, steady, 0.0, budget, names) == "target"
@@ -174,9 +174,8 @@ def _fake_worker(monkeypatch, noise: float, fail_at: int | None = None):
         if index == fail_at:
             raise RuntimeError(f"timing worker {index + 1} exited 2: RuntimeError: kaboom")
         shift = rng.normal(0, noise)
-        return {g.label: {"seconds": {spec.variants[0]: [1.2e-3 * np.exp(shift)] * 5,
-                                      spec.variants[1]: [1e-3] * 5}, "iterations": 100}
-                for g in spec.groups}
+        return {g.label: Rounds({spec.variants[0]: [1.2e-3 * np.exp(shift)] * 5,
+                                 spec.variants[1]: [1e-3] * 5}, 100) for g in spec.groups}
     monkeypatch.setattr(speed, "run_process", run_process)
     return calls
 

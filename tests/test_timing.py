@@ -89,6 +89,43 @@ def test_round_count_is_clamped(clock):
     assert len(interleave(fns, budget_s=10.0, max_rounds=50).seconds["b"]) == 50
 
 
+def test_a_slow_calibration_does_not_cut_the_rounds_short(clock):
+    """The first calls (warm-up, calibration) 100x slow, as when another process preempts them:
+    the rounds still fill their budget, by their own clock (a round count fixed in advance from
+    the calibration got a tenth of the rounds)."""
+    calls = {"a": 0, "b": 0}
+
+    def make(name):
+        def fn():
+            calls[name] += 1
+            clock.now += 1e-3 * (100 if calls[name] <= 4 else 1)
+        return fn
+    res = interleave({n: make(n) for n in calls}, budget_s=0.4, block_s=4e-3)
+    assert res.iterations == 1                      # the slow calibration chose short blocks
+    assert len(res.seconds["a"]) == 200             # 0.4 s of 2 ms rounds, all of them
+    assert sum(res.seconds["a"]) + sum(res.seconds["b"]) == pytest.approx(0.4)
+
+
+def test_every_variant_holds_every_position_equally_often_and_repeats_once_per_cycle(clock):
+    log: list[str] = []
+    names = ["a", "b", "c", "d"]
+    interleave(_fns(clock, dict.fromkeys(names, 1.0), log), budget_s=0, block_s=0, min_rounds=8,
+               max_rounds=8)
+    rounds = [log[-32:][i:i + 4] for i in range(0, 32, 4)]      # 4 pairs: one full cycle
+    for pos in range(4):
+        assert sorted(r[pos] for r in rounds) == sorted(names * 2)
+    twice = [rounds[i][-1] for i in range(0, 8, 2)]            # end of a round, start of its reverse
+    assert sorted(twice) == names
+    assert all(rounds[i][-1] != rounds[i + 1][0] for i in range(1, 7, 2))    # never across pairs
+
+
+def test_rounds_are_read_back_once_and_a_malformed_result_is_one_line():
+    r = rounds.Rounds({"a": [1e-3, 2e-3], "b": [1e-3, 1e-3]}, 10, {"a": 0.5, "b": 0.1}, {"a": 0, "b": 1})
+    assert rounds.Rounds.from_dict(r.as_dict()) == r and r.spent_s == pytest.approx(0.05)
+    with pytest.raises(ValueError, match="not a worker's rounds"):
+        rounds.Rounds.from_dict({"seconds": {"a": [1.0]}})
+
+
 def test_group_round_trips_and_bad_groups_are_one_line():
     g = Group("step", "cpu", TINY, "float64")
     assert Group.from_dict(g.as_dict()) == g and g.label == "step cpu tiny float64"
@@ -110,7 +147,7 @@ def test_a_worker_process_times_every_variant_and_the_aa_copy():
     spec = WorkSpec((g,), ("emb", "cp"), "cp", aa=True, budget_s=0.02)
     assert WorkSpec.from_json(spec.to_json()) == spec
     result = run_process(spec, 0, timeout_s=120)
-    seconds = result[g.label]["seconds"]
+    seconds = result[g.label].seconds
     assert set(seconds) == {"emb", "cp", aa_name("cp")}
     assert len({len(s) for s in seconds.values()}) == 1 and len(seconds["cp"]) >= 4
     assert all(t > 0 for s in seconds.values() for t in s)

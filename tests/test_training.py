@@ -178,8 +178,8 @@ def test_a_worker_process_times_the_setups_beside_the_variants():
     spec = WorkSpec(groups, ("cp",), "cp", budget_s=0.02, setups=("cp+fused",))
     assert WorkSpec.from_json(spec.to_json()) == spec
     result = run_process(spec, 0, timeout_s=120)
-    assert set(result[groups[0].label]["seconds"]) == {"cp"}
-    assert set(result[groups[1].label]["seconds"]) == {"cp", "cp+fused"}
+    assert set(result[groups[0].label].seconds) == {"cp"}
+    assert set(result[groups[1].label].seconds) == {"cp", "cp+fused"}
 
 
 def test_dotbias_compare_takes_a_setup_and_holds_it_to_the_training_trajectories():

@@ -12,7 +12,7 @@ from dotbias.cli import build_parser
 from dotbias.compare.verdict import Comparison, operations_table, verdict_line
 from dotbias.compare.speed import Memory, Timed
 from dotbias.options import UsageError
-from dotbias.pytest_bench.plugin import fail_slower, instructions_threshold
+from dotbias.pytest_bench.options import fail_slower, instructions_threshold
 from dotbias.report.saved_run import Change
 from dotbias.report.markdown import render_markdown, verdict, verdict_lines
 from dotbias.report.summary import load_run, summarise, summarise_group
@@ -70,7 +70,7 @@ def test_each_percentage_option_states_the_rule_in_its_help():
     plugins_parser = types.SimpleNamespace(getgroup=lambda *a: group, addoption=parser.add_argument)
     plugin.pytest_addoption(plugins_parser)
     bench = " ".join(parser.format_help().split())
-    assert bench.count("5% and 5 both mean five percent") == 2, bench      # both gates
+    assert bench.count("5% and 5 both mean five percent") == 4, bench      # two gates, two targets
     assert "0.05, is refused" in " ".join(compare.split()), compare
 
 

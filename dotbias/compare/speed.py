@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from dotbias.models.plugins import loaded_specs
 from dotbias.timing.groups import DEFAULT_SIZES, KERNELS, Group
 from dotbias.timing.memory import op_peak_bytes
+from dotbias.timing.rounds import Rounds
 from dotbias.timing.stats import Ratio, geomean_time, ratio
 from dotbias.timing.workers import WorkSpec, run_process
 
@@ -58,24 +59,20 @@ def target(operation: str) -> float:
     return TARGET["kernel" if operation in KERNELS else "epoch"]
 
 
-def _spent(result: dict) -> float:
-    return sum(sum(s) * result["iterations"] for s in result["seconds"].values())
-
-
-def _timed(g: Group, results: list[dict], names: tuple[str, str], spent: float, stopped: str
+def _timed(g: Group, results: list[Rounds], names: tuple[str, str], spent: float, stopped: str
            ) -> Timed:
-    cand, base = ([r["seconds"][n] for r in results] for n in names)
+    cand, base = ([r.seconds[n] for r in results] for n in names)
     r = ratio(cand, base, names) if results else None
     return Timed(g.operation, r, geomean_time(cand), geomean_time(base), target(g.operation),
                  stopped, len(results), spent)
 
 
-def _state(g: Group, results: list[dict], spent: float, budget: Budget, names) -> str | None:
+def _state(g: Group, results: list[Rounds], spent: float, budget: Budget, names) -> str | None:
     """Why timing of `g` stops now ("target", "budget"), or None to go on; never before
     MIN_PROCESSES processes."""
     if len(results) < MIN_PROCESSES:
         return None
-    r = ratio(*([p["seconds"][n] for p in results] for n in names), names)
+    r = ratio(*([p.seconds[n] for p in results] for n in names), names)
     if r.half_width <= target(g.operation):
         return "target"
     if spent >= budget.operation_s or len(results) >= budget.max_processes:
@@ -88,7 +85,7 @@ def time_pair(candidate: str, baseline: str, operations: list[str], budget: Budg
     """Every operation of `operations` timed until its target or its budget (see module doc)."""
     groups = [Group(op, "cpu", DEFAULT_SIZES[0], "float32") for op in operations]
     names = (candidate, baseline)
-    results: dict[str, list[dict]] = {g.label: [] for g in groups}
+    results: dict[str, list[Rounds]] = {g.label: [] for g in groups}
     spent = dict.fromkeys(results, 0.0)
     done: dict[str, Timed] = {}
     open_, n, last_s = list(groups), 0, 0.0
@@ -110,7 +107,7 @@ def time_pair(candidate: str, baseline: str, operations: list[str], budget: Budg
         n, last_s = n + 1, time.perf_counter() - started
         for g in list(open_):
             results[g.label].append(out[g.label])
-            spent[g.label] += _spent(out[g.label])
+            spent[g.label] += out[g.label].spent_s
             why = _state(g, results[g.label], spent[g.label], budget, names)
             if why:
                 done[g.label] = _timed(g, results[g.label], names, spent[g.label], why)

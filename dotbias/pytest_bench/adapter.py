@@ -13,9 +13,6 @@ names, all here:
 """
 from __future__ import annotations
 
-import math
-import statistics
-
 MODE = "dotbias worker rounds"
 
 
@@ -25,19 +22,17 @@ def benchmark_session(config):
 
 
 def record_rounds(fixture, seconds: list[list[float]], iterations: list[int]) -> None:
-    """Give `fixture` the worker timing as its stats, one value per process: the geometric mean of
-    that process's rounds (seconds per call), the unit the report's time and interval are made of
-    (`timing.stats`), so pytest-benchmark's min, median and max are process-to-process spread, not
-    single rounds that a preemption made 10x slow. Nothing is timed here."""
+    """Give `fixture` the worker timing as its stats: every timed round of every process, each
+    `iterations` back-to-back calls (one count for the whole group: the first process calibrates
+    it, the others reuse it), so pytest-benchmark's Rounds, Iterations, Min, Max, StdDev and
+    outliers mean what they mean in any pytest-benchmark table. Nothing is timed here."""
     if fixture._mode:
         raise RuntimeError(f"{fixture.name}: the benchmark fixture was already used ({fixture._mode})")
     fixture._mode = MODE
-    its = [int(i) for i in iterations] or [1]
-    stats = fixture._make_stats(max(1, round(statistics.median(its))))
-    for s in process_times(seconds):
-        stats.update(s * stats.iterations)      # Metadata.update divides by its iterations
-
-
-def process_times(seconds: list[list[float]]) -> list[float]:
-    """Each process's geometric-mean seconds per call over its rounds."""
-    return [math.exp(statistics.fmean(math.log(s) for s in rounds)) for rounds in seconds if rounds]
+    its = {int(i) for i in iterations} or {1}
+    if len(its) > 1:
+        raise ValueError(f"{fixture.name}: processes timed blocks of different lengths {sorted(its)}")
+    stats = fixture._make_stats(its.pop())
+    for rounds in seconds:
+        for s in rounds:
+            stats.update(s * stats.iterations)      # Metadata.update divides by its iterations

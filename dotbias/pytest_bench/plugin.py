@@ -15,15 +15,16 @@ import torch
 from dotbias.equivalence import baseline
 from dotbias.models import plugins
 from dotbias.io.files import LOCAL
-from dotbias.io.tables import PERCENT_RULE, parse_percent
+from dotbias.io.tables import PERCENT_RULE
 from dotbias.models.compiled import CompiledBuild
 from dotbias.models.registry import get_variant
 from dotbias.report.summary import FORMAT
+from dotbias.timing.adaptive import BUDGET_S
 from dotbias.timing.groups import DEFAULT_SIZES, INTERLEAVE_S, SWEEP_AXES, sweep_sizes
 from dotbias.models.registry import VARIANTS
 from dotbias.pytest_bench import adapter
+from dotbias.pytest_bench.options import _setups, fail_slower, instructions_threshold, plan  # noqa: F401
 from dotbias.pytest_bench.session import Session, group_of
-from dotbias.models.optimizers import parse_setups
 from dotbias.timing.groups import Group
 from dotbias.timing.operations import make_op, setups_for
 
@@ -38,10 +39,19 @@ def pytest_addoption(parser):
     add("--devices", default="cpu,cuda", help="comma-separated devices; cuda is deselected without a GPU")
     add("--dtypes", default="float32", help="comma-separated dtypes, e.g. float32,float64")
     add("--threads", type=int, default=1, help="torch threads, here and in every worker (default 1)")
-    add("--processes", type=int, default=6, help="fresh worker processes per run; the interval "
-        "includes their spread (default 6)")
+    add("--processes", type=int, default=None, help="exactly this many fresh worker processes, no "
+        "stopping rule (default: adaptive, see --max-time)")
+    add("--max-processes", type=int, default=20, help="adaptive: at most this many processes (default 20)")
+    add("--max-time", type=float, default=None, metavar="S", help="adaptive: the run's timing budget in "
+        f"seconds of worker processes (default {BUDGET_S['kernel']:g} per kernel group and "
+        f"{BUDGET_S['epoch']:g} per epoch group); each group stops at its target or here, and says which")
+    add("--kernel-target", default="1%", metavar="P", help="adaptive: the 95%% interval half-width a "
+        f"kernel group stops at (default 1%%); {PERCENT_RULE}")
+    add("--epoch-target", default="3%", metavar="P", help="adaptive: the same for an epoch group "
+        f"(default 3%%); {PERCENT_RULE}")
     add("--interleave-s", type=float, default=INTERLEAVE_S, help="seconds of interleaved rounds per "
-        "kernel group in each process (default 4; more narrows the kernel ratios' intervals)")
+        f"kernel group in each process (default {INTERLEAVE_S:g}; an adaptive run moves them to the "
+        "widest intervals)")
     add("--epoch-rounds", type=int, default=None, help="paired rounds per epoch group per process "
         "(default by operation: epoch_lean 8, epoch_fastai 3; see timing.groups.EPOCH_ROUNDS)")
     add("--training", default="", metavar="SETUPS", help="comma-separated training setups "
@@ -107,39 +117,8 @@ def pytest_configure(config):
     if opt.threads < 1:
         raise pytest.UsageError(f"--threads must be at least 1, got {opt.threads}")
     torch.set_num_threads(opt.threads)
-    config.dotbias = Session(config, chosen, fail_slower(opt), instructions_threshold(opt))
+    config.dotbias = Session(config, chosen, fail_slower(opt), instructions_threshold(opt), plan(opt))
     config.dotbias.setups = setups
-
-
-def _setups(config) -> list:
-    """--training's setups, parsed, each variant looked up (ValueError naming a bad one)."""
-    setups = parse_setups(config.getoption("training"))
-    for s in setups:
-        get_variant(s.variant)
-    return setups
-
-
-def fail_slower(opt) -> float | None:
-    """--fail-slower as a fraction (None: no time gate); it needs a saved run to compare with."""
-    allowed = _fraction("--fail-slower", opt.fail_slower)
-    if allowed is not None and not opt.benchmark_compare:
-        raise pytest.UsageError("--fail-slower needs --benchmark-compare (the saved run to compare with)")
-    return allowed
-
-
-def instructions_threshold(opt) -> float:
-    """--instructions-threshold as a fraction."""
-    return _fraction("--instructions-threshold", opt.instructions_threshold)
-
-
-def _fraction(flag: str, text: str | None) -> float | None:
-    """`io.tables.parse_percent`, the one reading of a percentage; a usage error naming the flag."""
-    if text is None:
-        return None
-    try:
-        return parse_percent(text)
-    except ValueError as e:
-        raise pytest.UsageError(f"{flag}: {e}") from None
 
 
 def pytest_benchmark_update_machine_info(config, machine_info):

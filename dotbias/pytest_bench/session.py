@@ -2,6 +2,7 @@
 at the first benchmark), floors, instruction counts, the run compared with, and the verdict lines."""
 from __future__ import annotations
 
+import math
 import sys
 from pathlib import Path
 
@@ -21,21 +22,27 @@ from dotbias.timing.counts import gate
 from dotbias.timing.floors import copy_bandwidth, floor, op_seconds
 from dotbias.timing.memory import op_peak_bytes
 from dotbias.timing.operations import make_op, op_notes
-from dotbias.timing.workers import WorkSpec, run_processes
-from dotbias.timing.workers import aa_name
+from dotbias.timing.adaptive import GroupTiming, Plan, time_adaptively
+from dotbias.timing.workers import WorkSpec, aa_name
 from dotbias.pytest_bench import adapter
+
+
+STOPPED = {"target": "stopped at its target",
+           "budget": "stopped at the budget (--max-time) short of its target (more --max-time narrows it)",
+           "fixed": "ran its fixed --processes"}
 
 
 class Session:
     def __init__(self, config, base: str, fail_slower: float | None = None,
-                 instructions_threshold: float = ins.THRESHOLD):
+                 instructions_threshold: float = ins.THRESHOLD, plan: Plan | None = None):
         self.config = config
         self.base = base                    # the chosen baseline: timed, copied (--aa), recorded
         self.fail_slower = fail_slower      # the time gate: allowed slowdown of a ratio, or None
         self.instructions_threshold = instructions_threshold     # the instruction-count gate
         self.notes: list[str] = []          # printed after collection
         self.lines: list[str] = []          # printed at the end ("dotbias verdict")
-        self.rounds: dict[str, list[dict]] | None = None
+        self.plan = plan or Plan()          # when the adaptive timing stops
+        self.rounds: dict[str, GroupTiming] | None = None
         self.floors: dict[str, tuple[float, float]] = {}
         self.counts: dict[str, dict] = {}
         self.compared: Path | None = None
@@ -76,32 +83,31 @@ class Session:
         spec = WorkSpec(groups, tuple(VARIANTS), self.base, self.opt("aa"), self.opt("interleave_s"),
                         self.opt("epoch_rounds"), self.opt("threads"), plugins=tuple(loaded_specs()),
                         setups=tuple(s.name for s in self.setups))
-        n = self.opt("processes")
-        self._say(f"\ntiming {len(groups)} groups in {n} fresh processes, one after the other ...")
+        plan = self.plan
+        how = (f"in {plan.max_processes} fresh processes" if plan.fixed else "in fresh processes until "
+               f"each interval reaches its target or {plan.budget(groups):.0f} s pass")
+        self._say(f"\ntiming {len(groups)} groups {how}, one after the other ...")
         try:
-            self.rounds = {g.label: [] for g in groups}
-            for result in run_processes(spec, n, progress=lambda i, k: self._say(f"  process {i}/{k} done")):
-                for label, res in result.items():
-                    self.rounds[label].append(res)
+            self.rounds = time_adaptively(spec, plan, progress=self._say)
         except RuntimeError as e:
             pytest.exit(f"dotbias: {e}", returncode=1)
 
     def measure(self, pysession, group: Group, variant: str) -> dict:
-        """What this (group, variant) stores in extra_info: rounds per process, A/A, and for kernel
-        groups the peak memory of one call, the floors and the counts."""
+        """What this (group, variant) stores in extra_info: rounds per process, why the timing
+        stopped, A/A, and for kernel groups the peak memory of one call, the floors and the counts."""
 
         if self.rounds is None:
             self._time_all(pysession)
-        per_process = self.rounds[group.label]
-        info = {"timing": {"seconds": [p["seconds"][variant] for p in per_process],
-                           "iterations": [p["iterations"] for p in per_process],
-                           "first_call_s": [p["first_call_s"][variant] for p in per_process],
-                           "compiles_in_rounds": [p["compiles_in_rounds"][variant]
-                                                  for p in per_process]}}
+        timed = self.rounds[group.label]
+        info = {"timing": {"seconds": timed.seconds(variant),
+                           "iterations": [r.iterations for r in timed.rounds],
+                           "first_call_s": [r.first_call_s[variant] for r in timed.rounds],
+                           "compiles_in_rounds": [r.compiles_in_rounds[variant] for r in timed.rounds],
+                           "stopped": timed.stopped, "target": timed.target}}
         if notes := op_notes(group, variant):
             info["notes"] = notes
         if self.opt("aa") and variant == self.base:
-            info["aa"] = {"seconds": [p["seconds"][aa_name(variant)] for p in per_process]}
+            info["aa"] = {"seconds": timed.seconds(aa_name(variant))}
         if group.operation in KERNELS:      # an epoch's peak is its step's; profiling a whole epoch
             info["memory"] = {"peak_bytes": op_peak_bytes(group, variant)}    # costs seconds a variant
             info["floor"] = self._floor(group, variant)
@@ -159,10 +165,20 @@ class Session:
         if not rows:
             return False
 
-        method = ("ratio = ratio of geometric-mean times; 95% interval: Student t over "
-                  f"{self.opt('processes')} fresh processes of interleaved rounds (README: Benchmarks)")
-        self.lines = list(self.notes) + [method] + [ln for r in rows for ln in verdict_lines(r)]
+        method = ("ratio = ratio of geometric-mean times; 95% interval: where the next run's ratio "
+                  "lands, Student t over fresh processes of interleaved rounds (docs/timing.md)")
+        self.lines = list(self.notes) + [method] + self._stopped() + [
+            ln for r in rows for ln in verdict_lines(r)]
         return self._compare(rows)
+
+    def _stopped(self) -> list[str]:
+        """One line per timed group: what stopped its timing, its widest interval, its processes."""
+        out = []
+        for label, t in (self.rounds or {}).items():
+            width = f"+-{t.half_width:.2%}" if math.isfinite(t.half_width) else "none (1 process)"
+            out.append(f"{label}: {STOPPED[t.stopped]}: widest interval {width} "
+                       f"(target +-{t.target:.0%}), {len(t.rounds)} processes")
+        return out
 
     def _rows(self) -> list:
         bs = adapter.benchmark_session(self.config)

@@ -15,9 +15,9 @@ TARGET_HALF_WIDTH = {"epoch_lean": 0.03, "epoch_fastai": 0.05}
 # TARGET_HALF_WIDTH; every round is a whole epoch, so more rounds make `pytest bench` much longer.
 # A fastai epoch costs several lean ones, hence fewer fastai rounds.
 EPOCH_ROUNDS = {"epoch_lean": 8, "epoch_fastai": 3}
-# Seconds of interleaved rounds per kernel group and process. A kernel ratio's spread from run to
-# run comes mostly from per-round noise, not from the process, so more seconds of rounds narrow it.
-INTERLEAVE_S = 4.0
+# Seconds of interleaved rounds per kernel group and process: a run of adaptive rounds adds
+# processes (each a fresh layout, and a t quantile that falls with them) until its target.
+INTERLEAVE_S = 2.0
 EPOCH_NOTE = (f"an epoch is one fit over the train split (80%) of the first {EPOCH_RATINGS:,} synthetic "
               "MovieLens-shaped ratings, batch 64, from the same canonical parameters every round")
 

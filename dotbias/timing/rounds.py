@@ -7,7 +7,7 @@ import math
 import random
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 
 import torch
 
@@ -36,15 +36,41 @@ def time_block(fn: Callable[[], None], iterations: int, device: str | torch.devi
     return (time.perf_counter() - t0) / iterations
 
 
+# Calls per timed block: enough for the fastest variant to run this long. A block much shorter
+# than the scheduler's time slice (a few ms) is either untouched or loses a whole slice to another
+# process (+50..100%), so its rounds are noisy and pairing cannot cancel load (docs/timing.md).
+BLOCK_S = 0.02
+
+
 @dataclass(frozen=True)
 class Rounds:
     """Seconds per call of each variant, round by round; round r of every variant ran back to back.
     `first_call_s`: each variant's first call (compilation, lazy init); `compiles_in_rounds`: graphs
-    dynamo compiled inside each variant's timed blocks (0 unless a recompile spoiled the rounds)."""
+    dynamo compiled inside each variant's timed blocks (0 unless a recompile spoiled the rounds).
+    A worker writes it as JSON (`as_dict`) and the parent reads it back once (`from_dict`)."""
     seconds: dict[str, list[float]]
     iterations: int
     first_call_s: dict[str, float] = field(default_factory=dict)
     compiles_in_rounds: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def spent_s(self) -> float:
+        """Seconds of timed calls in these rounds, every variant."""
+        return sum(sum(s) for s in self.seconds.values()) * self.iterations
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> Rounds:
+        """The inverse of `as_dict`; anything else raises ValueError in one line."""
+        try:
+            seconds = {str(n): [float(t) for t in s] for n, s in d["seconds"].items()}
+            return cls(seconds, int(d["iterations"]),
+                       {str(n): float(t) for n, t in d.get("first_call_s", {}).items()},
+                       {str(n): int(c) for n, c in d.get("compiles_in_rounds", {}).items()})
+        except (KeyError, TypeError, ValueError, AttributeError) as e:
+            raise ValueError(f"not a worker's rounds: {d!r:.120} ({e})") from None
 
 
 WARM_UP_CALLS = 5       # at most this many warm-up calls while each one still compiles a graph
@@ -64,51 +90,70 @@ def warm_up(fn: Callable[[], None], device: str | torch.device) -> float:
 
 
 def interleave(fns: dict[str, Callable[[], None]], *, device: str | torch.device = "cpu",
-               budget_s: float = 0.5, block_s: float = 5e-3, min_rounds: int = 4,
-               max_rounds: int = 2000, seed: int = 0) -> Rounds:
+               budget_s: float = 0.5, block_s: float = BLOCK_S, min_rounds: int = 4,
+               max_rounds: int = 2000, seed: int = 0, iterations: int | None = None) -> Rounds:
     """Time `fns` in interleaved rounds so a change of machine load hits every variant alike and
-    their per-round ratio cancels it. Each pair of rounds runs a random order, then that order
-    reversed: every variant gets the same mean position, and none is always at an end (a fixed
-    order runs the variant at each end twice in a row at every other round boundary, its data
-    still in cache, which biases its times: the A/A check would show that bias).
+    their per-round ratio cancels it, in the order `OrderedRounds` gives each round.
 
     Own loop rather than `torch.utils.benchmark.Timer`, which times one statement at a time: the
     ratio needs the variants alternated block by block. Every function gets the same number of
-    calls per round, enough for the fastest to take `block_s`; the rounds fill `budget_s` (within
-    `min_rounds`..`max_rounds`). One warm-up call each first (and, when `block_s` > 0, a short
-    calibration on warm calls); the garbage collector is off. Compilation belongs to the warm-up
+    calls per round (`iterations`, or enough for the fastest to take `block_s`, from the fastest of
+    three warm calls: a preempted call does not shrink it). Rounds run, a pair at a time, until the
+    rounds' own clock says the next pair would pass `budget_s` (within `min_rounds`..`max_rounds`):
+    a round count fixed in advance from a calibration that load slowed would cut the rounds short.
+    One warm-up call each first; the garbage collector is off. Compilation belongs to the warm-up
     (`warm_up`); a graph compiled inside a timed block is counted in `compiles_in_rounds`."""
     names = list(fns)
-    rng = random.Random(seed)
     first = {n: warm_up(fns[n], device) for n in names}         # lazy init, compilation
-    per_call = dict(first)
-    if block_s > 0:     # calibrate on warm calls; one call a round (epochs) needs no calibration
-        per_call = {n: time_block(fns[n], 1 if per_call[n] > block_s else 3, device) for n in names}
-    iterations = max(1, math.ceil(block_s / max(min(per_call.values()), 1e-9)))
-    round_s = iterations * sum(per_call.values())
-    rounds = int(min(max(budget_s / max(round_s, 1e-9), min_rounds), max_rounds))
-    seconds, compiles = _timed_rounds(fns, rounds, iterations, rng, device)
+    if iterations is None:
+        iterations = 1
+        if block_s > 0:     # one call a round (epochs) needs no calibration
+            fastest = min(min(time_block(fns[n], 1, device) for _ in range(3)) for n in names)
+            iterations = max(1, math.ceil(block_s / max(fastest, 1e-9) - 1e-6))
+    order = OrderedRounds(names, random.Random(seed))
+    seconds, compiles = _timed_rounds(fns, order, (budget_s, min_rounds, max_rounds), iterations, device)
     return Rounds(seconds, iterations, first, compiles)
 
 
-def _timed_rounds(fns: dict[str, Callable[[], None]], rounds: int, iterations: int,
-                  rng: random.Random, device) -> tuple[dict[str, list[float]], dict[str, int]]:
-    """The rounds (random order, then reversed), garbage collector off: seconds per call of each
-    function per round, and the graphs compiled inside each one's timed blocks."""
-    names = list(fns)
-    seconds: dict[str, list[float]] = {n: [] for n in names}
-    compiles = dict.fromkeys(names, 0)
-    order = names
+class OrderedRounds:
+    """The order of each round: pair k runs a random base order rotated by k, then that order
+    reversed. Within every len(names) pairs each variant holds every position equally often and
+    runs twice in a row (end of a round, start of its reverse, its data still in cache) exactly
+    once; a fresh random order per pair gave those by chance, a noise in each process's mean. A
+    fixed order would give them to the same variants every time, a bias the A/A check shows."""
+
+    def __init__(self, names: list[str], rng: random.Random):
+        self.base = rng.sample(names, len(names))
+
+    def __call__(self, r: int) -> list[str]:
+        k = (r // 2) % len(self.base)
+        order = self.base[k:] + self.base[:k]
+        return order if r % 2 == 0 else order[::-1]
+
+
+def _timed_rounds(fns: dict[str, Callable[[], None]], order: OrderedRounds,
+                  limits: tuple[float, int, int], iterations: int,
+                  device) -> tuple[dict[str, list[float]], dict[str, int]]:
+    """The rounds in `order`, garbage collector off, until `limits` (budget_s, min_rounds,
+    max_rounds) say stop: seconds per call of each function per round, and the graphs compiled
+    inside each one's timed blocks."""
+    budget_s, min_rounds, max_rounds = limits
+    seconds: dict[str, list[float]] = {n: [] for n in fns}
+    compiles = dict.fromkeys(fns, 0)
     gc.collect()
     was_enabled = gc.isenabled()
     gc.disable()
     try:
-        for r in range(rounds):
-            order = rng.sample(names, len(names)) if r % 2 == 0 else order[::-1]
-            for n in order:
+        start, done = time.perf_counter(), 0
+        while done < max(1, max_rounds):
+            for n in order(done):
                 before = compile_count()
                 seconds[n].append(time_block(fns[n], iterations, device))
                 compiles[n] += (compile_count() - before).graphs
+            done += 1
+            spent = time.perf_counter() - start
+            if done >= min_rounds and done % 2 == 0 and spent + 2 * spent / done > budget_s:
+                break
     finally:
         if was_enabled:
             gc.enable()

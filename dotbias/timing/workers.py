@@ -1,13 +1,13 @@
 """Interleaved rounds repeated in fresh worker processes (pyperf's lesson: each process draws its own
 memory layout and meets its own load, so between-process spread belongs in the interval).
 
-`run_processes` starts `python -m dotbias.timing.workers` several times, one after the other; each reads a
-JSON `WorkSpec` on stdin, times every group in it and writes JSON on stdout. A process that fails
-or hangs raises one line naming the process and its last stderr line.
+`run_process` starts `python -m dotbias.timing.workers` (`timing.adaptive` decides how many, one after
+the other); each reads a JSON `WorkSpec` on stdin, times every group in it and writes its `Rounds`
+as JSON on stdout, read back once into `Rounds` records. A process that fails or hangs raises one
+line naming the process and its last stderr line.
 """
 from __future__ import annotations
 
-import dataclasses
 import json
 import os
 import subprocess
@@ -20,7 +20,7 @@ from dotbias.timing.groups import EPOCH_ROUNDS, INTERLEAVE_S, KERNELS, Group
 from dotbias.models.plugins import load_variants
 from dotbias.models.optimizers import parse_setups
 from dotbias.timing.operations import make_op, setups_for
-from dotbias.timing.rounds import interleave
+from dotbias.timing.rounds import Rounds, interleave
 
 
 @dataclass(frozen=True)
@@ -37,6 +37,15 @@ class WorkSpec:
     plugins: tuple[str, ...] = ()   # variant specs from outside dotbias, loaded again in the worker
     process: int = 0                # which process this is: seeds its rounds' random order
     setups: tuple[str, ...] = ()    # training setups ("cp+fused"), timed in the groups that train
+    # Per group (aligned with `groups`; empty: all 1): a multiple of `budget_s` (kernel) or of its
+    # epoch rounds, so an adaptive run spends more where an interval is widest (`timing.adaptive`).
+    shares: tuple[float, ...] = ()
+    # Per group: calls per timed block, calibrated by the first process (0: calibrate here), so
+    # every process times blocks of the same length.
+    iterations: tuple[int, ...] = ()
+
+    def share(self, i: int) -> float:
+        return self.shares[i] if self.shares else 1.0
 
     def to_json(self) -> str:
         return json.dumps(asdict(self))
@@ -48,6 +57,8 @@ class WorkSpec:
         d["variants"] = tuple(d["variants"])
         d["plugins"] = tuple(d.get("plugins", ()))
         d["setups"] = tuple(d.get("setups", ()))
+        d["shares"] = tuple(d.get("shares", ()))
+        d["iterations"] = tuple(d.get("iterations", ()))
         return cls(**d)
 
 
@@ -56,30 +67,31 @@ def aa_name(baseline: str) -> str:
     return f"{baseline}_copy"
 
 
-def time_group(spec: WorkSpec, group: Group) -> dict:
-    """One group's interleaved rounds in this process: {"seconds": {name: [...]}, "iterations": n,
-    "first_call_s": {name: s}, "compiles_in_rounds": {name: graphs compiled inside its rounds}}."""
+def time_group(spec: WorkSpec, group: Group, share: float = 1.0, iterations: int = 0) -> Rounds:
+    """One group's interleaved rounds in this process: kernels for `budget_s` x `share` seconds,
+    epochs for their rounds x `share` (at least one); `iterations` calls a block (0: calibrate)."""
     names = spec.variants + setups_for(group, parse_setups(spec.setups))
     fns = {v: make_op(group, v, spec.seed) for v in names}
     if spec.aa:
         fns[aa_name(spec.baseline)] = make_op(group, spec.baseline, spec.seed)
     if group.operation in KERNELS:
-        rounds = interleave(fns, device=group.device, budget_s=spec.budget_s, seed=spec.process)
+        rounds = interleave(fns, device=group.device, budget_s=spec.budget_s * share,
+                            seed=spec.process, iterations=iterations or None)
     else:   # an epoch: one call per round, a fixed number of rounds
-        n = spec.epoch_rounds or EPOCH_ROUNDS[group.operation]
+        n = max(1, round((spec.epoch_rounds or EPOCH_ROUNDS[group.operation]) * share))
         rounds = interleave(fns, device=group.device, budget_s=0, block_s=0, seed=spec.process,
                             min_rounds=n, max_rounds=n)
     del fns
     if group.device.startswith("cuda"):
         torch.cuda.empty_cache()
-    return {"seconds": rounds.seconds, "iterations": rounds.iterations,
-            "first_call_s": rounds.first_call_s, "compiles_in_rounds": rounds.compiles_in_rounds}
+    return rounds
 
 
-def work(spec: WorkSpec) -> dict[str, dict]:
-    """Time every group of `spec` in this process; group label -> `time_group`'s result."""
+def work(spec: WorkSpec) -> dict[str, Rounds]:
+    """Time every group of `spec` in this process: group label -> its rounds."""
     torch.set_num_threads(spec.threads)
-    return {g.label: time_group(spec, g) for g in spec.groups}
+    its = spec.iterations or (0,) * len(spec.groups)
+    return {g.label: time_group(spec, g, spec.share(i), its[i]) for i, g in enumerate(spec.groups)}
 
 
 def worker_env(threads: int) -> dict[str, str]:
@@ -88,8 +100,9 @@ def worker_env(threads: int) -> dict[str, str]:
     return env
 
 
-def run_process(spec: WorkSpec, index: int, timeout_s: float) -> dict[str, dict]:
-    """One fresh worker process; its result, or RuntimeError with one line saying what went wrong."""
+def run_process(spec: WorkSpec, index: int, timeout_s: float) -> dict[str, Rounds]:
+    """One fresh worker process: group label -> its rounds (its JSON read here, once), or
+    RuntimeError with one line saying what went wrong."""
     cmd = [sys.executable, "-m", "dotbias.timing.workers"]
     try:
         done = subprocess.run(cmd, input=spec.to_json(), capture_output=True, text=True,
@@ -100,21 +113,10 @@ def run_process(spec: WorkSpec, index: int, timeout_s: float) -> dict[str, dict]
         last = (done.stderr.strip().splitlines() or ["no message"])[-1]
         raise RuntimeError(f"timing worker {index + 1} exited {done.returncode}: {last}")
     try:
-        return json.loads(done.stdout.strip().splitlines()[-1])
-    except (json.JSONDecodeError, IndexError):
+        raw = json.loads(done.stdout.strip().splitlines()[-1])
+        return {str(label): Rounds.from_dict(r) for label, r in raw.items()}
+    except (json.JSONDecodeError, IndexError, ValueError, AttributeError):
         raise RuntimeError(f"timing worker {index + 1} wrote no JSON result") from None
-
-
-def run_processes(spec: WorkSpec, processes: int, timeout_s: float = 600.0,
-                  progress=None) -> list[dict[str, dict]]:
-    """`processes` workers one after the other (never in parallel: they would time each other).
-    `progress`, if given, is called as progress(done, total) after each."""
-    results = []
-    for i in range(processes):
-        results.append(run_process(dataclasses.replace(spec, process=i), i, timeout_s))
-        if progress is not None:
-            progress(i + 1, processes)
-    return results
 
 
 def main() -> int:
@@ -126,7 +128,7 @@ def main() -> int:
     except Exception as e:      # the parent prints this one line
         print(f"{type(e).__name__}: {e}".replace("\n", " "), file=sys.stderr)
         return 2
-    print(json.dumps(result))
+    print(json.dumps({label: r.as_dict() for label, r in result.items()}))
     return 0
 
 

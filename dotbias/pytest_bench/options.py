@@ -1,0 +1,54 @@
+"""`pytest bench`'s option values read into what the session needs: the timing plan, the
+training setups, the time gate and the instruction-count threshold; a bad value is one usage
+error naming the flag."""
+from __future__ import annotations
+
+import pytest
+
+from dotbias.io.tables import parse_percent
+from dotbias.models.optimizers import parse_setups
+from dotbias.models.registry import get_variant
+from dotbias.timing.adaptive import Plan
+
+
+def plan(opt) -> Plan:
+    """When the timing stops: --processes N fixes the count, else targets and a budget."""
+    targets = {"kernel_target": _fraction("--kernel-target", opt.kernel_target),
+               "epoch_target": _fraction("--epoch-target", opt.epoch_target)}
+    for flag, n in (("--processes", opt.processes), ("--max-processes", opt.max_processes)):
+        if n is not None and n < 1:
+            raise pytest.UsageError(f"{flag} must be at least 1, got {n}")
+    if opt.processes is not None:
+        return Plan(**targets, max_processes=opt.processes, fixed=True)
+    return Plan(**targets, max_s=opt.max_time, max_processes=opt.max_processes)
+
+
+def _setups(config) -> list:
+    """--training's setups, parsed, each variant looked up (ValueError naming a bad one)."""
+    setups = parse_setups(config.getoption("training"))
+    for s in setups:
+        get_variant(s.variant)
+    return setups
+
+
+def fail_slower(opt) -> float | None:
+    """--fail-slower as a fraction (None: no time gate); it needs a saved run to compare with."""
+    allowed = _fraction("--fail-slower", opt.fail_slower)
+    if allowed is not None and not opt.benchmark_compare:
+        raise pytest.UsageError("--fail-slower needs --benchmark-compare (the saved run to compare with)")
+    return allowed
+
+
+def instructions_threshold(opt) -> float:
+    """--instructions-threshold as a fraction."""
+    return _fraction("--instructions-threshold", opt.instructions_threshold)
+
+
+def _fraction(flag: str, text: str | None) -> float | None:
+    """`io.tables.parse_percent`, the one reading of a percentage; a usage error naming the flag."""
+    if text is None:
+        return None
+    try:
+        return parse_percent(text)
+    except ValueError as e:
+        raise pytest.UsageError(f"{flag}: {e}") from None

@@ -1,0 +1,161 @@
+"""Adaptive timing: fresh worker processes, one after the other, until every group's widest 95%
+next-run interval reaches its target or the run's budget runs out; each group says which.
+
+After each process every open group's ratios to the baseline (and the A/A copy) are recomputed
+(`timing.stats.ratio`, a t prediction interval over the processes' mean log-ratios). A group
+closes at "target" when its widest half-width is within its target and at least `min_processes`
+processes timed it; all open groups close at "budget" when the next process would pass `max_s`
+or `max_processes` ran. The seconds a closed group no longer needs go to the open ones, split by
+how far each is from its target ((half-width / target)^2 is the rounds it still needs).
+
+Why peeking stays honest: the interval is a t interval over process means, whose spread is
+estimated from the processes themselves; stopping at the first look where it is narrow favours
+looks where that spread came out small by chance. With few processes that estimate is loose
+(2 processes: one degree of freedom), so no group stops before `min_processes` (4: the look's
+spread then has 3 degrees of freedom and the t quantile 3.18 carries their uncertainty), and a
+group stops for its target only, never because it looks good against another group.
+tests/test_adaptive.py checks on synthetic processes that the rule keeps a run's value inside
+another run's interval about 95% of the time, and that stopping at 2 processes would not."""
+from __future__ import annotations
+
+import dataclasses
+import math
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from dotbias.timing.groups import KERNELS, Group
+from dotbias.timing.rounds import Rounds
+from dotbias.timing.stats import ratio
+from dotbias.timing.workers import WorkSpec, run_process
+
+MIN_PROCESSES = 4
+TARGET = {"kernel": 0.01, "epoch": 0.03}
+# The default budget of a run: seconds of worker processes per selected group.
+BUDGET_S = {"kernel": 16.0, "epoch": 80.0}
+
+
+def kind(operation: str) -> str:
+    return "kernel" if operation in KERNELS else "epoch"
+
+
+@dataclass(frozen=True)
+class Plan:
+    """When an adaptive run stops: the half-widths aimed at, the run's budget (wall seconds of
+    worker processes; None: BUDGET_S per group), and the process counts. `fixed`: exactly
+    `max_processes` processes and no stopping rule (the design before adaptive rounds)."""
+    kernel_target: float = TARGET["kernel"]
+    epoch_target: float = TARGET["epoch"]
+    max_s: float | None = None
+    min_processes: int = MIN_PROCESSES
+    max_processes: int = 20
+    fixed: bool = False
+
+    def target(self, operation: str) -> float:
+        return self.kernel_target if kind(operation) == "kernel" else self.epoch_target
+
+    def budget(self, groups: Sequence[Group]) -> float:
+        return self.max_s if self.max_s is not None else sum(BUDGET_S[kind(g.operation)] for g in groups)
+
+
+@dataclass(frozen=True)
+class GroupTiming:
+    """One group's rounds, one `Rounds` per process, and why its timing stopped."""
+    group: Group
+    rounds: tuple[Rounds, ...]
+    stopped: str                 # "target", "budget" or "fixed"
+    half_width: float            # its widest interval's half-width (0.01 = +-1%)
+    target: float
+
+    def seconds(self, name: str) -> list[list[float]]:
+        return [r.seconds[name] for r in self.rounds]
+
+
+def widest(rounds: Sequence[Rounds], baseline: str) -> float:
+    """The widest half-width among every timed name's ratio to `baseline` (inf: nothing to say)."""
+    if not rounds:
+        return math.inf
+    names = [n for n in rounds[0].seconds if n != baseline]
+    base = [r.seconds[baseline] for r in rounds]
+    return max((ratio([r.seconds[n] for r in rounds], base).half_width for n in names), default=0.0)
+
+
+def shares(open_: Sequence[Group], all_: Sequence[Group], width: dict[str, float],
+           plan: Plan) -> tuple[float, ...]:
+    """Each open group's multiple of the per-process budget: the run's per-process time of its
+    kind (one unit per group of that kind in the run) split among the open groups of that kind by
+    (half-width / target)^2, each at least a quarter of the even split."""
+    def need(g: Group) -> float:
+        w = width.get(g.label, math.inf)
+        return (w / plan.target(g.operation)) ** 2 if math.isfinite(w) else 1.0
+
+    out = []
+    for g in open_:
+        same = [o for o in open_ if kind(o.operation) == kind(g.operation)]
+        units = sum(kind(a.operation) == kind(g.operation) for a in all_)
+        needs = {o.label: need(o) for o in same}
+        floor = 0.25 * sum(needs.values()) / len(same)
+        clipped = {k: max(v, floor) for k, v in needs.items()}
+        out.append(units * clipped[g.label] / sum(clipped.values()))
+    return tuple(out)
+
+
+class _Run:
+    """The state of one adaptive run: each group's rounds so far, widths, and which are open."""
+
+    def __init__(self, spec: WorkSpec, plan: Plan):
+        self.spec, self.plan, self.groups = spec, plan, list(spec.groups)
+        self.open = list(self.groups)
+        self.got: dict[str, list[Rounds]] = {g.label: [] for g in self.groups}
+        self.width: dict[str, float] = {}
+        self.iterations: dict[str, int] = {}
+        self.done: dict[str, GroupTiming] = {}
+        self.n = 0
+
+    def next_spec(self) -> WorkSpec:
+        """The next process's work: the open groups, their shares and calls per block."""
+        share = shares(self.open, self.groups, self.width, self.plan)
+        return dataclasses.replace(
+            self.spec, groups=tuple(self.open), process=self.n,
+            shares=share if self.n >= 2 and not self.plan.fixed else (),
+            iterations=tuple(self.iterations.get(g.label, 0) for g in self.open))
+
+    def add(self, out: dict[str, Rounds]) -> None:
+        """One process's rounds; a group whose interval reached its target closes."""
+        self.n += 1
+        for g in list(self.open):
+            got = self.got[g.label]
+            got.append(out[g.label])
+            self.iterations.setdefault(g.label, out[g.label].iterations)
+            self.width[g.label] = widest(got, self.spec.baseline) if self.n >= 2 else math.inf
+            if (not self.plan.fixed and self.n >= self.plan.min_processes
+                    and self.width[g.label] <= self.plan.target(g.operation)):
+                self._close(g, "target")
+
+    def stop(self, out_of_time: bool) -> None:
+        """Close every open group at the budget (or at its fixed process count)."""
+        plan = self.plan
+        if self.n >= plan.max_processes or (out_of_time and not plan.fixed and self.n >= plan.min_processes):
+            for g in list(self.open):
+                self._close(g, "fixed" if plan.fixed else "budget")
+
+    def _close(self, g: Group, why: str) -> None:
+        self.done[g.label] = GroupTiming(g, tuple(self.got[g.label]), why, self.width[g.label],
+                                         self.plan.target(g.operation))
+        self.open.remove(g)
+
+
+def time_adaptively(spec: WorkSpec, plan: Plan, progress: Callable[[str], None] = lambda s: None,
+                    run: Callable[[WorkSpec, int, float], dict[str, Rounds]] = run_process,
+                    clock: Callable[[], float] = time.perf_counter) -> dict[str, GroupTiming]:
+    """Every group of `spec` timed until its target or the budget (see the module doc); group
+    label -> its timing. A failing worker raises RuntimeError (one line) as `run_process` does."""
+    state, start = _Run(spec, plan), clock()
+    budget = plan.budget(state.groups)
+    while state.open:
+        began = clock()
+        state.add(run(state.next_spec(), state.n, 600.0))
+        now = clock()
+        state.stop(out_of_time=now - start + (now - began) > budget)
+        progress(f"  process {state.n} done ({now - start:.0f} s), {len(state.open)} group(s) open")
+    return {g.label: state.done[g.label] for g in state.groups}
