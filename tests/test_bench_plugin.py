@@ -20,7 +20,7 @@ from dotbias.pytest_bench.plugin import fail_slower
 from dotbias.report.summary import baseline, load_run, summarise
 from dotbias.timing import stats
 from dotbias.timing.groups import DEFAULT_SIZES
-from synthetic_timing import paired
+from helpers.synthetic_timing import paired
 
 ROOT = Path(__file__).resolve().parent.parent
 SIZE = DEFAULT_SIZES[0]

@@ -9,7 +9,7 @@ import sys
 import pytest
 import torch
 
-from mlfiles import tree_digest, write_movielens
+from helpers.mlfiles import tree_digest, write_movielens
 
 from dotbias import cli, commands, to_canonical
 from dotbias.run import experiment

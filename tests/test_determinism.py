@@ -7,7 +7,7 @@ import pytest
 import torch
 from hypothesis import given
 from hypothesis import strategies as st
-from strategies import Case, cases
+from helpers.strategies import Case, cases
 
 from dotbias.equivalence.contract import BASELINE, check_variant
 from dotbias.equivalence.reference import run_batch

@@ -7,8 +7,8 @@ import json
 import types
 
 import pytest
-from mlfiles import write_bench_run
-from synthetic_timing import paired
+from helpers.mlfiles import write_bench_run
+from helpers.synthetic_timing import paired
 
 from dotbias.cli import main
 from dotbias.models.registry import VARIANTS

@@ -8,8 +8,8 @@ import pandas as pd
 import pytest
 import torch
 from hypothesis import given
-from strategies import Case, optimizers, small_cases, step_counts
-from test_equivalence import scaled_baseline
+from helpers.properties import scaled_baseline, trajectory_property
+from helpers.strategies import Case, optimizers, small_cases, step_counts
 
 from dotbias.equivalence.contract import APRIORI_ULPS, DEFAULT_BASELINE, BaselineError, get_baseline
 from dotbias.models.inputs import random_canonical
@@ -17,13 +17,6 @@ from dotbias.equivalence.trajectories import assert_trajectories, check_trajecto
 from dotbias.models.registry import VARIANTS
 from dotbias.models.book import DotProductBiasCP
 from dotbias.models.variant import Variant
-
-
-def trajectory_property(case: Case, optimizer: str, k: int,
-                        variants: list[Variant] | None = None) -> None:
-    batches = [case.batch(step) for step in range(k)]
-    assert_trajectories(list(VARIANTS.values()) if variants is None else variants, case.params(),
-                        batches, optimizer, case.y_range)
 
 
 @given(small_cases, optimizers, step_counts)

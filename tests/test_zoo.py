@@ -5,8 +5,8 @@ from __future__ import annotations
 import torch
 from fastai.collab import EmbeddingDotBias
 from hypothesis import given
-from strategies import cases
-from test_equivalence import equivalence_property
+from helpers.strategies import cases
+from helpers.properties import equivalence_property
 
 from dotbias.equivalence.contract import BASELINE, check_variant
 from dotbias.models.inputs import make_inputs
