@@ -16,13 +16,16 @@ Expensive set-up shared by several modules is built once per session here (fixtu
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 import pytest
+import torch
 from hypothesis import HealthCheck, settings
 
 from dotbias.equivalence import baseline
 from dotbias.models import plugins
 from dotbias.models.compiled import compile_count
+from dotbias.models.registry import VARIANTS
 
 _COMMON = dict(deadline=None, print_blob=True, derandomize=False,
                suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large,
@@ -48,6 +51,8 @@ def pytest_configure(config):
     except ValueError as e:
         raise pytest.UsageError(str(e)) from None
     config.pluginmanager.register(Summary(), f"dotbias-summary-{id(config)}")
+    if getattr(config.option, "dist", "no") == "load":      # pytest-xdist's `-n N` default:
+        config.option.dist = "loadgroup"                      # xdist_group("timing"): in turn
 
 
 class Summary:
@@ -102,3 +107,29 @@ def pytest_collection_modifyitems(config, items):
     for item in items:
         if "slow" in item.keywords:
             item.add_marker(skip)
+
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture
+def nested_pytest(pytester, monkeypatch):
+    """`pytest ARGS` (paths relative to the repository) run in this process by pytester, not in a
+    fresh interpreter that pays torch's and fastai's import again: returns pytester's RunResult.
+    `env` sets variables for the run. Afterwards the variant registry, the loaded specs, the chosen
+    baseline and torch's thread count are as before (the nested session changes them)."""
+    before, threads = dict(VARIANTS), torch.get_num_threads()
+    monkeypatch.setattr(plugins, "_loaded", dict(plugins._loaded))
+    monkeypatch.setattr(baseline, "_chosen", baseline._chosen)
+    for key in [k for k in os.environ if k.startswith("PYTEST_XDIST_")]:   # a session of its own,
+        monkeypatch.delenv(key)                                             # not an xdist worker's
+
+    def run(*args: str, env: dict[str, str] | None = None):
+        for key, value in (env or {}).items():
+            monkeypatch.setenv(key, value)
+        paths = [str(ROOT / a) if a.split("/")[0] in ("tests", "bench") else a for a in args]
+        return pytester.runpytest_inprocess("-p", "no:cacheprovider", *paths)
+    yield run
+    VARIANTS.clear()
+    VARIANTS.update(before)
+    torch.set_num_threads(threads)

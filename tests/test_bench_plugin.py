@@ -72,6 +72,7 @@ def tiny_run(tmp_path_factory):
 
 
 @pytest.mark.slow
+@pytest.mark.xdist_group("timing")      # real timing: one at a time under xdist (docs/ci.md)
 def test_pytest_benchmark_stats_are_the_worker_rounds_and_agree_with_the_report(tiny_run):
     done, path = tiny_run
     data = json.loads(path.read_text())
@@ -96,6 +97,7 @@ def test_pytest_benchmark_stats_are_the_worker_rounds_and_agree_with_the_report(
 
 
 @pytest.mark.slow
+@pytest.mark.xdist_group("timing")      # real timing: one at a time under xdist (docs/ci.md)
 def test_fail_slower_fails_the_run_naming_group_and_variant(tiny_run):
     done, _ = tiny_run
     out = done.stdout
@@ -127,11 +129,9 @@ def test_a_bad_fail_slower_is_a_usage_error(text, compare, why):
     assert why in str(e.value) and "\n" not in str(e.value)
 
 
-def test_a_bad_fail_slower_stops_pytest_bench_in_one_line(tmp_path):
-    cmd = [sys.executable, "-m", "pytest", str(ROOT / "bench"), "-q", "-p", "no:cacheprovider",
-           "--collect-only", f"--benchmark-storage=file://{tmp_path}", "--benchmark-compare",
-           "--fail-slower=fast"]
-    done = subprocess.run(cmd, cwd=tmp_path, capture_output=True, text=True, timeout=300)
-    lines = [ln for ln in (done.stderr + done.stdout).splitlines() if ln.strip()]
-    assert done.returncode == 4 and lines == ["ERROR: --fail-slower: expected a fraction like 5% or "
-                                              "0.05, got 'fast'"], done.stderr + done.stdout
+def test_a_bad_fail_slower_stops_pytest_bench_in_one_line(tmp_path, nested_pytest):
+    done = nested_pytest("bench", "--collect-only", f"--benchmark-storage=file://{tmp_path}",
+                         "--benchmark-compare", "--fail-slower=fast")
+    lines = [ln for ln in done.errlines + done.outlines if ln.strip()]
+    assert done.ret == 4 and lines == ["ERROR: --fail-slower: expected a fraction like 5% or "
+                                       "0.05, got 'fast'"], lines

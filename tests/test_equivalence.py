@@ -5,16 +5,11 @@ within error otherwise; every variant, the baseline first, within the a-priori b
 No test names a pair: each runs over the registry, against the chosen baseline (--baseline)."""
 from __future__ import annotations
 
-import contextlib
-import dataclasses
 import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 import torch
-from fastai.layers import sigmoid_range
 from hypothesis import given
 from helpers.properties import equivalence_property, scaled_baseline
 from helpers.strategies import ALL_DTYPES, Case, all_dtypes, cases, duplicate_cases, half_dtypes
@@ -23,11 +18,8 @@ from dotbias.equivalence import baseline as chosen
 from dotbias.equivalence.contract import (APRIORI_ULPS, CONTRACT, DEFAULT_BASELINE, FACTOR,
                                           FLOOR_ULPS, GRAIN_SIZE, BaselineError, assert_equivalent,
                                           check_tensor, check_variant, expect_exact, get_baseline)
-from dotbias.models.book import DotProductBiasCP
-from dotbias.models.registry import VARIANTS, get_variant, register, unregister
+from dotbias.models.registry import VARIANTS
 from dotbias.models.variant import Variant
-
-REPO = Path(__file__).resolve().parents[1]
 
 
 @given(cases())
@@ -146,22 +138,14 @@ def test_the_chosen_baseline_is_the_one_asked_for(request, monkeypatch):
     assert get_baseline().name == asked
 
 
-def _pytest(*args: str, env: dict[str, str]) -> subprocess.Popen:
-    environ = {**os.environ, "PYTHONPATH": f"{REPO}{os.pathsep}{REPO / 'tests'}", **env}
-    return subprocess.Popen([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", *args],
-                            cwd=REPO, env=environ, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                            text=True)
-
-
-def test_a_bad_variant_spec_or_baseline_is_one_error_line_in_pytest_tests_and_bench():
-    runs = {"tests": _pytest("tests", env={"DOTBIAS_VARIANTS": "mine"}),
-            "bench": _pytest("bench", "--baseline", "nope", env={"DOTBIAS_VARIANTS": ""})}
-    out = {k: p.communicate(timeout=300)[0] for k, p in runs.items()}
+def test_a_bad_variant_spec_or_baseline_is_one_error_line_in_pytest_tests_and_bench(nested_pytest):
+    runs = {"tests": nested_pytest("tests", env={"DOTBIAS_VARIANTS": "mine"}),
+            "bench": nested_pytest("bench", "--baseline", "nope", env={"DOTBIAS_VARIANTS": ""})}
     for key, want in (("tests", "ERROR: variant spec 'mine': expected pkg.module:attr"),
                       ("bench", "ERROR: --baseline 'nope': no variant of that name; registered: ")):
-        lines = [ln for ln in out[key].splitlines() if ln.strip()]
-        assert runs[key].returncode == 4 and len(lines) == 1 and lines[0].startswith(want), \
-            out[key][-2000:]
+        out = runs[key].outlines + runs[key].errlines
+        lines = [ln for ln in out if ln.strip()]
+        assert runs[key].ret == 4 and len(lines) == 1 and lines[0].startswith(want), out[-20:]
 
 
 @given(cases(all_dtypes))

@@ -14,7 +14,7 @@ from torch import nn
 from dotbias.models.canonical import to_canonical
 from dotbias.equivalence.inits import check_init
 from dotbias.models.variant import CREATE_PARAMS_INIT, Variant
-from dotbias.models.registry import VARIANTS, declared_init
+from dotbias.models.registry import declared_init
 from dotbias.models.book import DotProductBiasCP, DotProductBiasEmb
 
 N, K = 3000, 50

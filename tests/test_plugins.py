@@ -117,22 +117,22 @@ def test_a_name_taken_by_another_variant_is_refused(tmp_path, clean):
         plugins.load_variants(["cp_clash:VARIANT"])
 
 
-def test_pytest_tests_picks_up_variant_and_env(tmp_path):
+def test_pytest_tests_picks_up_variant_and_env(tmp_path, clean, nested_pytest):
     """`pytest tests` collects the user's variant from --variant and the env (`pytest bench`: the
     next test, which also times it)."""
-    folder = write_module(tmp_path / "p", "pymod")
-    path = os.pathsep.join(p for p in (str(folder), os.environ.get("PYTHONPATH")) if p)
-    env = {**os.environ, "PYTHONPATH": path, plugins.ENV: "pymod:make"}
-    args = [sys.executable, "-m", "pytest", "tests/test_equivalence.py", "tests/test_canonical.py",
-            "--collect-only", "-q", "-p", "no:cacheprovider", "--variant", "pymod:VARIANT"]
-    out = subprocess.run(args, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
-    assert out.returncode == 0, out.stdout[-2000:] + out.stderr[-2000:]
-    ids = out.stdout
+    clean.syspath_prepend(str(write_module(tmp_path / "p", "pymod")))
+    for module in ("test_equivalence", "test_canonical"):    # imported afresh: their ids read VARIANTS
+        clean.delitem(sys.modules, module, raising=False)
+    out = nested_pytest("tests/test_equivalence.py", "tests/test_canonical.py", "--collect-only", "-q",
+                        "--variant", "pymod:VARIANT", env={plugins.ENV: "pymod:make"})
+    ids = "\n".join(out.outlines)
+    assert out.ret == 0, ids[-2000:] + "\n".join(out.errlines)[-2000:]
     assert "[pymod" in ids or "-pymod" in ids, ids[-2000:]
     assert "pymod_b" in ids, ids[-2000:]
 
 
 @pytest.mark.slow
+@pytest.mark.xdist_group("timing")      # real timing: one at a time under xdist (docs/ci.md)
 def test_pytest_bench_times_a_variant_from_outside_in_its_worker_processes(tmp_path):
     """Not only collected: the fresh timing processes load the same specs and time the variant."""
     folder = write_module(tmp_path / "w", "benchmod")
