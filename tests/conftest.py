@@ -51,8 +51,6 @@ def pytest_configure(config):
     except ValueError as e:
         raise pytest.UsageError(str(e)) from None
     config.pluginmanager.register(Summary(), f"dotbias-summary-{id(config)}")
-    if getattr(config.option, "dist", "no") == "load":      # pytest-xdist's `-n N` default:
-        config.option.dist = "loadgroup"                      # xdist_group("timing"): in turn
 
 
 class Summary:

@@ -65,14 +65,15 @@ def tiny_run(tmp_path_factory):
     cmd = [sys.executable, "-m", "pytest", str(ROOT / "bench"), "-q", "-p", "no:cacheprovider", *TINY,
            f"--benchmark-storage=file://{store}", "--benchmark-autosave", "--benchmark-save-data",
            f"--benchmark-compare={saved}", "--fail-slower=5%"]
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST_XDIST_")}  # not a worker
     done = subprocess.run(cmd, cwd=tmp, capture_output=True, text=True, timeout=600,
-                          env={**os.environ, "OMP_NUM_THREADS": "1"})
+                          env={**env, "OMP_NUM_THREADS": "1"})
     [path] = store.rglob("*.json")
     return done, path
 
 
 @pytest.mark.slow
-@pytest.mark.xdist_group("timing")      # real timing: one at a time under xdist (docs/ci.md)
+@pytest.mark.timing        # real timing: .ci/run runs these serially (docs/ci.md)
 def test_pytest_benchmark_stats_are_the_worker_rounds_and_agree_with_the_report(tiny_run):
     done, path = tiny_run
     data = json.loads(path.read_text())
@@ -97,7 +98,7 @@ def test_pytest_benchmark_stats_are_the_worker_rounds_and_agree_with_the_report(
 
 
 @pytest.mark.slow
-@pytest.mark.xdist_group("timing")      # real timing: one at a time under xdist (docs/ci.md)
+@pytest.mark.timing        # real timing: .ci/run runs these serially (docs/ci.md)
 def test_fail_slower_fails_the_run_naming_group_and_variant(tiny_run):
     done, _ = tiny_run
     out = done.stdout

@@ -118,7 +118,7 @@ def two_workers():
         return spec, good.result(), failed.exception()
 
 
-@pytest.mark.xdist_group("timing")      # real timing: one at a time under xdist (docs/ci.md)
+@pytest.mark.timing        # real timing: .ci/run runs these serially (docs/ci.md)
 def test_a_worker_process_times_every_variant_and_the_aa_copy(two_workers):
     spec, result, _ = two_workers
     [g] = spec.groups
@@ -129,7 +129,7 @@ def test_a_worker_process_times_every_variant_and_the_aa_copy(two_workers):
     assert all(t > 0 for s in seconds.values() for t in s)
 
 
-@pytest.mark.xdist_group("timing")      # real timing: one at a time under xdist (docs/ci.md)
+@pytest.mark.timing        # real timing: .ci/run runs these serially (docs/ci.md)
 def test_a_failing_worker_is_one_line(two_workers):
     error = two_workers[2]
     assert isinstance(error, RuntimeError), error
