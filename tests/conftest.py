@@ -11,8 +11,8 @@ others against; a bad --variant spec or baseline name is one `ERROR:` line (pyte
 The summary lines (mutation score, torch.compile count) work under pytest-xdist (`-n 2`): the
 score comes from the test reports' `mutation` property, which reach the controller from every
 worker, the compile count from each worker's `workeroutput`; the controller prints each once.
-Shared helpers live in tests/helpers/; pytest's `pytester` runs nested pytest sessions in process.
-Expensive set-up shared by several modules is built once per session here (fixtures below)."""
+Shared helpers live in tests/helpers/; `nested_pytest` (pytest's `pytester`) runs a nested
+`pytest tests` or `pytest bench` session in the test's own process (docs/ci.md)."""
 from __future__ import annotations
 
 import os
