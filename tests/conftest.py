@@ -6,18 +6,26 @@ Profiles: `ci` (the default, fast) and `thorough` (10x the examples); choose wit
 count, so the profile is what decides (test_equivalence.py checks that).
 
 `--baseline NAME` (or $DOTBIAS_BASELINE; default `cp`) chooses the variant every test judges the
-others against; a bad --variant spec or baseline name is one `ERROR:` line (pytest.UsageError)."""
+others against; a bad --variant spec or baseline name is one `ERROR:` line (pytest.UsageError).
+
+The summary lines (mutation score, torch.compile count) work under pytest-xdist (`-n 2`): the
+score comes from the test reports' `mutation` property, which reach the controller from every
+worker, the compile count from each worker's `workeroutput`; the controller prints each once.
+Shared helpers live in tests/helpers/; `nested_pytest` (pytest's `pytester`) runs a nested
+`pytest tests` or `pytest bench` session in the test's own process (docs/ci.md)."""
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 import pytest
+import torch
 from hypothesis import HealthCheck, settings
 
 from dotbias.equivalence import baseline
 from dotbias.models import plugins
 from dotbias.models.compiled import compile_count
-from mutants import MUTATION_SCORE
+from dotbias.models.registry import VARIANTS
 
 _COMMON = dict(deadline=None, print_blob=True, derandomize=False,
                suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large,
@@ -25,6 +33,8 @@ _COMMON = dict(deadline=None, print_blob=True, derandomize=False,
 settings.register_profile("ci", max_examples=40, **_COMMON)
 settings.register_profile("thorough", max_examples=400, **_COMMON)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
+
+pytest_plugins = ["pytester"]
 
 
 def pytest_addoption(parser):
@@ -40,17 +50,47 @@ def pytest_configure(config):
         baseline.choose_baseline(config.getoption("baseline"))
     except ValueError as e:
         raise pytest.UsageError(str(e)) from None
+    config.pluginmanager.register(Summary(), f"dotbias-summary-{id(config)}")
 
 
-def pytest_terminal_summary(terminalreporter):
-    compiled = compile_count()
-    if compiled.frames:
-        terminalreporter.write_line(f"torch.compile: {compiled.graphs} graphs compiled, "
-                                    f"{compiled.frames} frames converted in this session")
-    caught, accepted = MUTATION_SCORE["caught"], MUTATION_SCORE["accepted"]
-    if caught or accepted:
-        terminalreporter.write_line(f"mutation score: {sum(caught)}/{len(caught)} caught, "
-                                    f"{sum(accepted)}/{len(accepted)} correct accepted")
+class Summary:
+    """The end-of-session lines; one instance per pytest session (config), on the process that
+    prints: the controller under xdist, which hears every worker's reports and node-down."""
+
+    def __init__(self):
+        self.mutants: dict[str, list[bool]] = {"caught": [], "accepted": []}
+        self.compiled = [0, 0]                   # graphs, frames: the workers' under xdist
+
+    def pytest_runtest_logreport(self, report):
+        if report.when == "call":
+            for key, value in report.user_properties:
+                if key == "mutation":
+                    kind, ok = value
+                    self.mutants[kind].append(ok)
+
+    @pytest.hookimpl(optionalhook=True)
+    def pytest_testnodedown(self, node, error):
+        graphs, frames = getattr(node, "workeroutput", {}).get("compiled", (0, 0))
+        self.compiled[0] += graphs
+        self.compiled[1] += frames
+
+    def pytest_sessionfinish(self, session):
+        own = compile_count()
+        if hasattr(session.config, "workeroutput"):         # an xdist worker: hand it over
+            session.config.workeroutput["compiled"] = (own.graphs, own.frames)
+        else:
+            self.compiled[0] += own.graphs
+            self.compiled[1] += own.frames
+
+    def pytest_terminal_summary(self, terminalreporter):
+        graphs, frames = self.compiled
+        if frames:
+            terminalreporter.write_line(f"torch.compile: {graphs} graphs compiled, "
+                                        f"{frames} frames converted in this session")
+        caught, accepted = self.mutants["caught"], self.mutants["accepted"]
+        if caught or accepted:
+            terminalreporter.write_line(f"mutation score: {sum(caught)}/{len(caught)} caught, "
+                                        f"{sum(accepted)}/{len(accepted)} correct accepted")
 
 
 # Tests that compile with torch.compile or time for real cost tens of seconds each: the default
@@ -65,3 +105,29 @@ def pytest_collection_modifyitems(config, items):
     for item in items:
         if "slow" in item.keywords:
             item.add_marker(skip)
+
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture
+def nested_pytest(pytester, monkeypatch):
+    """`pytest ARGS` (paths relative to the repository) run in this process by pytester, not in a
+    fresh interpreter that pays torch's and fastai's import again: returns pytester's RunResult.
+    `env` sets variables for the run. Afterwards the variant registry, the loaded specs, the chosen
+    baseline and torch's thread count are as before (the nested session changes them)."""
+    before, threads = dict(VARIANTS), torch.get_num_threads()
+    monkeypatch.setattr(plugins, "_loaded", dict(plugins._loaded))
+    monkeypatch.setattr(baseline, "_chosen", baseline._chosen)
+    for key in [k for k in os.environ if k.startswith("PYTEST_XDIST_")]:   # a session of its own,
+        monkeypatch.delenv(key)                                             # not an xdist worker's
+
+    def run(*args: str, env: dict[str, str] | None = None):
+        for key, value in (env or {}).items():
+            monkeypatch.setenv(key, value)
+        paths = [str(ROOT / a) if a.split("/")[0] in ("tests", "bench") else a for a in args]
+        return pytester.runpytest_inprocess("-p", "no:cacheprovider", *paths)
+    yield run
+    VARIANTS.clear()
+    VARIANTS.update(before)
+    torch.set_num_threads(threads)

@@ -16,7 +16,7 @@ from dotbias.timing.adaptive import MIN_PROCESSES, GroupTiming, Plan, time_adapt
 from dotbias.timing.groups import DEFAULT_SIZES, Group
 from dotbias.timing.stats import ratio
 from dotbias.timing.workers import WorkSpec
-from synthetic_timing import FakeWorker
+from helpers.synthetic_timing import FakeWorker
 
 FWD, STEP = (Group(op, "cpu", DEFAULT_SIZES[0], "float32") for op in ("forward", "step"))
 QUIET, NOISY = 1e-4, 0.3

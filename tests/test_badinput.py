@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
-from mlfiles import tree_digest, write_bench_run, write_movielens
+from helpers.mlfiles import tree_digest, write_bench_run, write_movielens
 
 from dotbias import cli
 from dotbias.io.resultset import ResultSet

@@ -17,8 +17,8 @@ from dotbias.report.saved_run import changes, slower_than
 from dotbias.report import saved_run
 from dotbias.report.summary import FORMAT, load_run, summarise
 from dotbias.report.write import write_report
-from mlfiles import write_bench_run
-from synthetic_timing import paired
+from helpers.mlfiles import write_bench_run
+from helpers.synthetic_timing import paired
 
 pytest_plugins = ["pytester"]
 ROOT = Path(__file__).resolve().parent.parent

@@ -20,7 +20,7 @@ from dotbias.equivalence.baseline import baseline_name
 from dotbias.report.summary import load_run, summarise
 from dotbias.timing import stats
 from dotbias.timing.groups import DEFAULT_SIZES
-from synthetic_timing import paired
+from helpers.synthetic_timing import paired
 
 ROOT = Path(__file__).resolve().parent.parent
 SIZE = DEFAULT_SIZES[0]
@@ -66,13 +66,15 @@ def tiny_run(tmp_path_factory):
     cmd = [sys.executable, "-m", "pytest", str(ROOT / "bench"), "-q", "-p", "no:cacheprovider", *TINY,
            f"--benchmark-storage=file://{store}", "--benchmark-autosave", "--benchmark-save-data",
            f"--benchmark-compare={saved}", "--fail-slower=5%"]
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST_XDIST_")}  # not a worker
     done = subprocess.run(cmd, cwd=tmp, capture_output=True, text=True, timeout=600,
-                          env={**os.environ, "OMP_NUM_THREADS": "1"})
+                          env={**env, "OMP_NUM_THREADS": "1"})
     [path] = store.rglob("*.json")
     return done, path
 
 
 @pytest.mark.slow
+@pytest.mark.timing        # real timing: .ci/run runs these serially (docs/ci.md)
 def test_pytest_benchmark_stats_are_the_worker_rounds_and_agree_with_the_report(tiny_run):
     done, path = tiny_run
     data = json.loads(path.read_text())
@@ -99,6 +101,7 @@ def test_pytest_benchmark_stats_are_the_worker_rounds_and_agree_with_the_report(
 
 
 @pytest.mark.slow
+@pytest.mark.timing        # real timing: .ci/run runs these serially (docs/ci.md)
 def test_fail_slower_fails_the_run_naming_group_and_variant(tiny_run):
     done, _ = tiny_run
     out = done.stdout
@@ -130,11 +133,9 @@ def test_a_bad_fail_slower_is_a_usage_error(text, compare, why):
     assert why in str(e.value) and "\n" not in str(e.value)
 
 
-def test_a_bad_fail_slower_stops_pytest_bench_in_one_line(tmp_path):
-    cmd = [sys.executable, "-m", "pytest", str(ROOT / "bench"), "-q", "-p", "no:cacheprovider",
-           "--collect-only", f"--benchmark-storage=file://{tmp_path}", "--benchmark-compare",
-           "--fail-slower=fast"]
-    done = subprocess.run(cmd, cwd=tmp_path, capture_output=True, text=True, timeout=300)
-    lines = [ln for ln in (done.stderr + done.stdout).splitlines() if ln.strip()]
-    assert done.returncode == 4 and lines == ["ERROR: --fail-slower: expected a percentage from 0% to "
-                                              "1000% such as 5%, got 'fast'"], done.stderr + done.stdout
+def test_a_bad_fail_slower_stops_pytest_bench_in_one_line(tmp_path, nested_pytest):
+    done = nested_pytest("bench", "--collect-only", f"--benchmark-storage=file://{tmp_path}",
+                         "--benchmark-compare", "--fail-slower=fast")
+    lines = [ln for ln in done.errlines + done.outlines if ln.strip()]
+    assert done.ret == 4 and lines == ["ERROR: --fail-slower: expected a percentage from 0% to "
+                                       "1000% such as 5%, got 'fast'"], lines

@@ -81,6 +81,7 @@ def variant_module(tmp_path, monkeypatch):
 
 
 @pytest.mark.slow
+@pytest.mark.timing        # real timing: .ci/run runs these serially (docs/ci.md)
 def test_the_readme_variant_is_equivalent_exits_0_and_writes_three_files(tmp_path, variant_module):
     spec = variant_module("mine")
     out = subprocess.run([sys.executable, "-m", "dotbias.cli", "compare", spec, "--out",
@@ -115,6 +116,7 @@ def test_a_crash_in_forward_is_a_failing_row_naming_the_variant(tmp_path, varian
 
 
 @pytest.mark.slow
+@pytest.mark.timing        # real timing: .ci/run runs these serially (docs/ci.md)
 def test_a_sleep_in_forward_is_slower_than_5_percent(tmp_path, variant_module, capsys):
     spec = variant_module("sleepy", "sleepy")
     code = cli.main(["compare", spec, "--out", str(tmp_path), "--max-slowdown", "5%",

@@ -15,9 +15,9 @@ import pytest
 import torch
 from hypothesis import given
 from hypothesis import strategies as st
-from mutants import BUGS
-from strategies import ALL_DTYPES, Case, cases, index_kinds
-from test_equivalence import equivalence_property
+from helpers.mutants import BUGS
+from helpers.strategies import ALL_DTYPES, Case, cases, index_kinds
+from helpers.properties import equivalence_property
 
 from dotbias.equivalence.baseline import baseline_name
 from dotbias.models import plugins, zoo

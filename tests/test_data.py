@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from mlfiles import write_movielens
+from helpers.mlfiles import write_movielens
 
 from dotbias.data.ratings import collab_dls, synthetic_ratings, tensors_from_dls
 from dotbias.data.movielens import read_movielens, read_ratings, read_titles

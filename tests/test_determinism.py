@@ -7,7 +7,7 @@ import pytest
 import torch
 from hypothesis import given
 from hypothesis import strategies as st
-from strategies import Case, cases
+from helpers.strategies import Case, cases
 
 from dotbias.equivalence.baseline import baseline_name
 from dotbias.equivalence.contract import check_variant

@@ -5,40 +5,23 @@ within error otherwise; every variant, the baseline first, within the a-priori b
 No test names a pair: each runs over the registry, against the chosen baseline (--baseline)."""
 from __future__ import annotations
 
-import contextlib
-import dataclasses
 import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 import torch
-from fastai.layers import sigmoid_range
 from hypothesis import example, given
-from strategies import ALL_DTYPES, Case, all_dtypes, cases, duplicate_cases, half_dtypes
+from helpers.properties import SATURATED, equivalence_property, scaled_baseline
+from helpers.strategies import ALL_DTYPES, Case, all_dtypes, cases, duplicate_cases, half_dtypes
 
 from dotbias.equivalence import baseline as chosen
-from dotbias.equivalence.hunt import aim
 from dotbias.equivalence.contract import (APRIORI_ULPS, DEFAULT_BASELINE, FACTOR,
                                           FLOOR_ULPS, GRAIN_SIZE, BaselineError, assert_equivalent,
                                           check_tensor, check_variant, expect_exact, get_baseline)
-from dotbias.models.book import DotProductBiasCP
-from dotbias.models.registry import VARIANTS, get_variant, register, unregister
+from dotbias.models.registry import VARIANTS
 from dotbias.models.variant import Variant
 
 REPO = Path(__file__).resolve().parents[1]
-# One rating at logit 11.04 (sigmoid 0.99998): `cp`'s correct float32 gradients were 18x over
-# the a-priori bound before the bound took the sigmoid's saturation into account.
-SATURATED = Case(747, 247, 247, 1, "uniform", torch.float32, "cpu", 7980)
-
-
-def equivalence_property(case: Case, variants: list[Variant] | None = None) -> None:
-    """The property on one drawn case, for every registered variant (or `variants`)."""
-    x, y = case.batch()
-    aim(assert_equivalent(list(VARIANTS.values()) if variants is None else variants, case.params(),
-                          x, y, case.y_range))
-
 
 @given(cases())
 @example(SATURATED)
@@ -102,42 +85,6 @@ def test_the_a_priori_bound_caps_what_a_poor_baseline_would_allow():
                                      f"{20 * eps:.3g} > allowed a-priori bound {APRIORI_ULPS} ulps")
 
 
-def _scale_column_0(g: torch.Tensor) -> torch.Tensor:
-    return g * torch.tensor([1.001] + [1.0] * (g.shape[1] - 1), dtype=g.dtype)
-
-
-class ScaledUserGrad(DotProductBiasCP):
-    """The book's create_params model with column 0 of user_factors' gradient scaled by 1.001."""
-    def forward(self, x):
-        users = self.user_factors[x[:, 0]]
-        if users.requires_grad:
-            users.register_hook(_scale_column_0)
-        res = (users * self.movie_factors[x[:, 1]]).sum(dim=1)
-        res += self.user_bias[x[:, 0]] + self.movie_bias[x[:, 1]]
-        return sigmoid_range(res, *self.y_range)
-
-
-@contextlib.contextmanager
-def scaled_baseline():
-    """A copy of `cp` with one gradient off by 1e-3 (relative), registered and made the baseline
-    for the block only; yields it and a list recording every other variant built meanwhile."""
-    copy = register(dataclasses.replace(get_variant(DEFAULT_BASELINE), name="cp_scaled_grad",
-                                        build=ScaledUserGrad))
-    built: list[str] = []
-
-    def spy(v: Variant) -> Variant:
-        return dataclasses.replace(v, name=f"spy_{v.name}",
-                                   build=lambda *a, **k: built.append(v.name) or v.build(*a, **k))
-    spies = [register(spy(v)) for v in list(VARIANTS.values()) if v is not copy]
-    previous = chosen.set_baseline(copy.name)
-    try:
-        yield copy, built
-    finally:
-        chosen.set_baseline(previous)
-        for v in (copy, *spies):
-            unregister(v.name)
-
-
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64], ids=str)
 def test_a_baseline_off_by_1e_3_fails_the_a_priori_bound_naming_itself_first(dtype):
     case = Case(50, 60, 8, 300, "duplicates", dtype, "cpu", 3)
@@ -187,22 +134,14 @@ def test_the_chosen_baseline_is_the_one_asked_for(request, monkeypatch):
     assert get_baseline().name == asked
 
 
-def _pytest(*args: str, env: dict[str, str]) -> subprocess.Popen:
-    environ = {**os.environ, "PYTHONPATH": f"{REPO}{os.pathsep}{REPO / 'tests'}", **env}
-    return subprocess.Popen([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", *args],
-                            cwd=REPO, env=environ, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                            text=True)
-
-
-def test_a_bad_variant_spec_or_baseline_is_one_error_line_in_pytest_tests_and_bench():
-    runs = {"tests": _pytest("tests", env={"DOTBIAS_VARIANTS": "mine"}),
-            "bench": _pytest("bench", "--baseline", "nope", env={"DOTBIAS_VARIANTS": ""})}
-    out = {k: p.communicate(timeout=300)[0] for k, p in runs.items()}
+def test_a_bad_variant_spec_or_baseline_is_one_error_line_in_pytest_tests_and_bench(nested_pytest):
+    runs = {"tests": nested_pytest("tests", env={"DOTBIAS_VARIANTS": "mine"}),
+            "bench": nested_pytest("bench", "--baseline", "nope", env={"DOTBIAS_VARIANTS": ""})}
     for key, want in (("tests", "ERROR: variant spec 'mine': expected pkg.module:attr"),
                       ("bench", "ERROR: --baseline 'nope': no variant of that name; registered: ")):
-        lines = [ln for ln in out[key].splitlines() if ln.strip()]
-        assert runs[key].returncode == 4 and len(lines) == 1 and lines[0].startswith(want), \
-            out[key][-2000:]
+        out = runs[key].outlines + runs[key].errlines
+        lines = [ln for ln in out if ln.strip()]
+        assert runs[key].ret == 4 and len(lines) == 1 and lines[0].startswith(want), out[-20:]
 
 
 @given(cases(all_dtypes))
@@ -214,15 +153,18 @@ def test_a_copy_of_any_variant_is_accepted(case):
     equivalence_property(case, copies)
 
 
-def test_example_counts_come_from_the_profile():
-    """No property sets its own max_examples, so `--hypothesis-profile thorough` takes effect."""
-    import test_determinism
-    import test_init
-    import test_trajectories
+def test_example_counts_come_from_the_profile(request):
+    """No property sets its own max_examples, so `--hypothesis-profile thorough` takes effect: every
+    property this session collected (all of them in `pytest tests`) runs with the profile's count,
+    and no test file but the profiles' (conftest.py) and the bounded mutation runs' names one."""
     from hypothesis import settings
 
-    props = [f for m in (test_determinism, test_init, test_trajectories, __import__(__name__))
-             for f in vars(m).values() if hasattr(f, "hypothesis")]
-    assert len(props) >= 7
+    own = [f for f in vars(__import__(__name__)).values() if hasattr(f, "hypothesis")]
+    collected = {getattr(it, "obj", None) for it in request.session.items}
+    props = own + [f for f in collected if hasattr(f, "hypothesis") and f not in own]
+    assert len(own) >= 4
     for f in props:
         assert f._hypothesis_internal_use_settings.max_examples == settings.default.max_examples, f
+    tests = Path(__file__).parent
+    setters = {p.name for p in tests.rglob("*.py") if "max_examples" in p.read_text()}
+    assert setters == {"conftest.py", "test_mutants.py", Path(__file__).name}, setters

@@ -4,15 +4,14 @@ newer or unknown format is refused in one line naming the file and the format.""
 from __future__ import annotations
 
 import json
-import types
 
 import pytest
-from mlfiles import write_bench_run
-from synthetic_timing import paired
+from helpers.mlfiles import write_bench_run
+from helpers.reports import FakeBenchmark, time_op_info  # noqa: F401
+from helpers.synthetic_timing import paired
 
 from dotbias.cli import main
 from dotbias.models.registry import VARIANTS
-from dotbias.pytest_bench import plugin
 from dotbias.report import summary
 from dotbias.report.summary import FORMAT, load_run, summarise
 
@@ -31,33 +30,6 @@ def with_format(src, dst, fmt="absent"):
 def intervals(path) -> list[tuple]:
     return [(r.group, x.numerator, x.value, x.low, x.high, x.se)
             for r in summarise([load_run(path)]).rows for x in r.ratios]
-
-
-class FakeBenchmark:
-    """pytest-benchmark's fixture with benchmarking off: records what time_op hands it."""
-    enabled = False
-
-    def __init__(self):
-        self.extra_info, self.group, self.calls = {}, None, []
-
-    def __call__(self, fn):
-        self.calls.append(fn)
-
-    def pedantic(self, fn, **kwargs):
-        self.calls.append(fn)
-
-
-def time_op_info(variant: str) -> dict:
-    """The extra_info `pytest bench`'s time_op fixture writes for one forward benchmark."""
-    params = {"device": "cpu", "size": "ml100k", "dtype": "float32", "variant": variant}
-    node = types.SimpleNamespace(callspec=types.SimpleNamespace(params=params),
-                                 originalname="test_forward", fixturenames=["time_op"])
-    session = types.SimpleNamespace(base="cp")
-    request = types.SimpleNamespace(node=node, config=types.SimpleNamespace(dotbias=session), session=None)
-    bench = FakeBenchmark()
-    getattr(plugin.time_op, "__wrapped__", plugin.time_op)(bench, request)()
-    assert len(bench.calls) == 1, variant
-    return bench.extra_info
 
 
 def test_the_current_format_round_trips_from_the_plugin_to_the_report(tmp_path):

@@ -6,9 +6,9 @@ import json
 
 import pytest
 import torch
-from mutants import BUGS
+from helpers.mutants import BUGS
 
-from test_equivalence import scaled_baseline
+from helpers.properties import scaled_baseline
 
 from dotbias import cli, register, unregister
 from dotbias.equivalence import check as grid

@@ -7,23 +7,17 @@ from __future__ import annotations
 import pytest
 import torch
 from hypothesis import given
-from strategies import init_sizes, seeds
+from helpers.properties import init_property
+from helpers.strategies import init_sizes, seeds
 from torch import nn
 
 from dotbias.models.canonical import to_canonical
 from dotbias.equivalence.inits import check_init
 from dotbias.models.variant import CREATE_PARAMS_INIT, Variant
-from dotbias.models.registry import VARIANTS, declared_init
+from dotbias.models.registry import declared_init
 from dotbias.models.book import DotProductBiasCP, DotProductBiasEmb
 
 N, K = 3000, 50
-
-
-def init_property(sizes: tuple[int, int, int], seed: int, variants: list[Variant] | None = None
-                  ) -> None:
-    for v in list(VARIANTS.values()) if variants is None else variants:
-        r = check_init(v, *sizes, seed=seed)
-        assert r.passed, f"{v.name} init ({r.source}: {r.init.text}) at sizes {sizes}: {r.failures}"
 
 
 @given(init_sizes, seeds)

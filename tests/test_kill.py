@@ -20,7 +20,7 @@ import time
 from pathlib import Path
 
 import pytest
-from mlfiles import write_bench_run, write_movielens
+from helpers.mlfiles import write_bench_run, write_movielens
 
 from dotbias.io.files import DELAY_ENV
 

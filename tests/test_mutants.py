@@ -1,5 +1,5 @@
 """Mutation self-test: the suite's properties, run against each plausible bug of
-tests/mutants.py, must fail, naming the bug's pair; against each correct-but-different variant
+tests/helpers/mutants.py, must fail, naming the bug's pair; against each correct-but-different variant
 they must pass; the same for training setups: each optimizer bug (a hand-written AdamW with one
 bug) must fail the one-cycle training property naming its setup, each correct implementation pass
 it. The score is printed in pytest's terminal summary."""
@@ -9,13 +9,11 @@ from contextlib import contextmanager
 
 import pytest
 from hypothesis import Phase, given, settings
-from mutants import BUGS, CORRECT, CORRECT_OPTIMIZERS, HAND_ADAMW, MUTATION_SCORE, OPTIMIZER_BUGS
-from mutants import setup_of
-from strategies import cases, duplicate_cases, half_dtypes, init_sizes, optimizers, seeds
-from strategies import small_cases, step_counts
-from test_equivalence import equivalence_property
-from test_init import init_property
-from test_trajectories import training_property, trajectory_property
+from helpers.mutants import BUGS, CORRECT, CORRECT_OPTIMIZERS, HAND_ADAMW, MUTATION_SCORE, OPTIMIZER_BUGS
+from helpers.mutants import setup_of
+from helpers.strategies import cases, duplicate_cases, half_dtypes, init_sizes, optimizers, seeds
+from helpers.strategies import small_cases, step_counts
+from helpers.properties import equivalence_property, init_property, training_property, trajectory_property
 
 from dotbias.equivalence.contract import get_baseline
 from dotbias.models.optimizers import ADAM_IMPLS, register_impl, unregister_impl
@@ -53,9 +51,9 @@ def first_failure(variant) -> tuple[str, BaseException] | None:
 
 
 @pytest.mark.parametrize("bug", BUGS, ids=[b.name for b in BUGS])
-def test_the_suite_catches_each_catalogued_bug(bug):
+def test_the_suite_catches_each_catalogued_bug(bug, record_property):
     found = first_failure(bug)
-    MUTATION_SCORE["caught"].append(found is not None)
+    record_property("mutation", ("caught", found is not None))      # conftest.py's summary line
     assert found is not None, f"{bug.name} ({bug.description}) passed every property"
     name, error = found
     text = str(error) if not isinstance(error, BaseExceptionGroup) else str(error.exceptions[0])
@@ -66,9 +64,9 @@ def test_the_suite_catches_each_catalogued_bug(bug):
 
 
 @pytest.mark.parametrize("variant", CORRECT, ids=[v.name for v in CORRECT])
-def test_the_suite_accepts_each_correct_but_different_variant(variant):
+def test_the_suite_accepts_each_correct_but_different_variant(variant, record_property):
     found = first_failure(variant)
-    MUTATION_SCORE["accepted"].append(found is None)
+    record_property("mutation", ("accepted", found is None))
     assert found is None, f"{variant.name} rejected by the {found[0]} property: {found[1]}"
 
 

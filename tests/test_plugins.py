@@ -4,10 +4,10 @@ installed package; a bad spec is one line naming it, exit status 2."""
 from __future__ import annotations
 
 import os
-import subprocess
 import sys
 import textwrap
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
@@ -18,7 +18,6 @@ from dotbias.equivalence.contract import assert_equivalent
 from dotbias.models.inputs import make_inputs
 from dotbias.models.registry import VARIANTS
 
-ROOT = Path(__file__).resolve().parent.parent
 MODULE = textwrap.dedent('''
     import torch
     from torch import nn
@@ -117,34 +116,34 @@ def test_a_name_taken_by_another_variant_is_refused(tmp_path, clean):
         plugins.load_variants(["cp_clash:VARIANT"])
 
 
-def test_pytest_tests_picks_up_variant_and_env(tmp_path):
+def test_pytest_tests_picks_up_variant_and_env(tmp_path, clean, nested_pytest):
     """`pytest tests` collects the user's variant from --variant and the env (`pytest bench`: the
     next test, which also times it)."""
-    folder = write_module(tmp_path / "p", "pymod")
-    path = os.pathsep.join(p for p in (str(folder), os.environ.get("PYTHONPATH")) if p)
-    env = {**os.environ, "PYTHONPATH": path, plugins.ENV: "pymod:make"}
-    args = [sys.executable, "-m", "pytest", "tests/test_equivalence.py", "tests/test_canonical.py",
-            "--collect-only", "-q", "-p", "no:cacheprovider", "--variant", "pymod:VARIANT"]
-    out = subprocess.run(args, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
-    assert out.returncode == 0, out.stdout[-2000:] + out.stderr[-2000:]
-    ids = out.stdout
+    clean.syspath_prepend(str(write_module(tmp_path / "p", "pymod")))
+    for module in ("test_equivalence", "test_canonical"):    # imported afresh: their ids read VARIANTS
+        clean.delitem(sys.modules, module, raising=False)
+    out = nested_pytest("tests/test_equivalence.py", "tests/test_canonical.py", "--collect-only", "-q",
+                        "--variant", "pymod:VARIANT", env={plugins.ENV: "pymod:make"})
+    ids = "\n".join(out.outlines)
+    assert out.ret == 0, ids[-2000:] + "\n".join(out.errlines)[-2000:]
     assert "[pymod" in ids or "-pymod" in ids, ids[-2000:]
     assert "pymod_b" in ids, ids[-2000:]
 
 
 @pytest.mark.slow
-def test_pytest_bench_times_a_variant_from_outside_in_its_worker_processes(tmp_path):
+@pytest.mark.timing        # real timing: .ci/run runs these serially (docs/ci.md)
+def test_pytest_bench_times_a_variant_from_outside_in_its_worker_processes(tmp_path, clean, nested_pytest):
     """Not only collected: the fresh timing processes load the same specs and time the variant."""
     folder = write_module(tmp_path / "w", "benchmod")
+    clean.syspath_prepend(str(folder))
     path = os.pathsep.join(p for p in (str(folder), os.environ.get("PYTHONPATH")) if p)
-    env = {**os.environ, "PYTHONPATH": path, plugins.ENV: "benchmod:make"}
     store = tmp_path / "store"
-    args = [sys.executable, "-m", "pytest", "bench", "-q", "-p", "no:cacheprovider",
-            "--variant", "benchmod:VARIANT", "-k", "test_forward and not backward and cpu",
-            "--processes=1", "--interleave-s=0.01", "--benchmark-max-time=0.01",
-            f"--benchmark-storage=file://{store}", "--benchmark-autosave"]
-    out = subprocess.run(args, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
-    assert out.returncode == 0, out.stdout[-2000:] + out.stderr[-2000:]
+    done = nested_pytest("bench", "-q", "--variant", "benchmod:VARIANT", "-k",
+                         "test_forward and not backward and cpu", "--processes=1", "--interleave-s=0.01",
+                         "--benchmark-max-time=0.01", f"--benchmark-storage=file://{store}",
+                         "--benchmark-autosave", env={"PYTHONPATH": path, plugins.ENV: "benchmod:make"})
+    out = SimpleNamespace(stdout="\n".join(done.outlines), stderr="\n".join(done.errlines))
+    assert done.ret == 0, out.stdout[-2000:] + out.stderr[-2000:]
     [saved] = store.rglob("*.json")
     import json
     names = {b["name"] for b in json.loads(saved.read_text())["benchmarks"]}

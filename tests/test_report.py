@@ -5,43 +5,14 @@ from __future__ import annotations
 
 import json
 
-import numpy as np
 import pytest
 
 from dotbias.cli import main
 from dotbias.report.summary import default_runs, load_run, summarise
 from dotbias.report.write import write_report
-from synthetic_timing import paired
-
-ML100K = {"name": "ml100k", "n_users": 944, "n_items": 1665, "n_factors": 50, "bs": 64}
-
-
-def _bench(op, variant, processes, *, size=ML100K, axes=(), aa=None):
-    flat = np.asarray(sum(processes, []), float)
-    info = {"group": {"operation": op, "device": "cpu", "size": dict(size), "dtype": "float32"},
-            "variant": variant, "threads": 1, "sweep_axes": list(axes),
-            "timing": {"seconds": processes, "iterations": [10] * len(processes)}}
-    if aa is not None:
-        info["aa"] = {"seconds": aa}
-    name = f"test_{op}[cpu-{size['name']}-float32-{variant}]"
-    return {"group": f"{op} cpu {size['name']} float32", "name": name,
-            "fullname": f"bench/test_{op}.py::{name}",
-            "extra_info": info, "stats": {"median": float(np.median(flat)), "rounds": len(flat)}}
-
-
-def _pair(op, ratio, seed, **kw):
-    num, den = paired(ratio, seed=seed, processes=kw.pop("processes", 6), rounds=kw.pop("rounds", 40))
-    return [_bench(op, "emb", num, **kw), _bench(op, "cp", den, **kw)]
-
-
-def _run(path, benchmarks, torch="2.13.0"):
-    data = {"machine_info": {"node": "test", "cpu": {"brand_raw": "TestCPU"}, "python_version": "3.11",
-                             "dotbias": {"torch": torch, "torch_threads": 1, "cpu_count": 2}},
-            "commit_info": {"id": "abc123", "dirty": False}, "datetime": "2026-01-01T00:00:00",
-            "version": "5.3.1", "benchmarks": benchmarks}
-    path.write_text(json.dumps(data))
-    return path
-
+from helpers.reports import bench_entry as _bench, pair as _pair, write_run as _run
+from helpers.reports import ML100K
+from helpers.synthetic_timing import paired
 
 @pytest.fixture
 def good_run(tmp_path):

@@ -6,7 +6,7 @@ import json
 import os
 
 import pytest
-from mlfiles import tree_digest
+from helpers.mlfiles import tree_digest
 
 from dotbias.io.files import check_writable, dumps_strict, read_json
 from dotbias.io.resultset import ResultSet, ResultSetBusy

@@ -7,9 +7,8 @@ from __future__ import annotations
 import pytest
 import torch
 from hypothesis import example, given
-from strategies import cases, duplicate_cases, optimizers, small_cases, step_counts
-from test_equivalence import SATURATED, equivalence_property
-from test_trajectories import trajectory_property
+from helpers.strategies import cases, duplicate_cases, optimizers, small_cases, step_counts
+from helpers.properties import SATURATED, equivalence_property, trajectory_property
 
 from dotbias.models import zoo
 from dotbias.models.registry import VARIANTS, register, unregister

@@ -11,7 +11,7 @@ import pytest
 from scipy import stats as sps
 
 from dotbias.timing import stats
-from synthetic_timing import paired
+from helpers.synthetic_timing import paired
 
 TRUE = 1.2
 

@@ -142,9 +142,23 @@ def test_every_kernel_runs_for_every_variant(operation):
         make_op(Group(operation, "cpu", TINY, "float32"), v)()
 
 
-def test_a_worker_process_times_every_variant_and_the_aa_copy():
+@pytest.fixture(scope="module")
+def two_workers():
+    """A tiny real worker run and one that fails, started together (each pays torch's import):
+    (spec, result) and the failing one's RuntimeError."""
+    from concurrent.futures import ThreadPoolExecutor
     g = Group("forward", "cpu", TINY, "float32")
     spec = WorkSpec((g,), ("emb", "cp"), "cp", aa=True, budget_s=0.02)
+    bad = WorkSpec((g,), ("no_such_variant",), "cp")
+    with ThreadPoolExecutor(2) as pool:
+        good, failed = pool.submit(run_process, spec, 0, 120), pool.submit(run_process, bad, 1, 120)
+        return spec, good.result(), failed.exception()
+
+
+@pytest.mark.timing        # real timing: .ci/run runs these serially (docs/ci.md)
+def test_a_worker_process_times_every_variant_and_the_aa_copy(two_workers):
+    spec, result, _ = two_workers
+    [g] = spec.groups
     assert WorkSpec.from_json(spec.to_json()) == spec
     result = run_process(spec, 0, timeout_s=120)
     seconds = result[g.label].seconds
@@ -153,36 +167,29 @@ def test_a_worker_process_times_every_variant_and_the_aa_copy():
     assert all(t > 0 for s in seconds.values() for t in s)
 
 
-def test_a_failing_worker_is_one_line():
-    spec = WorkSpec((Group("forward", "cpu", TINY, "float32"),), ("no_such_variant",), "cp")
-    with pytest.raises(RuntimeError) as e:
-        run_process(spec, 1, timeout_s=120)
-    msg = str(e.value)
+@pytest.mark.timing        # real timing: .ci/run runs these serially (docs/ci.md)
+def test_a_failing_worker_is_one_line(two_workers):
+    error = two_workers[2]
+    assert isinstance(error, RuntimeError), error
+    msg = str(error)
     assert msg.startswith("timing worker 2 exited 2:") and "no_such_variant" in msg and "\n" not in msg
 
 
-def _pytest_bench(*args, cwd):
-    import subprocess
-    import sys
-    from pathlib import Path
-    root = Path(__file__).resolve().parent.parent
-    cmd = [sys.executable, "-m", "pytest", str(root / "bench"), "-q", "-p", "no:cacheprovider", *args]
-    return subprocess.run(cmd, capture_output=True, text=True, cwd=root, timeout=300)
-
-
 @pytest.mark.skipif(__import__("torch").cuda.is_available(), reason="checks the no-GPU message")
-def test_cuda_benchmarks_are_deselected_with_one_line(tmp_path):
-    done = _pytest_bench("--benchmark-disable", "-k", "forward and not backward", cwd=tmp_path)
-    assert done.returncode == 0, done.stdout[-2000:]
-    assert "CUDA benchmarks: no GPU on this machine" in done.stdout and "skipped" not in done.stdout
+def test_cuda_benchmarks_are_deselected_with_one_line(nested_pytest):
+    done = nested_pytest("bench", "--benchmark-disable", "-k", "forward and not backward")
+    out = "\n".join(done.outlines)
+    assert done.ret == 0, out[-2000:]
+    assert "CUDA benchmarks: no GPU on this machine" in out and "skipped" not in out
 
 
-def test_compare_without_a_usable_saved_run_fails_in_one_line(tmp_path):
+@pytest.mark.filterwarnings("ignore::pytest_benchmark.logger.PytestBenchmarkWarning")   # the nested run's
+def test_compare_without_a_usable_saved_run_fails_in_one_line(tmp_path, nested_pytest):
     store = tmp_path / "store"          # pytest-benchmark also reads runs at the storage's top level
     store.mkdir()
     (store / "0001_bad.json").write_text("{not json")
-    done = _pytest_bench("--benchmark-compare", f"--benchmark-storage=file://{tmp_path / 'store'}",
-                         "-k", "forward and not backward and cp", cwd=tmp_path)
-    assert done.returncode == 4
-    [line] = [ln for ln in done.stderr.splitlines() + done.stdout.splitlines() if ln.startswith("ERROR:")]
+    done = nested_pytest("bench", "--benchmark-compare", f"--benchmark-storage=file://{store}",
+                         "-k", "forward and not backward and cp")
+    assert done.ret == 4
+    [line] = [ln for ln in done.errlines + done.outlines if ln.startswith("ERROR:")]
     assert "--benchmark-compare: " in line and "0001_bad.json: not valid JSON" in line

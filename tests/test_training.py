@@ -186,7 +186,7 @@ def test_dotbias_compare_takes_a_setup_and_holds_it_to_the_training_trajectories
     """`dotbias compare cp+IMPL`: a correct implementation passes the one-cycle training row, a
     wrong one (coupled weight decay) fails it naming the setup; a setup is timed only where an
     optimizer runs, and a pkg.module:attr spec is still a variant."""
-    from mutants import OPTIMIZER_BUGS
+    from helpers.mutants import OPTIMIZER_BUGS
 
     from dotbias.compare.checks import Examples
     from dotbias.compare.training import is_setup, parse_candidate, setup_operations, setup_rows

@@ -10,42 +10,23 @@ import pytest
 import torch
 from hypothesis import strategies as st
 from hypothesis import given, target
-from strategies import Case, optimizers, small_cases, step_counts
-from test_equivalence import scaled_baseline
+from helpers.properties import (COMPILED_IMPLS, EAGER_IMPLS, scaled_baseline, training_property,
+                                trajectory_property)
+from helpers.strategies import Case, optimizers, small_cases, step_counts
 
 from dotbias.equivalence.contract import APRIORI_ULPS, DEFAULT_BASELINE, BaselineError, get_baseline
 from dotbias.models.inputs import random_canonical
-from dotbias.equivalence.trajectories import (assert_training, assert_trajectories, check_training,
+from dotbias.equivalence.trajectories import (assert_trajectories, check_training,
                                               check_trajectory)
-from dotbias.models.optimizers import ADAM_IMPLS, Training
+from dotbias.models.optimizers import Training
 from dotbias.models.registry import VARIANTS
 from dotbias.models.book import DotProductBiasCP
 from dotbias.models.variant import Variant
 
 
-def trajectory_property(case: Case, optimizer: str, k: int,
-                        variants: list[Variant] | None = None) -> None:
-    batches = [case.batch(step) for step in range(k)]
-    assert_trajectories(list(VARIANTS.values()) if variants is None else variants, case.params(),
-                        batches, optimizer, case.y_range)
-
-
 @given(small_cases, optimizers, step_counts)
 def test_k_optimizer_steps_keep_every_variant_within_the_contract(case, optimizer, k):
     trajectory_property(case, optimizer, k)
-
-
-EAGER_IMPLS = [name for name, impl in ADAM_IMPLS.items() if not impl.compiles]
-COMPILED_IMPLS = [name for name, impl in ADAM_IMPLS.items() if impl.compiles]
-
-
-def training_property(case: Case, k: int, setups: list[Training] | None = None) -> None:
-    """k steps of the one-cycle schedule: every setup (default: the baseline's variant with every
-    registered eager optimizer implementation) within the contract of the book's setup in float64."""
-    batches = [case.batch(step) for step in range(k)]
-    base = get_baseline().name
-    setups = [Training(base, name) for name in EAGER_IMPLS] if setups is None else setups
-    assert_training(setups, case.params(), batches, case.y_range)
 
 
 @given(small_cases, step_counts)

@@ -18,8 +18,8 @@ from dotbias.report.markdown import render_markdown, verdict, verdict_lines
 from dotbias.report.summary import load_run, summarise, summarise_group
 from dotbias.timing.groups import DEFAULT_SIZES, Group
 from dotbias.timing.stats import Ratio
-from test_format import time_op_info
-from synthetic_timing import paired
+from helpers.reports import time_op_info
+from helpers.synthetic_timing import paired
 
 
 def max_slowdown(text: str) -> float:

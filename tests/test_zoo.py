@@ -6,8 +6,8 @@ import pytest
 import torch
 from fastai.collab import EmbeddingDotBias
 from hypothesis import given
-from strategies import cases
-from test_equivalence import equivalence_property
+from helpers.strategies import cases
+from helpers.properties import equivalence_property
 
 from dotbias.equivalence.baseline import baseline_name
 from dotbias.equivalence.contract import check_variant

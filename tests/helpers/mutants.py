@@ -17,10 +17,6 @@ from dotbias.models.optimizers import BETAS, EPS, AdamImpl, Training
 from dotbias.models.variant import Variant
 from dotbias.models.zoo import BAG, EINSUM, FASTAI, PACKED, TorchEmbeddingDotBias
 
-# What tests/test_mutants.py found, for the terminal summary (conftest.py prints it).
-MUTATION_SCORE: dict[str, list[bool]] = {"caught": [], "accepted": []}
-
-
 def _dot_bias(self, users, movies, x):
     res = (users * movies).sum(dim=1)
     res += self.user_bias[x[:, 0]] + self.movie_bias[x[:, 1]]
@@ -190,7 +186,7 @@ BUGS = [Variant(f"bug_{name}", cls, cls.__doc__.split("\n")[0], "[bs]") for name
 CORRECT = [FASTAI, PACKED, EINSUM, BAG]
 
 # Each bug also as a module attribute, so one can be registered alone:
-# DOTBIAS_VARIANTS=mutants:bug_last_row pytest tests (with tests/ on PYTHONPATH).
+# DOTBIAS_VARIANTS=helpers.mutants:bug_last_row pytest tests (with tests/ on PYTHONPATH).
 globals().update({bug.name: bug for bug in BUGS})
 
 
