@@ -9,7 +9,7 @@ from contextlib import contextmanager
 
 import pytest
 from hypothesis import Phase, given, settings
-from helpers.mutants import BUGS, CORRECT, CORRECT_OPTIMIZERS, HAND_ADAMW, MUTATION_SCORE, OPTIMIZER_BUGS
+from helpers.mutants import BUGS, CORRECT, CORRECT_OPTIMIZERS, HAND_ADAMW, OPTIMIZER_BUGS
 from helpers.mutants import setup_of
 from helpers.strategies import cases, duplicate_cases, half_dtypes, init_sizes, optimizers, seeds
 from helpers.strategies import small_cases, step_counts
@@ -94,10 +94,10 @@ def training_failure(impl_name: str) -> BaseException | None:
 
 
 @pytest.mark.parametrize("impl", OPTIMIZER_BUGS, ids=[b.name for b in OPTIMIZER_BUGS])
-def test_the_training_property_catches_each_optimizer_bug(impl):
+def test_the_training_property_catches_each_optimizer_bug(impl, record_property):
     with registered(impl):
         error = training_failure(impl.name)
-    MUTATION_SCORE["caught"].append(error is not None)
+    record_property("mutation", ("caught", error is not None))      # conftest.py's summary line
     assert error is not None, f"{impl.name} ({impl.description}) passed the training property"
     text = str(error) if not isinstance(error, BaseExceptionGroup) else str(error.exceptions[0])
     assert f"{setup_of(impl).name} vs {get_baseline().name} (" in text, text[:500]
@@ -109,10 +109,10 @@ def _slow_if_compiled(name: str):
 
 
 @pytest.mark.parametrize("name", [_slow_if_compiled(n) for n in [*CORRECT_OPTIMIZERS, HAND_ADAMW.name]])
-def test_the_training_property_accepts_each_correct_implementation(name):
+def test_the_training_property_accepts_each_correct_implementation(name, record_property):
     with registered(HAND_ADAMW):
         error = training_failure(name)
-    MUTATION_SCORE["accepted"].append(error is None)
+    record_property("mutation", ("accepted", error is None))
     assert error is None, f"{name} rejected by the training property: {error}"
 
 
