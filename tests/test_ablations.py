@@ -7,8 +7,14 @@ import pytest
 import torch
 
 from dotbias.equivalence import ablated_models as ablated
-from dotbias.equivalence.ablations import (BS, MODEL_ABLATIONS, ablations_report, run_all, run_model_ablation,
-    write_ablations)
+from dotbias.equivalence.ablations import (
+    BS,
+    MODEL_ABLATIONS,
+    ablations_report,
+    run_all,
+    run_model_ablation,
+    write_ablations,
+)
 
 SPECS = {key: (key, change, cls, seed) for key, change, cls, seed in MODEL_ABLATIONS}
 

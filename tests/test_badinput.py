@@ -12,10 +12,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
-from helpers.mlfiles import tree_digest, write_bench_run, write_movielens
 
 from dotbias import cli
 from dotbias.io.resultset import ResultSet
+from helpers.mlfiles import tree_digest, write_bench_run, write_movielens
 
 OK_ITEM = b"1|Toy Story (1995)|x\n2|Heat (1995)|x\n3|Casino (1995)|x\n"
 

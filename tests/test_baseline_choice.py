@@ -13,8 +13,8 @@ from dotbias import cli
 from dotbias.equivalence import baseline as chosen
 from dotbias.models import plugins
 from dotbias.models.registry import VARIANTS
-from dotbias.report.saved_run import changes, slower_than
 from dotbias.report import saved_run
+from dotbias.report.saved_run import changes, slower_than
 from dotbias.report.summary import FORMAT, load_run, summarise
 from dotbias.report.write import write_report
 from helpers.mlfiles import write_bench_run

@@ -11,12 +11,11 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
-
 from pytest_benchmark.stats import Stats
 
+from dotbias.equivalence.baseline import baseline_name
 from dotbias.models.registry import VARIANTS
 from dotbias.pytest_bench.options import fail_slower
-from dotbias.equivalence.baseline import baseline_name
 from dotbias.report.summary import load_run, summarise
 from dotbias.timing import stats
 from dotbias.timing.groups import DEFAULT_SIZES

@@ -9,12 +9,11 @@ import sys
 import pytest
 import torch
 
-from helpers.mlfiles import tree_digest, write_movielens
-
 from dotbias import cli, commands, to_canonical
-from dotbias.run import experiment
 from dotbias.io.files import read_json
 from dotbias.io.resultset import ResultSet
+from dotbias.run import experiment
+from helpers.mlfiles import tree_digest, write_movielens
 
 
 def run_cli(args, capsys):

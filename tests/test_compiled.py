@@ -15,9 +15,6 @@ import pytest
 import torch
 from hypothesis import given
 from hypothesis import strategies as st
-from helpers.mutants import BUGS
-from helpers.strategies import ALL_DTYPES, Case, cases, index_kinds
-from helpers.properties import equivalence_property
 
 from dotbias.equivalence.baseline import baseline_name
 from dotbias.models import plugins, zoo
@@ -29,6 +26,9 @@ from dotbias.report.summary import summarise_group
 from dotbias.timing import rounds
 from dotbias.timing.groups import Group, Size
 from dotbias.timing.operations import make_op
+from helpers.mutants import BUGS
+from helpers.properties import equivalence_property
+from helpers.strategies import ALL_DTYPES, Case, cases, index_kinds
 
 
 def compiled_variants() -> list[Variant]:

@@ -8,7 +8,8 @@ import pytest
 
 from dotbias.cli import main
 from dotbias.report.versions import collect, version_key
-from helpers.reports import pair as _pair, write_run as _run
+from helpers.reports import pair as _pair
+from helpers.reports import write_run as _run
 
 
 def _equivalence(folder, torch, verdict="bitwise equal", grad=0.0):
@@ -118,8 +119,8 @@ def test_collect_reads_equivalence_only_envs(tmp_path):
 
 def test_the_variants_are_named_from_the_runs_not_assumed(tmp_path):
     """A run of other variants: the table and plot name the variants and baseline they show."""
-    from helpers.synthetic_timing import paired
     from helpers.reports import bench_entry as _bench
+    from helpers.synthetic_timing import paired
 
     num, den = paired(1.1, seed=3, processes=6, rounds=40)
     _equivalence(tmp_path / "tox" / "torch213", "2.13.0+cpu")

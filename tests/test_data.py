@@ -4,10 +4,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from helpers.mlfiles import write_movielens
 
-from dotbias.data.ratings import collab_dls, synthetic_ratings, tensors_from_dls
 from dotbias.data.movielens import read_movielens, read_ratings, read_titles
+from dotbias.data.ratings import collab_dls, synthetic_ratings, tensors_from_dls
+from helpers.mlfiles import write_movielens
 
 
 def test_reads_real_format_with_latin1_titles(tmp_path):

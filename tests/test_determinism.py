@@ -7,12 +7,12 @@ import pytest
 import torch
 from hypothesis import given
 from hypothesis import strategies as st
-from helpers.strategies import Case, cases
 
 from dotbias.equivalence.baseline import baseline_name
 from dotbias.equivalence.contract import check_variant
 from dotbias.equivalence.reference import run_batch
 from dotbias.models.registry import VARIANTS
+from helpers.strategies import Case, cases
 
 cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
 

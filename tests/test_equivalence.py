@@ -11,15 +11,25 @@ from pathlib import Path
 import pytest
 import torch
 from hypothesis import example, given
-from helpers.properties import SATURATED, equivalence_property, scaled_baseline
-from helpers.strategies import ALL_DTYPES, Case, all_dtypes, cases, duplicate_cases, half_dtypes
 
 from dotbias.equivalence import baseline as chosen
-from dotbias.equivalence.contract import (APRIORI_ULPS, DEFAULT_BASELINE, FACTOR,
-                                          FLOOR_ULPS, GRAIN_SIZE, BaselineError, assert_equivalent,
-                                          check_tensor, check_variant, expect_exact, get_baseline)
+from dotbias.equivalence.contract import (
+    APRIORI_ULPS,
+    DEFAULT_BASELINE,
+    FACTOR,
+    FLOOR_ULPS,
+    GRAIN_SIZE,
+    BaselineError,
+    assert_equivalent,
+    check_tensor,
+    check_variant,
+    expect_exact,
+    get_baseline,
+)
 from dotbias.models.registry import VARIANTS
 from dotbias.models.variant import Variant
+from helpers.properties import SATURATED, equivalence_property, scaled_baseline
+from helpers.strategies import ALL_DTYPES, Case, all_dtypes, cases, duplicate_cases, half_dtypes
 
 REPO = Path(__file__).resolve().parents[1]
 

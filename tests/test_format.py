@@ -6,14 +6,14 @@ from __future__ import annotations
 import json
 
 import pytest
-from helpers.mlfiles import write_bench_run
-from helpers.reports import FakeBenchmark, time_op_info  # noqa: F401
-from helpers.synthetic_timing import paired
 
 from dotbias.cli import main
 from dotbias.models.registry import VARIANTS
 from dotbias.report import summary
 from dotbias.report.summary import FORMAT, load_run, summarise
+from helpers.mlfiles import write_bench_run
+from helpers.reports import FakeBenchmark, time_op_info  # noqa: F401
+from helpers.synthetic_timing import paired
 
 
 def with_format(src, dst, fmt="absent"):

@@ -6,14 +6,13 @@ import json
 
 import pytest
 import torch
-from helpers.mutants import BUGS
-
-from helpers.properties import scaled_baseline
 
 from dotbias import cli, register, unregister
 from dotbias.equivalence import check as grid
 from dotbias.equivalence.contract import APRIORI_ULPS, get_baseline
 from dotbias.models.registry import VARIANTS
+from helpers.mutants import BUGS
+from helpers.properties import scaled_baseline
 
 SMALL = [("small", 20, 30, 4, 64, "uniform"), ("same", 5, 5, 2, 32, "same")]
 

@@ -7,15 +7,15 @@ from __future__ import annotations
 import pytest
 import torch
 from hypothesis import given
-from helpers.properties import init_property
-from helpers.strategies import init_sizes, seeds
 from torch import nn
 
-from dotbias.models.canonical import to_canonical
 from dotbias.equivalence.inits import check_init
-from dotbias.models.variant import CREATE_PARAMS_INIT, Variant
-from dotbias.models.registry import declared_init
 from dotbias.models.book import DotProductBiasCP, DotProductBiasEmb
+from dotbias.models.canonical import to_canonical
+from dotbias.models.registry import declared_init
+from dotbias.models.variant import CREATE_PARAMS_INIT, Variant
+from helpers.properties import init_property
+from helpers.strategies import init_sizes, seeds
 
 N, K = 3000, 50
 

@@ -9,12 +9,13 @@ import os
 
 import pytest
 
-from dotbias.timing import counts as ins
 from dotbias.report import markdown as rendering
-from dotbias.report.summary import load_run, summarise
 from dotbias.report.saved_run import instruction_minima
+from dotbias.report.summary import load_run, summarise
+from dotbias.timing import counts as ins
+from helpers.reports import bench_entry as _bench
+from helpers.reports import write_run as _run
 from helpers.synthetic_timing import paired
-from helpers.reports import bench_entry as _bench, write_run as _run
 
 
 def _counted(tmp_path, name, counts: dict[str, float], ratio=1.19):

@@ -20,9 +20,9 @@ import time
 from pathlib import Path
 
 import pytest
-from helpers.mlfiles import write_bench_run, write_movielens
 
 from dotbias.io.files import DELAY_ENV
+from helpers.mlfiles import write_bench_run, write_movielens
 
 KILLS = int(os.environ.get("DOTBIAS_KILLS", "0"))
 # A long check (40 s for 6 kills, 140 s for 36): `.ci/run` runs it with DOTBIAS_KILLS=36; the

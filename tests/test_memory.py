@@ -9,10 +9,11 @@ import pytest
 import torch
 
 from dotbias.equivalence.baseline import baseline_name
+from dotbias.models.registry import VARIANTS, get_variant, register, unregister
 from dotbias.report.markdown import _group_table, row_json, verdict_lines
 from dotbias.report.summary import summarise_group
-from dotbias.models.registry import VARIANTS, get_variant, register, unregister
-from dotbias.timing.groups import Group, Size, memory_differs as differs
+from dotbias.timing.groups import Group, Size
+from dotbias.timing.groups import memory_differs as differs
 from dotbias.timing.memory import op_peak_bytes, peak_bytes
 
 SIZE = Size("mem", 300, 400, 24, 256)

@@ -9,14 +9,21 @@ from contextlib import contextmanager
 
 import pytest
 from hypothesis import Phase, given, settings
-from helpers.mutants import BUGS, CORRECT, CORRECT_OPTIMIZERS, HAND_ADAMW, OPTIMIZER_BUGS
-from helpers.mutants import setup_of
-from helpers.strategies import cases, duplicate_cases, half_dtypes, init_sizes, optimizers, seeds
-from helpers.strategies import small_cases, step_counts
-from helpers.properties import equivalence_property, init_property, training_property, trajectory_property
 
 from dotbias.equivalence.contract import get_baseline
 from dotbias.models.optimizers import ADAM_IMPLS, register_impl, unregister_impl
+from helpers.mutants import BUGS, CORRECT, CORRECT_OPTIMIZERS, HAND_ADAMW, OPTIMIZER_BUGS, setup_of
+from helpers.properties import equivalence_property, init_property, training_property, trajectory_property
+from helpers.strategies import (
+    cases,
+    duplicate_cases,
+    half_dtypes,
+    init_sizes,
+    optimizers,
+    seeds,
+    small_cases,
+    step_counts,
+)
 
 # Bounded runs: no example database (a failure must not be replayed into the real properties'
 # runs), no shrinking (the first failure is enough), at most EXAMPLES each, and the same examples

@@ -13,8 +13,8 @@ import pytest
 
 from dotbias import cli
 from dotbias.equivalence import check as grid
-from dotbias.models import plugins
 from dotbias.equivalence.contract import assert_equivalent
+from dotbias.models import plugins
 from dotbias.models.inputs import make_inputs
 from dotbias.models.registry import VARIANTS
 

@@ -10,9 +10,12 @@ import pytest
 from dotbias.cli import main
 from dotbias.report.summary import default_runs, load_run, summarise
 from dotbias.report.write import write_report
-from helpers.reports import bench_entry as _bench, pair as _pair, write_run as _run
 from helpers.reports import ML100K
+from helpers.reports import bench_entry as _bench
+from helpers.reports import pair as _pair
+from helpers.reports import write_run as _run
 from helpers.synthetic_timing import paired
+
 
 @pytest.fixture
 def good_run(tmp_path):

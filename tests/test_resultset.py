@@ -6,10 +6,10 @@ import json
 import os
 
 import pytest
-from helpers.mlfiles import tree_digest
 
 from dotbias.io.files import check_writable, dumps_strict, read_json
 from dotbias.io.resultset import ResultSet, ResultSetBusy
+from helpers.mlfiles import tree_digest
 
 
 def write_set(out, name="run", **files):

@@ -11,7 +11,9 @@ import pytest
 from dotbias.report.saved_run import changes, resolve, slower_than
 from dotbias.report.summary import load_run, summarise, summarise_group
 from dotbias.timing import stats
-from helpers.reports import bench_entry as _bench, pair as _pair, write_run as _run
+from helpers.reports import bench_entry as _bench
+from helpers.reports import pair as _pair
+from helpers.reports import write_run as _run
 
 FWD = {f"bench/test_forward.py::test_forward[cpu-ml100k-float32-{v}]" for v in ("emb", "cp")}
 STEP = {f"bench/test_step.py::test_step[cpu-ml100k-float32-{v}]" for v in ("emb", "cp")}

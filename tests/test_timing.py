@@ -6,8 +6,8 @@ import pytest
 
 from dotbias.timing import rounds
 from dotbias.timing.groups import KERNELS, Group, Size
-from dotbias.timing.rounds import interleave
 from dotbias.timing.operations import make_op
+from dotbias.timing.rounds import interleave
 from dotbias.timing.workers import WorkSpec, aa_name, run_process
 
 TINY = Size("tiny", 20, 30, 4, 8)

@@ -10,8 +10,15 @@ import torch
 from dotbias import VARIANTS
 from dotbias.data.ratings import collab_dls, synthetic_ratings, tensors_from_dls
 from dotbias.models.optimizers import ADAM_IMPLS, BOOK_IMPL, Training, parse_setups
-from dotbias.models.training import (evaluate, fit_fastai, fit_lean, lean_optimizer, mse_flat,
-                                     one_cycle, train_step)
+from dotbias.models.training import (
+    evaluate,
+    fit_fastai,
+    fit_lean,
+    lean_optimizer,
+    mse_flat,
+    one_cycle,
+    train_step,
+)
 from dotbias.timing.groups import Group, Size
 from dotbias.timing.operations import make_op, setups_for
 from dotbias.timing.workers import WorkSpec, run_process
@@ -186,11 +193,10 @@ def test_dotbias_compare_takes_a_setup_and_holds_it_to_the_training_trajectories
     """`dotbias compare cp+IMPL`: a correct implementation passes the one-cycle training row, a
     wrong one (coupled weight decay) fails it naming the setup; a setup is timed only where an
     optimizer runs, and a pkg.module:attr spec is still a variant."""
-    from helpers.mutants import OPTIMIZER_BUGS
-
     from dotbias.compare.checks import Examples
     from dotbias.compare.training import is_setup, parse_candidate, setup_operations, setup_rows
     from dotbias.models.optimizers import register_impl, unregister_impl
+    from helpers.mutants import OPTIMIZER_BUGS
     assert is_setup("cp+fused") and not is_setup("cp") and not is_setup("pkg.mod:A+B")
     fused, whole = parse_candidate("cp+fused"), parse_candidate("cp+compiled_step")
     assert setup_operations(["forward", "step", "epoch_fastai"], fused) == ["step", "epoch_fastai"]

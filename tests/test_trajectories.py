@@ -8,20 +8,24 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
-from hypothesis import strategies as st
 from hypothesis import given, target
-from helpers.properties import (COMPILED_IMPLS, EAGER_IMPLS, scaled_baseline, training_property,
-                                trajectory_property)
-from helpers.strategies import Case, optimizers, small_cases, step_counts
+from hypothesis import strategies as st
 
 from dotbias.equivalence.contract import APRIORI_ULPS, DEFAULT_BASELINE, BaselineError, get_baseline
+from dotbias.equivalence.trajectories import assert_trajectories, check_training, check_trajectory
+from dotbias.models.book import DotProductBiasCP
 from dotbias.models.inputs import random_canonical
-from dotbias.equivalence.trajectories import (assert_trajectories, check_training,
-                                              check_trajectory)
 from dotbias.models.optimizers import Training
 from dotbias.models.registry import VARIANTS
-from dotbias.models.book import DotProductBiasCP
 from dotbias.models.variant import Variant
+from helpers.properties import (
+    COMPILED_IMPLS,
+    EAGER_IMPLS,
+    scaled_baseline,
+    training_property,
+    trajectory_property,
+)
+from helpers.strategies import Case, optimizers, small_cases, step_counts
 
 
 @given(small_cases, optimizers, step_counts)

@@ -9,12 +9,12 @@ import types
 import pytest
 
 from dotbias.cli import build_parser
-from dotbias.compare.verdict import Comparison, operations_table, verdict_line
 from dotbias.compare.speed import Memory, Timed
+from dotbias.compare.verdict import Comparison, operations_table, verdict_line
 from dotbias.options import UsageError
 from dotbias.pytest_bench.options import fail_slower, instructions_threshold
-from dotbias.report.saved_run import Change
 from dotbias.report.markdown import render_markdown, verdict, verdict_lines
+from dotbias.report.saved_run import Change
 from dotbias.report.summary import load_run, summarise, summarise_group
 from dotbias.timing.groups import DEFAULT_SIZES, Group
 from dotbias.timing.stats import Ratio

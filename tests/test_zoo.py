@@ -6,17 +6,17 @@ import pytest
 import torch
 from fastai.collab import EmbeddingDotBias
 from hypothesis import given
-from helpers.strategies import cases
-from helpers.properties import equivalence_property
 
 from dotbias.equivalence.baseline import baseline_name
 from dotbias.equivalence.contract import check_variant
 from dotbias.models.canonical import Canonical
-from dotbias.models.inputs import make_inputs
 from dotbias.models.compiled import CompiledBuild
+from dotbias.models.inputs import make_inputs
 from dotbias.models.registry import VARIANTS, get_variant
 from dotbias.models.sparse import sparse_grad_modules
 from dotbias.models.zoo import BUILT_IN, OPT_IN, PackedDotBias
+from helpers.properties import equivalence_property
+from helpers.strategies import cases
 
 
 @pytest.mark.parametrize("variant", BUILT_IN, ids=lambda v: v.name)

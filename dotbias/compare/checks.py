@@ -14,8 +14,15 @@ from hypothesis import strategies as st
 from dotbias.equivalence.check import run_checks
 from dotbias.equivalence.contract import TensorCheck, check_variant
 from dotbias.equivalence.inits import check_init
-from dotbias.equivalence.strategies import all_dtypes, cases, init_sizes, optimizers, seeds
-from dotbias.equivalence.strategies import small_cases, step_counts
+from dotbias.equivalence.strategies import (
+    all_dtypes,
+    cases,
+    init_sizes,
+    optimizers,
+    seeds,
+    small_cases,
+    step_counts,
+)
 from dotbias.equivalence.trajectories import check_trajectory
 from dotbias.models.canonical import Canonical
 from dotbias.models.variant import Variant

@@ -12,11 +12,18 @@ from dataclasses import replace
 
 from hypothesis import strategies as st
 
-from dotbias.compare.checks import EquivalenceRow, Examples, _draw, _dtype, _tally, _with_error
-from dotbias.compare.checks import equivalence_rows
+from dotbias.compare.checks import (
+    EquivalenceRow,
+    Examples,
+    _draw,
+    _dtype,
+    _tally,
+    _with_error,
+    equivalence_rows,
+)
+from dotbias.compare.settings import Settings
 from dotbias.compare.speed import Budget, memory_pair, time_pair
 from dotbias.compare.verdict import Comparison
-from dotbias.compare.settings import Settings
 from dotbias.equivalence.baseline import baseline_name
 from dotbias.equivalence.contract import TensorCheck
 from dotbias.equivalence.strategies import small_cases, step_counts

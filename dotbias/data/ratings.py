@@ -8,8 +8,9 @@ import numpy as np
 import pandas as pd
 import torch
 
-from dotbias.models.variant import check_sizes
 from dotbias.models.inputs import CollabTensors
+from dotbias.models.variant import check_sizes
+
 
 @dataclass
 class Synthetic:

@@ -15,19 +15,17 @@ import numpy as np
 import torch
 from torch import nn
 
+from dotbias.data.ratings import collab_dls, synthetic_ratings, tensors_from_dls, top_titles
 from dotbias.equivalence import ablated_models
 from dotbias.equivalence.contract import assert_equivalent
-from dotbias.models.inputs import make_inputs
-from dotbias.io.tables import markdown_table
-from dotbias.models.training import train_step
 from dotbias.equivalence.disagreement import Disagreement, disagreement_map, render_map
 from dotbias.io.files import write_json, write_text
 from dotbias.io.progress import track
+from dotbias.io.tables import markdown_table
+from dotbias.models.inputs import make_inputs
 from dotbias.models.registry import VARIANTS
+from dotbias.models.training import fit_fastai, train_step
 from dotbias.models.variant import Variant
-from dotbias.data.ratings import collab_dls, synthetic_ratings, tensors_from_dls
-from dotbias.data.ratings import top_titles
-from dotbias.models.training import fit_fastai
 
 BS, N_USERS, N_ITEMS, N_FACTORS = 64, 30, 40, 8
 

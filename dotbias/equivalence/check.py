@@ -8,16 +8,24 @@ torch thread (restored after) so the same build gives the same verdict every run
 from __future__ import annotations
 
 import itertools
+
 import torch
 
-from dotbias.equivalence.contract import (CONTRACT, BaselineError, check_baseline, check_variant,
-                                          get_baseline, run_baseline, verdict_word)
 from dotbias.equivalence.check_summary import CheckRow, CheckSummary, InitRow
+from dotbias.equivalence.contract import (
+    CONTRACT,
+    BaselineError,
+    check_baseline,
+    check_variant,
+    get_baseline,
+    run_baseline,
+    verdict_word,
+)
 from dotbias.equivalence.inits import check_init
-from dotbias.models.inputs import make_inputs
-from dotbias.io.progress import track
 from dotbias.equivalence.reference import reference_batch, run_batch
+from dotbias.io.progress import track
 from dotbias.io.tables import fmt_float, markdown_table
+from dotbias.models.inputs import make_inputs
 from dotbias.models.registry import VARIANTS
 
 # (label, n_users, n_items, n_factors, batch, index pattern)

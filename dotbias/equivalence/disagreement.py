@@ -10,9 +10,9 @@ from dataclasses import asdict, dataclass, field
 
 import torch
 
-from dotbias.models.inputs import make_inputs
 from dotbias.io.progress import track
 from dotbias.io.tables import markdown_table
+from dotbias.models.inputs import make_inputs
 from dotbias.models.registry import VARIANTS
 
 N = 3           # users and items: small enough that a 3-row mask has the shape of a parameter

@@ -8,8 +8,8 @@ from dataclasses import dataclass
 import torch
 
 from dotbias.models.canonical import Canonical
-from dotbias.models.variant import Init, Variant
 from dotbias.models.registry import declared_init
+from dotbias.models.variant import Init, Variant
 
 SE = 5.0        # bounds in standard errors: a correct init fails about once in 10^6 tensors
 

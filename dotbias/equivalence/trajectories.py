@@ -23,10 +23,17 @@ import torch
 from fastai.layers import sigmoid_range
 from torch import Tensor
 
-from dotbias.models.canonical import Canonical
-from dotbias.equivalence.contract import (NUDGES, TensorCheck, assert_baseline, check_tensor,
-                                          describe, expect_exact, get_baseline)
+from dotbias.equivalence.contract import (
+    NUDGES,
+    TensorCheck,
+    assert_baseline,
+    check_tensor,
+    describe,
+    expect_exact,
+    get_baseline,
+)
 from dotbias.models.book import CP, DotProductBiasCP
+from dotbias.models.canonical import Canonical
 from dotbias.models.optimizers import BOOK_IMPL, Training
 from dotbias.models.registry import get_variant
 from dotbias.models.training import scheduled_steps, train_steps

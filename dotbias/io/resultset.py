@@ -27,7 +27,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from dotbias.io.files import write_delay, dumps_strict
+from dotbias.io.files import dumps_strict, write_delay
 
 _FILE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 _SET = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]*$")     # no '.': `.run.*` must not match set "run.x"

@@ -129,7 +129,7 @@ def torch_adamw(**impl) -> Callable[..., torch.optim.Optimizer]:
 def wrapped_opt_func(**impl) -> Callable:
     """A `Learner` opt_func: fastai's OptimWrapper around torch AdamW (`impl`: foreach=, fused=)."""
     def opt_func(params, **kwargs):
-        from fastai.optimizer import OptimWrapper      # fastai loads only when a Learner runs
+        from fastai.optimizer import OptimWrapper  # fastai loads only when a Learner runs
         return OptimWrapper(params, torch_adamw(**impl), **kwargs)
     return opt_func
 

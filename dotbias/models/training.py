@@ -13,12 +13,11 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
+from dotbias.io.progress import Bar, track
 from dotbias.models.canonical import Canonical, squeeze
 from dotbias.models.inputs import CollabTensors
 from dotbias.models.optimizers import BOOK_IMPL, get_impl, lean_optimizer  # noqa: F401 (re-exported)
 from dotbias.models.sparse import densify_sparse_grads, sparse_notes
-from dotbias.io.progress import track
-from dotbias.io.progress import Bar
 
 # The optimizers the trajectory properties use; each takes the model's parameters.
 OPTIMIZERS: dict[str, Callable[..., torch.optim.Optimizer]] = {

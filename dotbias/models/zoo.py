@@ -25,9 +25,9 @@ import torch.nn.functional as F
 from fastai.layers import sigmoid_range
 from torch import nn
 
+from dotbias.models.book import CP, DotProductBiasCP
 from dotbias.models.canonical import Canonical
 from dotbias.models.variant import CREATE_PARAMS_INIT, FASTAI_EMBEDDING_INIT, Variant
-from dotbias.models.book import CP, DotProductBiasCP
 
 
 def fastai_model(n_users, n_items, n_factors, y_range=(0, 5.5)) -> nn.Module:

@@ -13,19 +13,17 @@ import pytest
 import torch
 
 from dotbias.equivalence import baseline
-from dotbias.models import plugins
 from dotbias.io.files import LOCAL
 from dotbias.io.tables import PERCENT_RULE
+from dotbias.models import plugins
 from dotbias.models.compiled import CompiledBuild
-from dotbias.models.registry import get_variant
-from dotbias.report.summary import FORMAT
-from dotbias.timing.adaptive import BUDGET_S
-from dotbias.timing.groups import DEFAULT_SIZES, INTERLEAVE_S, SWEEP_AXES, sweep_sizes
-from dotbias.models.registry import VARIANTS
+from dotbias.models.registry import VARIANTS, get_variant
 from dotbias.pytest_bench import adapter
 from dotbias.pytest_bench.options import _setups, fail_slower, instructions_threshold, plan  # noqa: F401
 from dotbias.pytest_bench.session import Session, group_of
-from dotbias.timing.groups import Group
+from dotbias.report.summary import FORMAT
+from dotbias.timing.adaptive import BUDGET_S
+from dotbias.timing.groups import DEFAULT_SIZES, INTERLEAVE_S, SWEEP_AXES, Group, sweep_sizes
 from dotbias.timing.operations import make_op, setups_for
 
 

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import math
 
-from dotbias.io.tables import (SPEED_RULE, faster_words, fmt_bytes, fmt_ratio, fmt_seconds,
-                               markdown_table)
+from dotbias.io.tables import SPEED_RULE, faster_words, fmt_bytes, fmt_ratio, fmt_seconds, markdown_table
 from dotbias.report.floors_and_counts import floors_markdown, instructions_markdown
 from dotbias.report.summary import CAP_ROUNDS, Benchmark, Row, Summary
 from dotbias.timing import stats

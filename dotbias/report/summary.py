@@ -9,9 +9,18 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 
-from dotbias.report.benchmark_json import (DEFAULT_BASELINE, FORMAT, UPGRADES,  # noqa: F401
-                                           Benchmark, Environment, Run, default_runs, load_run,
-                                           read_benchmark, upgrade)
+from dotbias.report.benchmark_json import (  # noqa: F401
+    DEFAULT_BASELINE,
+    FORMAT,
+    UPGRADES,
+    Benchmark,
+    Environment,
+    Run,
+    default_runs,
+    load_run,
+    read_benchmark,
+    upgrade,
+)
 from dotbias.timing import stats
 from dotbias.timing.groups import OPERATIONS, Group
 

@@ -40,7 +40,7 @@ def unsupported() -> str | None:
     """Why instruction counts cannot be collected here (one line), or None when they can."""
     if shutil.which("valgrind") is None:
         return "valgrind is not installed (apt-get install valgrind): --instructions skipped"
-    import torch            # only here: the report reads Counts without torch
+    import torch  # only here: the report reads Counts without torch
     if not torch._C._valgrind_supported_platform():
         return f"this torch build ({torch.__version__}) has no valgrind support: --instructions skipped"
     return None
@@ -117,7 +117,7 @@ def collect_all(jobs: Sequence[tuple[Group, str]], number: int | None = None, re
     """callgrind stats of `calls_for(group, number)` calls of each (group, variant) job, `repeats`
     each, all in one valgrind process running `callgrind_child.py`: {(group label, variant):
     (CallgrindStats, ...)}. `plugins` (variant specs) register variants defined outside."""
-    from torch.utils.benchmark import Timer     # torch only here: the report reads Counts without it
+    from torch.utils.benchmark import Timer  # torch only here: the report reads Counts without it
 
     config = {"threads": threads, "plugins": list(plugins), "repeats": repeats,
               "jobs": [[g.as_dict(), v, calls_for(g, number)] for g, v in jobs],

@@ -7,19 +7,14 @@ from collections.abc import Callable
 
 import torch
 
-from dotbias.models.inputs import make_inputs as _make_inputs
-from dotbias.models.sparse import sparse_notes
-from dotbias.models.optimizers import Training
-from dotbias.models.training import train_step
-from dotbias.models.registry import get_variant
-from dotbias.timing.groups import EPOCH_RATINGS
-from dotbias.timing.groups import Group
-from dotbias.timing.groups import KERNELS
-from dotbias.timing.groups import OPERATIONS
-from dotbias.timing.groups import Size
 from dotbias.data.ratings import collab_dls, synthetic_ratings, tensors_from_dls
+from dotbias.models.inputs import make_inputs as _make_inputs
 from dotbias.models.inputs import random_canonical
-from dotbias.models.training import fit_fastai, fit_lean
+from dotbias.models.optimizers import Training
+from dotbias.models.registry import get_variant
+from dotbias.models.sparse import sparse_notes
+from dotbias.models.training import fit_fastai, fit_lean, train_step
+from dotbias.timing.groups import EPOCH_RATINGS, KERNELS, OPERATIONS, Group, Size
 
 TRAINED = ("step", "epoch_lean", "epoch_fastai")      # operations that run an optimizer
 STEP_LR, STEP_WD = 5e-3, 0.1                          # fit_one_cycle's peak lr and the seed's wd

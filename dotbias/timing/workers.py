@@ -16,9 +16,9 @@ from dataclasses import asdict, dataclass
 
 import torch
 
-from dotbias.timing.groups import EPOCH_ROUNDS, INTERLEAVE_S, KERNELS, Group
-from dotbias.models.plugins import load_variants
 from dotbias.models.optimizers import parse_setups
+from dotbias.models.plugins import load_variants
+from dotbias.timing.groups import EPOCH_ROUNDS, INTERLEAVE_S, KERNELS, Group
 from dotbias.timing.operations import make_op, setups_for
 from dotbias.timing.rounds import Rounds, interleave
 

@@ -17,6 +17,7 @@ from dotbias.models.optimizers import BETAS, EPS, AdamImpl, Training
 from dotbias.models.variant import Variant
 from dotbias.models.zoo import BAG, EINSUM, FASTAI, PACKED, TorchEmbeddingDotBias
 
+
 def _dot_bias(self, users, movies, x):
     res = (users * movies).sum(dim=1)
     res += self.user_bias[x[:, 0]] + self.movie_bias[x[:, 1]]

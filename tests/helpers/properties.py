@@ -20,7 +20,6 @@ from dotbias.models.optimizers import ADAM_IMPLS, Training
 from dotbias.models.registry import VARIANTS, get_variant, register, unregister
 from dotbias.models.variant import Variant
 
-
 # One rating at logit 11.04 (sigmoid 0.99998): `cp`'s correct float32 gradients were 18x over
 # the a-priori bound before the bound took the sigmoid's saturation into account.
 SATURATED = Case(747, 247, 247, 1, "uniform", torch.float32, "cpu", 7980)
