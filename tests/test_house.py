@@ -149,3 +149,38 @@ def test_report_commands_import_neither_torch_nor_fastai(tmp_path):
     assert out.stdout.splitlines()[-1] == "0 0 []", out.stdout[-500:] + out.stderr[-2000:]
     assert (tmp_path / "report" / "REPORT.md").exists()
     assert (tmp_path / "versions" / "CROSS_VERSION.md").exists()
+
+
+# The one documented kind of import inside a function (docs/architecture.md): a heavy library
+# deferred so that a command that does not need it does not pay for it (torch, fastai, pandas,
+# numpy, tqdm, pytest-benchmark), and the subcommand modules the torch-free entry points (the CLI,
+# the plug-in loader) reach only when that subcommand runs.
+DEFERRED_LIBRARIES = ("torch", "fastai", "pandas", "numpy", "tqdm", "pytest_benchmark")
+LAZY_ENTRY_POINTS = ("dotbias.cli", "dotbias.commands", "dotbias.compare.cli", "dotbias.models.plugins")
+
+
+def function_level_imports(path: Path) -> list[tuple[int, str]]:
+    out = []
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            for sub in ast.walk(node):
+                if isinstance(sub, ast.Import):
+                    out += [(sub.lineno, a.name) for a in sub.names]
+                elif isinstance(sub, ast.ImportFrom):
+                    out.append((sub.lineno, sub.module or ""))
+    return out
+
+
+@pytest.mark.parametrize("name", sorted(sources()))
+def test_imports_inside_functions_are_only_the_documented_kind(name):
+    path = sources()[name]
+    bad = [f"line {line}: {module}" for line, module in function_level_imports(path)
+           if module.split(".")[0] not in DEFERRED_LIBRARIES
+           and not (name in LAZY_ENTRY_POINTS and module.startswith("dotbias."))]
+    assert not bad, f"{path}: imports inside functions (move them to the top): {', '.join(bad)}"
+
+
+def test_the_import_check_sees_an_import_inside_a_function(tmp_path):
+    f = tmp_path / "m.py"
+    f.write_text("import os\ndef g():\n    import json\n    from torch import nn\n")
+    assert function_level_imports(f) == [(3, "json"), (4, "torch")]

@@ -15,7 +15,9 @@ from dataclasses import dataclass
 from functools import cache, partial
 
 import torch
+from torch.optim.adamw import adamw
 
+from dotbias.models.compiled import configure
 from dotbias.models.whole_step import WholeStep
 
 BETAS, EPS = (0.95, 0.99), 1e-5     # fastai's Adam: mom (scheduled from 0.95), sqr_mom, eps
@@ -115,9 +117,7 @@ class CompiledStepper:
 
 @cache
 def _compiled_adamw():
-    from dotbias.models.compiled import configure
     configure()
-    from torch.optim.adamw import adamw
     return torch.compile(adamw)
 
 

@@ -17,6 +17,8 @@ import torch
 from torch import Tensor, nn
 from torch.func import functional_call, grad_and_value
 
+from dotbias.models.compiled import configure
+
 BETA2, EPS = 0.99, 1e-5
 
 
@@ -39,7 +41,6 @@ def _whole(model: nn.Module, params: dict[str, Tensor], moments: tuple[list, lis
 
 @cache
 def compiled_whole() -> Callable[..., Tensor]:
-    from dotbias.models.compiled import configure
     configure()
     return torch.compile(_whole)
 
