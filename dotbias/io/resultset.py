@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from dotbias.io.files import write_delay, dumps_strict
+from dotbias.io.interrupts import checkpoint
 
 _FILE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 _SET = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]*$")     # no '.': `.run.*` must not match set "run.x"
@@ -77,6 +78,7 @@ class ResultSet:
         """Write one file of the set (into the temp folder until commit); its final path."""
         if self._lock_fd is None:
             raise RuntimeError("ResultSet.write_* outside `with ResultSet(...)`")
+        checkpoint()                # a deferred Ctrl-C stops between files: the set is dropped whole
         if not _FILE.match(fname) or fname == "manifest.json" or fname in self.files:
             raise ValueError(f"result file name {fname!r}: must be a new plain file name")
         write_delay()
@@ -115,6 +117,12 @@ class ResultSet:
         return self
 
     def __exit__(self, exc_type, exc, tb) -> None:
+        if exc_type is None:
+            try:
+                checkpoint()                # the last safe point before the swap
+            except KeyboardInterrupt:
+                self._abort()
+                raise
         if exc_type is not None:
             self._abort()
             return
