@@ -9,6 +9,7 @@ import sys
 import pytest
 import torch
 
+from controlled import baseline_and_copy, only
 from mlfiles import tree_digest, write_movielens
 
 from dotbias import cli, commands, to_canonical
@@ -180,17 +181,21 @@ def test_threads_are_set_and_recorded(tmp_path, capsys, monkeypatch):
 
 def test_check_records_the_threads_it_ran_with(tmp_path, capsys, monkeypatch):
     """`dotbias check` pins its own thread count whatever --threads says; its results and manifest
-    record the count the grid ran with, not the option."""
+    record the count the grid ran with, not the option. Run on a set the test controls (the
+    baseline and a copy of it), so a wrong variant plugged in cannot fail this mechanics test."""
     from dotbias.equivalence import check as grid
     monkeypatch.setattr(grid, "CASES", [("same", 5, 5, 2, 32, "same")])
     seen = []
     run_checks = grid.run_checks
     monkeypatch.setattr(grid, "run_checks", lambda: seen.append(torch.get_num_threads()) or run_checks())
-    code, _, err = run_cli(["check", "--threads", "3", "--out", str(tmp_path), "--no-progress"], capsys)
-    assert code == 0, err
+    with only(*baseline_and_copy()) as names:
+        code, out, err = run_cli(["check", "--threads", "3", "--out", str(tmp_path), "--no-progress"],
+                                 capsys)
+    assert code == 0, f"dotbias check on {names}: exit {code}\n{out}{err}"
     data = json.loads((tmp_path / "check" / "equivalence.json").read_text())
     assert seen == [grid.THREADS] == [1]
     assert data["threads"] == manifest(tmp_path / "check")["threads"] == grid.THREADS
+    assert {r["pair"].split(" ")[0] for r in data["rows"]} == set(names)     # only the set it chose
 
 
 def test_an_interrupt_turned_into_another_error_on_its_way_is_still_exit_130(monkeypatch, capsys):
