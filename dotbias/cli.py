@@ -70,6 +70,7 @@ def _report(args) -> int:
         if not paths:
             raise FileNotFoundError(f"{args.storage}: no saved benchmark runs; run `pytest bench` "
                                     "first or name RUN.json files")
+        _readable(paths)
         return paths
 
     def work(rs, paths):
@@ -78,6 +79,17 @@ def _report(args) -> int:
         return write_report(paths, rs.staging), 0
     return commands.run_command(args, "versions" if args.versions else "report", work,
                                 (lambda: None) if args.versions else runs)
+
+
+def _readable(paths: list[Path]) -> None:
+    """Every run read and summarised before anything is locked: JSON of the wrong shape (a list
+    where a number belongs: found by tests/test_fuzz.py) is one line naming the files, exit 2."""
+    from dotbias.report.summary import load_run, summarise
+    try:
+        summarise([load_run(p) for p in paths])
+    except (TypeError, KeyError, AttributeError, IndexError) as e:
+        raise ValueError(f"{', '.join(map(str, paths))}: not a dotbias pytest-benchmark run "
+                         f"({type(e).__name__}: {e}); rerun `pytest bench`") from None
 
 
 def build_parser() -> argparse.ArgumentParser:
