@@ -238,3 +238,23 @@ def test_an_interrupt_inside_a_callback_prints_no_traceback(capsys, monkeypatch)
                                   err_msg="Exception ignored in", object=None)
     commands.unraisable(other)
     assert not commands.Interrupt.seen and passed_on == [other]
+
+
+def test_a_failure_while_a_variant_runs_names_it():
+    """conftest adds the variant under test to any failing report: a wrong variant plugged in
+    that crashes inside a loop over the registry (an IndexError that names nothing) is named."""
+    import dataclasses
+
+    from conftest import variants_in_traceback
+    from dotbias import get_variant
+
+    culprit = dataclasses.replace(get_variant("emb"), name="culprit_x")
+
+    def run_batch(variant, baseline):
+        raise IndexError("index 7 is out of bounds for dimension 0 with size 5")
+    try:
+        for v in [culprit]:
+            run_batch(v, get_variant("cp"))
+    except IndexError as e:
+        tb = e.__traceback__
+    assert variants_in_traceback(tb) == ["culprit_x"]        # the baseline left out
