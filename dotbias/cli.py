@@ -82,11 +82,14 @@ def _report(args) -> int:
 
 
 def _readable(paths: list[Path]) -> None:
-    """Every run read and summarised before anything is locked: JSON of the wrong shape (a list
-    where a number belongs: found by tests/test_fuzz.py) is one line naming the files, exit 2."""
+    """Every run read, summarised and rendered as text before anything is locked: JSON of the wrong
+    shape (a list or null where a number belongs: found by tests/test_fuzz.py) is one line naming
+    the files, exit 2, not an internal error deep in the summary or the markdown."""
+    from dotbias.report import markdown
     from dotbias.report.summary import load_run, summarise
     try:
-        summarise([load_run(p) for p in paths])
+        summary = summarise([load_run(p) for p in paths])
+        markdown.render_markdown(summary), markdown.render_text(summary), markdown.summary_json(summary)
     except (TypeError, KeyError, AttributeError, IndexError) as e:
         raise ValueError(f"{', '.join(map(str, paths))}: not a dotbias pytest-benchmark run "
                          f"({type(e).__name__}: {e}); rerun `pytest bench`") from None

@@ -78,22 +78,26 @@ def variant_lists():
     return st.one_of(lists.map(",".join), _text()).map(lambda t: (t, bad(t)))
 
 
-def paths(good: list[str], bad: list[str]):
-    return pool(good, bad, odd=["{tmp}/sp ace", "{tmp}/\u00fcn\u00efcode", "{tmp}/a/b/c"])
+def paths(good: list[str], bad: list[str], text_bad: bool = True):
+    """Paths; drawn text is a relative path that does not exist: bad for an input, odd for --out."""
+    odd = ["{tmp}/sp ace", "{tmp}/\u00fcn\u00efcode", "{tmp}/a/b/c"]
+    return st.one_of(pool(good, bad, text_bad=text_bad, odd=odd),
+                     *([] if text_bad else [_text().map(lambda t: ("zz" + t, None))]))
 
 
 OUT_BAD = ["{file}", "{file}/x", "/sys/dotbias-fuzz", "/proc/dotbias-fuzz", "{tmp}/a\x00b"]
-COMMON = {"--out": paths(["{out}", "{tmp}/new"], OUT_BAD + [""]), "--no-progress": None}
+COMMON = {"--out": paths(["{out}", "{tmp}/new"], OUT_BAD + [""], False), "--no-progress": None}
 TRAINS = {"--threads": ints(1, 256), "--variant": pool(GOOD_SPECS, BAD_SPECS, False), "--compile": None}
 OPTIONS = {
     "run": {**COMMON, **TRAINS, "--data": pool(["{ml}", "ml", "./ml", "{tmp}/ml/"], ["{tmp}/nowhere", "{file}", ""]),
             "--epochs": ints(1, 1000), "--factors": ints(1, 4096), "--bs": ints(1, 10**12),
             "--seed": ints(0, 2**32 - 1), "--device": devices(), "--variants": variant_lists(),
             "--quick": None, "--allow-out-of-range": None},
-    "ablations": {**COMMON, **TRAINS, "--out": paths(["{out}", ""], OUT_BAD), "--quick": None},
-    "check": {**COMMON, **TRAINS, "--out": paths(["{out}", ""], OUT_BAD),
+    "ablations": {**COMMON, **TRAINS, "--out": paths(["{out}", ""], OUT_BAD, False), "--quick": None},
+    "check": {**COMMON, **TRAINS, "--out": paths(["{out}", ""], OUT_BAD, False),
               "--baseline": pool(["cp", "emb"], ["cp_", "CP"])},
-    "report": {**COMMON, "--storage": paths(["{tmp}"], ["{file}", "{tmp}/none"]),
+    "report": {**COMMON, "--storage": paths(["{tmp}"], ["{file}", "{tmp}/none"]).map(   # unread with RUN.json
+                   lambda v: (v[0], None)),
                "--versions": paths([], ["{tmp}/notox", "{file}", "{tmp}"])},
     "compare": {**COMMON, "--baseline": pool(["cp", "emb"], ["zz_none", "dotbias.models.zoo:ZZ"]),
                 "--max-slowdown": _text().map(lambda t: (t, None)), "--thorough": None,
