@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import re
 import shutil
 
@@ -89,7 +88,8 @@ OUT_BAD = ["{file}", "{file}/x", "/sys/dotbias-fuzz", "/proc/dotbias-fuzz", "{tm
 COMMON = {"--out": paths(["{out}", "{tmp}/new"], OUT_BAD + [""], False), "--no-progress": None}
 TRAINS = {"--threads": ints(1, 256), "--variant": pool(GOOD_SPECS, BAD_SPECS, False), "--compile": None}
 OPTIONS = {
-    "run": {**COMMON, **TRAINS, "--data": pool(["{ml}", "ml", "./ml", "{tmp}/ml/"], ["{tmp}/nowhere", "{file}", ""]),
+    "run": {**COMMON, **TRAINS,
+            "--data": pool(["{ml}", "ml", "./ml", "{tmp}/ml/"], ["{tmp}/nowhere", "{file}", ""]),
             "--epochs": ints(1, 1000), "--factors": ints(1, 4096), "--bs": ints(1, 10**12),
             "--seed": ints(0, 2**32 - 1), "--device": devices(), "--variants": variant_lists(),
             "--quick": None, "--allow-out-of-range": None},
@@ -281,8 +281,8 @@ def _set_state(out, name: str, kind: str) -> None:
         (out / f".{name}.link-9").symlink_to("x")
 
 
-COMMANDS = {"run": RUN_ML[:1] + RUN_ML[1:3] + RUN_ML[5:], "check": ["check"], "ablations": ["ablations", "--quick"],
-            "report": ["report", "{bench}"]}
+COMMANDS = {"run": RUN_ML[:1] + RUN_ML[1:3] + RUN_ML[5:], "check": ["check"],
+            "ablations": ["ablations", "--quick"], "report": ["report", "{bench}"]}
 
 
 @st.composite

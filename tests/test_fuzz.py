@@ -23,7 +23,6 @@ from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
 
 import fuzzing as fz
 from mlfiles import tree_digest, write_bench_run, write_movielens
@@ -62,7 +61,8 @@ def report_counts():
 @pytest.fixture
 def stubbed(monkeypatch):
     """Work after validation stands in for SENTINEL; torch's thread count is left alone; plots
-    are stubbed and the synthetic data drawn once; the registry, the baseline, --compile and progress are put back after each case."""
+    are stubbed and the synthetic data drawn once; the registry, the baseline, --compile and
+    progress are put back after each case."""
     import torch
 
     import dotbias.compare.command as compare_command
