@@ -208,10 +208,10 @@ def test_dls_rejects_bad_batch_size(tmp_path):
 def test_ids_are_positive_and_numbers_plain_ascii(tmp_path, line, column, got):
     """A negative or zero user or movie id was trained on silently (MovieLens ids start at 1); '1_0'
     and non-ASCII digits were read by int() as other ids. Each is refused with file, line, column."""
-    msg = _err(tmp_path, data=f"1\t1\t5\t8\n\n{line}\n".encode())
+    msg = _err(tmp_path, data=f"1\t1\t5\t8\n\n{line}\n".encode(), match="u.data")
     assert "u.data, line 3, column " + column in msg and got in msg, msg
 
 
 def test_a_movie_id_in_u_item_is_positive(tmp_path):
-    msg = _err(tmp_path, item=b"1|Toy Story (1995)|x\n-2|Heat (1995)|x\n")
+    msg = _err(tmp_path, item=b"1|Toy Story (1995)|x\n-2|Heat (1995)|x\n", match="u.item")
     assert "u.item, line 2, column movie id: expected a positive id" in msg and "got -2" in msg
