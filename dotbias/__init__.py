@@ -7,6 +7,10 @@ from __future__ import annotations
 import importlib
 import warnings
 
+from dotbias.io import interrupts
+
+interrupts.install_early()      # the `dotbias` command defers Ctrl-C from here (io/interrupts.py)
+
 _EXPORTS = {
     "models.canonical": ("Canonical", "canonical_grads", "load_canonical", "squeeze", "to_canonical"),
     "models.inputs": ("Inputs", "index_batch", "make_inputs", "random_canonical"),

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import signal
 import sys
 import warnings
 from pathlib import Path
@@ -17,7 +16,7 @@ from pathlib import Path
 from dotbias import commands
 from dotbias import options as opt
 from dotbias.compare import cli as compare_cli
-from dotbias.io import files, progress
+from dotbias.io import files, interrupts, progress
 from dotbias.models import plugins
 
 LOCAL = str(files.LOCAL)     # files imports only the standard library: --help stays light
@@ -71,6 +70,7 @@ def _report(args) -> int:
         if not paths:
             raise FileNotFoundError(f"{args.storage}: no saved benchmark runs; run `pytest bench` "
                                     "first or name RUN.json files")
+        _readable(paths)
         return paths
 
     def work(rs, paths):
@@ -79,6 +79,20 @@ def _report(args) -> int:
         return write_report(paths, rs.staging), 0
     return commands.run_command(args, "versions" if args.versions else "report", work,
                                 (lambda: None) if args.versions else runs)
+
+
+def _readable(paths: list[Path]) -> None:
+    """Every run read, summarised and rendered as text before anything is locked: JSON of the wrong
+    shape (a list or null where a number belongs: found by tests/test_fuzz.py) is one line naming
+    the files, exit 2, not an internal error deep in the summary or the markdown."""
+    from dotbias.report import markdown
+    from dotbias.report.summary import load_run, summarise
+    try:
+        summary = summarise([load_run(p) for p in paths])
+        markdown.render_markdown(summary), markdown.render_text(summary), markdown.summary_json(summary)
+    except (TypeError, KeyError, AttributeError, IndexError) as e:
+        raise ValueError(f"{', '.join(map(str, paths))}: not a dotbias pytest-benchmark run "
+                         f"({type(e).__name__}: {e}); rerun `pytest bench`") from None
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -114,14 +128,14 @@ def _quiet_library_warnings() -> None:
 
 
 def _interrupted() -> int:
-    signal.signal(signal.SIGINT, signal.SIG_IGN)   # a signal still pending must not re-raise
-    print("dotbias: interrupted", file=sys.stderr)
-    return 130
+    print(interrupts.MESSAGE, file=sys.stderr)
+    return interrupts.EXIT
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Run `dotbias ARGV`; the exit status. Ctrl-C is handled the dotbias way during the call and
-    the caller's handlers are back afterwards (see `commands.handling_interrupts`)."""
+    """Run `dotbias ARGV`; the exit status. Ctrl-C is deferred during the call (the command stops at
+    its next checkpoint: one line, 130) and the caller's handlers are back afterwards (see
+    `commands.handling_interrupts`)."""
     with commands.handling_interrupts():
         return _main(argv)
 
@@ -138,6 +152,7 @@ def _main(argv: list[str] | None) -> int:
             set_baseline(args.baseline, source="--baseline")
         _quiet_library_warnings()
         progress.set_enabled(False if args.no_progress else None)
+        commands.stop_if_interrupted()          # before the subcommand imports torch and fastai
         code = args.func(args)
         commands.stop_if_interrupted()
         return code
@@ -162,19 +177,20 @@ def _main(argv: list[str] | None) -> int:
 
 
 def console() -> None:
-    """The `dotbias` console script. Around `main` signals are ignored (what `main` puts back when
-    it returns), so a Ctrl-C still pending cannot turn the exit into a traceback. After Ctrl-C it
-    leaves at once with 130: CPython would turn a normal exit into death by SIGINT when the
-    KeyboardInterrupt crossed C++ (pybind11) code."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    """The `dotbias` console script. Signals are deferred from the first line of `dotbias/__init__`
+    (`interrupts.install_early`) to the exit, so a Ctrl-C at any moment, even before `main` or
+    after its last checkpoint, ends in one line and 130. That exit is `os._exit`: nothing is left
+    to clean up, and torch's teardown has nothing to add."""
+    interrupts.install_early()
     code = main()
-    if code == 130:
+    if code != interrupts.EXIT and commands.Interrupt.seen:   # after main's last checkpoint
+        code = _interrupted()
+    if code == interrupts.EXIT:
         try:
             sys.stdout.flush()
             sys.stderr.flush()
         finally:
-            os._exit(130)
+            os._exit(interrupts.EXIT)
     sys.exit(code)
 
 

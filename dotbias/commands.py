@@ -19,7 +19,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, TypeVar
 
-from dotbias.io import progress
+from dotbias.io import interrupts, progress
 from dotbias.io.files import check_writable
 from dotbias.io.resultset import ResultSet
 
@@ -35,20 +35,24 @@ def run_command(args, name: str, work: Work, prepare: Callable[[], T] = lambda: 
     2. pin the torch threads it runs with: `threads` when the command fixes its own (`check`),
        else --threads; the manifest records that number;
     3. `prepare()`: validate and read the input, before anything is locked;
-    4. inside the locked set, `work(rs, prepared)` -> (text, exit status). A Ctrl-C that a
-       library swallowed (while torch or fastai load) stops the command before the set is
-       locked and again before it is swapped in, so nothing becomes visible;
+    4. inside the locked set, `work(rs, prepared)` -> (text, exit status). Ctrl-C is only
+       recorded (`dotbias.io.interrupts`); it stops the command at the checkpoints: after the
+       threads are pinned (torch imported), after `prepare`, at every progress tick inside
+       `work`, and before the set is swapped in, so nothing half-written becomes visible;
     5. the set is swapped in whole, then `text` goes to stdout (the set's final path in place of
-       its temp folder) and `wrote DIR/ (files)` to stderr. Returns the exit status."""
+       its temp folder) and `wrote DIR/ (files)` to stderr; a Ctrl-C that came during the swap
+       still ends the command with 130 (the set on disk is complete). Returns the exit status."""
     ran_with = threads if threads is not None else getattr(args, "threads", None)
     rs = _result_set(args, name, ran_with)
     if ran_with is not None:
         pin_threads(ran_with)
+    stop_if_interrupted()
     prepared = prepare()
     stop_if_interrupted()
     with rs if rs is not None else contextlib.nullcontext():
         text, code = work(rs, prepared)
         stop_if_interrupted()
+    stop_if_interrupted()
     print(text.replace(str(rs.staging), str(rs.path)) if rs is not None else text)
     if rs is not None:
         print(f"wrote {rs.path}/ ({', '.join(sorted(rs.files) or _listing(rs.path))})", file=sys.stderr)
@@ -86,21 +90,21 @@ def log(message: str) -> None:
         print(message, file=sys.stderr, flush=True)
 
 
-# --- Ctrl-C --------------------------------------------------------------------------------------
-class Interrupt:
-    seen = False
+# --- Ctrl-C: deferred (dotbias.io.interrupts); the command stops at its checkpoints ----------
+Interrupt = interrupts.Interrupt
 
 
 @contextlib.contextmanager
 def handling_interrupts() -> Iterator[None]:
-    """Ctrl-C and SIGTERM handled the dotbias way inside (remembered, raised as KeyboardInterrupt;
-    one inside a callback kept as an interrupt), and the caller's handlers put back after: an
-    in-process caller (a test) keeps its own, and no later child process inherits an ignored SIGINT."""
+    """Ctrl-C and SIGTERM deferred inside (recorded, never raised by the handler: the command stops
+    at its next `stop_if_interrupted`), and the caller's handlers put back after: an in-process
+    caller (a test) keeps its own, and no later child process inherits ours. A signal recorded
+    before (the `dotbias` command defers from its first import) still counts."""
     before = signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGTERM), sys.unraisablehook
-    Interrupt.seen = False
+    if before[0] is not interrupts.on_signal:
+        Interrupt.seen = False
     sys.unraisablehook = unraisable
-    signal.signal(signal.SIGINT, on_signal)
-    signal.signal(signal.SIGTERM, on_signal)
+    interrupts.install()
     try:
         yield
     finally:
@@ -110,16 +114,13 @@ def handling_interrupts() -> Iterator[None]:
         sys.unraisablehook = before[2]
 
 
-def on_signal(signum, frame):
-    """Ctrl-C (and SIGTERM, cleaned up the same way): remember it, then raise KeyboardInterrupt."""
-    Interrupt.seen = True
-    raise KeyboardInterrupt
+on_signal = interrupts.on_signal
 
 
 def unraisable(info) -> None:
-    """sys.unraisablehook: a Ctrl-C raised inside a callback Python cannot raise from (such as the
-    weakref callback of importlib's module lock, mid-import) is printed by CPython as 'Exception
-    ignored in ...' with a traceback. It is still an interrupt: remember it, print nothing."""
+    """sys.unraisablehook: a KeyboardInterrupt raised inside a callback Python cannot raise from
+    (by a caller's own handler, or a library's) is printed by CPython as 'Exception ignored in
+    ...' with a traceback. It is still an interrupt: remember it, print nothing."""
     if isinstance(info.exc_value, KeyboardInterrupt) or Interrupt.seen:
         Interrupt.seen = True
         return
@@ -127,7 +128,5 @@ def unraisable(info) -> None:
 
 
 def stop_if_interrupted() -> None:
-    """A library can swallow the KeyboardInterrupt (a bare except during an import); the Ctrl-C
-    still stops the command before it writes anything."""
-    if Interrupt.seen:
-        raise KeyboardInterrupt
+    """A safe point: the recorded Ctrl-C stops the command here, from our own frame."""
+    interrupts.checkpoint()

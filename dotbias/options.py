@@ -4,6 +4,7 @@ only, so that `dotbias --help` stays fast."""
 from __future__ import annotations
 
 import argparse
+import re
 
 from dotbias.io.files import LOCAL
 
@@ -40,10 +41,10 @@ class DefaultsFormatter(argparse.ArgumentDefaultsHelpFormatter):
 
 def _int_type(low: int, high: int | None, what: str):
     def parse(text: str) -> int:
-        try:
-            value = int(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"expected {what}, got {text!r}") from None
+        # plain ASCII digits: int() also reads '1_000' and other scripts' digits ('\uff15' is 5)
+        if not re.fullmatch(r"[+-]?[0-9]{1,30}", text.strip()):
+            raise argparse.ArgumentTypeError(f"expected {what}, got {text[:40]!r}")
+        value = int(text)
         if value < low or (high is not None and value > high):
             limit = f" (at most {high:,})" if high is not None and value > high else ""
             raise argparse.ArgumentTypeError(f"expected {what}{limit}, got {value}")
@@ -70,7 +71,7 @@ def variant_list(text: str) -> tuple[str, ...]:
 
 
 def device(text: str) -> str:
-    if text == "cpu" or text == "cuda" or (text.startswith("cuda:") and text[5:].isdigit()):
+    if text == "cpu" or re.fullmatch(r"cuda(:[0-9]+)?", text):
         return text
     raise argparse.ArgumentTypeError(f"expected {DEVICES}, got {text!r}")
 

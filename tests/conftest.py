@@ -93,6 +93,33 @@ class Summary:
                                         f"{sum(accepted)}/{len(accepted)} correct accepted")
 
 
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    """A failure raised while a variant ran names it, whatever the test: the variants in the
+    failing traceback's frames (the baseline left out when others are there) are added to the
+    report, so a wrong variant plugged in through DOTBIAS_VARIANTS is named even where it crashed
+    inside a loop over the registry (tests/controlled.py, .ci/culprits)."""
+    outcome = yield
+    report = outcome.get_result()
+    if report.failed and call.excinfo is not None and hasattr(report.longrepr, "addsection"):
+        names = variants_in_traceback(call.excinfo.tb)
+        if names:
+            report.longrepr.addsection("variant", "variant under test when it failed: " + ", ".join(names))
+
+
+def variants_in_traceback(tb) -> list[str]:
+    from dotbias.models.variant import Variant
+    found: dict[str, None] = {}
+    while tb is not None:
+        for value in list(tb.tb_frame.f_locals.values()):
+            if isinstance(value, Variant):
+                found[value.name] = None
+        tb = tb.tb_next
+    names = list(found)
+    base = baseline.baseline_name()
+    return [n for n in names if n != base] or names
+
+
 # Tests that compile with torch.compile or time for real cost tens of seconds each: the default
 # `pytest tests` skips them (one reason line each) to stay under two minutes; `.ci/run` runs them.
 SLOW = os.environ.get("DOTBIAS_SLOW") == "1"

@@ -13,6 +13,7 @@ from dotbias import cli, commands, to_canonical
 from dotbias.io.files import read_json
 from dotbias.io.resultset import ResultSet
 from dotbias.run import experiment
+from helpers.controlled import baseline_and_copy, only
 from helpers.mlfiles import tree_digest, write_movielens
 
 
@@ -171,17 +172,21 @@ def test_threads_are_set_and_recorded(tmp_path, capsys, monkeypatch):
 
 def test_check_records_the_threads_it_ran_with(tmp_path, capsys, monkeypatch):
     """`dotbias check` pins its own thread count whatever --threads says; its results and manifest
-    record the count the grid ran with, not the option."""
+    record the count the grid ran with, not the option. Run on a set the test controls (the
+    baseline and a copy of it), so a wrong variant plugged in cannot fail this mechanics test."""
     from dotbias.equivalence import check as grid
     monkeypatch.setattr(grid, "CASES", [("same", 5, 5, 2, 32, "same")])
     seen = []
     run_checks = grid.run_checks
     monkeypatch.setattr(grid, "run_checks", lambda: seen.append(torch.get_num_threads()) or run_checks())
-    code, _, err = run_cli(["check", "--threads", "3", "--out", str(tmp_path), "--no-progress"], capsys)
-    assert code == 0, err
+    with only(*baseline_and_copy()) as names:
+        code, out, err = run_cli(["check", "--threads", "3", "--out", str(tmp_path), "--no-progress"],
+                                 capsys)
+    assert code == 0, f"dotbias check on {names}: exit {code}\n{out}{err}"
     data = json.loads((tmp_path / "check" / "equivalence.json").read_text())
     assert seen == [grid.THREADS] == [1]
     assert data["threads"] == manifest(tmp_path / "check")["threads"] == grid.THREADS
+    assert {r["pair"].split(" ")[0] for r in data["rows"]} == set(names)     # only the set it chose
 
 
 def test_an_interrupt_turned_into_another_error_on_its_way_is_still_exit_130(monkeypatch, capsys):
@@ -224,3 +229,24 @@ def test_an_interrupt_inside_a_callback_prints_no_traceback(capsys, monkeypatch)
                                   err_msg="Exception ignored in", object=None)
     commands.unraisable(other)
     assert not commands.Interrupt.seen and passed_on == [other]
+
+
+def test_a_failure_while_a_variant_runs_names_it():
+    """conftest adds the variant under test to any failing report: a wrong variant plugged in
+    that crashes inside a loop over the registry (an IndexError that names nothing) is named."""
+    import dataclasses
+
+    from conftest import variants_in_traceback
+
+    from dotbias import get_variant
+
+    culprit = dataclasses.replace(get_variant("emb"), name="culprit_x")
+
+    def run_batch(variant, baseline):
+        raise IndexError("index 7 is out of bounds for dimension 0 with size 5")
+    try:
+        for v in [culprit]:
+            run_batch(v, get_variant("cp"))
+    except IndexError as e:
+        tb = e.__traceback__
+    assert variants_in_traceback(tb) == ["culprit_x"]        # the baseline left out

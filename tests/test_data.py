@@ -193,3 +193,25 @@ def test_dls_rejects_bad_batch_size(tmp_path):
     df = read_movielens(write_movielens(tmp_path / "ml"))
     with pytest.raises(ValueError, match="bs must be a positive integer, got 0"):
         collab_dls(df, bs=0)
+
+
+@pytest.mark.parametrize("line, column, got", [
+    ("-3\t1\t5\t8", "user", "positive id (MovieLens numbers them from 1), got -3"),
+    ("0\t1\t5\t8", "user", "positive id (MovieLens numbers them from 1), got 0"),
+    ("1\t-1\t5\t8", "movie", "positive id (MovieLens numbers them from 1), got -1"),
+    ("1\t0\t5\t8", "movie", "got 0"),
+    ("1_0\t1\t5\t8", "user", "expected an integer, got '1_0'"),         # int() would read 10
+    ("\uff11\t1\t5\t8", "user", "expected an integer"),                   # int() would read 1
+    ("1\t1\t4_5\t8", "rating", "expected a number, got '4_5'"),          # float() would read 45
+    ("1\t1\t5\t99999999999999999999", "timestamp", "expected an integer"),  # beyond int64
+])
+def test_ids_are_positive_and_numbers_plain_ascii(tmp_path, line, column, got):
+    """A negative or zero user or movie id was trained on silently (MovieLens ids start at 1); '1_0'
+    and non-ASCII digits were read by int() as other ids. Each is refused with file, line, column."""
+    msg = _err(tmp_path, data=f"1\t1\t5\t8\n\n{line}\n".encode(), match="u.data")
+    assert "u.data, line 3, column " + column in msg and got in msg, msg
+
+
+def test_a_movie_id_in_u_item_is_positive(tmp_path):
+    msg = _err(tmp_path, item=b"1|Toy Story (1995)|x\n-2|Heat (1995)|x\n", match="u.item")
+    assert "u.item, line 2, column movie id: expected a positive id" in msg and "got -2" in msg

@@ -7,10 +7,11 @@ import json
 import pytest
 import torch
 
-from dotbias import cli, register, unregister
+from dotbias import cli
 from dotbias.equivalence import check as grid
 from dotbias.equivalence.contract import APRIORI_ULPS, get_baseline
 from dotbias.models.registry import VARIANTS
+from helpers.controlled import baseline_and_copy, only
 from helpers.mutants import BUGS
 from helpers.properties import scaled_baseline
 
@@ -59,11 +60,8 @@ def test_checks_run_on_one_thread_whatever_the_caller_set(small, monkeypatch):
 def test_a_gradient_only_bug_gives_different(name, small, tmp_path, capsys):
     """Gradient-only bugs (outputs right, a gradient wrong) fail the grid, naming pair and row."""
     bug = next(b for b in BUGS if b.name == name)
-    register(bug)
-    try:
+    with only(bug):                      # the baseline and this bug: no plugged-in variant joins
         code = cli.main(["check", "--out", str(tmp_path)])
-    finally:
-        unregister(bug.name)
     out = capsys.readouterr().out
     data = json.loads((tmp_path / "check" / "equivalence.json").read_text())
     assert code == 1 and data["verdict"] == "DIFFERENT"
@@ -81,11 +79,9 @@ def test_a_gradient_only_bug_gives_different(name, small, tmp_path, capsys):
 def test_a_wrong_output_shape_is_a_row_not_a_crash(small):
     from dotbias.equivalence.ablated_models import EmbNoKeepdimAdd
     from dotbias.models.variant import Variant
-    register(Variant("no_keepdim_add", EmbNoKeepdimAdd, "keepdim dropped", "[bs, 1]"))
-    try:
+    with only(Variant("no_keepdim_add", EmbNoKeepdimAdd, "keepdim dropped", "[bs, 1]"),
+              baseline_and_copy()[1]):
         rows = grid.run_checks(devices=["cpu"])
-    finally:
-        unregister("no_keepdim_add")
     bad = [r for r in rows if not r.close]
     assert bad and {r.pair.split(" vs ")[0] for r in bad} == {"no_keepdim_add"}, [r.pair for r in bad]
     assert {r.rule for r in bad} == {"shape"} and "declared [bs, 1]" in bad[0].failure, bad[0]
@@ -95,11 +91,8 @@ def test_a_wrong_output_shape_is_a_row_not_a_crash(small):
 
 def test_an_init_bug_gives_different_and_names_the_variant(small, capsys):
     bug = next(b for b in BUGS if b.name == "bug_init_std")
-    register(bug)
-    try:
+    with only(bug):
         assert cli.main(["check", "--out", ""]) == 1
-    finally:
-        unregister(bug.name)
     out = capsys.readouterr().out
     assert out.startswith("torch ") and ": DIFFERENT;" in out.splitlines()[0]
     assert "| bug_init_std | create_params: normal_(0, 0.01) | inherited from cp" in out

@@ -4,6 +4,7 @@ counts it, and the column."""
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 
 import numpy as np
@@ -13,6 +14,10 @@ COLUMNS = ("user", "movie", "rating", "timestamp")
 
 
 Y_RANGE = (0.0, 5.5)      # the models' sigmoid_range: a rating outside it cannot be fitted
+# Plain ASCII numbers only: Python's int() and float() also take '1_000' and non-ASCII digits
+# ('\uff15' is 5), which no MovieLens file holds: read silently, they would be other ids.
+_INTEGER = re.compile(r"[+-]?[0-9]+")
+_NUMBER = re.compile(r"[+-]?([0-9]+(\.[0-9]*)?|\.[0-9]+)([eE][+-]?[0-9]+)?")
 
 
 def _read_bytes(path: Path) -> bytes:
@@ -35,20 +40,25 @@ def _lines(text: str):
 
 
 def _int(path: Path, line_no: int, column: str, value: str) -> int:
-    try:
-        return int(value)
-    except ValueError:
+    if not _INTEGER.fullmatch(value) or len(value) > 18:        # int64, as pandas stores it
         raise ValueError(f"{path}, line {line_no}, column {column}: expected an integer, "
-                         f"got {value!r}") from None
+                         f"got {value[:40]!r}")
+    return int(value)
+
+
+def _id(path: Path, line_no: int, column: str, value: str) -> int:
+    """A user or movie id: MovieLens numbers them from 1."""
+    number = _int(path, line_no, column, value)
+    if number < 1:
+        raise ValueError(f"{path}, line {line_no}, column {column}: expected a positive id "
+                         f"(MovieLens numbers them from 1), got {number}")
+    return number
 
 
 def _rating(path: Path, line_no: int, value: str) -> float:
-    try:
-        rating = float(value)
-    except ValueError:
-        rating = float("nan")
+    rating = float(value) if _NUMBER.fullmatch(value.strip()) else float("nan")
     if not np.isfinite(rating):
-        raise ValueError(f"{path}, line {line_no}, column rating: expected a number, got {value!r}")
+        raise ValueError(f"{path}, line {line_no}, column rating: expected a number, got {value[:40]!r}")
     return rating
 
 
@@ -62,8 +72,8 @@ def read_ratings(path: str | Path) -> pd.DataFrame:
         if len(fields) != 4:
             raise ValueError(f"{path}, line {line_no}: expected 4 tab-separated columns "
                              f"(user, movie, rating, timestamp), got {len(fields)}: {line[:60]!r}")
-        user, movie, ts = (_int(path, line_no, c, fields[i].strip())
-                           for c, i in (("user", 0), ("movie", 1), ("timestamp", 3)))
+        user, movie = (_id(path, line_no, c, fields[i].strip()) for c, i in (("user", 0), ("movie", 1)))
+        ts = _int(path, line_no, "timestamp", fields[3].strip())
         rows.append((user, movie, _rating(path, line_no, fields[2]), ts))
         lines.append(line_no)
     df = pd.DataFrame(rows, columns=list(COLUMNS))
@@ -110,7 +120,7 @@ def read_titles(path: str | Path) -> pd.DataFrame:
         if len(fields) < 2:
             raise ValueError(f"{path}, line {line_no}: expected pipe-separated columns "
                              f"(movie id|title|...), got {len(fields)}: {line[:60]!r}")
-        rows.append((_int(path, line_no, "movie id", fields[0].strip()), fields[1]))
+        rows.append((_id(path, line_no, "movie id", fields[0].strip()), fields[1]))
     df = pd.DataFrame(rows, columns=["movie", "title"])
     dup = df["movie"].duplicated()
     if dup.any():

@@ -2,13 +2,15 @@
 clean for results (`dotbias run > out.md`). Off when stderr is not a terminal (tqdm's
 `disable=None`) or after `set_enabled(False)` (`--no-progress`); `set_enabled(True)` forces it on.
 
-tqdm is imported at the first bar, not with this module: `dotbias` imports this before it installs
-its Ctrl-C handler, and that window stays short (tqdm pulls in `inspect`)."""
+Every tick is a safe point where a deferred Ctrl-C stops the command (`io.interrupts`). tqdm is
+imported at the first bar, not with this module, so `dotbias --help` stays light."""
 from __future__ import annotations
 
 import sys
 from collections.abc import Iterable, Iterator
 from typing import TYPE_CHECKING, TypeVar
+
+from dotbias.io.interrupts import checkpoint
 
 if TYPE_CHECKING:
     from tqdm import tqdm
@@ -42,7 +44,9 @@ class Bar:
         self._bar = _bar(label, total)
 
     def update(self, done: int, note: str = "") -> None:
-        """Show `done` steps so far (absolute, not an increment) and an optional note."""
+        """Show `done` steps so far (absolute, not an increment) and an optional note. A safe
+        point: a recorded Ctrl-C stops the loop here (`interrupts.checkpoint`), shown or not."""
+        checkpoint()
         if note:
             self._bar.set_postfix_str(note.lstrip(", "), refresh=False)
         self._bar.update(done - self._bar.n)
@@ -52,6 +56,9 @@ class Bar:
 
 
 def track(items: Iterable[T], label: str, total: int | None = None) -> Iterator[T]:
-    """Yield from `items`, showing `label`, done/total and the elapsed time on stderr while it runs."""
+    """Yield from `items`, showing `label`, done/total and the elapsed time on stderr while it runs.
+    Before each item a safe point: a recorded Ctrl-C stops the loop there."""
     with _bar(label, total, items) as bar:
-        yield from bar
+        for item in bar:
+            checkpoint()
+            yield item

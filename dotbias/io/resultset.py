@@ -11,7 +11,8 @@ Layout inside `out_dir`: `<name>` is a symlink to the hidden folder `.<name>.<ru
 set plus `manifest.json` (run id, files, sizes, sha256, git commit), written last. On an exception
 (KeyboardInterrupt included) the temp folder goes and the previous set stays. `.<name>.lock` (flock)
 makes a second writer into the same set fail at once with one line. Temp folders of crashed runs
-and superseded sets are removed by the next writer. Own code: no kept library swaps a folder of
+and superseded sets are removed by the next writer that completes (one that fails leaves `out_dir`
+as it found it). Own code: no kept library swaps a folder of
 files atomically (atomicwrites and friends do single files)."""
 from __future__ import annotations
 
@@ -28,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from dotbias.io.files import dumps_strict, write_delay
+from dotbias.io.interrupts import checkpoint
 
 _FILE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 _SET = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]*$")     # no '.': `.run.*` must not match set "run.x"
@@ -77,6 +79,7 @@ class ResultSet:
         """Write one file of the set (into the temp folder until commit); its final path."""
         if self._lock_fd is None:
             raise RuntimeError("ResultSet.write_* outside `with ResultSet(...)`")
+        checkpoint()                # a deferred Ctrl-C stops between files: the set is dropped whole
         if not _FILE.match(fname) or fname == "manifest.json" or fname in self.files:
             raise ValueError(f"result file name {fname!r}: must be a new plain file name")
         write_delay()
@@ -107,7 +110,6 @@ class ResultSet:
         self._new_lock = not lock.exists()
         try:
             self._lock(lock)
-            self._clean_stale()
             self._tmp.mkdir()
         except BaseException:
             self._abort()
@@ -115,6 +117,12 @@ class ResultSet:
         return self
 
     def __exit__(self, exc_type, exc, tb) -> None:
+        if exc_type is None:
+            try:
+                checkpoint()                # the last safe point before the swap
+            except KeyboardInterrupt:
+                self._abort()
+                raise
         if exc_type is not None:
             self._abort()
             return
@@ -159,14 +167,15 @@ class ResultSet:
 
     def _clean_stale(self) -> None:
         """Under the lock, every `.<name>.*` folder but the current set is a leftover: remove it."""
-        keep = self.current()
+        keep = (self.current(), self._tmp)
         for p in self.out_dir.glob(f".{self.name}.*"):
-            if p.is_dir() and not p.is_symlink() and p != keep:
+            if p.is_dir() and not p.is_symlink() and p not in keep:
                 shutil.rmtree(p, ignore_errors=True)
             elif p.name.startswith(f".{self.name}.link-"):
                 p.unlink(missing_ok=True)
 
     def _commit(self) -> None:
+        self._clean_stale()                  # only now: a command that fails changes nothing
         files = {p.name: _sha256(p) for p in sorted(self._tmp.iterdir()) if p.name != "manifest.json"}
         manifest = {"set": self.name, "run_id": self.run_id, "files": files, **self.meta,
                     "written": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
