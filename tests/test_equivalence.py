@@ -166,15 +166,17 @@ def test_a_copy_of_any_variant_is_accepted(case):
 def test_example_counts_come_from_the_profile(request):
     """No property sets its own max_examples, so `--hypothesis-profile thorough` takes effect: every
     property this session collected (all of them in `pytest tests`) runs with the profile's count,
-    and no test file but the profiles' (conftest.py) and the bounded mutation runs' names one."""
+    and no test file but the profiles' (conftest.py), the bounded mutation runs' and the fuzz's
+    (its case count is its CI budget, scaled by DOTBIAS_FUZZ_SCALE) names one."""
     from hypothesis import settings
 
     own = [f for f in vars(__import__(__name__)).values() if hasattr(f, "hypothesis")]
     collected = {getattr(it, "obj", None) for it in request.session.items}
-    props = own + [f for f in collected if hasattr(f, "hypothesis") and f not in own]
+    props = own + [f for f in collected if hasattr(f, "hypothesis") and f not in own
+                   and not f.__module__.endswith("test_fuzz")]           # the fuzz: its CI budget
     assert len(own) >= 4
     for f in props:
         assert f._hypothesis_internal_use_settings.max_examples == settings.default.max_examples, f
     tests = Path(__file__).parent
     setters = {p.name for p in tests.rglob("*.py") if "max_examples" in p.read_text()}
-    assert setters == {"conftest.py", "test_mutants.py", Path(__file__).name}, setters
+    assert setters == {"conftest.py", "test_mutants.py", "test_fuzz.py", Path(__file__).name}, setters

@@ -76,7 +76,8 @@ def stubbed(monkeypatch):
     monkeypatch.setattr(commands, "run_command", stand_in)
     synthetic = run_experiment.synthetic_ratings(seed=0)        # 0.3 s each: drawn once, any seed
     monkeypatch.setattr(run_experiment, "synthetic_ratings", lambda seed=0, **kw: synthetic)
-    monkeypatch.setattr(compare_command, "compare", lambda *a: (_ for _ in ()).throw(ValueError(SENTINEL)))
+    monkeypatch.setattr(compare_command.CompareRun, "compare",
+                        lambda self, *a: (_ for _ in ()).throw(ValueError(SENTINEL)))
     monkeypatch.setattr(torch, "set_num_threads", lambda n: None)
     monkeypatch.setattr(report_write, "render_plots", lambda summary: {})
     monkeypatch.setattr(report_write, "cross_version_plot", lambda summary: b"\x89PNG stub")
@@ -160,7 +161,6 @@ def _restore(state) -> None:
     VARIANTS.update(variants)
     plugins._loaded.clear()
     plugins._loaded.update(loaded)
-    plugins._compile_flag.clear()
     baseline._chosen = chosen
     progress.set_enabled(False)
     os.chdir(cwd)
