@@ -5,6 +5,7 @@ compared silently; and `--baseline` accepts what CANDIDATE and `--variant` accep
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -163,9 +164,13 @@ def test_a_baseline_spec_naming_no_variant_is_one_line(tmp_path, capsys, restore
     assert err.count("\n") == 1 and "--baseline" in err and "no_such_module_here" in err, err
 
 
-def test_pytest_bench_times_ratios_and_the_aa_copy_against_the_chosen_baseline(pytester, restored):
+@pytest.mark.timing
+def test_pytest_bench_times_ratios_and_the_aa_copy_against_the_chosen_baseline(pytester, restored,
+                                                                              monkeypatch):
     """`pytest bench --baseline torch_emb --aa` on the tiniest budget, in this process: the verdict
     lines, the saved run and the report all judge against torch_emb."""
+    for key in [k for k in os.environ if k.startswith("PYTEST_XDIST_")]:   # a session of its own:
+        monkeypatch.delenv(key)                           # an xdist worker's skips all timing
     store = pytester.path / "store"
     result = pytester.runpytest_inprocess(
         str(ROOT / "bench"), "-p", "no:cacheprovider", "-q", "--rootdir", str(pytester.path),
