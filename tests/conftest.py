@@ -98,7 +98,7 @@ def pytest_runtest_makereport(item, call):
     """A failure raised while a variant ran names it, whatever the test: the variants in the
     failing traceback's frames (the baseline left out when others are there) are added to the
     report, so a wrong variant plugged in through DOTBIAS_VARIANTS is named even where it crashed
-    inside a loop over the registry (tests/controlled.py, .ci/culprits)."""
+    inside a loop over the registry (tests/helpers/controlled.py, .ci/culprits)."""
     outcome = yield
     report = outcome.get_result()
     if report.failed and call.excinfo is not None and hasattr(report.longrepr, "addsection"):
