@@ -181,24 +181,26 @@ def test_every_option_of_every_subcommand(stubbed, capsys, case):
     run_case("options", argv, capsys, bad=bad)
 
 
+def movielens_file_case(name: str, data, capsys) -> None:
+    """`dotbias run` on a MovieLens folder whose file `name` holds the drawn text: a bad text is
+    refused naming that file."""
+    text, bad = data
+    code, err = run_case(name, fz.RUN_ML, capsys, bad=bad,
+                         prepare=lambda box: (box.ml / name).write_bytes(text))
+    if bad:
+        assert name in err, err
+
+
 @budget(160)
 @given(data=fz.u_data())
 def test_u_data_text(stubbed, capsys, data):
-    text, bad = data
-    code, err = run_case("u.data", fz.RUN_ML, capsys, bad=bad,
-                         prepare=lambda box: (box.ml / "u.data").write_bytes(text))
-    if bad:
-        assert "u.data" in err, err
+    movielens_file_case("u.data", data, capsys)
 
 
 @budget(120)
 @given(data=fz.u_item())
 def test_u_item_text(stubbed, capsys, data):
-    text, bad = data
-    code, err = run_case("u.item", fz.RUN_ML, capsys, bad=bad,
-                         prepare=lambda box: (box.ml / "u.item").write_bytes(text))
-    if bad:
-        assert "u.item" in err, err
+    movielens_file_case("u.item", data, capsys)
 
 
 @budget(160)
