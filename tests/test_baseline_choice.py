@@ -185,6 +185,9 @@ def test_pytest_bench_times_ratios_and_the_aa_copy_against_the_chosen_baseline(p
     assert any("A/A torch_emb_copy/torch_emb" in ln for ln in ratios), out[-3000:]
     [path] = store.rglob("*.json")
     infos = [b["extra_info"] for b in json.loads(path.read_text())["benchmarks"]]
-    assert {i["baseline"] for i in infos} == {"torch_emb"} and len(infos) == 3
+    # each selected variant once (a plugged-in variant whose name starts with "cp" is selected too)
+    variants = [i["variant"] for i in infos]
+    assert {i["baseline"] for i in infos} == {"torch_emb"} and len(variants) == len(set(variants))
+    assert {"emb", "cp", "torch_emb"} <= set(variants), variants
     write_report([path], pytester.path / "report")
     assert json.loads((pytester.path / "report" / "report.json").read_text())["baselines"] == ["torch_emb"]
