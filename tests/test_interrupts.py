@@ -102,11 +102,11 @@ def test_only_the_dotbias_command_defers_from_the_first_import():
     `dotbias` command (python -m dotbias.cli, the console script) defers from its first import."""
     code = "import signal, dotbias; print(signal.getsignal(signal.SIGINT).__name__)"
     lib = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
-    assert lib.stdout.strip() == "default_int_handler", lib.stderr
+    assert lib.stdout.strip() == "default_int_handler", (lib.returncode, lib.stdout, lib.stderr)
     probe = ("import sys; sys.orig_argv[1:] = ['-m', 'dotbias.cli', 'run']; import signal, dotbias; "
              "print(signal.getsignal(signal.SIGINT).__name__)")
     as_cmd = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, cwd=ROOT)
-    assert as_cmd.stdout.strip() == "on_signal", as_cmd.stderr
+    assert as_cmd.stdout.strip() == "on_signal", (as_cmd.returncode, as_cmd.stdout, as_cmd.stderr)
 
 
 def test_a_signal_before_main_still_counts(monkeypatch, capsys):
