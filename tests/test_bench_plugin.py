@@ -16,6 +16,7 @@ from pytest_benchmark.stats import Stats
 from dotbias.equivalence.baseline import baseline_name
 from dotbias.models.registry import VARIANTS
 from dotbias.pytest_bench.options import fail_slower
+from dotbias.pytest_bench.plugin import compiled
 from dotbias.report.summary import load_run, summarise
 from dotbias.timing import stats
 from dotbias.timing.groups import DEFAULT_SIZES
@@ -138,3 +139,28 @@ def test_a_bad_fail_slower_stops_pytest_bench_in_one_line(tmp_path, nested_pytes
     lines = [ln for ln in done.errlines + done.outlines if ln.strip()]
     assert done.ret == 4 and lines == ["ERROR: --fail-slower: expected a percentage from 0% to "
                                        "1000% such as 5%, got 'fast'"], lines
+
+
+@pytest.mark.timing        # a tiny real timing: .ci/run runs these serially (docs/ci.md)
+def test_a_training_setup_is_timed_beside_the_baseline_with_its_floor(tmp_path, nested_pytest):
+    """`--training BASE+fused` in the step group: a row of its own in the saved run (measured, not
+    compiled, with its floor), beside the baseline's. Caught: a setup name handed to the variant
+    registry (every setup's benchmark failed with 'unknown variant')."""
+    base = baseline_name()
+    setup = f"{base}+fused"
+    done = nested_pytest("bench", "-q", "-k", f"test_step and cpu and {base}", "--training", setup,
+                         "--processes=1", "--interleave-s=0.05", f"--benchmark-storage=file://{tmp_path}",
+                         f"--benchmark-json={tmp_path / 'run.json'}")
+    assert done.ret == 0, "\n".join(done.outlines[-30:])
+    rows = {b["extra_info"]["variant"]: b["extra_info"]
+            for b in json.loads((tmp_path / "run.json").read_text())["benchmarks"]}
+    assert {base, setup} <= set(rows), sorted(rows)
+    assert rows[setup]["compiled"] is False and rows[setup]["floor"]["bytes"] > 0
+    assert all(s > 0 for s in sum(rows[setup]["timing"]["seconds"], []))
+
+
+def test_a_setup_compiles_where_its_variant_or_its_optimizer_does():
+    base = baseline_name()
+    assert not compiled(base) and not compiled(f"{base}+fused")
+    assert compiled(f"{base}_compiled") and compiled(f"{base}+compiled_step")
+    assert compiled(f"{base}_compiled+fused")

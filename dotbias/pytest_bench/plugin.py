@@ -17,6 +17,7 @@ from dotbias.io.files import LOCAL
 from dotbias.io.tables import PERCENT_RULE
 from dotbias.models import plugins
 from dotbias.models.compiled import CompiledBuild
+from dotbias.models.optimizers import Training
 from dotbias.models.registry import VARIANTS, get_variant
 from dotbias.pytest_bench import adapter
 from dotbias.pytest_bench.options import _setups, fail_slower, instructions_threshold, plan  # noqa: F401
@@ -198,9 +199,11 @@ def time_op(benchmark, request):
     return run
 
 
-def compiled(variant: str) -> bool:
-    """Whether `variant` is a compiled twin (`Variant.compiled`): its first call compiles."""
-    return isinstance(get_variant(variant).build, CompiledBuild)
+def compiled(name: str) -> bool:
+    """Whether the first call of `name` (a variant or a VARIANT+IMPL training setup) compiles: a
+    compiled twin (`Variant.compiled`), or a setup whose optimizer implementation compiles."""
+    setup = Training.parse(name)
+    return isinstance(get_variant(setup.variant).build, CompiledBuild) or setup.adam.compiles
 
 
 def pytest_sessionfinish(session, exitstatus):
