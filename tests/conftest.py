@@ -15,6 +15,7 @@ Shared helpers live in tests/helpers/; `nested_pytest` (pytest's `pytester`) run
 `pytest tests` or `pytest bench` session in the test's own process (docs/ci.md)."""
 from __future__ import annotations
 
+import gc
 import os
 from pathlib import Path
 
@@ -132,6 +133,16 @@ def pytest_collection_modifyitems(config, items):
     for item in items:
         if "slow" in item.keywords:
             item.add_marker(skip)
+
+
+def pytest_collection_finish(session):
+    """What the session imported and collected (torch, fastai, pandas, hypothesis: about a million
+    objects) lives to its end: `gc.freeze` moves it out of the cyclic collector's sight, so a full
+    collection (an automatic one, or the one before each memory or timing measurement) walks only
+    what the tests made since. Before, each took about 0.4 s: 34 s of a one-core `pytest tests`.
+    Once per process (a nested session's objects are left to the collector)."""
+    if not gc.get_freeze_count():
+        gc.freeze()
 
 
 ROOT = Path(__file__).resolve().parent.parent
