@@ -148,6 +148,25 @@ def pytest_collection_finish(session):
 ROOT = Path(__file__).resolve().parent.parent
 
 
+@pytest.fixture(scope="session")
+def tiny_workers():
+    """One tiny real run of the timing worker process and one that fails, started together, once
+    per session (each pays torch's and fastai's import): the good one times forward and step at a
+    tiny size, emb and cp with the A/A copy and the training setup cp+fused (tests/test_timing.py,
+    tests/test_training.py). (spec, its result, the failing one's RuntimeError)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from dotbias.timing.groups import Group, Size
+    from dotbias.timing.workers import WorkSpec, run_process
+    tiny = Size("tiny", 20, 30, 4, 8)
+    groups = (Group("forward", "cpu", tiny, "float32"), Group("step", "cpu", tiny, "float32"))
+    spec = WorkSpec(groups, ("emb", "cp"), "cp", aa=True, budget_s=0.02, setups=("cp+fused",))
+    bad = WorkSpec(groups[:1], ("no_such_variant",), "cp")
+    with ThreadPoolExecutor(2) as pool:
+        good, failed = pool.submit(run_process, spec, 0, 120), pool.submit(run_process, bad, 1, 120)
+        return spec, good.result(), failed.exception()
+
+
 @pytest.fixture
 def nested_pytest(pytester, monkeypatch):
     """`pytest ARGS` (paths relative to the repository) run in this process by pytester, not in a
