@@ -21,6 +21,11 @@ from pathlib import Path
 
 import pytest
 import torch
+
+# dotbias imports dynamo lazily (the first optimizer or torch.compile imports it), but pytester
+# drops every module imported while its fixture is up, and dynamo cannot be imported twice in one
+# process (it registers a torch library): imported here, it outlives every nested session.
+import torch._dynamo  # noqa: F401
 from hypothesis import HealthCheck, settings
 
 from dotbias.equivalence import baseline
