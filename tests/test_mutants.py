@@ -27,8 +27,9 @@ from helpers.strategies import (
 
 # Bounded runs: no example database (a failure must not be replayed into the real properties'
 # runs), no shrinking (the first failure is enough), at most EXAMPLES each, and the same examples
-# every run (derandomize): the score is a fixed calibration of the suite, not a fresh draw.
-EXAMPLES = 40
+# every run (derandomize): the score is a fixed calibration of the suite, not a fresh draw. EXAMPLES
+# is the default profile's count, so the score calibrates what `pytest tests` runs.
+EXAMPLES = settings.get_profile("ci").max_examples
 BOUNDED = settings(database=None, max_examples=EXAMPLES, phases=[Phase.explicit, Phase.generate],
                    report_multiple_bugs=False, derandomize=True)
 
