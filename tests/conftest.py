@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import gc
 import os
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -149,22 +150,21 @@ def pytest_collection_finish(session):
     objects) lives to its end: `gc.freeze` moves it out of the cyclic collector's sight, so a full
     collection (an automatic one, or the one before each memory or timing measurement) walks only
     what the tests made since. Before, each took about 0.4 s: 34 s of a one-core `pytest tests`.
-    Once per process (a nested session's objects are left to the collector)."""
+    Once per process (a nested session's objects are left to the collector). Then the EARLY
+    fixtures' child processes start."""
     if not gc.get_freeze_count():
         gc.freeze()
+    start_early(session)
 
 
 ROOT = Path(__file__).resolve().parent.parent
 
 
-@pytest.fixture(scope="session")
-def tiny_workers():
-    """One tiny real run of the timing worker process and one that fails, started together, once
-    per session (each pays torch's and fastai's import): the good one times forward and step at a
-    tiny size, emb and cp with the A/A copy and the training setup cp+fused (tests/test_timing.py,
-    tests/test_training.py). (spec, its result, the failing one's RuntimeError)."""
-    from concurrent.futures import ThreadPoolExecutor
-
+def _tiny_workers():
+    """One tiny real run of the timing worker process and one that fails, started together (each
+    pays torch's and fastai's import): the good one times forward and step at a tiny size, emb and
+    cp with the A/A copy and the training setup cp+fused. (spec, its result, the failing one's
+    RuntimeError)."""
     from dotbias.timing.groups import Group, Size
     from dotbias.timing.workers import WorkSpec, run_process
     tiny = Size("tiny", 20, 30, 4, 8)
@@ -174,6 +174,33 @@ def tiny_workers():
     with ThreadPoolExecutor(2) as pool:
         good, failed = pool.submit(run_process, spec, 0, 120), pool.submit(run_process, bad, 1, 120)
         return spec, good.result(), failed.exception()
+
+
+# Session fixtures whose value is only child processes' work, started in a background thread as
+# soon as collection ends when a selected test uses them: the children run on another core while
+# this process runs the tests before their first user (a plain session fixture, then, only waits).
+# Not in an xdist worker (it runs only some of the tests it collected) nor under --collect-only.
+EARLY = {"tiny_workers": _tiny_workers}
+_started: dict[str, Future] = {}
+
+
+def start_early(session) -> None:
+    if hasattr(session.config, "workerinput") or session.config.option.collectonly:
+        return
+    used = {name for item in session.items for name in getattr(item, "fixturenames", ())}
+    for name in sorted(EARLY.keys() & used - _started.keys()):
+        _started[name] = ThreadPoolExecutor(1, thread_name_prefix=name).submit(EARLY[name])
+
+
+def early(name: str):
+    started = _started.pop(name, None)
+    return started.result() if started is not None else EARLY[name]()
+
+
+@pytest.fixture(scope="session")
+def tiny_workers():
+    """`_tiny_workers`' run, once per session (tests/test_timing.py, tests/test_training.py)."""
+    return early("tiny_workers")
 
 
 @pytest.fixture
