@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import gc
 import os
+import shutil
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
@@ -37,6 +38,7 @@ from dotbias.equivalence import baseline
 from dotbias.models import plugins
 from dotbias.models.compiled import compile_count
 from dotbias.models.registry import VARIANTS
+from helpers import children
 
 _COMMON = dict(deadline=None, print_blob=True, derandomize=False,
                suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large,
@@ -180,7 +182,8 @@ def _tiny_workers():
 # soon as collection ends when a selected test uses them: the children run on another core while
 # this process runs the tests before their first user (a plain session fixture, then, only waits).
 # Not in an xdist worker (it runs only some of the tests it collected) nor under --collect-only.
-EARLY = {"tiny_workers": _tiny_workers}
+EARLY = {"tiny_workers": _tiny_workers, "interrupted_runs": children.interrupted_runs,
+         "report_child": children.report_child}
 _started: dict[str, Future] = {}
 
 
@@ -201,6 +204,23 @@ def early(name: str):
 def tiny_workers():
     """`_tiny_workers`' run, once per session (tests/test_timing.py, tests/test_training.py)."""
     return early("tiny_workers")
+
+
+@pytest.fixture(scope="session")
+def interrupted_runs():
+    """helpers/children.py's three interrupted `dotbias run --quick` (tests/test_cli.py)."""
+    folder, runs = early("interrupted_runs")
+    yield runs
+    shutil.rmtree(folder, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def report_child():
+    """helpers/children.py's `dotbias report` child: (its folder, its CompletedProcess)
+    (tests/test_house.py)."""
+    folder, proc = early("report_child")
+    yield folder, proc
+    shutil.rmtree(folder, ignore_errors=True)
 
 
 @pytest.fixture

@@ -125,23 +125,13 @@ def test_results_are_readable_by_everyone(tmp_path):
     assert [p.name for p in tmp_path.iterdir()] == ["r.md"]     # no temp file left behind
 
 
-def test_ctrl_c_in_the_first_seconds_is_one_line_and_exit_130(tmp_path):
+def test_ctrl_c_in_the_first_seconds_is_one_line_and_exit_130(interrupted_runs):
     """SIGINT while torch/fastai are still importing: one line and 130, not a traceback, not death
     by SIGINT (-2) after a KeyboardInterrupt crossed C++ code, not an interrupt swallowed during an
-    import. Three `dotbias run --quick` started together, each interrupted at its own moment (s
-    after its start): they share the cores, their imports are most of their cost."""
-    import time
-    runs = {}
-    for after in (0.3, 0.8, 1.5):
-        out = tmp_path / f"o{after}"
-        runs[after] = out, time.monotonic(), subprocess.Popen(
-            [sys.executable, "-m", "dotbias.cli", "run", "--quick", "--out", str(out)],
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    for after, (_, started, proc) in runs.items():
-        time.sleep(max(0.0, started + after - time.monotonic()))
-        proc.send_signal(signal.SIGINT)
-    for after, (out_dir, _, proc) in runs.items():
-        out, err = proc.communicate(timeout=60)
+    import. Three `dotbias run --quick` started together (conftest's interrupted_runs), each
+    interrupted at its own moment, 0.3, 0.8 and 1.5 s after its start."""
+    assert sorted(interrupted_runs) == [0.3, 0.8, 1.5]
+    for after, (proc, out, err, out_dir) in interrupted_runs.items():
         assert proc.returncode == 130, (after, err)
         assert err.strip().splitlines() == ["dotbias: interrupted"], (after, err)
         assert "Traceback" not in err + out, (after, err)

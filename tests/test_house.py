@@ -130,26 +130,14 @@ def test_modules_and_functions_read_in_one_sitting(path):
     assert not long, f"{path}: functions over {MAX_FUNCTION_LINES} lines: {', '.join(long)}"
 
 
-def test_report_commands_import_neither_torch_nor_fastai(tmp_path):
+def test_report_commands_import_neither_torch_nor_fastai(report_child):
     """`dotbias report RUN.json` and `dotbias report --versions` only turn JSON into markdown and
-    PNGs: the group definitions they read live in a torch-free module."""
-    import shutil
-    import subprocess
-    import sys
-
-    ref = ROOT / "results" / "reference"
-    env = tmp_path / "tox" / "torch213"
-    env.mkdir(parents=True)
-    shutil.copy(ref / "bench.json", env / "bench.json")
-    shutil.copy(ref / "check" / "equivalence.json", env / "equivalence.json")
-    code = ("import sys; from dotbias import cli\n"
-            f"a = cli.main(['report', {str(ref / 'bench.json')!r}, '--out', {str(tmp_path)!r}])\n"
-            f"b = cli.main(['report', '--versions', {str(tmp_path / 'tox')!r}, '--out', {str(tmp_path)!r}])\n"
-            "print(a, b, sorted(m for m in ('torch', 'fastai') if m in sys.modules))")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path)
+    PNGs: the group definitions they read live in a torch-free module. Both run by `cli.main` in
+    one fresh interpreter (conftest's report_child, on the committed reference)."""
+    folder, out = report_child
     assert out.stdout.splitlines()[-1] == "0 0 []", out.stdout[-500:] + out.stderr[-2000:]
-    assert (tmp_path / "report" / "REPORT.md").exists()
-    assert (tmp_path / "versions" / "CROSS_VERSION.md").exists()
+    assert (folder / "report" / "REPORT.md").exists()
+    assert (folder / "versions" / "CROSS_VERSION.md").exists()
 
 
 # The one documented kind of import inside a function (docs/architecture.md): a heavy library
