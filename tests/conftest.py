@@ -181,7 +181,9 @@ def _tiny_workers():
 # Session fixtures whose value is only child processes' work, started in a background thread as
 # soon as collection ends when a selected test uses them: the children run on another core while
 # this process runs the tests before their first user (a plain session fixture, then, only waits).
-# Not in an xdist worker (it runs only some of the tests it collected) nor under --collect-only.
+# Not in an xdist worker (it runs only some of the tests it collected) nor under --collect-only,
+# and not for tests marked timing: those run alone (.ci/run's `-m timing`), children beside them
+# would share their cores.
 EARLY = {"tiny_workers": _tiny_workers, "interrupted_runs": children.interrupted_runs,
          "report_child": children.report_child}
 _started: dict[str, Future] = {}
@@ -190,7 +192,8 @@ _started: dict[str, Future] = {}
 def start_early(session) -> None:
     if hasattr(session.config, "workerinput") or session.config.option.collectonly:
         return
-    used = {name for item in session.items for name in getattr(item, "fixturenames", ())}
+    used = {name for item in session.items if item.get_closest_marker("timing") is None
+            for name in getattr(item, "fixturenames", ())}
     for name in sorted(EARLY.keys() & used - _started.keys()):
         _started[name] = ThreadPoolExecutor(1, thread_name_prefix=name).submit(EARLY[name])
 
