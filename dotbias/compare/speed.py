@@ -18,7 +18,7 @@ from dotbias.models.plugins import loaded_specs
 from dotbias.timing.groups import DEFAULT_SIZES, KERNELS, Group
 from dotbias.timing.memory import op_peak_bytes
 from dotbias.timing.rounds import Rounds
-from dotbias.timing.stats import Ratio, geomean_time, ratio
+from dotbias.timing.stats import Ratio, ratio, typical_time
 from dotbias.timing.workers import WorkSpec, run_process
 
 MIN_PROCESSES = 2                      # a t interval needs two processes
@@ -63,7 +63,8 @@ def _timed(g: Group, results: list[Rounds], names: tuple[str, str], spent: float
            ) -> Timed:
     cand, base = ([r.seconds[n] for r in results] for n in names)
     r = ratio(cand, base, names) if results else None
-    return Timed(g.operation, r, geomean_time(cand), geomean_time(base), target(g.operation),
+    base_s = typical_time(base)
+    return Timed(g.operation, r, base_s * r.value if r else math.nan, base_s, target(g.operation),
                  stopped, len(results), spent)
 
 

@@ -29,8 +29,9 @@ CAP_ROUNDS = 5_000       # rounds per group kept for the interval: memory stays 
 
 @dataclass(frozen=True)
 class VariantTime:
-    """One variant's time in one group (`stats.geomean_time` of its rounds), and the benchmark it
-    was measured in (`measured`: floor, instruction counts, peak memory, first call, notes)."""
+    """One variant's time in one group (`stats.group_times`: the baseline's own, the others'
+    paired with it), and the benchmark it was measured in (`measured`: floor, instruction
+    counts, peak memory, first call, notes)."""
     name: str
     seconds: float
     processes: int
@@ -86,7 +87,8 @@ def summarise_group(benches: Sequence[Benchmark | dict], run: str = "", torch: s
     if base in rounds and sum(len(p) for p in rounds[base]) > CAP_ROUNDS:
         step = stats.thin(rounds[base], CAP_ROUNDS)[1]
         rounds = {v: tuple(p[::step] for p in ps) for v, ps in rounds.items()}
-    times = tuple(VariantTime(v, stats.geomean_time(ps) if ps else by_name[v].median,
+    shown = stats.group_times({v: ps for v, ps in rounds.items() if ps}, base)
+    times = tuple(VariantTime(v, shown[v] if ps else by_name[v].median,
                               len(ps), sum(map(len, ps)), by_name[v])
                   for v, ps in rounds.items())
     ratios = tuple(stats.ratio(rounds[v], rounds[base], (v, base)) for v in rounds
