@@ -178,7 +178,13 @@ def _fake_worker(monkeypatch, noise: float, fail_at: int | None = None):
         shift = rng.normal(0, noise)
         return {g.label: Rounds({spec.variants[0]: [1.2e-3 * np.exp(shift)] * 5,
                                  spec.variants[1]: [1e-3] * 5}, 100) for g in spec.groups}
-    monkeypatch.setattr(speed, "run_process", run_process)
+    class Workers:          # the fork server's stand-in: every call is run_process above
+        def __init__(self, threads: int = 1):
+            self.run = run_process
+
+        def close(self) -> None:
+            pass
+    monkeypatch.setattr(speed, "Workers", Workers)
     return calls
 
 

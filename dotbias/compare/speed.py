@@ -19,7 +19,7 @@ from dotbias.timing.groups import DEFAULT_SIZES, KERNELS, Group
 from dotbias.timing.memory import op_peak_bytes
 from dotbias.timing.rounds import Rounds
 from dotbias.timing.stats import Ratio, ratio, typical_time
-from dotbias.timing.workers import WorkSpec, run_process
+from dotbias.timing.workers import Workers, WorkSpec
 
 MIN_PROCESSES = 2                      # a t interval needs two processes
 TARGET = {"kernel": 0.01, "epoch": 0.03}
@@ -90,6 +90,7 @@ def time_pair(candidate: str, baseline: str, operations: list[str], budget: Budg
     spent = dict.fromkeys(results, 0.0)
     done: dict[str, Timed] = {}
     open_, n, last_s = list(groups), 0, 0.0
+    workers = Workers(threads)     # forked from one server: imports paid once (an error closes its pipe)
     while open_:
         if n >= MIN_PROCESSES and time.perf_counter() + last_s > budget.deadline:
             done.update({g.label: _timed(g, results[g.label], names, spent[g.label], "deadline")
@@ -100,7 +101,7 @@ def time_pair(candidate: str, baseline: str, operations: list[str], budget: Budg
                         plugins=tuple(loaded_specs()), process=n)
         started = time.perf_counter()
         try:
-            out = run_process(spec, n, timeout_s=600)
+            out = workers.run(spec, n, timeout_s=600)
         except RuntimeError as e:
             done.update({g.label: _timed(g, results[g.label], names, spent[g.label],
                                          f"failed: {e}") for g in open_})
@@ -114,6 +115,7 @@ def time_pair(candidate: str, baseline: str, operations: list[str], budget: Budg
                 done[g.label] = _timed(g, results[g.label], names, spent[g.label], why)
                 open_.remove(g)
         say(f"speed: process {n} done, {len(open_)} operation(s) still open")
+    workers.close()
     return [done[g.label] for g in groups]
 
 

@@ -22,7 +22,7 @@ from dotbias.timing.floors import copy_bandwidth, floor, op_seconds
 from dotbias.timing.groups import KERNELS, SIZES, Group
 from dotbias.timing.memory import op_peak_bytes
 from dotbias.timing.operations import make_op, op_notes
-from dotbias.timing.workers import WorkSpec, aa_name
+from dotbias.timing.workers import Workers, WorkSpec, aa_name
 
 STOPPED = {"target": "stopped at its target",
            "budget": "stopped at the budget (--max-time) short of its target (more --max-time narrows it)",
@@ -85,7 +85,8 @@ class Session:
                f"each interval reaches its target or {plan.budget(groups):.0f} s pass")
         self._say(f"\ntiming {len(groups)} groups {how}, one after the other ...")
         try:
-            self.rounds = time_adaptively(spec, plan, progress=self._say)
+            with Workers(spec.threads) as workers:      # forked from one server: imports paid once
+                self.rounds = time_adaptively(spec, plan, progress=self._say, run=workers.run)
         except RuntimeError as e:
             pytest.exit(f"dotbias: {e}", returncode=1)
 
@@ -162,7 +163,8 @@ class Session:
         if not rows:
             return False
 
-        method = ("ratio = ratio of geometric-mean times; 95% interval: where the next run's ratio "
+        method = ("ratio = geometric mean over processes of each one's median paired round ratio; "
+                  "95% interval: where the next run's ratio "
                   "lands, Student t over fresh processes of interleaved rounds (docs/timing.md)")
         self.lines = list(self.notes) + [method] + self._stopped() + [
             ln for r in rows for ln in verdict_lines(r)]

@@ -129,8 +129,9 @@ def _group_table(rows: list[Row], several: bool) -> str:
 def render_markdown(summary: Summary) -> str:
     several = len(summary.runs) > 1
     lines = ["# Benchmark report", "", "How to read it: each row is one benchmark group, every variant "
-             "timed on the same inputs. A time is the geometric mean over its processes of each "
-             "process's geometric-mean round; the ratio is the "
+             "timed on the same inputs. A ratio is the geometric mean over processes of each "
+             "process's median paired round ratio; the baseline's time is the same over its own "
+             "rounds and every other time the baseline's times its ratio, so the ratio is the "
              f"ratio of the times shown (above 1: the first variant is slower). Verdicts: {SPEED_RULE}. "
              "Method: "
              + stats.METHOD + f". Intervals are {stats.CONFIDENCE:.0%}. No winner is named from fewer "
