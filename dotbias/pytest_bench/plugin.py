@@ -118,6 +118,8 @@ def pytest_configure(config):
     torch.set_num_threads(opt.threads)
     config.dotbias = Session(config, chosen, fail_slower(opt), instructions_threshold(opt), plan(opt))
     config.dotbias.setups = setups
+    if not quiet_run:
+        config.dotbias.workers.start()      # its imports overlap collection
 
 
 def pytest_benchmark_update_machine_info(config, machine_info):

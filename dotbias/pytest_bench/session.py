@@ -44,6 +44,7 @@ class Session:
         self.counts: dict[str, dict] = {}
         self.compared: Path | None = None
         self.setups: list = []              # --training: parsed `Training`s, timed where they train
+        self.workers = Workers(config.getoption("threads"))     # forked from one server (timing.workers)
 
     def opt(self, name: str):
         return self.config.getoption(name)
@@ -85,8 +86,7 @@ class Session:
                f"each interval reaches its target or {plan.budget(groups):.0f} s pass")
         self._say(f"\ntiming {len(groups)} groups {how}, one after the other ...")
         try:
-            with Workers(spec.threads) as workers:      # forked from one server: imports paid once
-                self.rounds = time_adaptively(spec, plan, progress=self._say, run=workers.run)
+            self.rounds = time_adaptively(spec, plan, progress=self._say, run=self.workers.run)
         except RuntimeError as e:
             pytest.exit(f"dotbias: {e}", returncode=1)
 
@@ -158,7 +158,8 @@ class Session:
 
     # --- the end: verdicts, changes, the instruction gate --------------------------------------
     def finish(self) -> bool:
-        """Fill `lines`; True when the instruction-count gate failed."""
+        """Stop the worker server; fill `lines`; True when the instruction-count gate failed."""
+        self.workers.close()
         rows = self._rows()
         if not rows:
             return False

@@ -32,7 +32,7 @@ from dotbias.timing.workers import WorkSpec, run_process
 MIN_PROCESSES = 4
 TARGET = {"kernel": 0.01, "epoch": 0.03}
 # The default budget of a run: seconds of worker processes per selected group.
-BUDGET_S = {"kernel": 32.0, "epoch": 80.0}
+BUDGET_S = {"kernel": 16.0, "epoch": 80.0}
 
 
 def kind(operation: str) -> str:

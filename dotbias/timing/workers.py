@@ -13,6 +13,7 @@ and a worker that fails, dies or hangs raises one line naming the process and wh
 """
 from __future__ import annotations
 
+import gc
 import json
 import os
 import random
@@ -156,14 +157,19 @@ class Workers:
             self.server.wait()
             self.server = None
 
+    def start(self) -> Workers:
+        """Start the server now if it is not running (its imports overlap the caller's work)."""
+        if self.server is None or self.server.poll() is not None:
+            self.server = subprocess.Popen([sys.executable, "-m", "dotbias.timing.workers", "--serve"],
+                                           stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                           stderr=subprocess.DEVNULL, text=True,
+                                           env=worker_env(self.threads))
+        return self
+
     def run(self, spec: WorkSpec, index: int, timeout_s: float) -> dict[str, Rounds]:
         """One forked worker process: group label -> its rounds (like `run_process`)."""
         with self.lock:     # one worker at a time: the server serves one request after another
-            if self.server is None or self.server.poll() is not None:
-                self.server = subprocess.Popen([sys.executable, "-m", "dotbias.timing.workers", "--serve"],
-                                               stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                               stderr=subprocess.DEVNULL, text=True,
-                                               env=worker_env(self.threads))
+            self.start()
             request = {"spec": spec.to_json(), "cwd": os.getcwd(), "path": sys.path,
                        "env": worker_env(spec.threads)}
             self.server.stdin.write(json.dumps(request) + "\n")
@@ -191,8 +197,10 @@ class Workers:
 def serve() -> int:
     """`python -m dotbias.timing.workers --serve`: for each request line on stdin, fork a worker,
     say its pid, then its exit status and output, one JSON line each. fastai is imported here once
-    too (the `fastai` variant's first build would import it in every worker)."""
+    too (the `fastai` variant's first build would import it in every worker), and what the imports
+    made is moved out of the garbage collector's sight (`gc.freeze`)."""
     import fastai.layers  # noqa: F401  (a heavy library where it is needed: docs/architecture.md)
+    gc.freeze()     # what the imports made is never collected: a worker's gc.collect skips it (0.25 s)
     for line in sys.stdin:
         request = json.loads(line)
         out_r, out_w = os.pipe()
