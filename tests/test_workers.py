@@ -1,4 +1,4 @@
-"""Worker processes forked from one server (`timing.workers.Workers`): what `pytest bench` and
+"""Worker processes forked from one server (`timing.worker_server.Workers`): what `pytest bench` and
 `dotbias compare` time in. Each test starts one server (its imports, ~3 s) and forks from it."""
 from __future__ import annotations
 
@@ -6,7 +6,8 @@ import pytest
 
 from dotbias.equivalence.baseline import baseline_name
 from dotbias.timing.groups import Group, Size
-from dotbias.timing.workers import Workers, WorkSpec, aa_name
+from dotbias.timing.worker_server import Workers
+from dotbias.timing.workers import WorkSpec, aa_name
 
 TINY = Size("tiny", 30, 40, 4, 8)
 GROUP = Group("forward", "cpu", TINY, "float32")

@@ -19,7 +19,8 @@ from dotbias.timing.groups import DEFAULT_SIZES, KERNELS, Group
 from dotbias.timing.memory import op_peak_bytes
 from dotbias.timing.rounds import Rounds
 from dotbias.timing.stats import Ratio, ratio, typical_time
-from dotbias.timing.workers import Workers, WorkSpec
+from dotbias.timing.worker_server import Workers
+from dotbias.timing.workers import WorkSpec
 
 MIN_PROCESSES = 2                      # a t interval needs two processes
 TARGET = {"kernel": 0.01, "epoch": 0.03}

@@ -9,8 +9,9 @@ from pathlib import Path
 import pytest
 import torch
 
+from dotbias.models.compiled import CompiledBuild
 from dotbias.models.plugins import loaded_specs
-from dotbias.models.registry import VARIANTS
+from dotbias.models.registry import VARIANTS, get_variant
 from dotbias.pytest_bench import adapter
 from dotbias.report.history import changes, different_baselines, instruction_minima, resolve, slower_than
 from dotbias.report.markdown import verdict_lines
@@ -22,7 +23,8 @@ from dotbias.timing.floors import copy_bandwidth, floor, op_seconds
 from dotbias.timing.groups import KERNELS, SIZES, Group
 from dotbias.timing.memory import op_peak_bytes
 from dotbias.timing.operations import make_op, op_notes
-from dotbias.timing.workers import Workers, WorkSpec, aa_name
+from dotbias.timing.worker_server import Workers
+from dotbias.timing.workers import WorkSpec, aa_name
 
 STOPPED = {"target": "stopped at its target",
            "budget": "stopped at the budget (--max-time) short of its target (more --max-time narrows it)",
@@ -137,8 +139,12 @@ class Session:
         groups = [g for g in dict.fromkeys(group_of(it) for it in pysession.items)
                   if g and g.device == "cpu" and g.operation in KERNELS and g.label not in self.counts]
         calls, threads = self.opt("instructions_calls"), self.opt("threads")
-        jobs = [(g, v) for g in groups for v in VARIANTS]
-        self._say(f"\ncounting instructions: {len(groups)} groups x {len(VARIANTS)} variants, "
+        eager = [v for v in VARIANTS if not isinstance(get_variant(v).build, CompiledBuild)]
+        if len(eager) < len(VARIANTS):      # dynamo and inductor under valgrind: tens of minutes
+            self.notes.append("instruction counts leave out compiled variants (their compilation "
+                              "under callgrind would take tens of minutes)")
+        jobs = [(g, v) for g in groups for v in eager]
+        self._say(f"\ncounting instructions: {len(groups)} groups x {len(eager)} variants, "
                   f"3 repeats each, in one callgrind process ...")
         try:
             raw = ins.collect_all(jobs, calls, 3, threads, plugins=loaded_specs())
@@ -153,7 +159,7 @@ class Session:
             n = ins.calls_for(g, calls)
             self.counts[g.label] = {v: ins.counts(raw[(g.label, v)], n,
                                                   None if v == self.base else base).as_dict()
-                                    for v in VARIANTS}
+                                    for v in eager}
         return self.counts[group.label]
 
     # --- the end: verdicts, changes, the instruction gate --------------------------------------
