@@ -14,9 +14,9 @@ import pytest
 from pytest_benchmark.stats import Stats
 
 from dotbias.equivalence.baseline import baseline_name
+from dotbias.models.optimizers import compiles as compiled
 from dotbias.models.registry import VARIANTS
 from dotbias.pytest_bench.options import fail_slower
-from dotbias.pytest_bench.plugin import compiled
 from dotbias.report.summary import load_run, summarise
 from dotbias.timing import stats
 from dotbias.timing.groups import DEFAULT_SIZES

@@ -120,3 +120,19 @@ def test_default_runs_picks_the_newest_per_machine(tmp_path, good_run):
         for name in names:
             (tmp_path / "store" / machine / name).write_bytes(good_run.read_bytes())
     assert [p.name for p in default_runs(tmp_path / "store")] == ["0002_y.json", "0001_z.json"]
+
+
+def test_floors_leave_out_compiled_kernels_and_say_why(tmp_path):
+    """A compiled variant has no floor (its kernels are not aten ops: counting ops counted the
+    eager ops they replace, 154% of such a 'floor' for a compiled step); the section says so.
+    Caught: a compiled row shown with a floor above its own time, or left out without a word."""
+    entries = _pair("step", 0.5, seed=3)
+    floor = {"ops": 80, "bytes": 14_000_000, "op_seconds": 1e-6, "bytes_per_second": 4e10}
+    entries[1]["extra_info"]["floor"] = floor
+    entries[0]["extra_info"]["compiled"] = True
+    entries[0]["extra_info"]["variant"] = "emb_compiled"
+    text = (write_report([_run(tmp_path / "run.json", entries)], tmp_path / "out") and
+            (tmp_path / "out" / "REPORT.md").read_text())
+    section = text[text.index("## Floors"):]
+    assert "No floor for emb_compiled: compiled kernels are not aten ops" in section
+    assert "| step cpu ml100k float32 | cp |" in section and "| emb_compiled |" not in section

@@ -17,7 +17,8 @@ from functools import cache, partial
 import torch
 from torch.optim.adamw import adamw
 
-from dotbias.models.compiled import configure
+from dotbias.models.compiled import CompiledBuild, configure
+from dotbias.models.registry import get_variant
 from dotbias.models.whole_step import WholeStep
 
 BETAS, EPS = (0.95, 0.99), 1e-5     # fastai's Adam: mom (scheduled from 0.95), sqr_mom, eps
@@ -217,3 +218,10 @@ def parse_setups(text: str | Sequence[str]) -> list[Training]:
 
 def unregister_impl(name: str) -> None:
     ADAM_IMPLS.pop(name, None)
+
+
+def compiles(name: str) -> bool:
+    """Whether the first call of `name` (a variant or a VARIANT+IMPL training setup) compiles: a
+    compiled twin (`Variant.compiled`), or a setup whose optimizer implementation compiles."""
+    setup = Training.parse(name)
+    return isinstance(get_variant(setup.variant).build, CompiledBuild) or setup.adam.compiles

@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 import torch
 
-from dotbias.models.compiled import CompiledBuild
+from dotbias.models.optimizers import compiles
 from dotbias.models.plugins import loaded_specs
-from dotbias.models.registry import VARIANTS, get_variant
+from dotbias.models.registry import VARIANTS
 from dotbias.pytest_bench import adapter
 from dotbias.report.history import changes, different_baselines, instruction_minima, resolve, slower_than
 from dotbias.report.markdown import verdict_lines
@@ -110,7 +110,8 @@ class Session:
             info["aa"] = {"seconds": timed.seconds(aa_name(variant))}
         if group.operation in KERNELS:      # an epoch's peak is its step's; profiling a whole epoch
             info["memory"] = {"peak_bytes": op_peak_bytes(group, variant)}    # costs seconds a variant
-            info["floor"] = self._floor(group, variant)
+            if not compiles(variant):       # compiled kernels are not aten ops: no floor to count
+                info["floor"] = self._floor(group, variant)
             if self.opt("instructions") and group.device == "cpu":
                 counts = self._instructions(pysession, group).get(variant)
                 if counts is not None:
@@ -139,7 +140,7 @@ class Session:
         groups = [g for g in dict.fromkeys(group_of(it) for it in pysession.items)
                   if g and g.device == "cpu" and g.operation in KERNELS and g.label not in self.counts]
         calls, threads = self.opt("instructions_calls"), self.opt("threads")
-        eager = [v for v in VARIANTS if not isinstance(get_variant(v).build, CompiledBuild)]
+        eager = [v for v in VARIANTS if not compiles(v)]
         if len(eager) < len(VARIANTS):      # dynamo and inductor under valgrind: tens of minutes
             self.notes.append("instruction counts leave out compiled variants (their compilation "
                               "under callgrind would take tens of minutes)")
