@@ -60,7 +60,8 @@ def test_the_report_judges_against_the_baseline_the_run_recorded(tmp_path):
     text = write_report([run], tmp_path / "out")
     assert "A/A torch_emb_copy/torch_emb" in text and "/cp " not in text, text
     md = (tmp_path / "out" / "REPORT.md").read_text()
-    assert "Baseline: torch_emb" in md and "cp/torch_emb [95% next run]" in md, md
+    assert "Baseline: torch_emb" in md and "| / torch_emb [95% next run] |" in md, md
+    assert "| torch_emb | " in md and "| baseline |" in md and "/ cp [" not in md, md
     data = json.loads((tmp_path / "out" / "report.json").read_text())
     assert data["baselines"] == ["torch_emb"] and data["rows"][0]["baseline"] == "torch_emb"
 
