@@ -156,6 +156,8 @@ def test_a_training_setup_is_timed_beside_the_baseline_with_its_floor(tmp_path, 
             for b in json.loads((tmp_path / "run.json").read_text())["benchmarks"]}
     assert {base, setup} <= set(rows), sorted(rows)
     assert rows[setup]["compiled"] is False and rows[setup]["floor"]["bytes"] > 0
+    assert rows[setup]["contract"]["passed"] is True and "one-cycle steps" in rows[setup]["contract"]["what"]
+    assert "contract" not in rows[base]          # the baseline is what the others are held to
     assert all(s > 0 for s in sum(rows[setup]["timing"]["seconds"], []))
 
 

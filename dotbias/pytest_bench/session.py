@@ -9,6 +9,8 @@ from pathlib import Path
 import pytest
 import torch
 
+from dotbias.equivalence.contract_note import ContractNote
+from dotbias.equivalence.held import hold
 from dotbias.models.optimizers import compiles
 from dotbias.models.plugins import loaded_specs
 from dotbias.models.registry import VARIANTS
@@ -44,6 +46,7 @@ class Session:
         self.rounds: dict[str, GroupTiming] | None = None
         self.floors: dict[str, tuple[float, float]] = {}
         self.counts: dict[str, dict] = {}
+        self.contracts: dict[tuple, dict] = {}     # (name, size, dtype, device) -> its ContractNote
         self.compared: Path | None = None
         self.setups: list = []              # --training: parsed `Training`s, timed where they train
         self.workers = Workers(config.getoption("threads"))     # forked from one server (timing.workers)
@@ -106,6 +109,8 @@ class Session:
                            "stopped": timed.stopped, "target": timed.target}}
         if notes := op_notes(group, variant):
             info["notes"] = notes
+        if variant != self.base:
+            info["contract"] = self._contract(group, variant)
         if self.opt("aa") and variant == self.base:
             info["aa"] = {"seconds": timed.seconds(aa_name(variant))}
         if group.operation in KERNELS:      # an epoch's peak is its step's; profiling a whole epoch
@@ -117,6 +122,19 @@ class Session:
                 if counts is not None:
                     info["instructions"] = counts
         return info
+
+    def _contract(self, group: Group, name: str) -> dict:
+        """`name` held to the contract at this group's shape (`equivalence.held`), once per shape."""
+        key = (name, group.size.name, group.dtype, group.device)
+        if key not in self.contracts:
+            z = group.size
+            try:
+                note = hold(name, z.n_users, z.n_items, z.n_factors, z.bs, dtype=group.dtype,
+                            device=group.device)
+            except AssertionError as e:     # the baseline outside its bound, or a crash
+                note = ContractNote(False, "the contract", math.inf, str(e))
+            self.contracts[key] = note.as_dict()
+        return self.contracts[key]
 
     def _floor(self, group: Group, variant: str) -> dict:
 

@@ -101,30 +101,37 @@ def render_text(summary: Summary) -> str:
 
 def _group_table(rows: list[Row], several: bool) -> str:
     """One row per variant (and the A/A copy) of each group row: a table that fits a screen
-    however many variants a run times."""
+    however many variants a run times. The contract column where the run held its variants."""
+    contract = any(t.measured and t.measured.contract for r in rows for t in r.times)
     head = ["where", "torch"] + (["run"] if several else []) + [
-        "variant", "time", f"/ {rows[0].baseline} [95% next run]", "verdict", "peak memory",
-        "processes x rounds", "notes"]
+        "variant", "time", f"/ {rows[0].baseline} [95% next run]", "verdict"] + (
+        [f"same as {rows[0].baseline}? (contract)"] if contract else []) + [
+        "peak memory", "processes x rounds", "notes"]
     body = []
     for r in rows:
         where = [f"{r.group.device} {r.group.size.name} {r.group.dtype}", f"{r.torch}, {r.threads} thr"]
         where += [r.run] if several else []
-        by_num = {x.numerator: x for x in r.ratios}
-        notes = _notes_by_variant(r)
+        by_num, notes = {x.numerator: x for x in r.ratios}, _notes_by_variant(r)
         for t in r.times:
             x = by_num.get(t.name)
-            body.append(where + [t.name, fmt_seconds(t.seconds),
-                                 fmt_ratio(x.value, x.low, x.high) if x else "baseline" if
-                                 t.name == r.baseline else None,
-                                 verdict(x) if x else None,
-                                 fmt_bytes(t.peak_bytes) if t.peak_bytes is not None else None,
-                                 f"{x.processes} x {x.rounds // max(x.processes, 1)}" if x else None,
-                                 "; ".join(notes.get(t.name, [])) or None])
+            ratio = fmt_ratio(x.value, x.low, x.high) if x else "baseline" if t.name == r.baseline else None
+            body.append(where + [t.name, fmt_seconds(t.seconds), ratio, verdict(x) if x else None]
+                        + ([_contract_cell(t, r.baseline)] if contract else [])
+                        + [fmt_bytes(t.peak_bytes) if t.peak_bytes is not None else None,
+                           f"{x.processes} x {x.rounds // max(x.processes, 1)}" if x else None,
+                           "; ".join(notes.get(t.name, [])) or None])
         if r.aa is not None:
             ok = r.aa.low <= 1 <= r.aa.high
             body.append(where + [f"{r.aa.numerator} (A/A)", None, fmt_ratio(r.aa.value, r.aa.low, r.aa.high),
-                                 "ok" if ok else AA_FAIL, None, None, None])
+                                 "ok" if ok else AA_FAIL] + [None] * (3 + contract))
     return markdown_table(head, body)
+
+
+def _contract_cell(t, baseline: str) -> str | None:
+    """Whether the timed variant or setup kept the contract at this shape (`pytest bench` held it)."""
+    if t.name == baseline:
+        return "the baseline"
+    return t.measured.contract.short() if t.measured and t.measured.contract else None
 
 
 def _notes_by_variant(row: Row) -> dict[str, list[str]]:
