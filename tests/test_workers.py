@@ -41,3 +41,16 @@ def test_forked_workers_time_a_plugin_from_the_callers_path_and_survive_failures
             workers.run(WorkSpec((GROUP,), (base,), base, budget_s=30), 3, 1)
         again = workers.run(WorkSpec((GROUP,), (base,), base, budget_s=0.02), 4, 120)
         assert len(again[GROUP.label].seconds[base]) >= 4
+
+
+def test_a_group_times_only_what_its_benchmarks_selected_and_the_baseline():
+    """pytest -k deselects a variant in one group: the worker must not time it there (a compiled
+    twin deselected outside forward cost minutes of compilation in every process). Caught: every
+    registered variant timed in every group whatever the selection; the baseline dropped."""
+    base = baseline_name()
+    other = Group("step", "cpu", TINY, "float32")
+    spec = WorkSpec((GROUP, other), (base, "emb", "bag"), base, setups=(f"{base}+fused",),
+                    selected=((GROUP.label, ("emb",)),))
+    assert spec.names(GROUP) == (base, "emb")
+    assert spec.names(other) == (base, "emb", "bag", f"{base}+fused")
+    assert WorkSpec.from_json(spec.to_json()) == spec

@@ -83,9 +83,14 @@ class Session:
     def _time_all(self, pysession) -> None:
 
         groups = tuple(dict.fromkeys(g for it in pysession.items if (g := group_of(it))))
+        selected: dict[str, list[str]] = {g.label: [] for g in groups}
+        for it in pysession.items:
+            if (g := group_of(it)) is not None:
+                selected[g.label].append(it.callspec.params["variant"])
         spec = WorkSpec(groups, tuple(VARIANTS), self.base, self.opt("aa"), self.opt("interleave_s"),
                         self.opt("epoch_rounds"), self.opt("threads"), plugins=tuple(loaded_specs()),
-                        setups=tuple(s.name for s in self.setups))
+                        setups=tuple(s.name for s in self.setups),
+                        selected=tuple((label, tuple(names)) for label, names in selected.items()))
         plan = self.plan
         how = (f"in {plan.max_processes} fresh processes" if plan.fixed else "in fresh processes until "
                f"each interval reaches its target or {plan.budget(groups):.0f} s pass")

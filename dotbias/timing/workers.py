@@ -46,9 +46,18 @@ class WorkSpec:
     # Per group: calls per timed block, calibrated by the first process (0: calibrate here), so
     # every process times blocks of the same length.
     iterations: tuple[int, ...] = ()
+    # Per group label, the names its benchmarks selected (pytest -k); a group not listed times
+    # every variant and setup. The baseline is timed in every group whatever the selection.
+    selected: tuple[tuple[str, tuple[str, ...]], ...] = ()
 
     def share(self, i: int) -> float:
         return self.shares[i] if self.shares else 1.0
+
+    def names(self, group: Group) -> tuple[str, ...]:
+        """What `group` times: every variant and the setups it trains, as far as selected."""
+        every = self.variants + setups_for(group, parse_setups(self.setups))
+        chosen = dict(self.selected).get(group.label)
+        return every if chosen is None else tuple(n for n in every if n in chosen or n == self.baseline)
 
     def to_json(self) -> str:
         return json.dumps(asdict(self))
@@ -62,6 +71,7 @@ class WorkSpec:
         d["setups"] = tuple(d.get("setups", ()))
         d["shares"] = tuple(d.get("shares", ()))
         d["iterations"] = tuple(d.get("iterations", ()))
+        d["selected"] = tuple((label, tuple(names)) for label, names in d.get("selected", ()))
         return cls(**d)
 
 
@@ -73,8 +83,7 @@ def aa_name(baseline: str) -> str:
 def time_group(spec: WorkSpec, group: Group, share: float = 1.0, iterations: int = 0) -> Rounds:
     """One group's interleaved rounds in this process: kernels for `budget_s` x `share` seconds,
     epochs for their rounds x `share` (at least one); `iterations` calls a block (0: calibrate)."""
-    names = spec.variants + setups_for(group, parse_setups(spec.setups))
-    fns = {v: make_op(group, v, spec.seed) for v in names}
+    fns = {v: make_op(group, v, spec.seed) for v in spec.names(group)}
     if spec.aa:
         fns[aa_name(spec.baseline)] = make_op(group, spec.baseline, spec.seed)
     if group.operation in KERNELS:
