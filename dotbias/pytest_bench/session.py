@@ -49,7 +49,7 @@ class Session:
         self.contracts: dict[tuple, dict] = {}     # (name, size, dtype, device) -> its ContractNote
         self.compared: Path | None = None
         self.setups: list = []              # --training: parsed `Training`s, timed where they train
-        self.workers = Workers(config.getoption("threads"))     # forked from one server (timing.workers)
+        self.workers = Workers()        # forked from one server (timing.worker_server); threads per spec
 
     def opt(self, name: str):
         return self.config.getoption(name)
