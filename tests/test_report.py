@@ -136,3 +136,28 @@ def test_floors_leave_out_compiled_kernels_and_say_why(tmp_path):
     section = text[text.index("## Floors"):]
     assert "No floor for emb_compiled: compiled kernels are not aten ops" in section
     assert "| step cpu ml100k float32 | cp |" in section and "| emb_compiled |" not in section
+
+
+def test_the_fastest_named_is_the_fastest_that_kept_the_contract(tmp_path):
+    """Caught: a faster variant that FAILED the contract named as the answer; a run that held
+    nothing given an answer anyway. Ratios 0.5 (failed), 0.8 (kept), 0.9 (kept) to the baseline."""
+    entries = []
+    for name, ratio, passed in [("fast_wrong", 0.5, False), ("fast_right", 0.8, True),
+                                ("slower_right", 0.9, True)]:
+        num, den = paired(ratio, seed=1, processes=6, rounds=40)      # one seed: the same cp rounds
+        entry = _bench("step", name, num)
+        entry["extra_info"]["contract"] = {"passed": passed, "what": "8 one-cycle steps",
+                                           "usage": 0.1 if passed else 3.0,
+                                           "message": "" if passed else f"{name}: user_factors off"}
+        entries.append(entry)
+    entries.append(_bench("step", "cp", den))
+    text = (write_report([_run(tmp_path / "run.json", entries)], tmp_path / "out") and
+            (tmp_path / "out" / "REPORT.md").read_text())
+    section = text[text.index("## Fastest that is still the same"):text.index("## step")]
+    [row] = [ln for ln in section.splitlines() if ln.startswith("| step ")]
+    assert "| fast_right |" in row and "passed: 8 one-cycle steps" in row, row
+    assert "| fast_wrong | " in text and "FAILED: fast_wrong: user_factors off" in text
+    data = json.loads((tmp_path / "out" / "report.json").read_text())
+    assert data["rows"][0]["times"]["fast_wrong"]["contract"]["passed"] is False
+    plain = write_report([_run(tmp_path / "plain.json", _pair("step", 0.8, seed=2))], tmp_path / "o2")
+    assert plain and "## Fastest" not in (tmp_path / "o2" / "REPORT.md").read_text()

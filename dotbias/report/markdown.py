@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 
 from dotbias.io.tables import SPEED_RULE, faster_words, fmt_bytes, fmt_ratio, fmt_seconds, markdown_table
+from dotbias.report.fastest import fastest_markdown
 from dotbias.report.floors_and_counts import floors_markdown, instructions_markdown
 from dotbias.report.summary import CAP_ROUNDS, Benchmark, Row, Summary
 from dotbias.timing import stats
@@ -164,7 +165,7 @@ def render_markdown(summary: Summary) -> str:
     if any(r.thinned > 1 for r in summary.rows):
         lines += [f"Groups with more than {CAP_ROUNDS:,} rounds were thinned to every k-th round "
                   "(k in report.json) to keep memory bounded.", ""]
-    lines += [_baselines_line(summary), ""]
+    lines += [_baselines_line(summary), ""] + fastest_markdown(list(summary.rows), several)
     for op in dict.fromkeys(r.group.operation for r in summary.rows):
         lines += [f"## {op}", ""]
         for base in dict.fromkeys(r.baseline for r in summary.rows if r.group.operation == op):
@@ -201,14 +202,16 @@ def row_json(r: Row) -> dict:
 def measured_json(m: Benchmark | None) -> dict:
     """What report.json says a variant's benchmark measured beside its time, as the run stored it:
     floor, instruction counts, peak memory, notes, compiled, the slowest first call, the graphs
-    compiled inside the timed rounds (the keys present only where there is something to say)."""
+    compiled inside the timed rounds, the contract note (the keys present only where there is
+    something to say)."""
     if m is None:
         return {}
     out = {"floor": m.floor.as_dict() if m.floor else None,
            "instructions": m.instructions.as_dict() if m.instructions else None,
            "memory": {"peak_bytes": m.peak_bytes} if m.peak_bytes is not None else None,
            "notes": list(m.notes), "compiled": m.compiled, "first_call_s": m.first_call_s,
-           "compiles_in_rounds": m.compiles_in_rounds}
+           "compiles_in_rounds": m.compiles_in_rounds,
+           "contract": m.contract.as_dict() if m.contract else None}
     return {k: v for k, v in out.items() if v or k == "compiled"}
 
 
