@@ -9,22 +9,20 @@ from pathlib import Path
 import pytest
 import torch
 
-from dotbias.equivalence.contract_note import ContractNote
-from dotbias.equivalence.held import hold
 from dotbias.models.optimizers import compiles
 from dotbias.models.plugins import loaded_specs
 from dotbias.models.registry import VARIANTS
 from dotbias.pytest_bench import adapter
+from dotbias.pytest_bench.measured import Measured
 from dotbias.report.history import changes, different_baselines, instruction_minima, resolve, slower_than
 from dotbias.report.markdown import verdict_lines
 from dotbias.report.summary import load_run, row_order, summarise, summarise_group
 from dotbias.timing import counts as ins
 from dotbias.timing.adaptive import GroupTiming, Plan, time_adaptively
 from dotbias.timing.counts import gate
-from dotbias.timing.floors import copy_bandwidth, floor, op_seconds
 from dotbias.timing.groups import KERNELS, SIZES, Group
 from dotbias.timing.memory import op_peak_bytes
-from dotbias.timing.operations import make_op, op_notes
+from dotbias.timing.operations import op_notes
 from dotbias.timing.worker_server import Workers
 from dotbias.timing.workers import WorkSpec, aa_name
 
@@ -44,9 +42,8 @@ class Session:
         self.lines: list[str] = []          # printed at the end ("dotbias verdict")
         self.plan = plan or Plan()          # when the adaptive timing stops
         self.rounds: dict[str, GroupTiming] | None = None
-        self.floors: dict[str, tuple[float, float]] = {}
         self.counts: dict[str, dict] = {}
-        self.contracts: dict[tuple, dict] = {}     # (name, size, dtype, device) -> its ContractNote
+        self.measured = Measured()          # floors and contract notes, each made once
         self.compared: Path | None = None
         self.setups: list = []              # --training: parsed `Training`s, timed where they train
         self.workers = Workers()        # forked from one server (timing.worker_server); threads per spec
@@ -115,37 +112,18 @@ class Session:
         if notes := op_notes(group, variant):
             info["notes"] = notes
         if variant != self.base:
-            info["contract"] = self._contract(group, variant)
+            info["contract"] = self.measured.contract(group, variant)
         if self.opt("aa") and variant == self.base:
             info["aa"] = {"seconds": timed.seconds(aa_name(variant))}
         if group.operation in KERNELS:      # an epoch's peak is its step's; profiling a whole epoch
             info["memory"] = {"peak_bytes": op_peak_bytes(group, variant)}    # costs seconds a variant
             if not compiles(variant):       # compiled kernels are not aten ops: no floor to count
-                info["floor"] = self._floor(group, variant)
+                info["floor"] = self.measured.floor(group, variant)
             if self.opt("instructions") and group.device == "cpu":
                 counts = self._instructions(pysession, group).get(variant)
                 if counts is not None:
                     info["instructions"] = counts
         return info
-
-    def _contract(self, group: Group, name: str) -> dict:
-        """`name` held to the contract at this group's shape (`equivalence.held`), once per shape."""
-        key = (name, group.size.name, group.dtype, group.device)
-        if key not in self.contracts:
-            z = group.size
-            try:
-                note = hold(name, z.n_users, z.n_items, z.n_factors, z.bs, dtype=group.dtype,
-                            device=group.device)
-            except AssertionError as e:     # the baseline outside its bound, or a crash
-                note = ContractNote(False, "the contract", math.inf, str(e))
-            self.contracts[key] = note.as_dict()
-        return self.contracts[key]
-
-    def _floor(self, group: Group, variant: str) -> dict:
-
-        if group.device not in self.floors:
-            self.floors[group.device] = (op_seconds(group.device), copy_bandwidth(group.device))
-        return floor(make_op(group, variant), *self.floors[group.device]).as_dict()
 
     def _instructions(self, pysession, group: Group) -> dict:
         """Every variant's counts for `group`; at the first call, every selected CPU kernel group
