@@ -92,9 +92,13 @@ def serve() -> int:
         request = json.loads(line)
         out_r, out_w = os.pipe()
         pid = os.fork()
-        if pid == 0:
-            os.close(out_r)
-            os._exit(_forked(request, out_w))
+        if pid == 0:            # the worker: whatever happens (Ctrl-C too), it never returns here
+            rc = 1
+            try:
+                os.close(out_r)
+                rc = _forked(request, out_w)
+            finally:
+                os._exit(rc)
         os.close(out_w)
         print(json.dumps({"pid": pid}), flush=True)
         with os.fdopen(out_r) as f:
