@@ -18,17 +18,10 @@ import torch
 from torch import Tensor
 
 from dotbias.equivalence.baseline import DEFAULT_BASELINE, choose_baseline, get_baseline, set_baseline
+from dotbias.equivalence.check_records import TensorCheck, VariantCheck
+from dotbias.equivalence.mismatches import bitwise, check_output, close_message, describe, worst
 from dotbias.equivalence.reference import APRIORI_ULPS, FLOOR_ULPS, Reference, reference_batch, run_batch
 from dotbias.equivalence.reference import max_abs as _max
-from dotbias.equivalence.results import (
-    TensorCheck,
-    VariantCheck,
-    bitwise,
-    check_output,
-    close_message,
-    describe,
-    worst,
-)
 from dotbias.models.canonical import Canonical, squeeze
 from dotbias.models.variant import Variant
 

@@ -11,8 +11,8 @@ import torch
 from hypothesis import HealthCheck, Phase, currently_in_test_context, given, settings, target
 from hypothesis import seed as fixed_seed
 
+from dotbias.equivalence.check_records import VariantCheck
 from dotbias.equivalence.contract import assert_equivalent
-from dotbias.equivalence.results import VariantCheck
 from dotbias.equivalence.strategies import Case, corner_cases
 from dotbias.models.variant import Variant
 

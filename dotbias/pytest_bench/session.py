@@ -15,11 +15,11 @@ from dotbias.pytest_bench import adapter
 from dotbias.report.history import changes, different_baselines, instruction_minima, resolve, slower_than
 from dotbias.report.markdown import verdict_lines
 from dotbias.report.summary import load_run, row_order, summarise, summarise_group
-from dotbias.timing import counts as ins
+from dotbias.timing import instruction_counts as ins
 from dotbias.timing.adaptive import GroupTiming, Plan, time_adaptively
-from dotbias.timing.counts import gate
 from dotbias.timing.floors import copy_bandwidth, floor, op_seconds
 from dotbias.timing.groups import KERNELS, SIZES, Group
+from dotbias.timing.instruction_counts import gate
 from dotbias.timing.memory import op_peak_bytes
 from dotbias.timing.operations import make_op, op_notes
 from dotbias.timing.workers import WorkSpec, aa_name
