@@ -68,18 +68,18 @@ def test_every_operation_runs_and_the_report_says_how(sparse):
 
 @given(cases())
 @example(SATURATED)
-def test_it_holds_to_the_contract(case):
-    equivalence_property(case, SPARSE)
+def test_it_holds_to_the_contract(baseline, case):
+    equivalence_property(case, SPARSE, baseline=baseline)
 
 
 @given(duplicate_cases)
-def test_it_holds_to_the_contract_with_duplicate_indices(case):
-    equivalence_property(case, SPARSE)
+def test_it_holds_to_the_contract_with_duplicate_indices(baseline, case):
+    equivalence_property(case, SPARSE, baseline=baseline)
 
 
 @given(small_cases, optimizers, step_counts)
-def test_its_optimizer_steps_keep_it_within_the_contract(case, optimizer, k):
-    trajectory_property(case, optimizer, k, SPARSE)
+def test_its_optimizer_steps_keep_it_within_the_contract(baseline, case, optimizer, k):
+    trajectory_property(case, optimizer, k, SPARSE, baseline=baseline)
 
 
 def test_dense_variants_get_no_note():

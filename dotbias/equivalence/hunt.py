@@ -42,7 +42,7 @@ class HuntResult:
 
 
 def hunt(variants: Sequence[Variant], dtype: torch.dtype, examples: int,
-         seed: int | None = None) -> HuntResult:
+         seed: int | None = None, *, baseline: Variant) -> HuntResult:
     """`examples` targeted cases of `dtype`; a variant outside the contract raises AssertionError
     (a baseline outside its bound, BaselineError) with hypothesis's shrunk falsifying case."""
     seen = {"cases": 0, "baseline": (0.0, None), "variant": (0.0, None)}
@@ -53,7 +53,8 @@ def hunt(variants: Sequence[Variant], dtype: torch.dtype, examples: int,
     @given(corner_cases(dtype))
     def one(case: Case) -> None:
         x, y = case.batch()
-        base, usage = aim(assert_equivalent(list(variants), case.params(), x, y, case.y_range))
+        base, usage = aim(assert_equivalent(list(variants), case.params(), x, y, case.y_range,
+                                             baseline=baseline))
         seen["cases"] += 1
         for key, value in (("baseline", base.usage), ("variant", usage)):
             if value >= seen[key][0]:

@@ -20,7 +20,7 @@ from dotbias.models.compiled import CompiledBuild
 from dotbias.models.optimizers import Training
 from dotbias.models.registry import VARIANTS, get_variant
 from dotbias.pytest_bench import adapter
-from dotbias.pytest_bench.options import _setups, fail_slower, instructions_threshold, plan  # noqa: F401
+from dotbias.pytest_bench.options import BASELINE, _setups, fail_slower, instructions_threshold, plan  # noqa: F401
 from dotbias.pytest_bench.session import Session, group_of
 from dotbias.report.summary import FORMAT
 from dotbias.timing.adaptive import BUDGET_S
@@ -100,7 +100,7 @@ def pytest_configure(config):
     """Runs before pytest-benchmark's own (trylast) configure reads these options."""
     try:                                       # and DOTBIAS_VARIANTS, entry points; one line
         plugins.load_variants(config.getoption("variant"), compile=config.getoption("compile"))
-        chosen = baseline.choose_baseline(config.getoption("baseline"))
+        chosen = config.stash[BASELINE] = baseline.choose_baseline(config.getoption("baseline"))
         setups = _setups(config)
     except ValueError as e:
         raise pytest.UsageError(str(e)) from None
