@@ -21,7 +21,7 @@ from dotbias.models.compiled import CompileCount, CompiledBuild, compile_count, 
 from dotbias.models.registry import VARIANTS, declared_init, get_variant
 from dotbias.models.variant import Variant
 from dotbias.report.markdown import verdict_lines
-from dotbias.report.summary import summarise_group
+from dotbias.report.summary import read_benchmark, summarise_group
 from dotbias.timing import rounds
 from dotbias.timing.groups import Group, Size
 from dotbias.timing.operations import make_op
@@ -182,7 +182,7 @@ def test_a_recompile_inside_the_rounds_is_counted_and_flagged_in_the_report(fake
             "seconds": [res.seconds[v]], "iterations": [res.iterations],
             "first_call_s": [res.first_call_s[v]], "compiles_in_rounds": [res.compiles_in_rounds[v]]}}}
         for v in ("compiled", "eager")]
-    text = "\n".join(verdict_lines(summarise_group(benches)))
+    text = "\n".join(verdict_lines(summarise_group([read_benchmark(b, b["name"]) for b in benches])))
     assert "RECOMPILED: compiled compiled 1 graph(s) inside the timed rounds" in text, text
     assert "compiled first call 5 s (compilation, outside the rounds)" in text, text
     assert "eager first call" not in text, text

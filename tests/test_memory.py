@@ -10,7 +10,7 @@ import torch
 
 from dotbias.models.registry import VARIANTS, register, unregister
 from dotbias.report.markdown import _group_table, row_json, verdict_lines
-from dotbias.report.summary import summarise_group
+from dotbias.report.summary import read_benchmark, summarise_group
 from dotbias.timing.groups import Group, Size
 from dotbias.timing.groups import memory_differs as differs
 from dotbias.timing.memory import op_peak_bytes, peak_bytes
@@ -93,7 +93,8 @@ def _bench(variant: str, peak: int, seed: int) -> dict:
 def test_report_shows_peak_memory_and_names_a_real_difference(cand_peak, named):
     """A memory column per variant in REPORT.md and report.json; a verdict line only beyond noise
     (against the baseline the run recorded)."""
-    row = summarise_group([_bench("cand", cand_peak, 0), _bench("base", 100_000, 1)])
+    row = summarise_group([read_benchmark(_bench("cand", cand_peak, 0), "cand"),
+                           read_benchmark(_bench("base", 100_000, 1), "base")])
     lines = [ln for ln in verdict_lines(row) if "peak memory" in ln]
     assert bool(lines) == named, lines
     if named:

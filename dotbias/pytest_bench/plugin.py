@@ -16,10 +16,9 @@ from dotbias.equivalence import baseline
 from dotbias.io.files import LOCAL
 from dotbias.io.tables import PERCENT_RULE
 from dotbias.models import plugins
-from dotbias.models.compiled import CompiledBuild
-from dotbias.models.optimizers import Training
-from dotbias.models.registry import VARIANTS, get_variant
+from dotbias.models.registry import VARIANTS
 from dotbias.pytest_bench import adapter
+from dotbias.pytest_bench.measured import compiled
 from dotbias.pytest_bench.options import BASELINE, _setups, fail_slower, instructions_threshold, plan  # noqa: F401
 from dotbias.pytest_bench.session import Session, group_of
 from dotbias.report.summary import FORMAT
@@ -184,26 +183,19 @@ def time_op(benchmark, request):
     def run():
         group = group_of(request.node)
         variant = request.node.callspec.params["variant"]
-        session: Session = request.config.dotbias
+        dotbias: Session = request.config.dotbias      # this run's dotbias state (request.session: pytest's)
         benchmark.group = group.label
         benchmark.extra_info.update(format=FORMAT, group=group.as_dict(), variant=variant,
-                                    baseline=session.base, compiled=compiled(variant),
+                                    baseline=dotbias.base, compiled=compiled(variant),
                                     threads=torch.get_num_threads(), torch=torch.__version__,
                                     sweep_axes=SWEEP_AXES.get(group.size.name, []))
         if not benchmark.enabled:
             benchmark(make_op(group, variant))
             return
-        benchmark.extra_info.update(session.measure(request.session, group, variant))
+        benchmark.extra_info.update(dotbias.measure(request.session, group, variant))
         timing = benchmark.extra_info["timing"]
         adapter.record_rounds(benchmark, timing["seconds"], timing["iterations"])
     return run
-
-
-def compiled(name: str) -> bool:
-    """Whether the first call of `name` (a variant or a VARIANT+IMPL training setup) compiles: a
-    compiled twin (`Variant.compiled`), or a setup whose optimizer implementation compiles."""
-    setup = Training.parse(name)
-    return isinstance(get_variant(setup.variant).build, CompiledBuild) or setup.adam.compiles
 
 
 def pytest_sessionfinish(session, exitstatus):
