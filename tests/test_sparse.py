@@ -8,12 +8,13 @@ import pytest
 import torch
 from hypothesis import example, given
 
+from dotbias.data.fitting import fit_fastai, fit_lean
 from dotbias.data.ratings import collab_dls, synthetic_ratings, tensors_from_dls
 from dotbias.models import zoo
 from dotbias.models.inputs import make_inputs
 from dotbias.models.registry import VARIANTS, register, unregister
 from dotbias.models.sparse import SPARSE_NOTE, densify_sparse_grads, sparse_grad_modules
-from dotbias.models.training import fit_fastai, fit_lean, train_step
+from dotbias.models.training import train_step
 from dotbias.timing.groups import OPERATIONS, Group, Size
 from dotbias.timing.operations import make_op, op_notes
 from helpers.properties import SATURATED, equivalence_property, trajectory_property

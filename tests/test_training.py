@@ -8,17 +8,10 @@ import pytest
 import torch
 
 from dotbias import VARIANTS
+from dotbias.data.fitting import evaluate, fit_fastai, fit_lean
 from dotbias.data.ratings import collab_dls, synthetic_ratings, tensors_from_dls
 from dotbias.models.optimizers import ADAM_IMPLS, BOOK_IMPL, Training, parse_setups
-from dotbias.models.training import (
-    evaluate,
-    fit_fastai,
-    fit_lean,
-    lean_optimizer,
-    mse_flat,
-    one_cycle,
-    train_step,
-)
+from dotbias.models.training import lean_optimizer, mse_flat, one_cycle, train_step
 from dotbias.timing.groups import Group, Size
 from dotbias.timing.operations import make_op, setups_for
 from dotbias.timing.workers import WorkSpec, run_process

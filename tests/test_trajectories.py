@@ -101,7 +101,7 @@ def tiny_dls(seed: int, bs: int = 16):
 
 
 def fit_one_cycle(variant: Variant, dls, params, seed: int):
-    from dotbias.models.training import fit_fastai
+    from dotbias.data.fitting import fit_fastai
     model = variant.from_canonical(params)
     result = fit_fastai(model, dls, epochs=1, lr=5e-3, wd=0.1, seed=seed)
     return variant.to_canonical(model), result.final_valid_loss

@@ -15,6 +15,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from dotbias.data.fitting import fit_fastai
 from dotbias.data.ratings import collab_dls, synthetic_ratings, tensors_from_dls, top_titles
 from dotbias.equivalence import ablated_models
 from dotbias.equivalence.contract import assert_equivalent
@@ -24,7 +25,7 @@ from dotbias.io.progress import track
 from dotbias.io.tables import markdown_table
 from dotbias.models.inputs import make_inputs
 from dotbias.models.registry import VARIANTS
-from dotbias.models.training import fit_fastai, train_step
+from dotbias.models.training import train_step
 from dotbias.models.variant import Variant
 
 BS, N_USERS, N_ITEMS, N_FACTORS = 64, 30, 40, 8
