@@ -15,8 +15,8 @@ from dotbias.models.registry import VARIANTS
 from dotbias.pytest_bench import adapter
 from dotbias.pytest_bench.measured import benchmark_record
 from dotbias.report.benchmark_json import Benchmark
-from dotbias.report.history import changes, different_baselines, instruction_minima, resolve, slower_than
 from dotbias.report.markdown import verdict_lines
+from dotbias.report.saved_run import changes, different_baselines, instruction_minima, resolve, slower_than
 from dotbias.report.summary import load_run, row_order, summarise, summarise_group
 from dotbias.timing import instruction_counts as ins
 from dotbias.timing.adaptive import GroupTiming, Plan, time_adaptively
