@@ -5,7 +5,6 @@ import math
 
 import pytest
 
-from dotbias.equivalence.baseline import baseline_name
 from dotbias.equivalence.contract_note import ContractNote
 from dotbias.equivalence.held import STEPS, hold
 from dotbias.models.optimizers import register_impl, unregister_impl
@@ -15,20 +14,20 @@ from helpers.mutants import OPTIMIZER_BUGS
 SHAPE = (60, 80, 8, 16)
 
 
-def test_every_variant_and_a_correct_setup_keep_the_contract_at_a_shape():
-    for name in [*VARIANTS, f"{baseline_name()}+fused"]:
-        note = hold(name, *SHAPE)
+def test_every_variant_and_a_correct_setup_keep_the_contract_at_a_shape(baseline):
+    for name in [*VARIANTS, f"{baseline.name}+fused"]:
+        note = hold(name, *SHAPE, baseline.name)
         assert note.passed and 0 <= note.usage <= 1 and not note.message, (name, note)
-    assert hold(f"{baseline_name()}+fused", *SHAPE).what == f"{STEPS} one-cycle steps"
+    assert hold(f"{baseline.name}+fused", *SHAPE, baseline.name).what == f"{STEPS} one-cycle steps"
 
 
 @pytest.mark.parametrize("bug", OPTIMIZER_BUGS[:2], ids=[b.name for b in OPTIMIZER_BUGS[:2]])
-def test_a_wrong_optimizer_fails_naming_its_setup(bug):
+def test_a_wrong_optimizer_fails_naming_its_setup(bug, baseline):
     """Caught: a note that passes whatever the trajectory (the report would call a wrong
     optimizer the same training next to its time)."""
     register_impl(bug)
     try:
-        note = hold(f"{baseline_name()}+{bug.name}", *SHAPE)
+        note = hold(f"{baseline.name}+{bug.name}", *SHAPE, baseline.name)
     finally:
         unregister_impl(bug.name)
     assert not note.passed and bug.name in note.message and note.usage > 1, note

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import pytest
 
-from dotbias.equivalence.baseline import baseline_name
 from dotbias.timing.groups import Group, Size
 from dotbias.timing.worker_server import Workers
 from dotbias.timing.workers import WorkSpec, aa_name
@@ -19,11 +18,12 @@ print("a stray print from a plug-in")
 
 
 @pytest.mark.timing        # real (tiny) timing: .ci/run runs these serially (docs/ci.md)
-def test_forked_workers_time_a_plugin_from_the_callers_path_and_survive_failures(tmp_path, monkeypatch):
+def test_forked_workers_time_a_plugin_from_the_callers_path_and_survive_failures(tmp_path, monkeypatch,
+                                                                                baseline):
     """Caught: the server's own sys.path (fixed when it started) used instead of the caller's (the
     plug-in added later is not found); a stray print read as the reply; an error or a hang that
     kills the server or leaves the next call waiting."""
-    base = baseline_name()
+    base = baseline.name
     with Workers() as workers:
         first = workers.run(WorkSpec((GROUP,), (base,), base, budget_s=0.02), 0, 120)
         assert len(first[GROUP.label].seconds[base]) >= 4
@@ -43,11 +43,11 @@ def test_forked_workers_time_a_plugin_from_the_callers_path_and_survive_failures
         assert len(again[GROUP.label].seconds[base]) >= 4
 
 
-def test_a_group_times_only_what_its_benchmarks_selected_and_the_baseline():
+def test_a_group_times_only_what_its_benchmarks_selected_and_the_baseline(baseline):
     """pytest -k deselects a variant in one group: the worker must not time it there (a compiled
     twin deselected outside forward cost minutes of compilation in every process). Caught: every
     registered variant timed in every group whatever the selection; the baseline dropped."""
-    base = baseline_name()
+    base = baseline.name
     other = Group("step", "cpu", TINY, "float32")
     spec = WorkSpec((GROUP, other), (base, "emb", "bag"), base, setups=(f"{base}+fused",),
                     selected=((GROUP.label, ("emb",)),))

@@ -116,7 +116,7 @@ class CompiledStepper:
                           lr=self.lr, weight_decay=self.wd, eps=EPS, maximize=False)
 
 
-@cache
+@cache         # a pure builder: compiled once per process, every stepper shares its graphs
 def _compiled_adamw():
     configure()
     return torch.compile(adamw)
@@ -150,6 +150,8 @@ class AdamImpl:
 
 
 BOOK_IMPL = "torch"     # what the book's loop and `step` use: torch AdamW, torch's default path
+# The optimizer registry users plug into (`register_impl`): one per process, like the variant
+# registry, so that every check, benchmark and worker process finds the same implementations.
 ADAM_IMPLS: dict[str, AdamImpl] = {impl.name: impl for impl in [
     AdamImpl("torch", _torch, "torch AdamW, torch's default implementation (a for-loop on CPU)"),
     AdamImpl("forloop", partial(_torch, foreach=False), "torch AdamW, foreach=False",

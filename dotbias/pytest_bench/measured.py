@@ -1,39 +1,33 @@
-"""What a `pytest bench` session measures beside a benchmark's time, each made once per session:
-the floors (`timing.floors`: the dispatcher's and the copy bandwidth's, per device) and the
-contract notes (`equivalence.held`: did this variant or training setup keep the contract at this
-group's shape)."""
+"""What one `pytest bench` item measured, as the record the report reads
+(`report.benchmark_json.Benchmark`), built from the values the session holds: the session hands
+report typed records, never pytest-benchmark-shaped dicts. The extra_info saved beside it is the
+JSON edge (`session.measure` writes it, `benchmark_json.read_benchmark` reads a saved run)."""
 from __future__ import annotations
 
-import math
+from collections.abc import Sequence
+
+import torch
 
 from dotbias.equivalence.contract_note import ContractNote
-from dotbias.equivalence.held import hold
-from dotbias.timing.floors import copy_bandwidth, floor, op_seconds
-from dotbias.timing.groups import Group
-from dotbias.timing.operations import make_op
+from dotbias.models.optimizers import compiles
+from dotbias.report.benchmark_json import Benchmark
+from dotbias.timing.adaptive import GroupTiming
+from dotbias.timing.groups import SWEEP_AXES, Floor, Group
+from dotbias.timing.instruction_counts import Counts
 
 
-class Measured:
-    def __init__(self):
-        self.prices: dict[str, tuple[float, float]] = {}    # device -> (s per tiny op, bytes/s)
-        self.contracts: dict[tuple, dict] = {}              # (name, size, dtype, device) -> note
-
-    def floor(self, group: Group, variant: str) -> dict:
-        """The variant's two floors in this group (`timing.floors.Floor` as a dict)."""
-        if group.device not in self.prices:
-            self.prices[group.device] = (op_seconds(group.device), copy_bandwidth(group.device))
-        return floor(make_op(group, variant), *self.prices[group.device]).as_dict()
-
-    def contract(self, group: Group, name: str) -> dict:
-        """`name` held to the contract at this group's shape, once per shape (a ContractNote as a
-        dict: what extra_info stores)."""
-        key = (name, group.size.name, group.dtype, group.device)
-        if key not in self.contracts:
-            z = group.size
-            try:
-                note = hold(name, z.n_users, z.n_items, z.n_factors, z.bs, dtype=group.dtype,
-                            device=group.device)
-            except AssertionError as e:     # the baseline outside its bound, or a crash
-                note = ContractNote(False, "the contract", math.inf, str(e))
-            self.contracts[key] = note.as_dict()
-        return self.contracts[key]
+def benchmark_record(group: Group, variant: str, baseline: str, timed: GroupTiming, *,
+                     aa: Sequence[Sequence[float]] = (), notes: Sequence[str] = (),
+                     peak_bytes: int | None = None, floor: Floor | None = None,
+                     instructions: Counts | None = None, contract: ContractNote | None = None
+                     ) -> Benchmark:
+    """(group, variant)'s record: its rounds per process in `timed`, the A/A copy's (`aa`), and
+    what else was measured; the same values its extra_info saves. Name, pytest's node id and
+    pytest-benchmark's median are the benchmark's own (`dataclasses.replace` them in)."""
+    first_calls = [r.first_call_s[variant] for r in timed.rounds]
+    return Benchmark(
+        "", group, variant, baseline, tuple(tuple(p) for p in timed.seconds(variant)),
+        tuple(tuple(p) for p in aa), None, compiles(variant), torch.get_num_threads(),
+        tuple(SWEEP_AXES.get(group.size.name, ())), max(first_calls) if first_calls else None,
+        sum(r.compiles_in_rounds[variant] for r in timed.rounds), peak_bytes, floor,
+        instructions, tuple(notes), contract=contract)

@@ -19,7 +19,7 @@ from dotbias.models import plugins
 from dotbias.models.optimizers import compiles
 from dotbias.models.registry import VARIANTS
 from dotbias.pytest_bench import adapter
-from dotbias.pytest_bench.options import _setups, fail_slower, instructions_threshold, plan  # noqa: F401
+from dotbias.pytest_bench.options import BASELINE, _setups, fail_slower, instructions_threshold, plan  # noqa: F401
 from dotbias.pytest_bench.session import Session, group_of
 from dotbias.report.summary import FORMAT
 from dotbias.timing.adaptive import BUDGET_S
@@ -99,7 +99,7 @@ def pytest_configure(config):
     """Runs before pytest-benchmark's own (trylast) configure reads these options."""
     try:                                       # and DOTBIAS_VARIANTS, entry points; one line
         plugins.load_variants(config.getoption("variant"), compile=config.getoption("compile"))
-        chosen = baseline.choose_baseline(config.getoption("baseline"))
+        chosen = config.stash[BASELINE] = baseline.choose_baseline(config.getoption("baseline"))
         setups = _setups(config)
     except ValueError as e:
         raise pytest.UsageError(str(e)) from None
@@ -185,16 +185,16 @@ def time_op(benchmark, request):
     def run():
         group = group_of(request.node)
         variant = request.node.callspec.params["variant"]
-        session: Session = request.config.dotbias
+        dotbias: Session = request.config.dotbias      # this run's dotbias state (request.session: pytest's)
         benchmark.group = group.label
         benchmark.extra_info.update(format=FORMAT, group=group.as_dict(), variant=variant,
-                                    baseline=session.base, compiled=compiles(variant),
+                                    baseline=dotbias.base, compiled=compiles(variant),
                                     threads=torch.get_num_threads(), torch=torch.__version__,
                                     sweep_axes=SWEEP_AXES.get(group.size.name, []))
         if not benchmark.enabled:
             benchmark(make_op(group, variant))
             return
-        benchmark.extra_info.update(session.measure(request.session, group, variant))
+        benchmark.extra_info.update(dotbias.measure(request.session, group, variant))
         timing = benchmark.extra_info["timing"]
         adapter.record_rounds(benchmark, timing["seconds"], timing["iterations"])
     return run

@@ -9,8 +9,8 @@ from pathlib import Path
 
 from dotbias.equivalence.contract_note import ContractNote
 from dotbias.io.files import read_json
-from dotbias.timing.counts import Counts
 from dotbias.timing.groups import Floor, Group
+from dotbias.timing.instruction_counts import Counts
 
 FORMAT = 3               # extra_info["format"] of the benchmarks `pytest bench` saves now
 DEFAULT_BASELINE = "cp"  # what a run that recorded no baseline was judged against

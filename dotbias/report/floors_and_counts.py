@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dotbias.io.tables import fmt_ratio, fmt_seconds, markdown_table
 from dotbias.report.summary import Row
-from dotbias.timing.counts import TOP, Counts, short_name
+from dotbias.timing.instruction_counts import TOP, Counts, short_name
 
 
 def instructions_markdown(rows: list[Row]) -> list[str]:
