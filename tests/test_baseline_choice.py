@@ -5,7 +5,6 @@ compared silently; and `--baseline` accepts what CANDIDATE and `--variant` accep
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import pytest
@@ -18,6 +17,7 @@ from dotbias.report import saved_run
 from dotbias.report.saved_run import changes, slower_than
 from dotbias.report.summary import FORMAT, load_run, summarise
 from dotbias.report.write import write_report
+from helpers.inprocess import time_in_process
 from helpers.mlfiles import write_bench_run
 from helpers.synthetic_timing import paired
 
@@ -164,15 +164,15 @@ def test_a_baseline_spec_naming_no_variant_is_one_line(tmp_path, capsys, restore
 
 
 @pytest.mark.timing
-def test_pytest_bench_times_ratios_and_the_aa_copy_against_the_chosen_baseline(pytester, restored,
-                                                                              monkeypatch):
-    """`pytest bench --baseline torch_emb --aa` on the tiniest budget, in this process: the verdict
-    lines, the saved run and the report all judge against torch_emb."""
-    for key in [k for k in os.environ if k.startswith("PYTEST_XDIST_")]:   # a session of its own:
-        monkeypatch.delenv(key)                           # an xdist worker's skips all timing
+def test_pytest_bench_times_ratios_and_the_aa_copy_against_the_chosen_baseline(pytester, nested_pytest,
+                                                                              restored, monkeypatch):
+    """`pytest bench --baseline torch_emb --aa` on the tiniest budget, in this process (its two
+    workers' rounds too: helpers/inprocess.py): the verdict lines, the saved run and the report all
+    judge against torch_emb."""
+    time_in_process(monkeypatch)
     store = pytester.path / "store"
-    result = pytester.runpytest_inprocess(
-        str(ROOT / "bench"), "-p", "no:cacheprovider", "-q", "--rootdir", str(pytester.path),
+    result = nested_pytest(
+        "bench", "-q", "--rootdir", str(pytester.path),
         "-k", "test_forward and not backward and cpu and (emb or float32-cp)", "--baseline", "torch_emb",
         "--aa", "--processes=2", "--interleave-s=0.05", "--benchmark-max-time=0.05",
         f"--benchmark-storage=file://{store}", "--benchmark-autosave")

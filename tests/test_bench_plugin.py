@@ -19,6 +19,7 @@ from dotbias.pytest_bench.options import fail_slower
 from dotbias.report.summary import load_run, summarise
 from dotbias.timing import stats
 from dotbias.timing.groups import DEFAULT_SIZES
+from helpers.inprocess import time_in_process
 from helpers.synthetic_timing import paired
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -141,10 +142,12 @@ def test_a_bad_fail_slower_stops_pytest_bench_in_one_line(tmp_path, nested_pytes
 
 @pytest.mark.timing        # a tiny real timing: .ci/run runs these serially (docs/ci.md)
 def test_a_training_setup_is_timed_beside_the_baseline_with_its_floor(tmp_path, nested_pytest,
-                                                                        baseline):
+                                                                        baseline, monkeypatch):
     """`--training BASE+fused` in the step group: a row of its own in the saved run (measured, not
-    compiled, with its floor), beside the baseline's. Caught: a setup name handed to the variant
+    compiled, with its floor and its contract note), beside the baseline's; its worker's rounds
+    timed in this process (helpers/inprocess.py). Caught: a setup name handed to the variant
     registry (every setup's benchmark failed with 'unknown variant')."""
+    time_in_process(monkeypatch)
     base = baseline.name
     setup = f"{base}+fused"
     done = nested_pytest("bench", "-q", "-k", f"test_step and cpu and {base}", "--training", setup,

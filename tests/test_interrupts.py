@@ -97,15 +97,26 @@ def test_a_signal_inside_work_ends_the_command_at_the_next_checkpoint(tmp_path, 
     assert (signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGTERM)) == handlers
 
 
+def python_started_from_a_terminal(code: str) -> subprocess.CompletedProcess:
+    """`python -c CODE` as an interactive shell starts it: SIGINT at its default action, so Python
+    installs its own handler. A disposition of "ignored" is inherited through exec, and a test
+    process started as a background job of a script (`pytest tests > log &`: the shell ignores
+    SIGINT there) would hand its children an ignored SIGINT, which Python keeps: a small launcher
+    puts SIGINT back to its default and execs the child."""
+    launch = ("import os, signal, sys; signal.signal(signal.SIGINT, signal.SIG_DFL); "
+              "os.execv(sys.executable, [sys.executable, '-c', sys.argv[1]])")
+    return subprocess.run([sys.executable, "-c", launch, code], capture_output=True, text=True, cwd=ROOT)
+
+
 def test_only_the_dotbias_command_defers_from_the_first_import():
     """`import dotbias` in a library user (pytest, a notebook) keeps Python's own Ctrl-C; the
     `dotbias` command (python -m dotbias.cli, the console script) defers from its first import."""
-    code = "import signal, dotbias; print(signal.getsignal(signal.SIGINT).__name__)"
-    lib = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
+    show = "h = signal.getsignal(signal.SIGINT); print(getattr(h, '__name__', h))"
+    lib = python_started_from_a_terminal(f"import signal, dotbias; {show}")
     assert lib.stdout.strip() == "default_int_handler", (lib.returncode, lib.stdout, lib.stderr)
     probe = ("import sys; sys.orig_argv[1:] = ['-m', 'dotbias.cli', 'run']; import signal, dotbias; "
-             "print(signal.getsignal(signal.SIGINT).__name__)")
-    as_cmd = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, cwd=ROOT)
+             + show)
+    as_cmd = python_started_from_a_terminal(probe)
     assert as_cmd.stdout.strip() == "on_signal", (as_cmd.returncode, as_cmd.stdout, as_cmd.stderr)
 
 

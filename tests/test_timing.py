@@ -9,7 +9,7 @@ from dotbias.timing.groups import KERNELS, Group, Size
 from dotbias.timing.operations import make_op
 from dotbias.timing.rounds import interleave
 from dotbias.timing.stats import typical_time
-from dotbias.timing.workers import WorkSpec, aa_name, run_process
+from dotbias.timing.workers import WorkSpec, aa_name
 
 TINY = Size("tiny", 20, 30, 4, 8)
 
@@ -142,34 +142,22 @@ def test_every_kernel_runs_for_every_variant(operation):
         make_op(Group(operation, "cpu", TINY, "float32"), v)()
 
 
-@pytest.fixture(scope="module")
-def two_workers():
-    """A tiny real worker run and one that fails, started together (each pays torch's import):
-    (spec, result) and the failing one's RuntimeError."""
-    from concurrent.futures import ThreadPoolExecutor
-    g = Group("forward", "cpu", TINY, "float32")
-    spec = WorkSpec((g,), ("emb", "cp"), "cp", aa=True, budget_s=0.02)
-    bad = WorkSpec((g,), ("no_such_variant",), "cp")
-    with ThreadPoolExecutor(2) as pool:
-        good, failed = pool.submit(run_process, spec, 0, 120), pool.submit(run_process, bad, 1, 120)
-        return spec, good.result(), failed.exception()
-
-
 @pytest.mark.timing        # real timing: .ci/run runs these serially (docs/ci.md)
-def test_a_worker_process_times_every_variant_and_the_aa_copy(two_workers):
-    spec, result, _ = two_workers
-    [g] = spec.groups
+def test_a_worker_process_times_every_variant_and_the_aa_copy(tiny_workers):
+    """conftest.py's tiny real worker run: every variant and the A/A copy in every group, the same
+    number of rounds each (the training setup only where it trains: tests/test_training.py)."""
+    spec, result, _ = tiny_workers
     assert WorkSpec.from_json(spec.to_json()) == spec
-    result = run_process(spec, 0, timeout_s=120)
-    seconds = result[g.label].seconds
-    assert set(seconds) == {"emb", "cp", aa_name("cp")}
-    assert len({len(s) for s in seconds.values()}) == 1 and len(seconds["cp"]) >= 4
-    assert all(t > 0 for s in seconds.values() for t in s)
+    for g in spec.groups:
+        seconds = result[g.label].seconds
+        assert set(seconds) - set(spec.setups) == {"emb", "cp", aa_name("cp")}, g.label
+        assert len({len(s) for s in seconds.values()}) == 1 and len(seconds["cp"]) >= 4, g.label
+        assert all(t > 0 for s in seconds.values() for t in s), g.label
 
 
 @pytest.mark.timing        # real timing: .ci/run runs these serially (docs/ci.md)
-def test_a_failing_worker_is_one_line(two_workers):
-    error = two_workers[2]
+def test_a_failing_worker_is_one_line(tiny_workers):
+    error = tiny_workers[2]
     assert isinstance(error, RuntimeError), error
     msg = str(error)
     assert msg.startswith("timing worker 2 exited 2:") and "no_such_variant" in msg and "\n" not in msg

@@ -14,7 +14,7 @@ from dotbias.models.optimizers import ADAM_IMPLS, BOOK_IMPL, Training, parse_set
 from dotbias.models.training import lean_optimizer, mse_flat, one_cycle, train_step
 from dotbias.timing.groups import Group, Size
 from dotbias.timing.operations import make_op, setups_for
-from dotbias.timing.workers import WorkSpec, run_process
+from dotbias.timing.workers import WorkSpec
 
 
 @pytest.fixture(scope="module")
@@ -172,14 +172,13 @@ def test_setups_are_timed_only_where_an_optimizer_runs():
         make_op(Group("forward", "cpu", tiny, "float32"), name)()
 
 
-def test_a_worker_process_times_the_setups_beside_the_variants():
-    tiny = Size("tiny", 20, 30, 4, 8)
-    groups = (Group("forward", "cpu", tiny, "float32"), Group("step", "cpu", tiny, "float32"))
-    spec = WorkSpec(groups, ("cp",), "cp", budget_s=0.02, setups=("cp+fused",))
-    assert WorkSpec.from_json(spec.to_json()) == spec
-    result = run_process(spec, 0, timeout_s=120)
-    assert set(result[groups[0].label].seconds) == {"cp"}
-    assert set(result[groups[1].label].seconds) == {"cp", "cp+fused"}
+def test_a_worker_process_times_the_setups_beside_the_variants(tiny_workers):
+    """conftest.py's tiny real worker run (forward and step, cp+fused): the setup only in step."""
+    spec, result, _ = tiny_workers
+    forward, step = spec.groups
+    assert spec.setups == ("cp+fused",) and WorkSpec.from_json(spec.to_json()) == spec
+    assert set(result[forward.label].seconds) == set(spec.variants) | {"cp_copy"}
+    assert set(result[step.label].seconds) == set(spec.variants) | {"cp_copy", "cp+fused"}
 
 
 def test_dotbias_compare_takes_a_setup_and_holds_it_to_the_training_trajectories():

@@ -11,12 +11,10 @@ or 1 (dynamo specialises those). Compiled code is cached per code object, so eve
 one variant shares its graphs."""
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass
 
-import torch
-import torch._dynamo
 from torch import nn
-from torch._dynamo.utils import counters
 
 # Dynamo's default of 8 graphs per function is below the dtypes x y_ranges x 0/1-sizes a suite
 # draws; past the limit it would silently run eager, so past ours it raises instead.
@@ -27,6 +25,8 @@ MODES = (None, "default", "reduce-overhead", "max-autotune-no-cudagraphs")
 def configure() -> None:
     """The dynamo settings compiled variants rely on (idempotent): dynamic parameter shapes, a
     recompile limit of RECOMPILE_LIMIT and an error, not an eager fallback, past it."""
+    import torch._dynamo  # deferred: importing dynamo costs about as much as torch itself
+
     cfg = torch._dynamo.config
     cfg.force_parameter_static_shapes = False
     cfg.recompile_limit = max(cfg.recompile_limit, RECOMPILE_LIMIT)
@@ -68,7 +68,11 @@ class CompileCount:
 
 
 def compile_count() -> CompileCount:
-    """Graphs compiled and frames converted in this process so far (dynamo's own counters)."""
+    """Graphs compiled and frames converted in this process so far (dynamo's own counters; none
+    while dynamo was never imported: every compilation imports it)."""
+    if "torch._dynamo" not in sys.modules:
+        return CompileCount(0, 0)
+    from torch._dynamo.utils import counters
     return CompileCount(int(counters["stats"]["unique_graphs"]), int(counters["frames"]["total"]))
 
 
