@@ -26,6 +26,8 @@ from dotbias.timing.adaptive import BUDGET_S
 from dotbias.timing.groups import DEFAULT_SIZES, INTERLEAVE_S, SWEEP_AXES, Group, sweep_sizes
 from dotbias.timing.operations import make_op, setups_for
 
+SESSION = pytest.StashKey[Session]()      # this `pytest bench` run's dotbias state, on config.stash
+
 
 def pytest_addoption(parser):
     plugins.add_pytest_option(parser)           # --variant pkg.module:attr (repeatable)
@@ -115,10 +117,11 @@ def pytest_configure(config):
     if opt.threads < 1:
         raise pytest.UsageError(f"--threads must be at least 1, got {opt.threads}")
     torch.set_num_threads(opt.threads)
-    config.dotbias = Session(config, chosen, fail_slower(opt), instructions_threshold(opt), plan(opt))
-    config.dotbias.setups = setups
+    dotbias = config.stash[SESSION] = Session(config, chosen, fail_slower(opt),
+                                              instructions_threshold(opt), plan(opt))
+    dotbias.setups = setups
     if not quiet_run:
-        config.dotbias.workers.start()      # its imports overlap collection
+        dotbias.workers.start()             # its imports overlap collection
 
 
 def pytest_benchmark_update_machine_info(config, machine_info):
@@ -163,17 +166,18 @@ def pytest_collection_modifyitems(config, items):
     if cuda:
         items[:] = [it for it in items if it not in cuda]
         config.hook.pytest_deselected(items=cuda)
-        config.dotbias.notes.append(f"deselected {len(cuda)} CUDA benchmarks: no GPU on this machine")
+        config.stash[SESSION].notes.append(f"deselected {len(cuda)} CUDA benchmarks: no GPU on this machine")
 
 
 def pytest_report_collectionfinish(config, start_path, items):
-    return getattr(config, "dotbias", None) and config.dotbias.notes
+    dotbias = config.stash.get(SESSION, None)
+    return dotbias and dotbias.notes
 
 
 def pytest_collection_finish(session):
     """Pick the saved run to compare with now that the selection is known; refuse in one line."""
-    if getattr(session.config, "dotbias", None):
-        session.config.dotbias.resolve_compare([it for it in session.items if group_of(it)])
+    if (dotbias := session.config.stash.get(SESSION, None)) is not None:
+        dotbias.resolve_compare([it for it in session.items if group_of(it)])
 
 
 @pytest.fixture
@@ -185,7 +189,7 @@ def time_op(benchmark, request):
     def run():
         group = group_of(request.node)
         variant = request.node.callspec.params["variant"]
-        dotbias: Session = request.config.dotbias      # this run's dotbias state (request.session: pytest's)
+        dotbias = request.config.stash[SESSION]      # this run's dotbias state (request.session: pytest's)
         benchmark.group = group.label
         benchmark.extra_info.update(format=FORMAT, group=group.as_dict(), variant=variant,
                                     baseline=dotbias.base, compiled=compiles(variant),
@@ -201,14 +205,14 @@ def time_op(benchmark, request):
 
 
 def pytest_sessionfinish(session, exitstatus):
-    dotbias = getattr(session.config, "dotbias", None)
+    dotbias = session.config.stash.get(SESSION, None)
     if dotbias is not None and dotbias.finish() and session.exitstatus == 0:
         session.exitstatus = 1
 
 
 @pytest.hookimpl(trylast=True)       # after pytest-benchmark's tables: the answer comes last
 def pytest_terminal_summary(terminalreporter, exitstatus, config):
-    dotbias = getattr(config, "dotbias", None)
+    dotbias = config.stash.get(SESSION, None)
     if dotbias is not None and dotbias.lines:
         terminalreporter.section("dotbias verdict")
         for line in dotbias.lines:

@@ -47,7 +47,7 @@ class Session:
         self.rounds: dict[str, GroupTiming] | None = None
         self.beside = FloorsAndNotes(base)  # floors and contract notes, each made once
         self.counts: dict[str, dict[str, ins.Counts]] = {}
-        self.measured: dict[tuple[str, str], Benchmark] = {}   # (group label, variant): the report's
+        self.measured: dict[tuple[str, str], Benchmark] = {}   # the report's record of each item
         self.compared: Path | None = None
         self.setups: list = []              # --training: parsed `Training`s, timed where they train
         self.workers = Workers()        # forked from one server (timing.worker_server); threads per spec
@@ -83,11 +83,11 @@ class Session:
         benchmark_session.handle_loading()
 
     # --- timing in worker processes ------------------------------------------------------------
-    def _time_all(self, pytest_session) -> None:
+    def _time_all(self, pysession) -> None:
 
-        groups = tuple(dict.fromkeys(g for it in pytest_session.items if (g := group_of(it))))
+        groups = tuple(dict.fromkeys(g for it in pysession.items if (g := group_of(it))))
         selected: dict[str, list[str]] = {g.label: [] for g in groups}
-        for it in pytest_session.items:
+        for it in pysession.items:
             if (g := group_of(it)) is not None:
                 selected[g.label].append(it.callspec.params["variant"])
         spec = WorkSpec(groups, tuple(VARIANTS), self.base, self.opt("aa"), self.opt("interleave_s"),
@@ -103,12 +103,12 @@ class Session:
         except RuntimeError as e:
             pytest.exit(f"dotbias: {e}", returncode=1)
 
-    def measure(self, pytest_session, group: Group, variant: str) -> dict:
+    def measure(self, pysession, group: Group, variant: str) -> dict:
         """What this (group, variant) stores in extra_info: rounds per process, why the timing
         stopped, A/A, and for kernel groups the peak memory of one call, the floors and the counts."""
 
         if self.rounds is None:
-            self._time_all(pytest_session)
+            self._time_all(pysession)
         timed = self.rounds[group.label]
         info = {"timing": {"seconds": timed.seconds(variant),
                            "iterations": [r.iterations for r in timed.rounds],
@@ -131,7 +131,7 @@ class Session:
                 floor_ = self.beside.floor(group, variant)
                 info["floor"] = floor_.as_dict()
             if self.opt("instructions") and group.device == "cpu":
-                counts = self._instructions(pytest_session, group).get(variant)
+                counts = self._instructions(pysession, group).get(variant)
                 if counts is not None:
                     info["instructions"] = counts.as_dict()
         self.measured[(group.label, variant)] = benchmark_record(
@@ -139,7 +139,7 @@ class Session:
             floor=floor_, instructions=counts, contract=contract)
         return info
 
-    def _instructions(self, pytest_session, group: Group) -> dict:
+    def _instructions(self, pysession, group: Group) -> dict:
         """Every variant's counts for `group`; at the first call, every selected CPU kernel group
         is counted in one valgrind process (its start-up is most of the cost)."""
 
@@ -152,7 +152,7 @@ class Session:
                 self._say(reason)
             self.counts[group.label] = {}
             return {}
-        groups = [g for g in dict.fromkeys(group_of(it) for it in pytest_session.items)
+        groups = [g for g in dict.fromkeys(group_of(it) for it in pysession.items)
                   if g and g.device == "cpu" and g.operation in KERNELS and g.label not in self.counts]
         calls, threads = self.opt("instructions_calls"), self.opt("threads")
         eager = [v for v in VARIANTS if not compiles(v)]
