@@ -37,10 +37,12 @@ def _run(args) -> int:
 
 def _ablations(args) -> int:
     from dotbias.equivalence.ablations import ablations_report, run_all, write_ablations
+    from dotbias.equivalence.baseline import choose_baseline
+    from dotbias.models.registry import get_variant
 
     def work(rs, _):
         commands.log("ablations: running every reverted change and the disagreement map")
-        results = run_all(args.quick)
+        results = run_all(args.quick, baseline=get_variant(choose_baseline(None)))
         if rs is not None:
             write_ablations(results, rs.staging)
         return ablations_report(results), 0
@@ -49,10 +51,11 @@ def _ablations(args) -> int:
 
 def _check(args) -> int:
     from dotbias.equivalence.check import THREADS, render, run_checks, summarise
+    from dotbias.models.registry import get_variant
 
     def work(rs, _):
         commands.log("check: running the equivalence grid")
-        summary = summarise(run_checks())
+        summary = summarise(run_checks(baseline=get_variant(args.baseline)), baseline=args.baseline)
         text = render(summary)
         if rs is not None:
             rs.write_json("equivalence.json", summary.as_json())
@@ -147,9 +150,9 @@ def _main(argv: list[str] | None) -> int:
         args.argv = argv
         if getattr(args, "variant", None) is not None:      # the subcommands that run variants
             plugins.load_variants(args.variant, compile=args.compile)
-        if getattr(args, "baseline", None) is not None:     # the subcommands that judge variants
-            from dotbias.equivalence.baseline import set_baseline
-            set_baseline(args.baseline, source="--baseline")
+        if hasattr(args, "baseline"):       # the subcommands that judge variants: the run's choice
+            from dotbias.equivalence.baseline import choose_baseline
+            args.baseline = choose_baseline(args.baseline)
         _quiet_library_warnings()
         progress.set_enabled(False if args.no_progress else None)
         commands.stop_if_interrupted()          # before the subcommand imports torch and fastai

@@ -10,7 +10,8 @@ last row, float64- and half-only, duplicates, the fused sigmoid backward) was ca
 as many seeds at 20 as at 40.
 
 `--baseline NAME` (or $DOTBIAS_BASELINE; default `cp`) chooses the variant every test judges the
-others against; a bad --variant spec or baseline name is one `ERROR:` line (pytest.UsageError).
+others against: kept on `config.stash`, handed to tests by the `baseline` fixture; a bad
+--variant spec or baseline name is one `ERROR:` line (pytest.UsageError).
 
 The summary lines (mutation score, torch.compile count) work under pytest-xdist (`-n 2`): the
 score comes from the test reports' `mutation` property, which reach the controller from every
@@ -34,10 +35,12 @@ import torch
 import torch._dynamo  # noqa: F401
 from hypothesis import HealthCheck, settings
 
-from dotbias.equivalence import baseline
+from dotbias.equivalence.baseline import add_pytest_option as add_baseline_option
+from dotbias.equivalence.baseline import choose_baseline
 from dotbias.models import plugins
 from dotbias.models.compiled import compile_count
-from dotbias.models.registry import VARIANTS
+from dotbias.models.registry import VARIANTS, get_variant
+from dotbias.pytest_bench.options import BASELINE
 from helpers import children
 
 _COMMON = dict(deadline=None, print_blob=True, derandomize=False,
@@ -52,7 +55,7 @@ pytest_plugins = ["pytester"]
 
 def pytest_addoption(parser):
     plugins.add_pytest_option(parser)
-    baseline.add_pytest_option(parser)
+    add_baseline_option(parser)
 
 
 def pytest_configure(config):
@@ -60,7 +63,7 @@ def pytest_configure(config):
     baseline, before collection; bad input is a usage error (one line), not a traceback."""
     try:
         plugins.load_variants(config.getoption("variant"), compile=config.getoption("compile"))
-        baseline.choose_baseline(config.getoption("baseline"))
+        config.stash[BASELINE] = choose_baseline(config.getoption("baseline"))
     except ValueError as e:
         raise pytest.UsageError(str(e)) from None
     config.pluginmanager.register(Summary(), f"dotbias-summary-{id(config)}")
@@ -115,12 +118,12 @@ def pytest_runtest_makereport(item, call):
     outcome = yield
     report = outcome.get_result()
     if report.failed and call.excinfo is not None and hasattr(report.longrepr, "addsection"):
-        names = variants_in_traceback(call.excinfo.tb)
+        names = variants_in_traceback(call.excinfo.tb, item.config.stash[BASELINE])
         if names:
             report.longrepr.addsection("variant", "variant under test when it failed: " + ", ".join(names))
 
 
-def variants_in_traceback(tb) -> list[str]:
+def variants_in_traceback(tb, base: str) -> list[str]:
     from dotbias.models.variant import Variant
     found: dict[str, None] = {}
     while tb is not None:
@@ -129,7 +132,6 @@ def variants_in_traceback(tb) -> list[str]:
                 found[value.name] = None
         tb = tb.tb_next
     names = list(found)
-    base = baseline.baseline_name()
     return [n for n in names if n != base] or names
 
 
@@ -160,6 +162,12 @@ def pytest_collection_finish(session):
 
 
 ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="session")
+def baseline(request):
+    """The Variant this run judges every other against (--baseline, $DOTBIAS_BASELINE or cp)."""
+    return get_variant(request.config.stash[BASELINE])
 
 
 def _tiny_workers():
@@ -230,11 +238,10 @@ def report_child():
 def nested_pytest(pytester, monkeypatch):
     """`pytest ARGS` (paths relative to the repository) run in this process by pytester, not in a
     fresh interpreter that pays torch's and fastai's import again: returns pytester's RunResult.
-    `env` sets variables for the run. Afterwards the variant registry, the loaded specs, the chosen
-    baseline and torch's thread count are as before (the nested session changes them)."""
+    `env` sets variables for the run. Afterwards the variant registry, the loaded specs and torch's
+    thread count are as before (the nested session changes them)."""
     before, threads = dict(VARIANTS), torch.get_num_threads()
     monkeypatch.setattr(plugins, "_loaded", dict(plugins._loaded))
-    monkeypatch.setattr(baseline, "_chosen", baseline._chosen)
     for key in [k for k in os.environ if k.startswith("PYTEST_XDIST_")]:   # a session of its own,
         monkeypatch.delenv(key)                                             # not an xdist worker's
 

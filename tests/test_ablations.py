@@ -35,8 +35,8 @@ EXPECTED = {   # key: (stage, exception type, message fragment)
 
 
 @pytest.mark.parametrize("key", sorted(EXPECTED))
-def test_each_failing_ablation_raises_what_the_report_says(key):
-    row = run_model_ablation(*SPECS[key])
+def test_each_failing_ablation_raises_what_the_report_says(key, baseline):
+    row = run_model_ablation(*SPECS[key], baseline=baseline)
     stage, kind, fragment = EXPECTED[key]
     assert (row.stage, row.error_type) == (stage, kind)
     assert fragment in row.message and fragment in row.happens
@@ -44,8 +44,8 @@ def test_each_failing_ablation_raises_what_the_report_says(key):
                                  f"raised {kind}: ") and fragment in row.caught
 
 
-def test_dropping_keepdim_out_of_place_is_silent_and_the_property_reports_the_shape():
-    row = run_model_ablation(*SPECS["emb_no_keepdim_add"])
+def test_dropping_keepdim_out_of_place_is_silent_and_the_property_reports_the_shape(baseline):
+    row = run_model_ablation(*SPECS["emb_no_keepdim_add"], baseline=baseline)
     assert row.stage == "silent" and row.error_type is None
     assert row.output_shape == [BS, BS]
     assert f"output has shape [{BS}, {BS}], declared [bs, 1]" in row.caught
@@ -62,8 +62,8 @@ def test_the_silent_broadcast_breaks_mse_loss_flat_and_still_trains():
 
 
 @pytest.fixture(scope="module")
-def quick_results():
-    return run_all(quick=True)
+def quick_results(baseline):
+    return run_all(quick=True, baseline=baseline)
 
 
 @pytest.fixture(scope="module")

@@ -60,7 +60,8 @@ def test_the_report_judges_against_the_baseline_the_run_recorded(tmp_path):
     text = write_report([run], tmp_path / "out")
     assert "A/A torch_emb_copy/torch_emb" in text and "/cp " not in text, text
     md = (tmp_path / "out" / "REPORT.md").read_text()
-    assert "Baseline: torch_emb" in md and "cp/torch_emb [95% next run]" in md, md
+    assert "Baseline: torch_emb" in md and "| / torch_emb [95% next run] |" in md, md
+    assert "| torch_emb | " in md and "| baseline |" in md and "/ cp [" not in md, md
     data = json.loads((tmp_path / "out" / "report.json").read_text())
     assert data["baselines"] == ["torch_emb"] and data["rows"][0]["baseline"] == "torch_emb"
 
@@ -120,16 +121,14 @@ def test_pytest_bench_says_a_saved_run_had_another_baseline_and_its_gate_fails(t
 
 @pytest.fixture
 def restored():
-    """Whatever a test registers or chooses as baseline is forgotten afterwards."""
+    """Whatever a test registers (a baseline found by name joins the registry) is forgotten
+    afterwards."""
     before, loaded = dict(VARIANTS), dict(plugins._loaded)
-    previous = chosen.set_baseline(None)
-    chosen.set_baseline(previous)
     yield
     VARIANTS.clear()
     VARIANTS.update(before)
     plugins._loaded.clear()
     plugins._loaded.update(loaded)
-    chosen.set_baseline(previous)
 
 
 SPEC = "dotbias.models.zoo:FUSED"         # an opt-in zoo variant, named by a spec
@@ -140,7 +139,7 @@ def test_compare_takes_a_spec_as_baseline_like_candidate(monkeypatch, tmp_path, 
     seen = []
 
     def stop(self, candidate, base):
-        seen.append((candidate, base, chosen.baseline_name()))
+        seen.append((candidate, base, self.args.baseline))
         raise ValueError("stopped before measuring")
     monkeypatch.setattr(command.CompareRun, "compare", stop)
     code = cli.main(["compare", "emb", "--baseline", SPEC, "--out", str(tmp_path), "--no-progress"])
@@ -152,7 +151,7 @@ def test_compare_takes_a_spec_as_baseline_like_candidate(monkeypatch, tmp_path, 
 @pytest.mark.parametrize("option", [SPEC, "fused"])
 def test_every_baseline_option_takes_a_name_or_a_spec(option, monkeypatch, tmp_path, restored):
     seen = []
-    monkeypatch.setattr(cli, "_check", lambda args: seen.append(chosen.baseline_name()) or 0)
+    monkeypatch.setattr(cli, "_check", lambda args: seen.append(args.baseline) or 0)
     assert cli.main(["check", "--baseline", option, "--out", "", "--no-progress"]) == 0
     assert chosen.choose_baseline(option) == "fused"        # pytest tests / pytest bench --baseline
     assert seen == ["fused"]

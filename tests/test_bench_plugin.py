@@ -13,10 +13,9 @@ from types import SimpleNamespace
 import pytest
 from pytest_benchmark.stats import Stats
 
-from dotbias.equivalence.baseline import baseline_name
+from dotbias.models.optimizers import compiles as compiled
 from dotbias.models.registry import VARIANTS
 from dotbias.pytest_bench.options import fail_slower
-from dotbias.pytest_bench.plugin import compiled
 from dotbias.report.summary import load_run, summarise
 from dotbias.timing import stats
 from dotbias.timing.groups import DEFAULT_SIZES
@@ -44,9 +43,8 @@ def _bench(variant: str, processes: list[list[float]], base: str) -> dict:
             "stats": {**s.as_dict(), "data": s.data, "iterations": 1}}
 
 
-def _saved_run(path: Path) -> Path:
+def _saved_run(path: Path, base: str) -> Path:
     """A saved forward run in which every registered variant was far faster than the baseline."""
-    base = baseline_name()
     benches = []
     for i, v in enumerate(VARIANTS):
         num, den = paired(1.0 if v == base else SAVED_SPEEDUP, seed=i, processes=3, rounds=20)
@@ -57,16 +55,16 @@ def _saved_run(path: Path) -> Path:
 
 
 @pytest.fixture(scope="module")
-def tiny_run(tmp_path_factory):
+def tiny_run(tmp_path_factory, baseline):
     """One tiny `pytest bench` of the forward group, compared with a saved run under `--fail-slower`."""
     tmp = tmp_path_factory.mktemp("bench")
-    saved = _saved_run(tmp / "saved.json")
+    saved = _saved_run(tmp / "saved.json", baseline.name)
     store = tmp / "store"
     # run from `tmp`: pytest-benchmark names a storage outside the working folder by a path relative
     # to it when the saved run's machine differs (and fails when it cannot)
     cmd = [sys.executable, "-m", "pytest", str(ROOT / "bench"), "-q", "-p", "no:cacheprovider", *TINY,
            f"--benchmark-storage=file://{store}", "--benchmark-autosave", "--benchmark-save-data",
-           f"--benchmark-compare={saved}", "--fail-slower=5%"]
+           f"--benchmark-compare={saved}", "--fail-slower=5%", "--baseline", baseline.name]
     env = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST_XDIST_")}  # not a worker
     done = subprocess.run(cmd, cwd=tmp, capture_output=True, text=True, timeout=600,
                           env={**env, "OMP_NUM_THREADS": "1"})
@@ -103,12 +101,12 @@ def test_pytest_benchmark_stats_are_the_worker_rounds_and_agree_with_the_report(
 
 @pytest.mark.slow
 @pytest.mark.timing        # real timing: .ci/run runs these serially (docs/ci.md)
-def test_fail_slower_fails_the_run_naming_group_and_variant(tiny_run):
+def test_fail_slower_fails_the_run_naming_group_and_variant(tiny_run, baseline):
     done, _ = tiny_run
     out = done.stdout
     assert done.returncode == 1, out[-3000:] + done.stderr[-2000:]
     fails = [ln for ln in out.splitlines() if ln.startswith("--fail-slower 5%: FAILED: ")]
-    base = baseline_name()
+    base = baseline.name
     named = {ln.split(f"forward cpu {SIZE.name} float32: ", 1)[1].split(" (its ratio to ")[0] for ln in fails}
     assert named == set(VARIANTS) - {base}, out[-3000:]
     assert all(f"(its ratio to {base} " in ln and "x slower [" in ln for ln in fails)   # 1e6x
@@ -144,15 +142,16 @@ def test_a_bad_fail_slower_stops_pytest_bench_in_one_line(tmp_path, nested_pytes
 
 @pytest.mark.timing        # a tiny real timing: .ci/run runs these serially (docs/ci.md)
 def test_a_training_setup_is_timed_beside_the_baseline_with_its_floor(tmp_path, nested_pytest,
-                                                                      monkeypatch):
+                                                                        baseline, monkeypatch):
     """`--training BASE+fused` in the step group: a row of its own in the saved run (measured, not
-    compiled, with its floor), beside the baseline's; its worker's rounds timed in this process
-    (helpers/inprocess.py). Caught: a setup name handed to the variant registry (every setup's
-    benchmark failed with 'unknown variant')."""
+    compiled, with its floor and its contract note), beside the baseline's; its worker's rounds
+    timed in this process (helpers/inprocess.py). Caught: a setup name handed to the variant
+    registry (every setup's benchmark failed with 'unknown variant')."""
     time_in_process(monkeypatch)
-    base = baseline_name()
+    base = baseline.name
     setup = f"{base}+fused"
     done = nested_pytest("bench", "-q", "-k", f"test_step and cpu and {base}", "--training", setup,
+                         "--baseline", base,
                          "--processes=1", "--interleave-s=0.05", f"--benchmark-storage=file://{tmp_path}",
                          f"--benchmark-json={tmp_path / 'run.json'}")
     assert done.ret == 0, "\n".join(done.outlines[-30:])
@@ -160,11 +159,13 @@ def test_a_training_setup_is_timed_beside_the_baseline_with_its_floor(tmp_path, 
             for b in json.loads((tmp_path / "run.json").read_text())["benchmarks"]}
     assert {base, setup} <= set(rows), sorted(rows)
     assert rows[setup]["compiled"] is False and rows[setup]["floor"]["bytes"] > 0
+    assert rows[setup]["contract"]["passed"] is True and "one-cycle steps" in rows[setup]["contract"]["what"]
+    assert "contract" not in rows[base]          # the baseline is what the others are held to
     assert all(s > 0 for s in sum(rows[setup]["timing"]["seconds"], []))
 
 
-def test_a_setup_compiles_where_its_variant_or_its_optimizer_does():
-    base = baseline_name()
+def test_a_setup_compiles_where_its_variant_or_its_optimizer_does(baseline):
+    base = baseline.name
     assert not compiled(base) and not compiled(f"{base}+fused")
     assert compiled(f"{base}_compiled") and compiled(f"{base}+compiled_step")
     assert compiled(f"{base}_compiled+fused")

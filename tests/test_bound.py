@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from dotbias.equivalence.contract import FACTOR, assert_equivalent, check_baseline, get_baseline
+from dotbias.equivalence.contract import FACTOR, assert_equivalent, check_baseline
 from dotbias.equivalence.hunt import hunt
 from dotbias.equivalence.reference import APRIORI_ULPS, FLOOR_ULPS, reference_batch
 from dotbias.equivalence.strategies import ALL_DTYPES, Case
@@ -44,18 +44,18 @@ SATURATED = [  # each was outside the old bound (cp 129x, 5x, einsum rejected, c
 
 
 @pytest.mark.parametrize("spec", SATURATED, ids=lambda s: f"{s[6]}-{s[7]}".replace("torch.", ""))
-def test_saturated_sigmoids_keep_the_baseline_and_every_variant_inside(spec):
+def test_saturated_sigmoids_keep_the_baseline_and_every_variant_inside(spec, baseline):
     p, x, y = issue_inputs(*spec)
     ref = reference_batch(p, x, y)
-    assert check_baseline(get_baseline(), p, x, y, reference=ref).passed
-    for r in assert_equivalent(eager_zoo(), p, x, y):
+    assert check_baseline(baseline, p, x, y, reference=ref).passed
+    for r in assert_equivalent(eager_zoo(), p, x, y, baseline=baseline):
         assert r.passed and r.usage < 1, r.where
 
 
-def test_the_first_saturated_case_from_the_strategies():
+def test_the_first_saturated_case_from_the_strategies(baseline):
     """One rating at logit 11.04: `cp`'s float32 gradients were 18x over the old bound."""
     case = Case(747, 247, 247, 1, "uniform", torch.float32, "cpu", 7980)
-    r = check_baseline(get_baseline(), case.params(), *case.batch())
+    r = check_baseline(baseline, case.params(), *case.batch())
     assert r.passed and r.usage < 1, r.first_failure()
 
 
@@ -72,12 +72,12 @@ def test_the_floor_is_the_bound_at_fewer_ulps_and_grows_where_the_sigmoid_satura
     assert rel[3.0] > 10 * rel[0.1], rel
 
 
-def test_a_wrong_gradient_at_a_saturated_sigmoid_is_still_caught():
+def test_a_wrong_gradient_at_a_saturated_sigmoid_is_still_caught(baseline):
     """Sound, not vacuous: at a logit about 11 in float32 a bias gradient 10% off fails the
     relative rule (FACTOR x the baseline's error + the floor), and 30% off the a-priori bound."""
     case = Case(747, 247, 247, 1, "uniform", torch.float32, "cpu", 7980)
     ref = reference_batch(case.params(), *case.batch())
-    base = check_baseline(get_baseline(), case.params(), *case.batch(), reference=ref)
+    base = check_baseline(baseline, case.params(), *case.batch(), reference=ref)
     err = next(c.max_err for c in base.checks if c.tensor == "user_bias")
     g = ref.grads.user_bias.abs().max().item()
     assert FACTOR * err + ref.floors["user_bias"] < 0.1 * g and ref.bounds["user_bias"] < 0.3 * g
@@ -85,8 +85,8 @@ def test_a_wrong_gradient_at_a_saturated_sigmoid_is_still_caught():
 
 @pytest.mark.slow
 @pytest.mark.parametrize("dtype", ALL_DTYPES, ids=str)
-def test_a_targeted_hunt_of_500_cases_finds_no_correct_variant_outside(dtype, capsys):
-    r = hunt(eager_zoo(), dtype, 500)
+def test_a_targeted_hunt_of_500_cases_finds_no_correct_variant_outside(dtype, capsys, baseline):
+    r = hunt(eager_zoo(), dtype, 500, baseline=baseline)
     with capsys.disabled():
         print(f"\nhunt {dtype}: {r.cases} cases, largest baseline error/bound {r.baseline_usage:.3g}, "
               f"variant error/allowed {r.variant_usage:.3g}")

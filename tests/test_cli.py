@@ -166,7 +166,7 @@ def test_threads_are_set_and_recorded(tmp_path, capsys, monkeypatch):
     assert manifest(tmp_path / "o" / "run")["threads"] == 3
 
 
-def test_check_records_the_threads_it_ran_with(tmp_path, capsys, monkeypatch):
+def test_check_records_the_threads_it_ran_with(tmp_path, capsys, monkeypatch, baseline):
     """`dotbias check` pins its own thread count whatever --threads says; its results and manifest
     record the count the grid ran with, not the option. Run on a set the test controls (the
     baseline and a copy of it), so a wrong variant plugged in cannot fail this mechanics test."""
@@ -174,10 +174,11 @@ def test_check_records_the_threads_it_ran_with(tmp_path, capsys, monkeypatch):
     monkeypatch.setattr(grid, "CASES", [("same", 5, 5, 2, 32, "same")])
     seen = []
     run_checks = grid.run_checks
-    monkeypatch.setattr(grid, "run_checks", lambda: seen.append(torch.get_num_threads()) or run_checks())
-    with only(*baseline_and_copy()) as names:
-        code, out, err = run_cli(["check", "--threads", "3", "--out", str(tmp_path), "--no-progress"],
-                                 capsys)
+    monkeypatch.setattr(grid, "run_checks",
+                        lambda **k: seen.append(torch.get_num_threads()) or run_checks(**k))
+    with only(*baseline_and_copy(baseline), baseline=baseline) as names:
+        code, out, err = run_cli(["check", "--threads", "3", "--out", str(tmp_path), "--no-progress",
+                                  "--baseline", baseline.name], capsys)
     assert code == 0, f"dotbias check on {names}: exit {code}\n{out}{err}"
     data = json.loads((tmp_path / "check" / "equivalence.json").read_text())
     assert seen == [grid.THREADS] == [1]
@@ -245,4 +246,4 @@ def test_a_failure_while_a_variant_runs_names_it():
             run_batch(v, get_variant("cp"))
     except IndexError as e:
         tb = e.__traceback__
-    assert variants_in_traceback(tb) == ["culprit_x"]        # the baseline left out
+    assert variants_in_traceback(tb, "cp") == ["culprit_x"]        # the baseline left out

@@ -22,7 +22,6 @@ from dotbias.compare.presets import DEFAULT, THOROUGH
 from dotbias.compare.settings import Settings
 from dotbias.compare.speed import Budget, Timed, _state
 from dotbias.compare.verdict import DIFFERENT, EQUIVALENT, SLOWER, Comparison, as_json, verdict_line
-from dotbias.equivalence.baseline import baseline_name
 from dotbias.models import plugins
 from dotbias.models.registry import VARIANTS
 from dotbias.timing.groups import DEFAULT_SIZES, Group
@@ -82,13 +81,15 @@ def variant_module(tmp_path, monkeypatch):
 
 @pytest.mark.slow
 @pytest.mark.timing        # real timing: .ci/run runs these serially (docs/ci.md)
-def test_the_readme_variant_is_equivalent_exits_0_and_writes_three_files(tmp_path, variant_module):
+def test_the_readme_variant_is_equivalent_exits_0_and_writes_three_files(tmp_path, variant_module,
+                                                                         baseline):
     spec = variant_module("mine")
     out = subprocess.run([sys.executable, "-m", "dotbias.cli", "compare", spec, "--out",
-                          str(tmp_path / "out"), "--time-budget", "0", *FAST],
+                          str(tmp_path / "out"), "--time-budget", "0", "--baseline", baseline.name,
+                          *FAST],
                          capture_output=True, text=True, cwd=tmp_path, timeout=900)
     assert out.returncode == 0, out.stdout + out.stderr
-    assert out.stdout.startswith(f"mine vs {baseline_name()}: equivalent"), out.stdout
+    assert out.stdout.startswith(f"mine vs {baseline.name}: equivalent"), out.stdout
     assert "Traceback" not in out.stderr
     files = sorted(p.name for p in (tmp_path / "out" / "compare").iterdir())
     assert {"compare.md", "compare.json", "compare.png"} <= set(files)
@@ -98,12 +99,14 @@ def test_the_readme_variant_is_equivalent_exits_0_and_writes_three_files(tmp_pat
     assert data["memory"][0]["candidate_bytes"] > 0 and data["speed"][0]["processes"] >= 2
 
 
-def test_a_forgotten_item_bias_is_different_and_names_the_tensor(tmp_path, variant_module, capsys):
+def test_a_forgotten_item_bias_is_different_and_names_the_tensor(tmp_path, variant_module, capsys,
+                                                                 baseline):
     spec = variant_module("forgot", "forgot")
-    assert cli.main(["compare", spec, "--out", str(tmp_path), *FAST]) == DIFFERENT
+    assert cli.main(["compare", spec, "--out", str(tmp_path), "--baseline", baseline.name,
+                     *FAST]) == DIFFERENT
     out = capsys.readouterr().out
     first = out.splitlines()[0]
-    assert first.startswith(f"forgot vs {baseline_name()}: DIFFERENT") and "item_bias" in first, first
+    assert first.startswith(f"forgot vs {baseline.name}: DIFFERENT") and "item_bias" in first, first
     assert "not timed" in out
 
 
@@ -128,12 +131,13 @@ def test_a_sleep_in_forward_is_slower_than_5_percent(tmp_path, variant_module, c
 
 @pytest.mark.parametrize("argv, message", [
     (["compare", "no_such_variant"], "CANDIDATE 'no_such_variant': no variant of that name"),
-    (["compare", baseline_name(), "--baseline", baseline_name()], "both"),
-    (["compare", baseline_name(), "--max-slowdown", "fast"], "--max-slowdown: expected a percentage"),
-    (["compare", baseline_name(), "--operations", "forward,jump"], "unknown operation 'jump'"),
+    (["compare", "BASE", "--baseline", "BASE"], "both"),        # BASE: the run's baseline
+    (["compare", "BASE", "--max-slowdown", "fast"], "--max-slowdown: expected a percentage"),
+    (["compare", "BASE", "--operations", "forward,jump"], "unknown operation 'jump'"),
     (["compare", "nomodule_here:X"], "module 'nomodule_here' not found"),
 ])
-def test_bad_options_are_one_line_and_exit_2(argv, message, capsys, tmp_path):
+def test_bad_options_are_one_line_and_exit_2(argv, message, capsys, tmp_path, baseline):
+    argv = [baseline.name if a == "BASE" else a for a in argv]
     assert cli.main(argv + ["--out", str(tmp_path)]) == 2
     err = capsys.readouterr().err
     assert message in err and len(err.strip().splitlines()) == 1, err
@@ -178,7 +182,13 @@ def _fake_worker(monkeypatch, noise: float, fail_at: int | None = None):
         shift = rng.normal(0, noise)
         return {g.label: Rounds({spec.variants[0]: [1.2e-3 * np.exp(shift)] * 5,
                                  spec.variants[1]: [1e-3] * 5}, 100) for g in spec.groups}
-    monkeypatch.setattr(speed, "run_process", run_process)
+    class Workers:          # the fork server's stand-in: every call is run_process above
+        def __init__(self, threads: int = 1):
+            self.run = run_process
+
+        def close(self) -> None:
+            pass
+    monkeypatch.setattr(speed, "Workers", Workers)
     return calls
 
 

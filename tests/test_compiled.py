@@ -16,13 +16,12 @@ import torch
 from hypothesis import given
 from hypothesis import strategies as st
 
-from dotbias.equivalence.baseline import baseline_name
 from dotbias.models import plugins, zoo
 from dotbias.models.compiled import CompileCount, CompiledBuild, compile_count, is_compiled
 from dotbias.models.registry import VARIANTS, declared_init, get_variant
 from dotbias.models.variant import Variant
 from dotbias.report.markdown import verdict_lines
-from dotbias.report.summary import summarise_group
+from dotbias.report.summary import read_benchmark, summarise_group
 from dotbias.timing import rounds
 from dotbias.timing.groups import Group, Size
 from dotbias.timing.operations import make_op
@@ -46,18 +45,18 @@ unspecialised = st.tuples(st.integers(2, 300), st.integers(2, 300), st.integers(
 @pytest.mark.slow
 @pytest.mark.parametrize("dtype", ALL_DTYPES, ids=str)
 @pytest.mark.parametrize("variant", COMPILED, ids=lambda v: v.name)
-def test_a_compiled_variant_holds_to_the_contract_with_two_graphs_per_dtype(variant, dtype):
+def test_a_compiled_variant_holds_to_the_contract_with_two_graphs_per_dtype(variant, dtype, baseline):
     if (reason := variant.unsupported(dtype)) is not None:
         pytest.skip(reason)
     for first in (Case(5, 7, 3, 4, "uniform", dtype, "cpu", 0),     # this dtype's graph, then
                   Case(6, 8, 4, 5, "uniform", dtype, "cpu", 0)):    # its symbolic-size graph
-        equivalence_property(first, [variant])
+        equivalence_property(first, [variant], baseline=baseline)
     before = compile_count()
 
     @given(cases(st.just(dtype), sizes=unspecialised, kinds=index_kinds, y_range=st.just((0, 5.5)),
                  device=st.just("cpu")))
     def prop(case):
-        equivalence_property(case, [variant])
+        equivalence_property(case, [variant], baseline=baseline)
     prop()
     recompiles = (compile_count() - before).graphs
     assert recompiles == 0, f"{variant.name} recompiled {recompiles} graph(s) across {dtype} examples"
@@ -65,21 +64,22 @@ def test_a_compiled_variant_holds_to_the_contract_with_two_graphs_per_dtype(vari
 
 @pytest.mark.slow
 @pytest.mark.parametrize("variant", COMPILED, ids=lambda v: v.name)
-def test_a_compiled_variant_holds_at_sizes_of_one_and_an_empty_batch(variant):
+def test_a_compiled_variant_holds_at_sizes_of_one_and_an_empty_batch(variant, baseline):
     for case in (Case(1, 1, 1, 1, "same", torch.float32, "cpu", 1),
                  Case(3, 4, 2, 0, "uniform", torch.float32, "cpu", 2)):
-        equivalence_property(case, [variant])
+        equivalence_property(case, [variant], baseline=baseline)
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("bug", BUGS[:2], ids=[b.name for b in BUGS[:2]])
-def test_a_compiled_bug_is_caught_naming_itself(bug):
+def test_a_compiled_bug_is_caught_naming_itself(bug, baseline):
     twin = bug.compiled()
     for seed in range(5):
         try:
-            equivalence_property(Case(30, 40, 5, 64, "duplicates", torch.float32, "cpu", seed), [twin])
+            equivalence_property(Case(30, 40, 5, 64, "duplicates", torch.float32, "cpu", seed), [twin],
+                                 baseline=baseline)
         except AssertionError as e:
-            assert f"{bug.name}_compiled vs {baseline_name()} (" in str(e), str(e)[:500]
+            assert f"{bug.name}_compiled vs {baseline.name} (" in str(e), str(e)[:500]
             return
     pytest.fail(f"{twin.name} passed five cases")
 
@@ -182,7 +182,7 @@ def test_a_recompile_inside_the_rounds_is_counted_and_flagged_in_the_report(fake
             "seconds": [res.seconds[v]], "iterations": [res.iterations],
             "first_call_s": [res.first_call_s[v]], "compiles_in_rounds": [res.compiles_in_rounds[v]]}}}
         for v in ("compiled", "eager")]
-    text = "\n".join(verdict_lines(summarise_group(benches)))
+    text = "\n".join(verdict_lines(summarise_group([read_benchmark(b, b["name"]) for b in benches])))
     assert "RECOMPILED: compiled compiled 1 graph(s) inside the timed rounds" in text, text
     assert "compiled first call 5 s (compilation, outside the rounds)" in text, text
     assert "eager first call" not in text, text

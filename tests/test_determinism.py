@@ -8,7 +8,6 @@ import torch
 from hypothesis import given
 from hypothesis import strategies as st
 
-from dotbias.equivalence.baseline import baseline_name
 from dotbias.equivalence.contract import check_variant
 from dotbias.equivalence.reference import run_batch
 from dotbias.models.registry import VARIANTS
@@ -39,11 +38,11 @@ def test_repeated_runs_are_bit_identical_under_deterministic_algorithms(determin
             assert torch.equal(a, b), f"{name}: d{field} differs between runs ({case})"
 
 
-def test_large_float32_family_is_bitwise_under_deterministic_algorithms(deterministic):
+def test_large_float32_family_is_bitwise_under_deterministic_algorithms(deterministic, baseline):
     case = Case(50, 60, 128, 3000, "duplicates", torch.float32, "cpu", 3)
-    base = VARIANTS[baseline_name()]
+    base = baseline
     for v in VARIANTS.values():
-        r = check_variant(v, case.params(), *case.batch())
+        r = check_variant(v, case.params(), *case.batch(), baseline=base)
         assert r.passed, r.first_failure().message
         if v.same_family(base):
             assert r.exact and {c.rule for c in r.checks} == {"bitwise"}
@@ -51,10 +50,10 @@ def test_large_float32_family_is_bitwise_under_deterministic_algorithms(determin
 
 @cuda
 @given(cases(device=st.just("cuda")))
-def test_every_variant_holds_to_the_contract_on_cuda(case):
+def test_every_variant_holds_to_the_contract_on_cuda(baseline, case):
     x, y = case.batch()
     for v in VARIANTS.values():
-        r = check_variant(v, case.params(), x, y, case.y_range)
+        r = check_variant(v, case.params(), x, y, case.y_range, baseline=baseline)
         assert r.passed, r.first_failure().message
 
 

@@ -24,10 +24,10 @@ from dotbias.equivalence.contract import (
     check_tensor,
     check_variant,
     expect_exact,
-    get_baseline,
 )
 from dotbias.models.registry import VARIANTS
 from dotbias.models.variant import Variant
+from dotbias.pytest_bench.options import BASELINE
 from helpers.properties import SATURATED, equivalence_property, scaled_baseline
 from helpers.strategies import ALL_DTYPES, Case, all_dtypes, cases, duplicate_cases, half_dtypes
 
@@ -35,34 +35,34 @@ REPO = Path(__file__).resolve().parents[1]
 
 @given(cases())
 @example(SATURATED)
-def test_every_variant_holds_to_the_contract(case):
-    equivalence_property(case)
+def test_every_variant_holds_to_the_contract(baseline, case):
+    equivalence_property(case, baseline=baseline)
 
 
 @given(cases(half_dtypes))
-def test_every_variant_holds_to_the_contract_in_half_precision(case):
-    equivalence_property(case)
+def test_every_variant_holds_to_the_contract_in_half_precision(baseline, case):
+    equivalence_property(case, baseline=baseline)
 
 
 @given(duplicate_cases)
-def test_duplicate_indices_accumulate_within_the_contract(case):
-    equivalence_property(case)
+def test_duplicate_indices_accumulate_within_the_contract(baseline, case):
+    equivalence_property(case, baseline=baseline)
 
 
 @pytest.mark.parametrize("dtype", ALL_DTYPES, ids=str)
 @pytest.mark.parametrize("name", sorted(VARIANTS))
-def test_each_variant_at_a_large_table_and_batch(name, dtype):
+def test_each_variant_at_a_large_table_and_batch(name, dtype, baseline):
     """Every variant and dtype at least once at 100,000 rows and a batch of 5,000."""
     case = Case(100_000, 3000, 4, 5000, "uniform", dtype, "cpu", 7)
-    equivalence_property(case, [VARIANTS[name]])
+    equivalence_property(case, [VARIANTS[name]], baseline=baseline)
 
 
-def test_families_are_bitwise_and_the_rest_within_error():
+def test_families_are_bitwise_and_the_rest_within_error(baseline):
     case = Case(50, 60, 8, 300, "duplicates", torch.float32, "cpu", 3)
     x, y = case.batch()
-    base = get_baseline()
+    base = baseline
     for v in VARIANTS.values():
-        r = check_variant(v, case.params(), x, y)
+        r = check_variant(v, case.params(), x, y, baseline=base)
         same_family = v.same_family(base)
         rules = {c.rule for c in r.checks}
         assert rules == ({"bitwise"} if same_family else {"within error"}), f"{r.where}: rules {rules}"
@@ -102,9 +102,9 @@ def test_a_baseline_off_by_1e_3_fails_the_a_priori_bound_naming_itself_first(dty
     with scaled_baseline() as (copy, built):
         others = [v for v in VARIANTS.values() if v.name.startswith("spy_")]
         with pytest.raises(BaselineError) as e:
-            check_variant(others[0], case.params(), x, y)
+            check_variant(others[0], case.params(), x, y, baseline=copy)
         with pytest.raises(BaselineError) as e2:
-            assert_equivalent(others, case.params(), x, y)
+            assert_equivalent(others, case.params(), x, y, baseline=copy)
     for err in (e, e2):
         assert str(err.value).startswith(f"baseline {copy.name} (n_users=50, n_items=60, n_factors=8, "
                                          f"bs=300, {str(dtype)[6:]}, cpu): user_factors grad row ")
@@ -117,31 +117,25 @@ def test_any_registered_variant_can_be_the_baseline():
     case = Case(30, 40, 6, 200, "duplicates", torch.float32, "cpu", 5)
     x, y = case.batch()
     for name in list(VARIANTS):
-        previous = chosen.set_baseline(name)
-        try:
-            for r in assert_equivalent(list(VARIANTS.values()), case.params(), x, y):
-                assert r.baseline == name, r.where
-        finally:
-            chosen.set_baseline(previous)
+        for r in assert_equivalent(list(VARIANTS.values()), case.params(), x, y,
+                                   baseline=VARIANTS[name]):
+            assert r.baseline == name, r.where
 
 
-def test_the_chosen_baseline_is_the_one_asked_for(request, monkeypatch):
+def test_the_chosen_baseline_is_the_one_asked_for(request, monkeypatch, baseline):
     asked = request.config.getoption("baseline") or os.environ.get(chosen.ENV) or DEFAULT_BASELINE
-    assert get_baseline().name == asked
+    assert baseline.name == asked
     other = next(n for n in VARIANTS if n != asked)
-    try:
-        monkeypatch.setenv(chosen.ENV, other)
-        assert chosen.choose_baseline(None) == other == get_baseline().name
-        assert chosen.choose_baseline(asked) == asked       # the option wins over the variable
-        with pytest.raises(ValueError, match=r"^--baseline 'nope': no variant of that name; "
-                                             r"registered: "):
-            chosen.choose_baseline("nope")
-        monkeypatch.setenv(chosen.ENV, "nope")
-        with pytest.raises(ValueError, match=rf"^\${chosen.ENV} 'nope': no variant of that name"):
-            chosen.choose_baseline(None)
-    finally:
-        chosen.set_baseline(asked)
-    assert get_baseline().name == asked
+    monkeypatch.setenv(chosen.ENV, other)
+    assert chosen.choose_baseline(None) == other
+    assert chosen.choose_baseline(asked) == asked       # the option wins over the variable
+    with pytest.raises(ValueError, match=r"^--baseline 'nope': no variant of that name; "
+                                         r"registered: "):
+        chosen.choose_baseline("nope")
+    monkeypatch.setenv(chosen.ENV, "nope")
+    with pytest.raises(ValueError, match=rf"^\${chosen.ENV} 'nope': no variant of that name"):
+        chosen.choose_baseline(None)
+    assert request.config.stash[BASELINE] == asked      # choosing again leaves the run's choice
 
 
 def test_a_bad_variant_spec_or_baseline_is_one_error_line_in_pytest_tests_and_bench(nested_pytest):
@@ -155,12 +149,12 @@ def test_a_bad_variant_spec_or_baseline_is_one_error_line_in_pytest_tests_and_be
 
 
 @given(cases(all_dtypes))
-def test_a_copy_of_any_variant_is_accepted(case):
+def test_a_copy_of_any_variant_is_accepted(baseline, case):
     """Registering an exact copy must keep everything green: a copy checks like its original."""
     copies = [Variant(f"{v.name}_copy", v.build, v.description, v.output_shape, v.paths,
                       v.to_canonical, v.load_canonical, v.canonical_grads, v.init, v.exact_with)
               for v in VARIANTS.values()]
-    equivalence_property(case, copies)
+    equivalence_property(case, copies, baseline=baseline)
 
 
 def test_example_counts_come_from_the_profile(request):

@@ -127,7 +127,7 @@ def run_case(kind: str, argv: list[str], capsys, *, sandbox: Sandbox | None = No
              env: dict[str, str] | None = None, prepare=None) -> tuple[int, str]:
     """Run `dotbias ARGV` in a fresh sandbox and hold it to the rules; (exit code, stderr)."""
     box = sandbox or Sandbox()
-    state = (dict(VARIANTS), dict(plugins._loaded), baseline._chosen, os.getcwd(),
+    state = (dict(VARIANTS), dict(plugins._loaded), os.getcwd(),
              signal.getsignal(signal.SIGINT), {k: os.environ.get(k) for k in env or {}})
     try:
         if prepare is not None:
@@ -156,12 +156,11 @@ def run_case(kind: str, argv: list[str], capsys, *, sandbox: Sandbox | None = No
 
 
 def _restore(state) -> None:
-    variants, loaded, chosen, cwd, sigint, env = state
+    variants, loaded, cwd, sigint, env = state
     VARIANTS.clear()
     VARIANTS.update(variants)
     plugins._loaded.clear()
     plugins._loaded.update(loaded)
-    baseline._chosen = chosen
     progress.set_enabled(False)
     os.chdir(cwd)
     signal.signal(signal.SIGINT, sigint)
@@ -236,7 +235,7 @@ def test_pytest_tests_and_bench_options(case):
     through `fail_slower`: each accepts or refuses with one line naming the value."""
     what, value, compare = case
     from dotbias.pytest_bench.plugin import fail_slower
-    state = (dict(VARIANTS), dict(plugins._loaded), baseline._chosen, os.getcwd(),
+    state = (dict(VARIANTS), dict(plugins._loaded), os.getcwd(),
              signal.getsignal(signal.SIGINT), {})
     try:
         if what == "--fail-slower":

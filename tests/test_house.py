@@ -173,3 +173,119 @@ def test_the_import_check_sees_an_import_inside_a_function(tmp_path):
     f = tmp_path / "m.py"
     f.write_text("import os\ndef g():\n    import json\n    from torch import nn\n")
     assert function_level_imports(f) == [(3, "json"), (4, "torch")]
+
+
+# Module-level state: the only mutable state in dotbias/ that outlives a call, each documented in
+# docs/architecture.md ("What stays per process") with its reason. Everything else a run needs
+# lives on the object that runs it or on pytest's `config.stash`.
+PROCESS_STATE = {
+    "dotbias.models.registry.VARIANTS": "the variant registry users plug into",
+    "dotbias.models.plugins._loaded": "the specs loaded into that registry (workers load them again)",
+    "dotbias.models.optimizers.ADAM_IMPLS": "the optimizer registry users plug into",
+    "dotbias.io.progress._enabled": "the progress switch of the process's one stderr",
+    "dotbias.io.interrupts.Interrupt": "a Ctrl-C seen: signals are delivered per process",
+    # functools.cache on pure builders: the same input always builds the same thing
+    "dotbias.models.registry.compiled_twin": "a variant's compiled twin, made once",
+    "dotbias.models.whole_step.compiled_whole": "the compiled whole step, compiled once",
+    "dotbias.models.optimizers._compiled_adamw": "the compiled AdamW, compiled once",
+}
+MUTABLE_CALLS = {"dict", "list", "set", "defaultdict", "OrderedDict", "deque", "Counter", "bytearray"}
+MUTATORS = {"append", "extend", "insert", "update", "setdefault", "pop", "popitem", "clear", "add",
+            "discard", "remove", "sort", "reverse", "appendleft", "__setitem__", "__delitem__"}
+CACHES = {"cache", "lru_cache", "cached_property"}
+
+
+def _top_level(tree: ast.Module) -> list[ast.stmt]:
+    """The module's own statements, those under a top-level `if`/`try` included."""
+    out, todo = [], list(tree.body)
+    while todo:
+        node = todo.pop(0)
+        out.append(node)
+        if isinstance(node, (ast.If, ast.Try)):
+            todo += node.body + node.orelse + getattr(node, "finalbody", []) + [
+                s for h in getattr(node, "handlers", []) for s in h.body]
+    return out
+
+
+def _is_mutable(value: ast.expr | None) -> bool:
+    if isinstance(value, (ast.Dict, ast.List, ast.Set, ast.DictComp, ast.ListComp, ast.SetComp)):
+        return True
+    return isinstance(value, ast.Call) and getattr(value.func, "id", getattr(value.func, "attr", None)) \
+        in MUTABLE_CALLS
+
+
+def module_bindings(path: Path) -> tuple[set[str], set[str]]:
+    """(names bound at module level to a mutable container, classes defined at module level)."""
+    containers, classes = set(), set()
+    for node in _top_level(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.ClassDef):
+            classes.add(node.name)
+        targets = node.targets if isinstance(node, ast.Assign) else [node.target] if isinstance(
+            node, ast.AnnAssign) else []
+        if targets and _is_mutable(node.value):
+            containers |= {t.id for t in targets if isinstance(t, ast.Name)}
+    return containers, classes
+
+
+def _owner(node: ast.expr) -> str | None:
+    """The name whose object `node` reaches first: NAME, NAME[...], module.NAME -> NAME."""
+    while isinstance(node, ast.Subscript):
+        node = node.value
+    return node.id if isinstance(node, ast.Name) else node.attr if isinstance(node, ast.Attribute) else None
+
+
+def module_state(path: Path, name: str, watched: dict[str, str], classes: dict[str, str]) -> set[str]:
+    """The module-level state `path` keeps or changes, as 'dotbias.module.NAME': a `global`
+    statement, a cached function, a mutable container mutated anywhere (`watched`: its name ->
+    the module binding it), a class attribute assigned (`classes`: class -> module)."""
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Global):
+            found |= {f"{name}.{n}" for n in node.names}
+        elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            decorators = [d.func if isinstance(d, ast.Call) else d for d in node.decorator_list]
+            if any(getattr(d, "id", getattr(d, "attr", None)) in CACHES for d in decorators):
+                found.add(f"{name}.{node.name}")
+        elif isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and \
+                node.func.attr in MUTATORS and (owner := _owner(node.func.value)) in watched:
+            found.add(f"{watched[owner]}.{owner}")
+        targets = node.targets if isinstance(node, (ast.Assign, ast.Delete)) else [node.target] if \
+            isinstance(node, ast.AugAssign) else []
+        for t in targets:
+            if isinstance(t, ast.Subscript) and (owner := _owner(t)) in watched:
+                found.add(f"{watched[owner]}.{owner}")
+            elif isinstance(t, ast.Attribute) and isinstance(t.value, ast.Name) and t.value.id in classes:
+                found.add(f"{classes[t.value.id]}.{t.value.id}")
+    return found
+
+
+def package_state(paths: dict[str, Path]) -> dict[str, set[str]]:
+    """Module -> the module-level state it keeps or changes (`module_state`), over `paths`."""
+    watched, classes = {}, {}
+    for name, path in paths.items():
+        own, cls = module_bindings(path)
+        watched |= {n: name for n in own}
+        classes |= {c: name for c in cls}
+    return {name: module_state(path, name, watched, classes) for name, path in paths.items()}
+
+
+def test_no_module_level_mutable_state_but_the_documented_kind():
+    src = {n: p for n, p in sources().items() if n.startswith("dotbias")}
+    found = {s: n for n, states in package_state(src).items() for s in states}
+    new = sorted(f"{s} (in {n})" for s, n in found.items() if s not in PROCESS_STATE)
+    assert not new, ("module-level mutable state (keep it on the object that runs the command or "
+                     "on config.stash, or document it in docs/architecture.md and PROCESS_STATE): "
+                     + ", ".join(new))
+    doc = (ROOT / "docs" / "architecture.md").read_text(encoding="utf-8")
+    assert not [s for s in PROCESS_STATE if f"`{s.removeprefix('dotbias.')}`" not in doc]
+
+
+def test_the_state_check_sees_a_planted_global_a_cache_a_registry_and_a_flag(tmp_path):
+    (tmp_path / "m.py").write_text(
+        "import functools\nSEEN = {}\nLIMITS = [1, 2]\nCHOSEN = None\n\n\nclass Flag:\n    on = False\n\n\n"
+        "def remember(k):\n    SEEN[k] = 1\n    return LIMITS[0]\n\n\n"
+        "def choose(n):\n    global CHOSEN\n    CHOSEN = n\n    Flag.on = True\n\n\n"
+        "@functools.lru_cache\ndef build():\n    return [1]\n")
+    (tmp_path / "n.py").write_text("from m import SEEN\n\n\ndef more():\n    SEEN.update(a=1)\n")
+    found = package_state({"m": tmp_path / "m.py", "n": tmp_path / "n.py"})
+    assert found == {"m": {"m.SEEN", "m.CHOSEN", "m.Flag", "m.build"}, "n": {"m.SEEN"}}

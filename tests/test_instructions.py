@@ -12,7 +12,7 @@ import pytest
 from dotbias.report import markdown as rendering
 from dotbias.report.saved_run import instruction_minima
 from dotbias.report.summary import load_run, summarise
-from dotbias.timing import counts as ins
+from dotbias.timing import instruction_counts as ins
 from helpers.reports import bench_entry as _bench
 from helpers.reports import write_run as _run
 from helpers.synthetic_timing import paired

@@ -8,10 +8,9 @@ import numpy as np
 import pytest
 import torch
 
-from dotbias.equivalence.baseline import baseline_name
-from dotbias.models.registry import VARIANTS, get_variant, register, unregister
+from dotbias.models.registry import VARIANTS, register, unregister
 from dotbias.report.markdown import _group_table, row_json, verdict_lines
-from dotbias.report.summary import summarise_group
+from dotbias.report.summary import read_benchmark, summarise_group
 from dotbias.timing.groups import Group, Size
 from dotbias.timing.groups import memory_differs as differs
 from dotbias.timing.memory import op_peak_bytes, peak_bytes
@@ -31,9 +30,9 @@ def with_extra_buffer(build):
 
 
 @pytest.fixture
-def twin():
+def twin(baseline):
     """The baseline with an extra buffer, registered for this test only."""
-    base = get_variant(baseline_name())
+    base = baseline
     v = dataclasses.replace(base, name="extra_buffer_twin", build=with_extra_buffer(base.build),
                             exact_with=None)
     register(v)
@@ -42,12 +41,12 @@ def twin():
     assert v.name not in VARIANTS
 
 
-def test_an_extra_buffer_per_forward_shows_as_its_bytes(twin):
+def test_an_extra_buffer_per_forward_shows_as_its_bytes(twin, baseline):
     group = Group("forward", "cpu", SIZE, "float32")
-    base, more = op_peak_bytes(group, baseline_name()), op_peak_bytes(group, twin.name)
+    base, more = op_peak_bytes(group, baseline.name), op_peak_bytes(group, twin.name)
     expected = SIZE.bs * SIZE.n_factors * 4
     assert abs((more - base) - expected) <= 0.1 * expected, (
-        f"{twin.name} vs {baseline_name()}, {group.label}: {more - base} bytes more, expected {expected}")
+        f"{twin.name} vs {baseline.name}, {group.label}: {more - base} bytes more, expected {expected}")
 
 
 @pytest.mark.parametrize("operation", ["forward_backward", "step"])
@@ -94,11 +93,15 @@ def _bench(variant: str, peak: int, seed: int) -> dict:
 def test_report_shows_peak_memory_and_names_a_real_difference(cand_peak, named):
     """A memory column per variant in REPORT.md and report.json; a verdict line only beyond noise
     (against the baseline the run recorded)."""
-    row = summarise_group([_bench("cand", cand_peak, 0), _bench("base", 100_000, 1)])
+    row = summarise_group([read_benchmark(_bench("cand", cand_peak, 0), "cand"),
+                           read_benchmark(_bench("base", 100_000, 1), "base")])
     lines = [ln for ln in verdict_lines(row) if "peak memory" in ln]
     assert bool(lines) == named, lines
     if named:
         assert "peak memory cand/base 1.50x" in lines[0]
-    table = _group_table([row], several=False)
-    assert "cand peak memory" in table and "base peak memory" in table and "97.7 KiB" in table
+    table = _group_table([row], several=False).splitlines()
+    assert "peak memory" in table[0]
+    [cand] = [ln for ln in table if "| cand |" in ln]
+    [base] = [ln for ln in table if "| base |" in ln]
+    assert "97.7 KiB" in base and ("146.5 KiB" if named else "KiB") in cand
     assert row_json(row)["times"]["cand"]["memory"] == {"peak_bytes": cand_peak}

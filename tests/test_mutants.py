@@ -10,7 +10,6 @@ from contextlib import contextmanager
 import pytest
 from hypothesis import Phase, given, settings
 
-from dotbias.equivalence.contract import get_baseline
 from dotbias.models.optimizers import ADAM_IMPLS, register_impl, unregister_impl
 from helpers.mutants import BUGS, CORRECT, CORRECT_OPTIMIZERS, HAND_ADAMW, OPTIMIZER_BUGS, setup_of
 from helpers.properties import equivalence_property, init_property, training_property, trajectory_property
@@ -34,21 +33,23 @@ BOUNDED = settings(database=None, max_examples=EXAMPLES, phases=[Phase.explicit,
                    report_multiple_bugs=False, derandomize=True)
 
 
-def suite_properties(variant):
-    """The suite's properties restricted to `variant`, cheapest first."""
+def suite_properties(variant, base):
+    """The suite's properties restricted to `variant` (against `base`), cheapest first."""
     return [
         ("init", given(init_sizes, seeds)(lambda s, seed: init_property(s, seed, [variant]))),
-        ("equivalence", given(cases())(lambda c: equivalence_property(c, [variant]))),
-        ("half precision", given(cases(half_dtypes))(lambda c: equivalence_property(c, [variant]))),
-        ("duplicates", given(duplicate_cases)(lambda c: equivalence_property(c, [variant]))),
+        ("equivalence", given(cases())(lambda c: equivalence_property(c, [variant], baseline=base))),
+        ("half precision", given(cases(half_dtypes))(
+            lambda c: equivalence_property(c, [variant], baseline=base))),
+        ("duplicates", given(duplicate_cases)(
+            lambda c: equivalence_property(c, [variant], baseline=base))),
         ("trajectories", given(small_cases, optimizers, step_counts)(
-            lambda c, o, k: trajectory_property(c, o, k, [variant]))),
+            lambda c, o, k: trajectory_property(c, o, k, [variant], baseline=base))),
     ]
 
 
-def first_failure(variant) -> tuple[str, BaseException] | None:
+def first_failure(variant, base) -> tuple[str, BaseException] | None:
     """(property, error) of the first property that fails on `variant`, or None."""
-    for name, prop in suite_properties(variant):
+    for name, prop in suite_properties(variant, base):
         try:
             BOUNDED(prop)()
         except (AssertionError, BaseExceptionGroup) as e:       # hypothesis may group failures
@@ -59,21 +60,21 @@ def first_failure(variant) -> tuple[str, BaseException] | None:
 
 
 @pytest.mark.parametrize("bug", BUGS, ids=[b.name for b in BUGS])
-def test_the_suite_catches_each_catalogued_bug(bug, record_property):
-    found = first_failure(bug)
+def test_the_suite_catches_each_catalogued_bug(bug, record_property, baseline):
+    found = first_failure(bug, baseline)
     record_property("mutation", ("caught", found is not None))      # conftest.py's summary line
     assert found is not None, f"{bug.name} ({bug.description}) passed every property"
     name, error = found
     text = str(error) if not isinstance(error, BaseExceptionGroup) else str(error.exceptions[0])
     if name != "init":
-        assert f"{bug.name} vs {get_baseline().name} (" in text, text[:500]
+        assert f"{bug.name} vs {baseline.name} (" in text, text[:500]
     else:
         assert bug.name in text, text[:500]
 
 
 @pytest.mark.parametrize("variant", CORRECT, ids=[v.name for v in CORRECT])
-def test_the_suite_accepts_each_correct_but_different_variant(variant, record_property):
-    found = first_failure(variant)
+def test_the_suite_accepts_each_correct_but_different_variant(variant, record_property, baseline):
+    found = first_failure(variant, baseline)
     record_property("mutation", ("accepted", found is None))
     assert found is None, f"{variant.name} rejected by the {found[0]} property: {found[1]}"
 
@@ -88,10 +89,10 @@ def registered(impl):
         unregister_impl(impl.name)
 
 
-def training_failure(impl_name: str) -> BaseException | None:
+def training_failure(impl_name: str, base) -> BaseException | None:
     """The error of the training property on the baseline's variant trained by `impl_name`."""
-    setup = setup_of(impl_name)
-    prop = given(small_cases, step_counts)(lambda c, k: training_property(c, k, [setup]))
+    setup = setup_of(impl_name, base.name)
+    prop = given(small_cases, step_counts)(lambda c, k: training_property(c, k, [setup], baseline=base))
     try:
         BOUNDED(prop)()
     except (AssertionError, BaseExceptionGroup) as e:
@@ -102,13 +103,13 @@ def training_failure(impl_name: str) -> BaseException | None:
 
 
 @pytest.mark.parametrize("impl", OPTIMIZER_BUGS, ids=[b.name for b in OPTIMIZER_BUGS])
-def test_the_training_property_catches_each_optimizer_bug(impl, record_property):
+def test_the_training_property_catches_each_optimizer_bug(impl, record_property, baseline):
     with registered(impl):
-        error = training_failure(impl.name)
+        error = training_failure(impl.name, baseline)
     record_property("mutation", ("caught", error is not None))      # conftest.py's summary line
     assert error is not None, f"{impl.name} ({impl.description}) passed the training property"
     text = str(error) if not isinstance(error, BaseExceptionGroup) else str(error.exceptions[0])
-    assert f"{setup_of(impl).name} vs {get_baseline().name} (" in text, text[:500]
+    assert f"{setup_of(impl, baseline.name).name} vs {baseline.name} (" in text, text[:500]
 
 
 def _slow_if_compiled(name: str):
@@ -117,9 +118,9 @@ def _slow_if_compiled(name: str):
 
 
 @pytest.mark.parametrize("name", [_slow_if_compiled(n) for n in [*CORRECT_OPTIMIZERS, HAND_ADAMW.name]])
-def test_the_training_property_accepts_each_correct_implementation(name, record_property):
+def test_the_training_property_accepts_each_correct_implementation(name, record_property, baseline):
     with registered(HAND_ADAMW):
-        error = training_failure(name)
+        error = training_failure(name, baseline)
     record_property("mutation", ("accepted", error is None))
     assert error is None, f"{name} rejected by the training property: {error}"
 

@@ -64,13 +64,14 @@ def clean(monkeypatch):
     VARIANTS.update(before)
 
 
-def test_env_var_registers_a_variant_from_outside_the_repo(tmp_path, clean):
+def test_env_var_registers_a_variant_from_outside_the_repo(tmp_path, clean, baseline):
     clean.syspath_prepend(str(write_module(tmp_path / "elsewhere", "envmod")))
     clean.setenv(plugins.ENV, "envmod:VARIANT, envmod:make")
     assert plugins.load_variants() == ["envmod", "envmod_b"]
     assert plugins.load_variants() == ["envmod", "envmod_b"]          # twice: registered once
     inp = make_inputs(30, 40, 5, 64, seed=1, std=0.5)
-    assert_equivalent([VARIANTS["envmod"], VARIANTS["envmod_b"]], inp.params, inp.x, inp.y)
+    assert_equivalent([VARIANTS["envmod"], VARIANTS["envmod_b"]], inp.params, inp.x, inp.y,
+                      baseline=baseline)
 
 
 def test_an_installed_entry_point_is_found(tmp_path, clean):

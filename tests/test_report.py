@@ -120,3 +120,44 @@ def test_default_runs_picks_the_newest_per_machine(tmp_path, good_run):
         for name in names:
             (tmp_path / "store" / machine / name).write_bytes(good_run.read_bytes())
     assert [p.name for p in default_runs(tmp_path / "store")] == ["0002_y.json", "0001_z.json"]
+
+
+def test_floors_leave_out_compiled_kernels_and_say_why(tmp_path):
+    """A compiled variant has no floor (its kernels are not aten ops: counting ops counted the
+    eager ops they replace, 154% of such a 'floor' for a compiled step); the section says so.
+    Caught: a compiled row shown with a floor above its own time, or left out without a word."""
+    entries = _pair("step", 0.5, seed=3)
+    floor = {"ops": 80, "bytes": 14_000_000, "op_seconds": 1e-6, "bytes_per_second": 4e10}
+    entries[1]["extra_info"]["floor"] = floor
+    entries[0]["extra_info"]["compiled"] = True
+    entries[0]["extra_info"]["variant"] = "emb_compiled"
+    text = (write_report([_run(tmp_path / "run.json", entries)], tmp_path / "out") and
+            (tmp_path / "out" / "REPORT.md").read_text())
+    section = text[text.index("## Floors"):]
+    assert "No floor for emb_compiled: compiled kernels are not aten ops" in section
+    assert "| step cpu ml100k float32 | cp |" in section and "| emb_compiled |" not in section
+
+
+def test_the_fastest_named_is_the_fastest_that_kept_the_contract(tmp_path):
+    """Caught: a faster variant that FAILED the contract named as the answer; a run that held
+    nothing given an answer anyway. Ratios 0.5 (failed), 0.8 (kept), 0.9 (kept) to the baseline."""
+    entries = []
+    for name, ratio, passed in [("fast_wrong", 0.5, False), ("fast_right", 0.8, True),
+                                ("slower_right", 0.9, True)]:
+        num, den = paired(ratio, seed=1, processes=6, rounds=40)      # one seed: the same cp rounds
+        entry = _bench("step", name, num)
+        entry["extra_info"]["contract"] = {"passed": passed, "what": "8 one-cycle steps",
+                                           "usage": 0.1 if passed else 3.0,
+                                           "message": "" if passed else f"{name}: user_factors off"}
+        entries.append(entry)
+    entries.append(_bench("step", "cp", den))
+    text = (write_report([_run(tmp_path / "run.json", entries)], tmp_path / "out") and
+            (tmp_path / "out" / "REPORT.md").read_text())
+    section = text[text.index("## Fastest that is still the same"):text.index("## step")]
+    [row] = [ln for ln in section.splitlines() if ln.startswith("| step ")]
+    assert "| fast_right |" in row and "passed: 8 one-cycle steps" in row, row
+    assert "| fast_wrong | " in text and "FAILED: fast_wrong: user_factors off" in text
+    data = json.loads((tmp_path / "out" / "report.json").read_text())
+    assert data["rows"][0]["times"]["fast_wrong"]["contract"]["passed"] is False
+    plain = write_report([_run(tmp_path / "plain.json", _pair("step", 0.8, seed=2))], tmp_path / "o2")
+    assert plain and "## Fastest" not in (tmp_path / "o2" / "REPORT.md").read_text()

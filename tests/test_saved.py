@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from dotbias.report.saved_run import changes, resolve, slower_than
-from dotbias.report.summary import load_run, summarise, summarise_group
+from dotbias.report.summary import load_run, read_benchmark, summarise, summarise_group
 from dotbias.timing import stats
 from helpers.reports import bench_entry as _bench
 from helpers.reports import pair as _pair
@@ -86,7 +86,8 @@ def test_change_against_the_saved_run_is_worded_with_its_interval(tmp_path):
 def _rerun(ratio: float, seed: int, drift: float = 0.0) -> list:
     """One synthetic run's rows; `drift`: sd of a shift of the ratio shared by the whole run."""
     shift = np.random.default_rng(seed + 50_000).normal(0, drift) if drift else 0.0
-    return [summarise_group(_pair("forward", ratio * math.exp(shift), seed))]
+    return [summarise_group([read_benchmark(b, "pair")
+                             for b in _pair("forward", ratio * math.exp(shift), seed)])]
 
 
 def test_an_unchanged_rerun_passes_the_time_gate_and_is_within_noise():

@@ -8,12 +8,13 @@ import pytest
 import torch
 from hypothesis import example, given
 
+from dotbias.data.fitting import fit_fastai, fit_lean
 from dotbias.data.ratings import collab_dls, synthetic_ratings, tensors_from_dls
 from dotbias.models import zoo
 from dotbias.models.inputs import make_inputs
 from dotbias.models.registry import VARIANTS, register, unregister
 from dotbias.models.sparse import SPARSE_NOTE, densify_sparse_grads, sparse_grad_modules
-from dotbias.models.training import fit_fastai, fit_lean, train_step
+from dotbias.models.training import train_step
 from dotbias.timing.groups import OPERATIONS, Group, Size
 from dotbias.timing.operations import make_op, op_notes
 from helpers.properties import SATURATED, equivalence_property, trajectory_property
@@ -68,18 +69,18 @@ def test_every_operation_runs_and_the_report_says_how(sparse):
 
 @given(cases())
 @example(SATURATED)
-def test_it_holds_to_the_contract(case):
-    equivalence_property(case, SPARSE)
+def test_it_holds_to_the_contract(baseline, case):
+    equivalence_property(case, SPARSE, baseline=baseline)
 
 
 @given(duplicate_cases)
-def test_it_holds_to_the_contract_with_duplicate_indices(case):
-    equivalence_property(case, SPARSE)
+def test_it_holds_to_the_contract_with_duplicate_indices(baseline, case):
+    equivalence_property(case, SPARSE, baseline=baseline)
 
 
 @given(small_cases, optimizers, step_counts)
-def test_its_optimizer_steps_keep_it_within_the_contract(case, optimizer, k):
-    trajectory_property(case, optimizer, k, SPARSE)
+def test_its_optimizer_steps_keep_it_within_the_contract(baseline, case, optimizer, k):
+    trajectory_property(case, optimizer, k, SPARSE, baseline=baseline)
 
 
 def test_dense_variants_get_no_note():

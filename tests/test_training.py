@@ -8,17 +8,10 @@ import pytest
 import torch
 
 from dotbias import VARIANTS
+from dotbias.data.fitting import evaluate, fit_fastai, fit_lean
 from dotbias.data.ratings import collab_dls, synthetic_ratings, tensors_from_dls
 from dotbias.models.optimizers import ADAM_IMPLS, BOOK_IMPL, Training, parse_setups
-from dotbias.models.training import (
-    evaluate,
-    fit_fastai,
-    fit_lean,
-    lean_optimizer,
-    mse_flat,
-    one_cycle,
-    train_step,
-)
+from dotbias.models.training import lean_optimizer, mse_flat, one_cycle, train_step
 from dotbias.timing.groups import Group, Size
 from dotbias.timing.operations import make_op, setups_for
 from dotbias.timing.workers import WorkSpec
@@ -204,12 +197,12 @@ def test_dotbias_compare_takes_a_setup_and_holds_it_to_the_training_trajectories
         setup_operations(["forward"], fused)
     with pytest.raises(ValueError, match="CANDIDATE 'nope\\+fused': unknown variant 'nope'"):
         parse_candidate("nope+fused")
-    [ok] = setup_rows(parse_candidate("cp+fused"), Examples(1, 2, 1))
+    [ok] = setup_rows(parse_candidate("cp+fused"), "cp", Examples(1, 2, 1))
     assert ok.passed and ok.cases >= 2 and 0 < ok.worst < 1, ok
     coupled = next(b for b in OPTIMIZER_BUGS if b.name == "bug_coupled_wd")
     register_impl(coupled)
     try:
-        [bad] = setup_rows(parse_candidate("cp+bug_coupled_wd"), Examples(1, 2, 1))
+        [bad] = setup_rows(parse_candidate("cp+bug_coupled_wd"), "cp", Examples(1, 2, 1))
     finally:
         unregister_impl(coupled.name)
     assert not bad.passed and bad.failure.startswith("cp+bug_coupled_wd vs cp ("), bad.failure
@@ -247,12 +240,12 @@ def test_a_whole_step_refuses_a_model_it_was_not_made_for():
 
 @pytest.mark.slow
 @pytest.mark.parametrize("name", list(VARIANTS))
-def test_the_compiled_whole_step_trains_every_variant_the_same(name):
+def test_the_compiled_whole_step_trains_every_variant_the_same(name, baseline):
     """compiled_step holds any variant's forward: 3 one-cycle steps within the contract."""
     from dotbias.equivalence.strategies import Case
     from dotbias.equivalence.trajectories import check_training
     case = Case(40, 50, 8, 32, "duplicates", torch.float32, "cpu", 7)
     steps = check_training(Training(name, "compiled_step"), case.params(),
-                           [case.batch(s) for s in range(3)], case.y_range)
+                           [case.batch(s) for s in range(3)], case.y_range, baseline=baseline)
     bad = [c.message for s in steps for c in s if not c.passed]
     assert not bad, bad[0]

@@ -11,7 +11,7 @@ import torch
 from hypothesis import given, target
 from hypothesis import strategies as st
 
-from dotbias.equivalence.contract import APRIORI_ULPS, DEFAULT_BASELINE, BaselineError, get_baseline
+from dotbias.equivalence.contract import APRIORI_ULPS, DEFAULT_BASELINE, BaselineError
 from dotbias.equivalence.trajectories import assert_trajectories, check_training, check_trajectory
 from dotbias.models.book import DotProductBiasCP
 from dotbias.models.inputs import random_canonical
@@ -29,27 +29,29 @@ from helpers.strategies import Case, optimizers, small_cases, step_counts
 
 
 @given(small_cases, optimizers, step_counts)
-def test_k_optimizer_steps_keep_every_variant_within_the_contract(case, optimizer, k):
-    trajectory_property(case, optimizer, k)
+def test_k_optimizer_steps_keep_every_variant_within_the_contract(baseline, case, optimizer, k):
+    trajectory_property(case, optimizer, k, baseline=baseline)
 
 
 @given(small_cases, step_counts)
-def test_every_optimizer_implementation_trains_the_same_within_the_contract(case, k):
-    training_property(case, k)
+def test_every_optimizer_implementation_trains_the_same_within_the_contract(baseline, case, k):
+    training_property(case, k, baseline=baseline)
 
 
 @pytest.mark.slow
 @given(small_cases, step_counts)
-def test_every_compiled_implementation_trains_the_same_within_the_contract(case, k):
-    training_property(case, k, [Training(get_baseline().name, name) for name in COMPILED_IMPLS])
+def test_every_compiled_implementation_trains_the_same_within_the_contract(baseline, case, k):
+    training_property(case, k, [Training(baseline.name, name) for name in COMPILED_IMPLS],
+                      baseline=baseline)
 
 
 @given(small_cases, st.integers(2, 5), st.sampled_from(EAGER_IMPLS))
-def test_the_training_bound_holds_a_correct_implementation_well_inside_it(case, k, impl):
+def test_the_training_bound_holds_a_correct_implementation_well_inside_it(baseline, case, k, impl):
     """The bound attacked: hypothesis steers towards the largest error/allowed of a correct
     implementation; it must stay below 1 (the test above) and is reported here at most 0.5."""
-    setup = Training(get_baseline().name, impl)
-    steps = check_training(setup, case.params(), [case.batch(s) for s in range(k)], case.y_range)
+    setup = Training(baseline.name, impl)
+    steps = check_training(setup, case.params(), [case.batch(s) for s in range(k)], case.y_range,
+                           baseline=baseline)
     share = max((c.max_err / c.allowed for s in steps for c in s if c.allowed > 0), default=0.0)
     target(share)
     assert share <= 0.5, f"{setup.name}: error/allowed {share:.3g} on {case}, {k} steps"
@@ -63,14 +65,15 @@ class DecayInForward(DotProductBiasCP):
         return super().forward(x)
 
 
-def test_a_trajectory_mismatch_names_the_step_and_the_tensor():
+def test_a_trajectory_mismatch_names_the_step_and_the_tensor(baseline):
     case = Case(5, 6, 3, 8, "uniform", torch.float32, "cpu", 0)
     broken = Variant("decay_in_forward", DecayInForward, "decay in forward", "[bs]")
-    steps = check_trajectory(broken, case.params(), [case.batch(0), case.batch(1)], "sgd")
+    steps = check_trajectory(broken, case.params(), [case.batch(0), case.batch(1)], "sgd",
+                             baseline=baseline)
     assert [all(c.passed for c in s) for s in steps] == [False, False]
     bad = next(c for c in steps[0] if not c.passed)
     assert bad.rule == "within error"
-    assert bad.message.startswith(f"decay_in_forward vs {get_baseline().name} (n_users=5, n_items=6, "
+    assert bad.message.startswith(f"decay_in_forward vs {baseline.name} (n_users=5, n_items=6, "
                                   f"n_factors=3, bs=8, float32, cpu), sgd step 1 of 2: {bad.tensor} row ")
 
 
@@ -80,9 +83,9 @@ def test_a_baseline_outside_the_a_priori_bound_stops_the_trajectories_naming_its
     with scaled_baseline() as (copy, built):
         spies = [v for v in VARIANTS.values() if v.name.startswith("spy_")]
         with pytest.raises(BaselineError) as e:
-            assert_trajectories(spies, case.params(), batches, "sgd", case.y_range)
+            assert_trajectories(spies, case.params(), batches, "sgd", case.y_range, baseline=copy)
         with pytest.raises(BaselineError):
-            check_trajectory(spies[0], case.params(), batches, "sgd", case.y_range)
+            check_trajectory(spies[0], case.params(), batches, "sgd", case.y_range, baseline=copy)
     assert str(e.value).startswith(f"baseline {copy.name} (n_users=20, n_items=30, n_factors=4, "
                                    "bs=64, float32, cpu): user_factors grad row ")
     assert f"a-priori bound {APRIORI_ULPS} ulps" in str(e.value) and built == [], built
@@ -98,18 +101,18 @@ def tiny_dls(seed: int, bs: int = 16):
 
 
 def fit_one_cycle(variant: Variant, dls, params, seed: int):
-    from dotbias.models.training import fit_fastai
+    from dotbias.data.fitting import fit_fastai
     model = variant.from_canonical(params)
     result = fit_fastai(model, dls, epochs=1, lr=5e-3, wd=0.1, seed=seed)
     return variant.to_canonical(model), result.final_valid_loss
 
 
 @pytest.mark.parametrize("seed", [0, 1])
-def test_fastai_fit_one_cycle_keeps_the_baseline_family_bitwise_equal(seed):
+def test_fastai_fit_one_cycle_keeps_the_baseline_family_bitwise_equal(seed, baseline):
     dls = tiny_dls(seed)
     n_users, n_items = len(dls.classes["user"]), len(dls.classes["title"])
     params = random_canonical(n_users, n_items, 5, std=0.1, generator=torch.Generator().manual_seed(seed))
-    base = get_baseline()
+    base = baseline
     pb, lb = fit_one_cycle(base, dls, params, seed)
     assert not torch.equal(pb.user_factors, params.user_factors)    # it trained
     for v in VARIANTS.values():
@@ -134,14 +137,16 @@ HARD_CASES = [
 
 
 @pytest.mark.parametrize("name,case,optimizer,k", HARD_CASES)
-def test_the_nudged_baseline_runs_accept_a_reordering_amplified_by_training(name, case, optimizer, k):
+def test_the_nudged_baseline_runs_accept_a_reordering_amplified_by_training(name, case, optimizer, k,
+                                                                           baseline):
     from dotbias.equivalence.trajectories import nudged_trajectories
     batches, params = [case.batch(step) for step in range(k)], case.params()
     nudged = nudged_trajectories(params, batches, optimizer, case.y_range)
 
     def passed(runs):
-        steps = check_trajectory(VARIANTS[name], params, batches, optimizer, case.y_range, nudged=runs)
+        steps = check_trajectory(VARIANTS[name], params, batches, optimizer, case.y_range, nudged=runs,
+                                 baseline=baseline)
         return all(c.passed for s in steps for c in s)
-    if get_baseline().name == DEFAULT_BASELINE:     # the cases were found against it
+    if baseline.name == DEFAULT_BASELINE:     # the cases were found against it
         assert not passed([]), f"{name}: the baseline as computed alone should not cover {case}"
-    assert passed(nudged), f"{name} vs {get_baseline().name}: rejected on {case}, {optimizer}, {k} steps"
+    assert passed(nudged), f"{name} vs {baseline.name}: rejected on {case}, {optimizer}, {k} steps"

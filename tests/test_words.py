@@ -15,7 +15,7 @@ from dotbias.options import UsageError
 from dotbias.pytest_bench.options import fail_slower, instructions_threshold
 from dotbias.report.markdown import render_markdown, verdict, verdict_lines
 from dotbias.report.saved_run import Change
-from dotbias.report.summary import load_run, summarise, summarise_group
+from dotbias.report.summary import load_run, read_benchmark, summarise, summarise_group
 from dotbias.timing.groups import DEFAULT_SIZES, Group
 from dotbias.timing.stats import Ratio
 from helpers.reports import time_op_info
@@ -114,7 +114,7 @@ def test_bytes_read_the_same_in_the_report_and_in_dotbias_compare():
         benches.append({"name": v, "stats": {"median": 1e-4}, "extra_info": {
             "group": group.as_dict(), "variant": v, "baseline": "cp", "memory": {"peak_bytes": n},
             "timing": {"seconds": num, "iterations": [1] * 3}}})
-    report = "\n".join(verdict_lines(summarise_group(benches)))
+    report = "\n".join(verdict_lines(summarise_group([read_benchmark(b, b["name"]) for b in benches])))
     memory = [Memory("forward", 5 * 2**20, 3 * 2**20)]
     compare = operations_table(Comparison("emb", "cp", "cp", [], [], memory))
     for shown in ("5.00 MiB", "3.00 MiB"):
@@ -136,7 +136,8 @@ def _first_call_benches(compiled: bool | None) -> list[dict]:
 
 @pytest.mark.parametrize("compiled, word", [(True, "compilation"), (False, "warm-up"), (None, "warm-up")])
 def test_a_slow_first_call_is_compilation_only_for_a_compiled_variant(compiled, word):
-    text = "\n".join(verdict_lines(summarise_group(_first_call_benches(compiled))))
+    text = "\n".join(verdict_lines(summarise_group([read_benchmark(b, b["name"])
+                                                     for b in _first_call_benches(compiled)])))
     assert f"mine first call 500 ms ({word}, outside the rounds)" in text, text
     other = "warm-up" if word == "compilation" else "compilation"
     assert f"mine first call 500 ms ({other}" not in text

@@ -7,7 +7,6 @@ import torch
 from fastai.collab import EmbeddingDotBias
 from hypothesis import given
 
-from dotbias.equivalence.baseline import baseline_name
 from dotbias.equivalence.contract import check_variant
 from dotbias.models.canonical import Canonical
 from dotbias.models.compiled import CompiledBuild
@@ -36,28 +35,28 @@ def test_the_fastai_variant_is_fastai_s_own_model():
     assert model.u_weight.weight.shape == (5, 3) and model.i_bias.weight.shape == (7, 1)
 
 
-def test_fastai_adds_the_biases_in_another_order_and_is_accepted_within_error():
+def test_fastai_adds_the_biases_in_another_order_and_is_accepted_within_error(baseline):
     inp = make_inputs(944, 1665, 50, 4096, seed=0, std=0.5, y_range=(1, 5))
-    r = check_variant(VARIANTS["fastai"], inp.params, inp.x, inp.y, (1, 5))
+    r = check_variant(VARIANTS["fastai"], inp.params, inp.x, inp.y, (1, 5), baseline=baseline)
     assert r.passed and not r.exact          # not bitwise (1 ulp here and there), within error
     assert {c.rule for c in r.checks} == {"within error"}
 
 
-def test_packed_tables_hold_the_bias_in_the_last_column():
+def test_packed_tables_hold_the_bias_in_the_last_column(baseline):
     inp = make_inputs(5, 7, 3, 8, seed=0)
     model = VARIANTS["packed"].make(5, 7, 3, params=inp.params)
     assert isinstance(model, PackedDotBias) and model.users.shape == (5, 4)
     assert torch.equal(model.users[:, -1], inp.params.user_bias)
     assert torch.equal(model.items[:, :-1], inp.params.item_factors)
-    r = check_variant(VARIANTS["packed"], inp.params, inp.x, inp.y)
-    assert r.passed and r.variant == "packed" and r.baseline == baseline_name()
+    r = check_variant(VARIANTS["packed"], inp.params, inp.x, inp.y, baseline=baseline)
+    assert r.passed and r.variant == "packed" and r.baseline == baseline.name
 
 
-def test_every_opt_in_eager_variant_holds_to_the_contract_and_is_found_by_name_only():
+def test_every_opt_in_eager_variant_holds_to_the_contract_and_is_found_by_name_only(baseline):
     """The zoo's opt-in variants (not registered by default) are held to the same contract; the
     compiled and sparse ones have their own files (test_compiled.py, test_sparse.py)."""
     eager = [v for v in OPT_IN if not isinstance(v.build, CompiledBuild)
              and not sparse_grad_modules(v.make(3, 4, 2))]
-    given(cases())(lambda case: equivalence_property(case, eager))()
+    given(cases())(lambda case: equivalence_property(case, eager, baseline=baseline))()
     for v in eager:
         assert get_variant(v.name) is v and (v.name in VARIANTS) == (v in BUILT_IN)

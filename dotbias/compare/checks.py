@@ -51,12 +51,12 @@ class Examples:
     inits: int
 
 
-def grid_rows(candidate: Variant) -> list[EquivalenceRow]:
+def grid_rows(candidate: Variant, baseline: Variant) -> list[EquivalenceRow]:
     """The fixed grid (`dotbias check`) for the candidate only."""
     return [EquivalenceRow(f"grid: {r.case}, {r.dtype}" + (", deterministic" if r.deterministic
                                                             else ""), 1, r.close, r.exact,
                            r.worst_ratio or 0.0, _where(r.worst_tensor, r.dtype), r.failure)
-            for r in run_checks(variants=[candidate])]
+            for r in run_checks(variants=[candidate], baseline=baseline)]
 
 
 def _where(tensor: str, dtype: str) -> str:
@@ -113,13 +113,14 @@ def output_row(candidate: Variant, baseline: Variant, n: int) -> EquivalenceRow:
     return _with_error(_tally(f"outputs and gradients, {n} random cases", outcomes), error)
 
 
-def trajectory_row(candidate: Variant, n: int) -> EquivalenceRow:
+def trajectory_row(candidate: Variant, baseline: Variant, n: int) -> EquivalenceRow:
     outcomes = []
 
     def run(example):
         case, optimizer, k = example
         batches = [case.batch(step) for step in range(k)]
-        steps = check_trajectory(candidate, case.params(), batches, optimizer, case.y_range)
+        steps = check_trajectory(candidate, case.params(), batches, optimizer, case.y_range,
+                                 baseline=baseline)
         for i, checks in enumerate(steps, 1):
             renamed = [TensorCheck(f"{c.tensor} after step {i}", c.rule, c.max_err, c.allowed,
                                    c.passed, c.message) for c in checks]
@@ -153,9 +154,9 @@ def equivalence_rows(candidate: Variant, baseline: Variant, examples: Examples,
                      progress: Callable[[str], None] = lambda s: None) -> list[EquivalenceRow]:
     """The grid, then the three properties on their samples."""
     progress("equivalence: the fixed grid")
-    rows = grid_rows(candidate)
+    rows = grid_rows(candidate, baseline)
     progress("equivalence: hypothesis sample of the properties")
     rows.append(output_row(candidate, baseline, examples.outputs))
-    rows.append(trajectory_row(candidate, examples.trajectories))
+    rows.append(trajectory_row(candidate, baseline, examples.trajectories))
     rows.append(init_row(candidate, examples.inits))
     return rows

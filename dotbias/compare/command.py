@@ -13,7 +13,7 @@ from dotbias.compare.settings import Settings
 from dotbias.compare.speed import Budget, memory_pair, time_pair
 from dotbias.compare.training import compare_setup, is_setup, parse_candidate
 from dotbias.compare.verdict import Comparison, as_json, render
-from dotbias.equivalence.baseline import baseline_name, resolve_name
+from dotbias.equivalence.baseline import choose_baseline, resolve_name
 from dotbias.equivalence.contract import CONTRACT
 from dotbias.io.resultset import ResultSet
 from dotbias.io.tables import SPEED_RULE
@@ -44,7 +44,7 @@ class CompareRun:
         text = self.args.candidate
         candidate = (parse_candidate(text).name if is_setup(text)      # VARIANT+IMPL
                      else resolve_name(text, "CANDIDATE"))
-        baseline = resolve_name(self.args.baseline or baseline_name(), "--baseline")
+        baseline = choose_baseline(self.args.baseline)
         if candidate == baseline:
             raise ValueError(f"CANDIDATE and --baseline are both {candidate!r}: give two variants")
         return candidate, baseline
@@ -53,14 +53,14 @@ class CompareRun:
         """Everything measured, in the order that fails fastest: equivalence, memory, then timing
         (only for an equivalent candidate: the speed of another model answers nothing)."""
         s, t0 = self.settings, time.perf_counter()
-        eq = equivalence_rows(get_variant(candidate), get_variant(baseline_name()), s.examples,
+        eq = equivalence_rows(get_variant(candidate), get_variant(baseline), s.examples,
                               self.say)
         memory = memory_pair(candidate, baseline, list(s.operations), self.say)
         budget = Budget(s.time_budget_s, s.kernel_s, None, s.max_processes, self.start + s.total_s)
         same = all(r.passed for r in eq) and not any(m.failure for m in memory)
         timed = (time_pair(candidate, baseline, list(s.operations), budget, s.threads, self.say)
                  if same else [])
-        return Comparison(candidate, baseline, baseline_name(), eq, timed, memory,
+        return Comparison(candidate, baseline, baseline, eq, timed, memory,
                           self.args.max_slowdown, s, round(time.perf_counter() - t0, 1))
 
     def work(self, rs: ResultSet, names: tuple[str, str]) -> tuple[str, int]:

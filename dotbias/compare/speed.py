@@ -18,8 +18,9 @@ from dotbias.models.plugins import loaded_specs
 from dotbias.timing.groups import DEFAULT_SIZES, KERNELS, Group
 from dotbias.timing.memory import op_peak_bytes
 from dotbias.timing.rounds import Rounds
-from dotbias.timing.stats import Ratio, geomean_time, ratio
-from dotbias.timing.workers import WorkSpec, run_process
+from dotbias.timing.stats import Ratio, ratio, typical_time
+from dotbias.timing.worker_server import Workers
+from dotbias.timing.workers import WorkSpec
 
 MIN_PROCESSES = 2                      # a t interval needs two processes
 TARGET = {"kernel": 0.01, "epoch": 0.03}
@@ -63,7 +64,8 @@ def _timed(g: Group, results: list[Rounds], names: tuple[str, str], spent: float
            ) -> Timed:
     cand, base = ([r.seconds[n] for r in results] for n in names)
     r = ratio(cand, base, names) if results else None
-    return Timed(g.operation, r, geomean_time(cand), geomean_time(base), target(g.operation),
+    base_s = typical_time(base)
+    return Timed(g.operation, r, base_s * r.value if r else math.nan, base_s, target(g.operation),
                  stopped, len(results), spent)
 
 
@@ -89,6 +91,7 @@ def time_pair(candidate: str, baseline: str, operations: list[str], budget: Budg
     spent = dict.fromkeys(results, 0.0)
     done: dict[str, Timed] = {}
     open_, n, last_s = list(groups), 0, 0.0
+    workers = Workers(threads)     # forked from one server: imports paid once (an error closes its pipe)
     while open_:
         if n >= MIN_PROCESSES and time.perf_counter() + last_s > budget.deadline:
             done.update({g.label: _timed(g, results[g.label], names, spent[g.label], "deadline")
@@ -99,7 +102,7 @@ def time_pair(candidate: str, baseline: str, operations: list[str], budget: Budg
                         plugins=tuple(loaded_specs()), process=n)
         started = time.perf_counter()
         try:
-            out = run_process(spec, n, timeout_s=600)
+            out = workers.run(spec, n, timeout_s=600)
         except RuntimeError as e:
             done.update({g.label: _timed(g, results[g.label], names, spent[g.label],
                                          f"failed: {e}") for g in open_})
@@ -113,6 +116,7 @@ def time_pair(candidate: str, baseline: str, operations: list[str], budget: Budg
                 done[g.label] = _timed(g, results[g.label], names, spent[g.label], why)
                 open_.remove(g)
         say(f"speed: process {n} done, {len(open_)} operation(s) still open")
+    workers.close()
     return [done[g.label] for g in groups]
 
 

@@ -24,7 +24,6 @@ from dotbias.compare.checks import (
 from dotbias.compare.settings import Settings
 from dotbias.compare.speed import Budget, memory_pair, time_pair
 from dotbias.compare.verdict import Comparison
-from dotbias.equivalence.baseline import baseline_name
 from dotbias.equivalence.contract import TensorCheck
 from dotbias.equivalence.strategies import small_cases, step_counts
 from dotbias.equivalence.trajectories import check_training
@@ -61,14 +60,15 @@ def setup_operations(operations: list[str], setup: Training) -> list[str]:
     return ops
 
 
-def training_row(setup: Training, n: int) -> EquivalenceRow:
+def training_row(setup: Training, baseline: str, n: int) -> EquivalenceRow:
     """The one-cycle training trajectories of `setup` on `n` hypothesis cases, one row."""
     outcomes = []
 
     def run(example):
         case, k = example
         batches = [case.batch(step) for step in range(k)]
-        steps = check_training(setup, case.params(), batches, case.y_range)
+        steps = check_training(setup, case.params(), batches, case.y_range,
+                               baseline=get_variant(baseline))
         for i, checks in enumerate(steps, 1):
             renamed = [TensorCheck(f"{c.tensor} after step {i}", c.rule, c.max_err, c.allowed,
                                    c.passed, c.message) for c in checks]
@@ -79,15 +79,15 @@ def training_row(setup: Training, n: int) -> EquivalenceRow:
                        error)
 
 
-def setup_rows(setup: Training, examples: Examples,
+def setup_rows(setup: Training, baseline: str, examples: Examples,
                progress: Callable[[str], None] = lambda s: None) -> list[EquivalenceRow]:
     """The variant's own rows (when it is not the baseline), then the training row."""
     rows = []
-    if setup.variant != baseline_name():
-        rows = equivalence_rows(get_variant(setup.variant), get_variant(baseline_name()), examples,
+    if setup.variant != baseline:
+        rows = equivalence_rows(get_variant(setup.variant), get_variant(baseline), examples,
                                 progress)
     progress("equivalence: one-cycle training trajectories")
-    return rows + [training_row(setup, max(1, examples.trajectories))]
+    return rows + [training_row(setup, baseline, max(1, examples.trajectories))]
 
 
 def compare_setup(setup: Training, baseline: str, s: Settings, max_slowdown: float | None,
@@ -96,10 +96,10 @@ def compare_setup(setup: Training, baseline: str, s: Settings, max_slowdown: flo
     operations that train (only for an equivalent setup)."""
     t0 = time.perf_counter()
     ops = setup_operations(list(s.operations), setup)
-    eq = setup_rows(setup, s.examples, say)
+    eq = setup_rows(setup, baseline, s.examples, say)
     memory = memory_pair(setup.name, baseline, ops, say)
     budget = Budget(s.time_budget_s, s.kernel_s, None, s.max_processes, clock_start + s.total_s)
     same = all(r.passed for r in eq) and not any(m.failure for m in memory)
     timed = time_pair(setup.name, baseline, ops, budget, s.threads, say) if same else []
-    return Comparison(setup.name, baseline, baseline_name(), eq, timed, memory, max_slowdown,
+    return Comparison(setup.name, baseline, baseline, eq, timed, memory, max_slowdown,
                       replace(s, operations=tuple(ops)), round(time.perf_counter() - t0, 1))

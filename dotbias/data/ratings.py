@@ -1,5 +1,6 @@
 """Ratings data: a synthetic generator with known truth, and conversion to fastai
-`CollabDataLoaders` and plain tensors (the MovieLens 100k files are read by `data.movielens`)."""
+`CollabDataLoaders` and plain tensors (`CollabTensors`; the MovieLens 100k files are read by
+`data.movielens`)."""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -7,9 +8,25 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 import torch
+from torch import Tensor
 
-from dotbias.models.inputs import CollabTensors
 from dotbias.models.variant import check_sizes
+
+
+@dataclass
+class CollabTensors:
+    """The same split and index coding as the DataLoaders, as plain tensors (x: [n, 2] long)."""
+    x_train: Tensor
+    y_train: Tensor
+    x_valid: Tensor
+    y_valid: Tensor
+    n_users: int
+    n_items: int
+
+    def to(self, device) -> CollabTensors:
+        return CollabTensors(self.x_train.to(device), self.y_train.to(device),
+                             self.x_valid.to(device), self.y_valid.to(device),
+                             self.n_users, self.n_items)
 
 
 @dataclass

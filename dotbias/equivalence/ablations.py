@@ -15,6 +15,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from dotbias.data.fitting import fit_fastai
 from dotbias.data.ratings import collab_dls, synthetic_ratings, tensors_from_dls, top_titles
 from dotbias.equivalence import ablated_models
 from dotbias.equivalence.contract import assert_equivalent
@@ -24,7 +25,7 @@ from dotbias.io.progress import track
 from dotbias.io.tables import markdown_table
 from dotbias.models.inputs import make_inputs
 from dotbias.models.registry import VARIANTS
-from dotbias.models.training import fit_fastai, train_step
+from dotbias.models.training import train_step
 from dotbias.models.variant import Variant
 
 BS, N_USERS, N_ITEMS, N_FACTORS = 64, 30, 40, 8
@@ -66,9 +67,10 @@ def _batch(seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
     return inp.x, inp.y
 
 
-def run_model_ablation(key: str, change: str, cls: type[nn.Module], seed_name: str) -> Ablation:
+def run_model_ablation(key: str, change: str, cls: type[nn.Module], seed_name: str, *,
+                       baseline: Variant) -> Ablation:
     """Build the model and run one batch of 64; then run the equivalence property
-    (`assert_equivalent`) on it and record how it reports the change."""
+    (`assert_equivalent`, against `baseline`) on it and record how it reports the change."""
     x, y = _batch()
     row = Ablation(key, change, "", "", "silent")
     try:
@@ -90,7 +92,7 @@ def run_model_ablation(key: str, change: str, cls: type[nn.Module], seed_name: s
     variant = Variant(f"ablated:{key}", cls, change, seed.output_shape)
     params = make_inputs(N_USERS, N_ITEMS, N_FACTORS, BS).params
     try:
-        assert_equivalent([variant], params, x, y)
+        assert_equivalent([variant], params, x, y, baseline=baseline)
         row.caught = "NOT caught: assert_equivalent passed"
     except AssertionError as e:
         row.caught = f"equivalence property (assert_equivalent) fails: {str(e).split(': ', 1)[1]}"
@@ -200,9 +202,10 @@ def sorting_slip(quick: bool, dls) -> Ablation:
                     happens, caught, "analysis", details=details)
 
 
-def run_ablations(quick: bool = False) -> list[Ablation]:
-    """Every ablation, run."""
-    rows = [run_model_ablation(*spec) for spec in track(MODEL_ABLATIONS, "ablations: models")]
+def run_ablations(quick: bool = False, *, baseline: Variant) -> list[Ablation]:
+    """Every ablation, run (the reverted models judged against `baseline`)."""
+    rows = [run_model_ablation(*spec, baseline=baseline)
+            for spec in track(MODEL_ABLATIONS, "ablations: models")]
     dls, data = _small_data(quick)
     rows = [silent_broadcast(r, quick, data) if r.key == "emb_no_keepdim_add" else r for r in rows]
     rows.append(sorting_slip(quick, dls))
@@ -221,9 +224,9 @@ class AblationResults:
     disagreement: list[Disagreement]
 
 
-def run_all(quick: bool = False) -> AblationResults:
-    """Every ablation and the map of disagreement."""
-    return AblationResults(run_ablations(quick), disagreement_map())
+def run_all(quick: bool = False, *, baseline: Variant) -> AblationResults:
+    """Every ablation (against `baseline`) and the map of disagreement."""
+    return AblationResults(run_ablations(quick, baseline=baseline), disagreement_map())
 
 
 def ablations_report(results: AblationResults) -> str:

@@ -1,6 +1,7 @@
 """Which variant every other one is judged against: `cp` (the book's create_params model) unless
 chosen otherwise: `--baseline NAME` on `pytest tests`, `pytest bench` and the `dotbias` commands
-that judge variants, else $DOTBIAS_BASELINE. One choice per process; NAME is what CANDIDATE and
+that judge variants, else $DOTBIAS_BASELINE. One choice per run, kept by the run (its argparse
+namespace, pytest's `config.stash`) and passed to what judges; NAME is what CANDIDATE and
 `--variant` take (`resolve_name`, the one resolver): a variant's name or a pkg.module:attr spec.
 The chosen baseline joins the registry if it was only found by name (an opt-in zoo variant, a
 compiled twin), so that it is timed and checked with the others; it is itself first held to the
@@ -11,14 +12,9 @@ import os
 
 from dotbias.models import plugins
 from dotbias.models.registry import VARIANTS, get_variant, register
-from dotbias.models.variant import Variant
 
 DEFAULT_BASELINE = "cp"
 ENV = "DOTBIAS_BASELINE"
-# One choice per process, as the registry it names an entry of is one per process (worker processes
-# are handed it in their spec); every run sets it first (cli, pytest_configure) and
-# `set_baseline` returns the previous choice to restore. None: $DOTBIAS_BASELINE or cp when asked.
-_chosen: str | None = None
 
 
 def resolve_name(text: str, option: str) -> str:
@@ -43,38 +39,18 @@ def resolve_name(text: str, option: str) -> str:
     return text
 
 
-def set_baseline(name: str | None, *, source: str = "baseline") -> str | None:
-    """Make the variant `name` (a name or a spec, `resolve_name`) the baseline (None: not chosen
-    yet) and return the previous choice, to restore it; ValueError in one line, naming `source`
-    (the option or variable), for a name or spec that gives no variant."""
-    global _chosen
-    if name is not None:
-        name = resolve_name(name, source)
-        if name not in VARIANTS:
-            register(get_variant(name))
-    previous, _chosen = _chosen, name
-    return previous
-
-
 def choose_baseline(option: str | None = None) -> str:
-    """The baseline from `option` (--baseline), else $DOTBIAS_BASELINE, else `cp`: set, returned."""
-    if option:
-        set_baseline(option, source="--baseline")
-    elif os.environ.get(ENV):
-        set_baseline(os.environ[ENV], source=f"${ENV}")
-    else:
-        set_baseline(DEFAULT_BASELINE)
-    return _chosen
-
-
-def baseline_name() -> str:
-    """The chosen baseline's name; the first time, $DOTBIAS_BASELINE's or `cp` (checked then)."""
-    return _chosen if _chosen is not None else choose_baseline(None)
-
-
-def get_baseline() -> Variant:
-    """The chosen baseline's Variant (ValueError if it has been unregistered since)."""
-    return get_variant(baseline_name())
+    """The baseline a run asked for: `option` (its --baseline), else $DOTBIAS_BASELINE, else `cp`,
+    resolved (`resolve_name`; ValueError in one line naming the option or variable) and registered
+    if it was only found by name. The run keeps the name it gets (the argparse namespace, pytest's
+    `config.stash`) and hands it down: nothing here remembers it."""
+    env = os.environ.get(ENV)
+    text, source = ((option, "--baseline") if option else (env, f"${ENV}") if env
+                    else (DEFAULT_BASELINE, "baseline"))
+    name = resolve_name(text, source)
+    if name not in VARIANTS:
+        register(get_variant(name))
+    return name
 
 
 HELP = (f"the variant every other is judged against: a name or a pkg.module:attr spec, as "

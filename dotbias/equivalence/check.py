@@ -17,7 +17,6 @@ from dotbias.equivalence.contract import (
     BaselineError,
     check_baseline,
     check_variant,
-    get_baseline,
     run_baseline,
     verdict_word,
 )
@@ -27,6 +26,7 @@ from dotbias.io.progress import track
 from dotbias.io.tables import fmt_float, markdown_table
 from dotbias.models.inputs import make_inputs
 from dotbias.models.registry import VARIANTS
+from dotbias.models.variant import Variant
 
 # (label, n_users, n_items, n_factors, batch, index pattern)
 CASES = [
@@ -58,9 +58,8 @@ def _baseline_row(label: str, baseline, inp, dtype, device: str, det: bool, refe
                     bad.message.split("\n")[0] if bad else ""), base_run
 
 
-def _rows_for(label: str, inp, dtype, device: str, det: bool, variants=None) -> list[CheckRow]:
+def _rows_for(label: str, inp, dtype, device: str, det: bool, variants, baseline) -> list[CheckRow]:
     """The baseline's row, then (only if it holds) every other variant's against it."""
-    baseline = get_baseline()
     reference = reference_batch(inp.params, inp.x, inp.y, (1, 5))
     first, base_run = _baseline_row(label, baseline, inp, dtype, device, det, reference)
     rows = [first]
@@ -90,8 +89,9 @@ def _rows_for(label: str, inp, dtype, device: str, det: bool, variants=None) -> 
     return rows
 
 
-def run_checks(devices: list[str] | None = None, seed: int = 0, variants=None) -> list[CheckRow]:
-    """Every registered variant (or those of `variants`) against the baseline on every case, dtype
+def run_checks(devices: list[str] | None = None, seed: int = 0, variants=None, *,
+               baseline: Variant) -> list[CheckRow]:
+    """Every registered variant (or those of `variants`) against `baseline` on every case, dtype
     and device, with and without deterministic algorithms, on THREADS torch threads."""
     devices = devices or ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
     was_det, was_threads = torch.are_deterministic_algorithms_enabled(), torch.get_num_threads()
@@ -103,7 +103,7 @@ def run_checks(devices: list[str] | None = None, seed: int = 0, variants=None) -
             torch.use_deterministic_algorithms(det)
             inp = make_inputs(nu, ni, nf, bs, seed=seed, kind=pattern, std=STD, y_range=(1, 5),
                               dtype=dtype, device=device)
-            rows += _rows_for(label, inp, dtype, device, det, variants)
+            rows += _rows_for(label, inp, dtype, device, det, variants, baseline)
     finally:
         torch.use_deterministic_algorithms(was_det)
         torch.set_num_threads(was_threads)
@@ -116,14 +116,15 @@ def check_inits(seed: int = 0) -> list[InitRow]:
             for v in VARIANTS.values() for r in [check_init(v, 944, 1665, 50, seed=seed)]]
 
 
-def summarise(rows: list[CheckRow], inits: list[InitRow] | None = None) -> CheckSummary:
+def summarise(rows: list[CheckRow], inits: list[InitRow] | None = None, *, baseline: str
+              ) -> CheckSummary:
     """The verdict: 'bitwise equal' if every row is, 'equivalent within error' if every row holds
     to the contract, else 'DIFFERENT' (also when an init contradicts its declaration), with the
-    largest differences seen."""
+    largest differences seen; `baseline`: the variant the rows were judged against."""
     inits = check_inits() if inits is None else inits
     held = all(r.close for r in rows) and all(i.passed for i in inits)
     verdict = verdict_word(all(r.exact for r in rows), True) if held else "DIFFERENT"
-    return CheckSummary(torch.__version__, THREADS, CONTRACT, verdict, get_baseline().name,
+    return CheckSummary(torch.__version__, THREADS, CONTRACT, verdict, baseline,
                         tuple(rows), tuple(inits))
 
 

@@ -17,23 +17,16 @@ from dataclasses import asdict, dataclass
 import torch
 from torch import Tensor
 
-from dotbias.equivalence.baseline import DEFAULT_BASELINE, choose_baseline, get_baseline, set_baseline
+from dotbias.equivalence.baseline import DEFAULT_BASELINE, choose_baseline
+from dotbias.equivalence.check_records import TensorCheck, VariantCheck
+from dotbias.equivalence.mismatches import bitwise, check_output, close_message, describe, worst
 from dotbias.equivalence.reference import APRIORI_ULPS, FLOOR_ULPS, Reference, reference_batch, run_batch
 from dotbias.equivalence.reference import max_abs as _max
-from dotbias.equivalence.results import (
-    TensorCheck,
-    VariantCheck,
-    bitwise,
-    check_output,
-    close_message,
-    describe,
-    worst,
-)
 from dotbias.models.canonical import Canonical, squeeze
 from dotbias.models.variant import Variant
 
-__all__ = ["CONTRACT", "DEFAULT_BASELINE", "choose_baseline", "get_baseline", "verdict_word",
-           "set_baseline", "check_variant", "assert_equivalent", "assert_baseline", "compare_pair"]
+__all__ = ["CONTRACT", "DEFAULT_BASELINE", "choose_baseline", "verdict_word", "check_variant",
+           "assert_equivalent", "assert_baseline", "compare_pair"]
 
 FACTOR = 4          # a variant may be FACTOR times as far from float64 as the baseline is, plus
                     # the floor: the error bound at FLOOR_ULPS ulps per rounding (`Reference`)
@@ -159,7 +152,7 @@ def assert_baseline(baseline: Variant, params: Canonical, x: Tensor, y: Tensor |
 
 
 def check_variant(variant: Variant, params: Canonical, x: Tensor, y: Tensor | None = None,
-                  y_range=(0, 5.5), *, baseline: Variant | None = None,
+                  y_range=(0, 5.5), *, baseline: Variant,
                   reference: Reference | None = None,
                   base_run: tuple[Tensor, Canonical] | None = None,
                   baseline_held: bool = False) -> VariantCheck:
@@ -168,7 +161,6 @@ def check_variant(variant: Variant, params: Canonical, x: Tensor, y: Tensor | No
     outside the a-priori bound raises BaselineError first (`baseline_held`: the caller held
     `base_run` to it already), and a wrong output shape or dtype raises AssertionError at once
     (nothing else is comparable then)."""
-    baseline = baseline or get_baseline()
     dtype, device, bs = params.user_factors.dtype, params.user_factors.device, x.shape[0]
     label = f"{variant.name} vs {baseline.name} ({describe(params, bs)})"
     ref = reference or reference_batch(params, x, y, y_range)
@@ -196,12 +188,12 @@ def check_variant(variant: Variant, params: Canonical, x: Tensor, y: Tensor | No
 
 
 def assert_equivalent(variants: Sequence[Variant], params: Canonical, x: Tensor,
-                      y: Tensor | None = None, y_range=(0, 5.5)) -> list[VariantCheck]:
-    """The equivalence property on one batch for every variant in `variants` against the
-    baseline, the baseline first held to the a-priori bound (BaselineError naming it); raises
+                      y: Tensor | None = None, y_range=(0, 5.5), *, baseline: Variant
+                      ) -> list[VariantCheck]:
+    """The equivalence property on one batch for every variant in `variants` against
+    `baseline`, the baseline first held to the a-priori bound (BaselineError naming it); raises
     AssertionError with the first failure's message. Returns the baseline's check, then each
     variant's."""
-    baseline = get_baseline()
     reference = reference_batch(params, x, y, y_range)
     base_run = run_baseline(baseline, params, x, y, y_range)
     results = [assert_baseline(baseline, params, x, y, y_range, reference=reference,

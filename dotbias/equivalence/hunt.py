@@ -11,8 +11,8 @@ import torch
 from hypothesis import HealthCheck, Phase, currently_in_test_context, given, settings, target
 from hypothesis import seed as fixed_seed
 
+from dotbias.equivalence.check_records import VariantCheck
 from dotbias.equivalence.contract import assert_equivalent
-from dotbias.equivalence.results import VariantCheck
 from dotbias.equivalence.strategies import Case, corner_cases
 from dotbias.models.variant import Variant
 
@@ -42,7 +42,7 @@ class HuntResult:
 
 
 def hunt(variants: Sequence[Variant], dtype: torch.dtype, examples: int,
-         seed: int | None = None) -> HuntResult:
+         seed: int | None = None, *, baseline: Variant) -> HuntResult:
     """`examples` targeted cases of `dtype`; a variant outside the contract raises AssertionError
     (a baseline outside its bound, BaselineError) with hypothesis's shrunk falsifying case."""
     seen = {"cases": 0, "baseline": (0.0, None), "variant": (0.0, None)}
@@ -53,7 +53,8 @@ def hunt(variants: Sequence[Variant], dtype: torch.dtype, examples: int,
     @given(corner_cases(dtype))
     def one(case: Case) -> None:
         x, y = case.batch()
-        base, usage = aim(assert_equivalent(list(variants), case.params(), x, y, case.y_range))
+        base, usage = aim(assert_equivalent(list(variants), case.params(), x, y, case.y_range,
+                                             baseline=baseline))
         seen["cases"] += 1
         for key, value in (("baseline", base.usage), ("variant", usage)):
             if value >= seen[key][0]:

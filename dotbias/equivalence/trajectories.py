@@ -30,7 +30,6 @@ from dotbias.equivalence.contract import (
     check_tensor,
     describe,
     expect_exact,
-    get_baseline,
 )
 from dotbias.models.book import CP, DotProductBiasCP
 from dotbias.models.canonical import Canonical
@@ -104,14 +103,13 @@ def check_trajectory(variant: Variant, params: Canonical, batches: Sequence[tupl
                      reference: list[Canonical] | None = None,
                      base_run: list[Canonical] | None = None,
                      nudged: list[list[Canonical]] | None = None,
-                     baseline_checked: bool = False) -> list[list[TensorCheck]]:
+                     baseline_checked: bool = False, baseline: Variant) -> list[list[TensorCheck]]:
     """Per step, the four canonical parameters of `variant` held to the contract; a parameter's
     error scale is its largest value so far (start included: an update is at most the sum of two)
     times sqrt(steps x terms per step (bs + row width + 2)). The baseline's error is the largest
     of `base_run` and the `nudged` runs (see the module's docstring). The baseline is first held to
     the a-priori bound on every batch at the start (BaselineError naming it), unless
     `baseline_checked`."""
-    baseline = get_baseline()
     if not baseline_checked:
         assert_baseline_on(baseline, params, batches, y_range)
     bs = batches[0][0].shape[0] if batches else 0
@@ -147,17 +145,17 @@ def _hold(label: str, params: Canonical, bs: int, family: bool, run: list[Canoni
 
 def assert_trajectories(variants: Sequence[Variant], params: Canonical,
                         batches: Sequence[tuple[Tensor, Tensor]], optimizer: str = "adamw",
-                        y_range=(0, 5.5)) -> None:
-    """Every variant's trajectory held to the contract; AssertionError with the first failure
-    (the earliest step, then the first tensor)."""
-    baseline = get_baseline()
+                        y_range=(0, 5.5), *, baseline: Variant) -> None:
+    """Every variant's trajectory held to the contract against `baseline`; AssertionError with
+    the first failure (the earliest step, then the first tensor)."""
     assert_baseline_on(baseline, params, batches, y_range)
     reference = reference_trajectory(params, batches, optimizer, y_range)
     base_run = train_steps(baseline, params, batches, optimizer, y_range)
     nudged = nudged_trajectories(params, batches, optimizer, y_range)
     for v in variants:
         for checks in check_trajectory(v, params, batches, optimizer, y_range, reference=reference,
-                                       base_run=base_run, nudged=nudged, baseline_checked=True):
+                                       base_run=base_run, nudged=nudged, baseline_checked=True,
+                                       baseline=baseline):
             bad = next((c for c in checks if not c.passed), None)
             if bad is not None:
                 raise AssertionError(bad.message)
@@ -170,14 +168,15 @@ def assert_trajectories(variants: Sequence[Variant], params: Canonical,
 # parameter) exceeds it wherever lr x a few ops stays below the parameters' size. A wrong
 # optimizer (bias correction, coupled decay, eps, a stale beta1) is off by a part of lr per step.
 
-def training_runs(params: Canonical, batches: Sequence[tuple[Tensor, Tensor]], y_range=(0, 5.5)
+def training_runs(params: Canonical, batches: Sequence[tuple[Tensor, Tensor]], y_range=(0, 5.5),
+                  *, baseline: Variant
                   ) -> tuple[list[Canonical], list[Canonical], list[list[Canonical]]]:
     """(float64 reference, baseline run, nudged runs) of the book's setup (its variant `cp`
     trained by torch AdamW) over the one-cycle schedule: what every training setup is held to."""
     batches64 = [(x, y.double()) for x, y in batches]
     reference = scheduled_steps(CP, params.to(dtype=torch.float64), batches64, BOOK_IMPL,
                                 y_range=y_range)
-    base_run = scheduled_steps(get_baseline(), params, batches, BOOK_IMPL, y_range=y_range)
+    base_run = scheduled_steps(baseline, params, batches, BOOK_IMPL, y_range=y_range)
     rounded = dataclasses.replace(CP, name="rounded", build=RoundedCP)
     nudged = [scheduled_steps(rounded, params, batches, BOOK_IMPL, y_range=y_range,
                               prepare=_rounding(seed)) for seed in range(NUDGES)]
@@ -185,33 +184,33 @@ def training_runs(params: Canonical, batches: Sequence[tuple[Tensor, Tensor]], y
 
 
 def check_training(setup: Training, params: Canonical, batches: Sequence[tuple[Tensor, Tensor]],
-                   y_range=(0, 5.5), *, runs=None, baseline_checked: bool = False
-                   ) -> list[list[TensorCheck]]:
+                   y_range=(0, 5.5), *, runs=None, baseline_checked: bool = False,
+                   baseline: Variant) -> list[list[TensorCheck]]:
     """Per step of `fit_one_cycle`'s schedule squeezed into len(batches) steps (lr 5e-3, wd 0.1),
     the canonical parameters of `setup` (its variant trained by its optimizer implementation)
     held to the contract against the book's setup trained in float64 (`training_runs`, or
     `runs` already made). Bitwise only where the implementation is the book's."""
-    baseline = get_baseline()
     if not baseline_checked:
         assert_baseline_on(baseline, params, batches, y_range)
     variant = get_variant(setup.variant)
     bs = batches[0][0].shape[0] if batches else 0
     label = f"{setup.name} vs {baseline.name} ({describe(params, bs)}), one-cycle"
-    reference, base_run, nudged = runs or training_runs(params, batches, y_range)
+    reference, base_run, nudged = runs or training_runs(params, batches, y_range, baseline=baseline)
     run = scheduled_steps(variant, params, batches, setup.impl, y_range=y_range)
     family = setup.impl == BOOK_IMPL and variant.same_family(baseline)
     return _hold(label, params, bs, family, run, base_run, reference, nudged)
 
 
 def assert_training(setups: Sequence[Training], params: Canonical,
-                    batches: Sequence[tuple[Tensor, Tensor]], y_range=(0, 5.5)) -> None:
-    """Every setup's one-cycle trajectory held to the contract; AssertionError with the first
-    failure (the earliest step, then the first tensor), naming the setup."""
-    assert_baseline_on(get_baseline(), params, batches, y_range)
-    runs = training_runs(params, batches, y_range)
+                    batches: Sequence[tuple[Tensor, Tensor]], y_range=(0, 5.5), *,
+                    baseline: Variant) -> None:
+    """Every setup's one-cycle trajectory held to the contract against `baseline`; AssertionError
+    with the first failure (the earliest step, then the first tensor), naming the setup."""
+    assert_baseline_on(baseline, params, batches, y_range)
+    runs = training_runs(params, batches, y_range, baseline=baseline)
     for setup in setups:
         for checks in check_training(setup, params, batches, y_range, runs=runs,
-                                     baseline_checked=True):
+                                     baseline_checked=True, baseline=baseline):
             bad = next((c for c in checks if not c.passed), None)
             if bad is not None:
                 raise AssertionError(bad.message)

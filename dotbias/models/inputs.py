@@ -8,7 +8,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import torch
-from torch import Tensor
 
 from dotbias.models.canonical import Canonical
 
@@ -71,19 +70,3 @@ def make_inputs(n_users: int, n_items: int, n_factors: int, bs: int, *, seed: in
             raise ValueError(f"unknown targets {targets!r}; expected one of {', '.join(TARGET_KINDS)}")
         y = torch.full((bs,), float(lo if targets == "low" else hi))
     return Inputs(params, x.to(device), y.to(device=device, dtype=dtype))
-
-
-@dataclass
-class CollabTensors:
-    """The same split and index coding as the DataLoaders, as plain tensors (x: [n, 2] long)."""
-    x_train: Tensor
-    y_train: Tensor
-    x_valid: Tensor
-    y_valid: Tensor
-    n_users: int
-    n_items: int
-
-    def to(self, device) -> CollabTensors:
-        return CollabTensors(self.x_train.to(device), self.y_train.to(device),
-                             self.x_valid.to(device), self.y_valid.to(device),
-                             self.n_users, self.n_items)

@@ -17,7 +17,8 @@ from functools import cache, partial
 import torch
 from torch.optim.adamw import adamw
 
-from dotbias.models.compiled import configure
+from dotbias.models.compiled import CompiledBuild, configure
+from dotbias.models.registry import get_variant
 from dotbias.models.whole_step import WholeStep
 
 BETAS, EPS = (0.95, 0.99), 1e-5     # fastai's Adam: mom (scheduled from 0.95), sqr_mom, eps
@@ -115,7 +116,7 @@ class CompiledStepper:
                           lr=self.lr, weight_decay=self.wd, eps=EPS, maximize=False)
 
 
-@cache
+@cache         # a pure builder: compiled once per process, every stepper shares its graphs
 def _compiled_adamw():
     configure()
     return torch.compile(adamw)
@@ -149,6 +150,8 @@ class AdamImpl:
 
 
 BOOK_IMPL = "torch"     # what the book's loop and `step` use: torch AdamW, torch's default path
+# The optimizer registry users plug into (`register_impl`): one per process, like the variant
+# registry, so that every check, benchmark and worker process finds the same implementations.
 ADAM_IMPLS: dict[str, AdamImpl] = {impl.name: impl for impl in [
     AdamImpl("torch", _torch, "torch AdamW, torch's default implementation (a for-loop on CPU)"),
     AdamImpl("forloop", partial(_torch, foreach=False), "torch AdamW, foreach=False",
@@ -217,3 +220,10 @@ def parse_setups(text: str | Sequence[str]) -> list[Training]:
 
 def unregister_impl(name: str) -> None:
     ADAM_IMPLS.pop(name, None)
+
+
+def compiles(name: str) -> bool:
+    """Whether the first call of `name` (a variant or a VARIANT+IMPL training setup) compiles: a
+    compiled twin (`Variant.compiled`), or a setup whose optimizer implementation compiles."""
+    setup = Training.parse(name)
+    return isinstance(get_variant(setup.variant).build, CompiledBuild) or setup.adam.compiles

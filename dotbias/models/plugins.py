@@ -20,7 +20,7 @@ COMPILE_ALWAYS = ("cp",)     # built-ins whose compiled twin --compile registers
 GROUP = "dotbias.variants"
 PROBE = (3, 4, 2)           # n_users, n_items, n_factors of the model a spec is validated on
 # spec -> the names it registered: part of the process-wide registry (`registry.VARIANTS`), which
-# worker processes rebuild from `loaded_specs()`; not per-run state.
+# worker processes rebuild from `loaded_specs()` (docs/architecture.md, "What stays per process").
 _loaded: dict[str, list[str]] = {}
 
 

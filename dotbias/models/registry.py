@@ -6,12 +6,13 @@ process on purpose (as pytest's plugin manager is): every check, benchmark and w
 iterates over the same variants; a test that registers restores it."""
 from __future__ import annotations
 
+from functools import cache
+
 from dotbias.models import book, zoo
 from dotbias.models.variant import Init, Variant
 
 VARIANTS: dict[str, Variant] = {}
 OPT_IN: dict[str, Variant] = {v.name: v for v in zoo.OPT_IN}     # found by name, not registered
-_TWINS: dict[str, Variant] = {}     # a cache: each compiled twin made once, so every run gets the same one
 
 
 def register(variant: Variant, *, replace: bool = False) -> Variant:
@@ -35,8 +36,15 @@ def get_variant(name: str) -> Variant:
         return OPT_IN[name]
     base = name.removesuffix("_compiled")
     if base != name and (base in VARIANTS or base in OPT_IN):
-        return _TWINS.setdefault(name, get_variant(base).compiled())
+        return compiled_twin(get_variant(base))
     raise ValueError(f"unknown variant {name!r}; registered: {', '.join(VARIANTS)}")
+
+
+@cache
+def compiled_twin(variant: Variant) -> Variant:
+    """`variant.compiled()`, made once per variant (Variants hash by identity): a pure builder,
+    cached so that every lookup of "<name>_compiled" gets the same twin and its compiled graphs."""
+    return variant.compiled()
 
 
 def declared_init(variant: Variant) -> tuple[Init | None, str]:

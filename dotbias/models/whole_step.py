@@ -39,7 +39,7 @@ def _whole(model: nn.Module, params: dict[str, Tensor], moments: tuple[list, lis
     return loss
 
 
-@cache
+@cache         # a pure builder: compiled once per process, every stepper shares its graphs
 def compiled_whole() -> Callable[..., Tensor]:
     configure()
     return torch.compile(_whole)

@@ -10,6 +10,10 @@ from dotbias.models.optimizers import parse_setups
 from dotbias.models.registry import get_variant
 from dotbias.timing.adaptive import Plan
 
+# The baseline this pytest run chose (`equivalence.baseline.choose_baseline`), on `config.stash`:
+# set by `pytest_configure` here and in tests/conftest.py, read by what judges or times.
+BASELINE = pytest.StashKey[str]()
+
 
 def plan(opt) -> Plan:
     """When the timing stops: --processes N fixes the count, else targets and a budget."""

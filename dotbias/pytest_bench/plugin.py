@@ -16,16 +16,17 @@ from dotbias.equivalence import baseline
 from dotbias.io.files import LOCAL
 from dotbias.io.tables import PERCENT_RULE
 from dotbias.models import plugins
-from dotbias.models.compiled import CompiledBuild
-from dotbias.models.optimizers import Training
-from dotbias.models.registry import VARIANTS, get_variant
+from dotbias.models.optimizers import compiles
+from dotbias.models.registry import VARIANTS
 from dotbias.pytest_bench import adapter
-from dotbias.pytest_bench.options import _setups, fail_slower, instructions_threshold, plan  # noqa: F401
+from dotbias.pytest_bench.options import BASELINE, _setups, fail_slower, instructions_threshold, plan  # noqa: F401
 from dotbias.pytest_bench.session import Session, group_of
 from dotbias.report.summary import FORMAT
 from dotbias.timing.adaptive import BUDGET_S
 from dotbias.timing.groups import DEFAULT_SIZES, INTERLEAVE_S, SWEEP_AXES, Group, sweep_sizes
 from dotbias.timing.operations import make_op, setups_for
+
+SESSION = pytest.StashKey[Session]()      # this `pytest bench` run's dotbias state, on config.stash
 
 
 def pytest_addoption(parser):
@@ -100,7 +101,7 @@ def pytest_configure(config):
     """Runs before pytest-benchmark's own (trylast) configure reads these options."""
     try:                                       # and DOTBIAS_VARIANTS, entry points; one line
         plugins.load_variants(config.getoption("variant"), compile=config.getoption("compile"))
-        chosen = baseline.choose_baseline(config.getoption("baseline"))
+        chosen = config.stash[BASELINE] = baseline.choose_baseline(config.getoption("baseline"))
         setups = _setups(config)
     except ValueError as e:
         raise pytest.UsageError(str(e)) from None
@@ -116,8 +117,11 @@ def pytest_configure(config):
     if opt.threads < 1:
         raise pytest.UsageError(f"--threads must be at least 1, got {opt.threads}")
     torch.set_num_threads(opt.threads)
-    config.dotbias = Session(config, chosen, fail_slower(opt), instructions_threshold(opt), plan(opt))
-    config.dotbias.setups = setups
+    dotbias = config.stash[SESSION] = Session(config, chosen, fail_slower(opt),
+                                              instructions_threshold(opt), plan(opt))
+    dotbias.setups = setups
+    if not quiet_run:
+        dotbias.workers.start()             # its imports overlap collection
 
 
 def pytest_benchmark_update_machine_info(config, machine_info):
@@ -162,17 +166,18 @@ def pytest_collection_modifyitems(config, items):
     if cuda:
         items[:] = [it for it in items if it not in cuda]
         config.hook.pytest_deselected(items=cuda)
-        config.dotbias.notes.append(f"deselected {len(cuda)} CUDA benchmarks: no GPU on this machine")
+        config.stash[SESSION].notes.append(f"deselected {len(cuda)} CUDA benchmarks: no GPU on this machine")
 
 
 def pytest_report_collectionfinish(config, start_path, items):
-    return getattr(config, "dotbias", None) and config.dotbias.notes
+    dotbias = config.stash.get(SESSION, None)
+    return dotbias and dotbias.notes
 
 
 def pytest_collection_finish(session):
     """Pick the saved run to compare with now that the selection is known; refuse in one line."""
-    if getattr(session.config, "dotbias", None):
-        session.config.dotbias.resolve_compare([it for it in session.items if group_of(it)])
+    if (dotbias := session.config.stash.get(SESSION, None)) is not None:
+        dotbias.resolve_compare([it for it in session.items if group_of(it)])
 
 
 @pytest.fixture
@@ -184,37 +189,30 @@ def time_op(benchmark, request):
     def run():
         group = group_of(request.node)
         variant = request.node.callspec.params["variant"]
-        session: Session = request.config.dotbias
+        dotbias = request.config.stash[SESSION]      # this run's dotbias state (request.session: pytest's)
         benchmark.group = group.label
         benchmark.extra_info.update(format=FORMAT, group=group.as_dict(), variant=variant,
-                                    baseline=session.base, compiled=compiled(variant),
+                                    baseline=dotbias.base, compiled=compiles(variant),
                                     threads=torch.get_num_threads(), torch=torch.__version__,
                                     sweep_axes=SWEEP_AXES.get(group.size.name, []))
         if not benchmark.enabled:
             benchmark(make_op(group, variant))
             return
-        benchmark.extra_info.update(session.measure(request.session, group, variant))
+        benchmark.extra_info.update(dotbias.measure(request.session, group, variant))
         timing = benchmark.extra_info["timing"]
         adapter.record_rounds(benchmark, timing["seconds"], timing["iterations"])
     return run
 
 
-def compiled(name: str) -> bool:
-    """Whether the first call of `name` (a variant or a VARIANT+IMPL training setup) compiles: a
-    compiled twin (`Variant.compiled`), or a setup whose optimizer implementation compiles."""
-    setup = Training.parse(name)
-    return isinstance(get_variant(setup.variant).build, CompiledBuild) or setup.adam.compiles
-
-
 def pytest_sessionfinish(session, exitstatus):
-    dotbias = getattr(session.config, "dotbias", None)
+    dotbias = session.config.stash.get(SESSION, None)
     if dotbias is not None and dotbias.finish() and session.exitstatus == 0:
         session.exitstatus = 1
 
 
 @pytest.hookimpl(trylast=True)       # after pytest-benchmark's tables: the answer comes last
 def pytest_terminal_summary(terminalreporter, exitstatus, config):
-    dotbias = getattr(config, "dotbias", None)
+    dotbias = config.stash.get(SESSION, None)
     if dotbias is not None and dotbias.lines:
         terminalreporter.section("dotbias verdict")
         for line in dotbias.lines:

@@ -4,24 +4,29 @@ from __future__ import annotations
 
 import math
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 import torch
 
+from dotbias.models.optimizers import compiles
 from dotbias.models.plugins import loaded_specs
 from dotbias.models.registry import VARIANTS
 from dotbias.pytest_bench import adapter
-from dotbias.report.history import changes, different_baselines, instruction_minima, resolve, slower_than
+from dotbias.pytest_bench.floors_and_notes import FloorsAndNotes
+from dotbias.pytest_bench.measured import benchmark_record
+from dotbias.report.benchmark_json import Benchmark
 from dotbias.report.markdown import verdict_lines
+from dotbias.report.saved_run import changes, different_baselines, instruction_minima, resolve, slower_than
 from dotbias.report.summary import load_run, row_order, summarise, summarise_group
-from dotbias.timing import counts as ins
+from dotbias.timing import instruction_counts as ins
 from dotbias.timing.adaptive import GroupTiming, Plan, time_adaptively
-from dotbias.timing.counts import gate
-from dotbias.timing.floors import copy_bandwidth, floor, op_seconds
 from dotbias.timing.groups import KERNELS, SIZES, Group
+from dotbias.timing.instruction_counts import gate
 from dotbias.timing.memory import op_peak_bytes
-from dotbias.timing.operations import make_op, op_notes
+from dotbias.timing.operations import op_notes
+from dotbias.timing.worker_server import Workers
 from dotbias.timing.workers import WorkSpec, aa_name
 
 STOPPED = {"target": "stopped at its target",
@@ -40,10 +45,12 @@ class Session:
         self.lines: list[str] = []          # printed at the end ("dotbias verdict")
         self.plan = plan or Plan()          # when the adaptive timing stops
         self.rounds: dict[str, GroupTiming] | None = None
-        self.floors: dict[str, tuple[float, float]] = {}
-        self.counts: dict[str, dict] = {}
+        self.beside = FloorsAndNotes(base)  # floors and contract notes, each made once
+        self.counts: dict[str, dict[str, ins.Counts]] = {}
+        self.measured: dict[tuple[str, str], Benchmark] = {}   # the report's record of each item
         self.compared: Path | None = None
         self.setups: list = []              # --training: parsed `Training`s, timed where they train
+        self.workers = Workers()        # forked from one server (timing.worker_server); threads per spec
 
     def opt(self, name: str):
         return self.config.getoption(name)
@@ -61,31 +68,38 @@ class Session:
     # --- the saved run to compare with ---------------------------------------------------------
     def resolve_compare(self, items) -> None:
 
-        bs = adapter.benchmark_session(self.config)
-        if bs is None or not bs.compare or bs.disabled or not items:
+        benchmark_session = adapter.benchmark_session(self.config)
+        if (benchmark_session is None or not benchmark_session.compare or benchmark_session.disabled
+                or not items):
             return
-        explicit = bs.compare is not True
-        candidates = list(bs.storage.query(bs.compare) if explicit else bs.storage.query())
+        explicit = benchmark_session.compare is not True
+        storage = benchmark_session.storage
+        candidates = list(storage.query(benchmark_session.compare) if explicit else storage.query())
         try:
             self.compared = resolve(candidates, {it.nodeid for it in items}, explicit, self.base)
         except ValueError as e:
             raise pytest.UsageError(str(e)) from None
-        bs.compare = str(self.compared)
-        bs.handle_loading()
+        benchmark_session.compare = str(self.compared)
+        benchmark_session.handle_loading()
 
     # --- timing in worker processes ------------------------------------------------------------
     def _time_all(self, pysession) -> None:
 
         groups = tuple(dict.fromkeys(g for it in pysession.items if (g := group_of(it))))
+        selected: dict[str, list[str]] = {g.label: [] for g in groups}
+        for it in pysession.items:
+            if (g := group_of(it)) is not None:
+                selected[g.label].append(it.callspec.params["variant"])
         spec = WorkSpec(groups, tuple(VARIANTS), self.base, self.opt("aa"), self.opt("interleave_s"),
                         self.opt("epoch_rounds"), self.opt("threads"), plugins=tuple(loaded_specs()),
-                        setups=tuple(s.name for s in self.setups))
+                        setups=tuple(s.name for s in self.setups),
+                        selected=tuple((label, tuple(names)) for label, names in selected.items()))
         plan = self.plan
         how = (f"in {plan.max_processes} fresh processes" if plan.fixed else "in fresh processes until "
                f"each interval reaches its target or {plan.budget(groups):.0f} s pass")
         self._say(f"\ntiming {len(groups)} groups {how}, one after the other ...")
         try:
-            self.rounds = time_adaptively(spec, plan, progress=self._say)
+            self.rounds = time_adaptively(spec, plan, progress=self._say, run=self.workers.run)
         except RuntimeError as e:
             pytest.exit(f"dotbias: {e}", returncode=1)
 
@@ -103,22 +117,27 @@ class Session:
                            "stopped": timed.stopped, "target": timed.target}}
         if notes := op_notes(group, variant):
             info["notes"] = notes
-        if self.opt("aa") and variant == self.base:
-            info["aa"] = {"seconds": timed.seconds(aa_name(variant))}
+        contract = self.beside.contract(group, variant) if variant != self.base else None
+        if contract is not None:
+            info["contract"] = contract.as_dict()
+        aa = timed.seconds(aa_name(variant)) if self.opt("aa") and variant == self.base else []
+        if aa:
+            info["aa"] = {"seconds": aa}
+        peak = floor_ = counts = None
         if group.operation in KERNELS:      # an epoch's peak is its step's; profiling a whole epoch
-            info["memory"] = {"peak_bytes": op_peak_bytes(group, variant)}    # costs seconds a variant
-            info["floor"] = self._floor(group, variant)
+            peak = op_peak_bytes(group, variant)                                       # costs seconds
+            info["memory"] = {"peak_bytes": peak}
+            if not compiles(variant):       # compiled kernels are not aten ops: no floor to count
+                floor_ = self.beside.floor(group, variant)
+                info["floor"] = floor_.as_dict()
             if self.opt("instructions") and group.device == "cpu":
                 counts = self._instructions(pysession, group).get(variant)
                 if counts is not None:
-                    info["instructions"] = counts
+                    info["instructions"] = counts.as_dict()
+        self.measured[(group.label, variant)] = benchmark_record(
+            group, variant, self.base, timed, aa=aa, notes=notes or (), peak_bytes=peak,
+            floor=floor_, instructions=counts, contract=contract)
         return info
-
-    def _floor(self, group: Group, variant: str) -> dict:
-
-        if group.device not in self.floors:
-            self.floors[group.device] = (op_seconds(group.device), copy_bandwidth(group.device))
-        return floor(make_op(group, variant), *self.floors[group.device]).as_dict()
 
     def _instructions(self, pysession, group: Group) -> dict:
         """Every variant's counts for `group`; at the first call, every selected CPU kernel group
@@ -136,8 +155,12 @@ class Session:
         groups = [g for g in dict.fromkeys(group_of(it) for it in pysession.items)
                   if g and g.device == "cpu" and g.operation in KERNELS and g.label not in self.counts]
         calls, threads = self.opt("instructions_calls"), self.opt("threads")
-        jobs = [(g, v) for g in groups for v in VARIANTS]
-        self._say(f"\ncounting instructions: {len(groups)} groups x {len(VARIANTS)} variants, "
+        eager = [v for v in VARIANTS if not compiles(v)]
+        if len(eager) < len(VARIANTS):      # dynamo and inductor under valgrind: tens of minutes
+            self.notes.append("instruction counts leave out compiled variants (their compilation "
+                              "under callgrind would take tens of minutes)")
+        jobs = [(g, v) for g in groups for v in eager]
+        self._say(f"\ncounting instructions: {len(groups)} groups x {len(eager)} variants, "
                   f"3 repeats each, in one callgrind process ...")
         try:
             raw = ins.collect_all(jobs, calls, 3, threads, plugins=loaded_specs())
@@ -151,13 +174,14 @@ class Session:
             base = raw[(g.label, self.base)]
             n = ins.calls_for(g, calls)
             self.counts[g.label] = {v: ins.counts(raw[(g.label, v)], n,
-                                                  None if v == self.base else base).as_dict()
-                                    for v in VARIANTS}
+                                                  None if v == self.base else base)
+                                    for v in eager}
         return self.counts[group.label]
 
     # --- the end: verdicts, changes, the instruction gate --------------------------------------
     def finish(self) -> bool:
-        """Fill `lines`; True when the instruction-count gate failed."""
+        """Stop the worker server; fill `lines`; True when the instruction-count gate failed."""
+        self.workers.close()
         rows = self._rows()
         if not rows:
             return False
@@ -178,15 +202,16 @@ class Session:
         return out
 
     def _rows(self) -> list:
-        bs = adapter.benchmark_session(self.config)
-        groups: dict[str, list[dict]] = {}
-        for b in (bs.benchmarks if bs else []):
-            if b.has_error or not b.extra_info.get("timing") or b.stats is None:
+        """A summary row per group, from the records `measure` kept for the benchmarks that ran."""
+        benchmark_session = adapter.benchmark_session(self.config)
+        groups: dict[str, list[Benchmark]] = {}
+        for b in (benchmark_session.benchmarks if benchmark_session else []):
+            record = self.measured.get((b.group, b.extra_info.get("variant")))
+            if b.has_error or record is None or b.stats is None:
                 continue
             groups.setdefault(b.group, []).append(
-                {"name": b.name, "fullname": b.fullname, "extra_info": b.extra_info,
-                 "stats": {"median": b.stats.median}})
-        rows = [summarise_group(bs_, torch=torch.__version__) for bs_ in groups.values()]
+                replace(record, name=b.name, fullname=b.fullname, median=b.stats.median))
+        rows = [summarise_group(benches, torch=torch.__version__) for benches in groups.values()]
         return sorted(rows, key=row_order)
 
     def _compare(self, rows) -> bool:

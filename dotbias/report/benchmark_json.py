@@ -7,9 +7,10 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from dotbias.equivalence.contract_note import ContractNote
 from dotbias.io.files import read_json
-from dotbias.timing.counts import Counts
 from dotbias.timing.groups import Floor, Group
+from dotbias.timing.instruction_counts import Counts
 
 FORMAT = 3               # extra_info["format"] of the benchmarks `pytest bench` saves now
 DEFAULT_BASELINE = "cp"  # what a run that recorded no baseline was judged against
@@ -67,6 +68,7 @@ class Benchmark:
     instructions: Counts | None = None
     notes: tuple[str, ...] = ()
     fullname: str = ""                  # pytest's node id: what --benchmark-compare matches
+    contract: ContractNote | None = None    # held to the contract at this shape (not the baseline)
 
 
 def _rounds(info: dict, key: str, where: str) -> Rounds:
@@ -102,7 +104,8 @@ def read_benchmark(b: object, where: str) -> Benchmark:
         (info.get("memory") or {}).get("peak_bytes"),
         Floor(**info["floor"]) if info.get("floor") else None,
         Counts.from_dict(info["instructions"]) if info.get("instructions") else None,
-        tuple(info.get("notes") or ()), str(b.get("fullname", "")))
+        tuple(info.get("notes") or ()), str(b.get("fullname", "")),
+        ContractNote.from_dict(info["contract"], where) if info.get("contract") else None)
 
 
 @dataclass(frozen=True)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dotbias.io.tables import fmt_ratio, fmt_seconds, markdown_table
 from dotbias.report.summary import Row
-from dotbias.timing.counts import TOP, Counts, short_name
+from dotbias.timing.instruction_counts import TOP, Counts, short_name
 
 
 def instructions_markdown(rows: list[Row]) -> list[str]:
@@ -53,11 +53,13 @@ def _breakdown(label: str, counted: dict[str, Counts]) -> list[str]:
 
 def floors_markdown(rows: list[Row]) -> list[str]:
     """REPORT.md's section: per group and variant, the time beside its two floors."""
-    body = []
+    body, compiled = [], set()
     for r in rows:
         for t in r.times:
             fl = t.measured.floor if t.measured else None
             if fl is None:
+                if t.measured and t.measured.compiled:
+                    compiled.add(t.name)
                 continue
             bound = "overhead" if fl.dispatch_s >= fl.bandwidth_s else "bandwidth"
             body.append([r.group.label, t.name, fmt_seconds(t.seconds), fl.ops,
@@ -71,4 +73,12 @@ def floors_markdown(rows: list[Row]) -> list[str]:
     return ["## Floors: dispatcher overhead and memory bandwidth", "",
             "Dispatch floor: the same number of 1-element torch ops as the variant dispatches per call; "
             "bandwidth floor: the bytes of those ops' tensors (an upper bound on traffic) at the "
-            "measured copy bandwidth.", "", markdown_table(head, body), ""]
+            "measured copy bandwidth." + _no_floor(compiled), "", markdown_table(head, body), ""]
+
+
+def _no_floor(compiled: set[str]) -> str:
+    if not compiled:
+        return ""
+    return (f" No floor for {', '.join(sorted(compiled))}: compiled kernels are not aten ops, so "
+            "counting ops would count the eager ops they replace (a compiled step came out at 154% "
+            "of such a floor).")

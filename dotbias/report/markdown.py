@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 
 from dotbias.io.tables import SPEED_RULE, faster_words, fmt_bytes, fmt_ratio, fmt_seconds, markdown_table
+from dotbias.report.fastest import fastest_markdown
 from dotbias.report.floors_and_counts import floors_markdown, instructions_markdown
 from dotbias.report.summary import CAP_ROUNDS, Benchmark, Row, Summary
 from dotbias.timing import stats
@@ -100,37 +101,59 @@ def render_text(summary: Summary) -> str:
 
 
 def _group_table(rows: list[Row], several: bool) -> str:
-    variants = list(dict.fromkeys(t.name for r in rows for t in r.times))
-    base = rows[0].baseline         # one per table (`render_markdown` splits by baseline)
-    others = [v for v in variants if v != base]
-    head = ["device", "size", "dtype", "torch", "threads"] + (["run"] if several else [])
-    head += [f"{v} time" for v in variants] + [f"{v}/{base} [95% next run]" for v in others]
-    memory = [v for v in variants if any((t := r.time(v)) and t.peak_bytes is not None for r in rows)]
-    head += [f"{v} peak memory" for v in memory]
-    head += ["processes x rounds", "A/A [95% next run]", "verdict"]
+    """One row per variant (and the A/A copy) of each group row: a table that fits a screen
+    however many variants a run times. The contract column where the run held its variants."""
+    contract = any(t.measured and t.measured.contract for r in rows for t in r.times)
+    head = ["where", "torch"] + (["run"] if several else []) + [
+        "variant", "time", f"/ {rows[0].baseline} [95% next run]", "verdict"] + (
+        [f"same as {rows[0].baseline}? (contract)"] if contract else []) + [
+        "peak memory", "processes x rounds", "notes"]
     body = []
     for r in rows:
-        cells = [r.group.device, r.group.size.name, r.group.dtype, r.torch, r.threads]
-        cells += [r.run] if several else []
-        cells += [fmt_seconds(t.seconds) if (t := r.time(v)) else None for v in variants]
-        by_num = {x.numerator: x for x in r.ratios}
-        cells += [fmt_ratio(x.value, x.low, x.high) if (x := by_num.get(v)) else None for v in others]
-        cells += [fmt_bytes(t.peak_bytes) if (t := r.time(v)) else None for v in memory]
-        first = r.ratios[0] if r.ratios else None
-        cells.append(f"{first.processes} x {first.rounds // max(first.processes, 1)}" if first else None)
-        cells.append(fmt_ratio(r.aa.value, r.aa.low, r.aa.high) + ("" if r.aa.low <= 1 <= r.aa.high
-                                                                  else " TOO NOISY") if r.aa else None)
-        cells.append("; ".join([verdict(x) for x in r.ratios] + misses(r) + compile_notes(r)
-                                + memory_notes(r)) or None)
-        body.append(cells)
+        where = [f"{r.group.device} {r.group.size.name} {r.group.dtype}", f"{r.torch}, {r.threads} thr"]
+        where += [r.run] if several else []
+        by_num, notes = {x.numerator: x for x in r.ratios}, _notes_by_variant(r)
+        for t in r.times:
+            x = by_num.get(t.name)
+            ratio = fmt_ratio(x.value, x.low, x.high) if x else "baseline" if t.name == r.baseline else None
+            body.append(where + [t.name, fmt_seconds(t.seconds), ratio, verdict(x) if x else None]
+                        + ([_contract_cell(t, r.baseline)] if contract else [])
+                        + [fmt_bytes(t.peak_bytes) if t.peak_bytes is not None else None,
+                           f"{x.processes} x {x.rounds // max(x.processes, 1)}" if x else None,
+                           "; ".join(notes.get(t.name, [])) or None])
+        if r.aa is not None:
+            ok = r.aa.low <= 1 <= r.aa.high
+            body.append(where + [f"{r.aa.numerator} (A/A)", None, fmt_ratio(r.aa.value, r.aa.low, r.aa.high),
+                                 "ok" if ok else AA_FAIL] + [None] * (3 + contract))
     return markdown_table(head, body)
+
+
+def _contract_cell(t, baseline: str) -> str | None:
+    """Whether the timed variant or setup kept the contract at this shape (`pytest bench` held it)."""
+    if t.name == baseline:
+        return "the baseline"
+    return t.measured.contract.short() if t.measured and t.measured.contract else None
+
+
+def _notes_by_variant(row: Row) -> dict[str, list[str]]:
+    """The group's notes (interval misses, compilation, warm-up, memory), each under the variant
+    it names first; a note naming none goes to the baseline."""
+    names = sorted((t.name for t in row.times), key=len, reverse=True)     # "cp_copy" before "cp"
+    out: dict[str, list[str]] = {}
+    for note in misses(row) + compile_notes(row) + memory_notes(row):
+        text = note.removeprefix("RECOMPILED: ").removeprefix("peak memory ")
+        owner = next((n for n in names if text.startswith((f"{n}/", f"{n} "))), row.baseline)
+        out.setdefault(owner, []).append(note)
+    return out
 
 
 def render_markdown(summary: Summary) -> str:
     several = len(summary.runs) > 1
-    lines = ["# Benchmark report", "", "How to read it: each row is one benchmark group, every variant "
-             "timed on the same inputs. A time is the geometric mean over its processes of each "
-             "process's geometric-mean round; the ratio is the "
+    lines = ["# Benchmark report", "", "How to read it: one table per operation, one row per variant "
+             "and group (device, size, dtype), every variant timed on the same inputs. A ratio is "
+             "the geometric mean over processes of each "
+             "process's median paired round ratio; the baseline's time is the same over its own "
+             "rounds and every other time the baseline's times its ratio, so the ratio is the "
              f"ratio of the times shown (above 1: the first variant is slower). Verdicts: {SPEED_RULE}. "
              "Method: "
              + stats.METHOD + f". Intervals are {stats.CONFIDENCE:.0%}. No winner is named from fewer "
@@ -142,7 +165,7 @@ def render_markdown(summary: Summary) -> str:
     if any(r.thinned > 1 for r in summary.rows):
         lines += [f"Groups with more than {CAP_ROUNDS:,} rounds were thinned to every k-th round "
                   "(k in report.json) to keep memory bounded.", ""]
-    lines += [_baselines_line(summary), ""]
+    lines += [_baselines_line(summary), ""] + fastest_markdown(list(summary.rows), several)
     for op in dict.fromkeys(r.group.operation for r in summary.rows):
         lines += [f"## {op}", ""]
         for base in dict.fromkeys(r.baseline for r in summary.rows if r.group.operation == op):
@@ -179,14 +202,16 @@ def row_json(r: Row) -> dict:
 def measured_json(m: Benchmark | None) -> dict:
     """What report.json says a variant's benchmark measured beside its time, as the run stored it:
     floor, instruction counts, peak memory, notes, compiled, the slowest first call, the graphs
-    compiled inside the timed rounds (the keys present only where there is something to say)."""
+    compiled inside the timed rounds, the contract note (the keys present only where there is
+    something to say)."""
     if m is None:
         return {}
     out = {"floor": m.floor.as_dict() if m.floor else None,
            "instructions": m.instructions.as_dict() if m.instructions else None,
            "memory": {"peak_bytes": m.peak_bytes} if m.peak_bytes is not None else None,
            "notes": list(m.notes), "compiled": m.compiled, "first_call_s": m.first_call_s,
-           "compiles_in_rounds": m.compiles_in_rounds}
+           "compiles_in_rounds": m.compiles_in_rounds,
+           "contract": m.contract.as_dict() if m.contract else None}
     return {k: v for k, v in out.items() if v or k == "compiled"}
 
 

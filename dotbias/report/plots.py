@@ -45,7 +45,7 @@ def bar_chart(op: str, rows: list, several_runs: bool):
     ax.set_yticks(range(len(bars)), [_bar_label(r, t.name, len(rows), several_runs) for r, t in bars],
                   fontsize=9)
     ax.invert_yaxis()
-    ax.set_xlabel(f"{unit} per {_per(op)} (geometric mean)")
+    ax.set_xlabel(f"{unit} per {_per(op)} (paired with the baseline)")
     _ratio_panel(ax2, ratios, colour, len(rows), several_runs)
     where = "" if len(rows) > 1 else f" ({_row_label(rows[0], several_runs).replace(chr(10), ' ')})"
     fig.suptitle(f"{op}{where}: time per {_per(op)} and ratio with its 95% interval", fontsize=12)
@@ -88,7 +88,7 @@ def sweep_plot(axis: str, rows: list, several_runs: bool):
             ax.plot([p[0] for p in pts], [p[1] for p in pts], marker="o", label=name)
         ax.set(xscale="log", yscale="log", xlabel=title, title=op)
         ax.legend(fontsize=8)
-    axs[0][0].set_ylabel("seconds per call (geometric mean)")
+    axs[0][0].set_ylabel("seconds per call (paired with the baseline)")
     fig.suptitle(f"time against {title} (log-log)")
     fig.tight_layout()
     return fig

@@ -29,8 +29,9 @@ CAP_ROUNDS = 5_000       # rounds per group kept for the interval: memory stays 
 
 @dataclass(frozen=True)
 class VariantTime:
-    """One variant's time in one group (`stats.geomean_time` of its rounds), and the benchmark it
-    was measured in (`measured`: floor, instruction counts, peak memory, first call, notes)."""
+    """One variant's time in one group (`stats.group_times`: the baseline's own, the others'
+    paired with it), and the benchmark it was measured in (`measured`: floor, instruction
+    counts, peak memory, first call, notes)."""
     name: str
     seconds: float
     processes: int
@@ -73,12 +74,10 @@ def recorded_baseline(benches: Sequence[Benchmark], where: str = "") -> str:
     return named[0]
 
 
-def summarise_group(benches: Sequence[Benchmark | dict], run: str = "", torch: str = "?",
+def summarise_group(benches: Sequence[Benchmark], run: str = "", torch: str = "?",
                     where: str = "") -> Row:
-    """One group's row from its benchmarks. A dict is one benchmark in pytest-benchmark's JSON
-    shape, read here at the edge (`read_benchmark`): what `pytest_bench/session.py` hands in."""
-    benches = [b if isinstance(b, Benchmark) else read_benchmark(b, f"{where}{b.get('name', '?')}")
-               for b in benches]
+    """One group's row from its benchmarks' records (a saved run's, read by `load_run`, or those
+    `pytest_bench/session.py` builds as it measures)."""
     by_name = {b.variant: b for b in benches}
     base = recorded_baseline(benches, where)
     rounds = {v: b.rounds for v, b in by_name.items()}
@@ -86,7 +85,8 @@ def summarise_group(benches: Sequence[Benchmark | dict], run: str = "", torch: s
     if base in rounds and sum(len(p) for p in rounds[base]) > CAP_ROUNDS:
         step = stats.thin(rounds[base], CAP_ROUNDS)[1]
         rounds = {v: tuple(p[::step] for p in ps) for v, ps in rounds.items()}
-    times = tuple(VariantTime(v, stats.geomean_time(ps) if ps else by_name[v].median,
+    shown = stats.group_times({v: ps for v, ps in rounds.items() if ps}, base)
+    times = tuple(VariantTime(v, shown[v] if ps else by_name[v].median,
                               len(ps), sum(map(len, ps)), by_name[v])
                   for v, ps in rounds.items())
     ratios = tuple(stats.ratio(rounds[v], rounds[base], (v, base)) for v in rounds
@@ -127,7 +127,8 @@ def summarise(runs: Sequence[Run]) -> Summary:
         groups: dict[Group, list[Benchmark]] = {}
         for b in run.benchmarks:
             groups.setdefault(b.group, []).append(b)
-        rows += [summarise_group(bs, run.label, run.torch, f"{run.path}: ") for bs in groups.values()]
+        rows += [summarise_group(benches, run.label, run.torch, f"{run.path}: ")
+                 for benches in groups.values()]
     return Summary(tuple(sorted(rows, key=row_order)), tuple(r.environment for r in runs),
                    partial_runs(runs))
 

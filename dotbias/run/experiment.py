@@ -13,11 +13,11 @@ import pandas as pd
 import torch
 
 from dotbias.data import preflight
+from dotbias.data.fitting import TrainResult, fit_fastai
 from dotbias.data.movielens import read_movielens
 from dotbias.data.ratings import Synthetic, collab_dls, synthetic_ratings, top_overlap, top_titles
 from dotbias.equivalence.contract import compare_pair
 from dotbias.models.registry import VARIANTS, get_variant
-from dotbias.models.training import TrainResult, fit_fastai
 from dotbias.report.plots import run_plot
 from dotbias.run.config import MIN_RATINGS, TOP_KS, Config
 from dotbias.run.markdown import render_markdown

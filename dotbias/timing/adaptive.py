@@ -32,7 +32,7 @@ from dotbias.timing.workers import WorkSpec, run_process
 MIN_PROCESSES = 4
 TARGET = {"kernel": 0.01, "epoch": 0.03}
 # The default budget of a run: seconds of worker processes per selected group.
-BUDGET_S = {"kernel": 32.0, "epoch": 80.0}
+BUDGET_S = {"kernel": 16.0, "epoch": 80.0}
 
 
 def kind(operation: str) -> str:
@@ -84,7 +84,9 @@ def shares(open_: Sequence[Group], all_: Sequence[Group], width: dict[str, float
            plan: Plan) -> tuple[float, ...]:
     """Each open group's multiple of the per-process budget: the run's per-process time of its
     kind (one unit per group of that kind in the run) split among the open groups of that kind by
-    (half-width / target)^2, each at least a quarter of the even split."""
+    (half-width / target)^2, each within half and twice the even split. (Clipped at a quarter
+    and unbounded above, a width estimated from a few processes swung a group between 4 and 20
+    rounds a process, and the starved group's processes came out the noisiest.)"""
     def need(g: Group) -> float:
         w = width.get(g.label, math.inf)
         return (w / plan.target(g.operation)) ** 2 if math.isfinite(w) else 1.0
@@ -94,8 +96,8 @@ def shares(open_: Sequence[Group], all_: Sequence[Group], width: dict[str, float
         same = [o for o in open_ if kind(o.operation) == kind(g.operation)]
         units = sum(kind(a.operation) == kind(g.operation) for a in all_)
         needs = {o.label: need(o) for o in same}
-        floor = 0.25 * sum(needs.values()) / len(same)
-        clipped = {k: max(v, floor) for k, v in needs.items()}
+        even = sum(needs.values()) / len(same)
+        clipped = {k: min(max(v, 0.5 * even), 2 * even) for k, v in needs.items()}
         out.append(units * clipped[g.label] / sum(clipped.values()))
     return tuple(out)
 

@@ -7,13 +7,14 @@ from collections.abc import Callable
 
 import torch
 
+from dotbias.data.fitting import fit_fastai, fit_lean
 from dotbias.data.ratings import collab_dls, synthetic_ratings, tensors_from_dls
 from dotbias.models.inputs import make_inputs as _make_inputs
 from dotbias.models.inputs import random_canonical
 from dotbias.models.optimizers import Training
 from dotbias.models.registry import get_variant
 from dotbias.models.sparse import sparse_notes
-from dotbias.models.training import fit_fastai, fit_lean, train_step
+from dotbias.models.training import train_step
 from dotbias.timing.groups import EPOCH_RATINGS, KERNELS, OPERATIONS, Group, Size
 
 TRAINED = ("step", "epoch_lean", "epoch_fastai")      # operations that run an optimizer

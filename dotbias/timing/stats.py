@@ -1,17 +1,22 @@
 """Ratios of timings and their intervals, defined once.
 
 A group is timed in several fresh worker processes; inside each, the variants run in interleaved
-rounds (A B, B A, ...). The ratio of two variants is the ratio of their geometric-mean times,
-exp(mean over processes of mean over rounds of log t): the per-variant time the report shows, so
-the ratio shown is exactly the ratio of the times shown.
+rounds (A B, B A, ...). Each process gives one paired estimate per variant: the median over its
+rounds of log(t_variant / t_baseline), the two blocks of one round. The median, not the mean:
+on a shared machine a round's ratio has heavy tails (a burst of other work lands in one block of
+a round, not in both: per-round spread 3-4x what its interquartile range implies, measured here),
+and one such round moved a process's mean by percents. The ratio is exp(mean over processes of
+those medians). The time shown for the baseline is exp(mean over processes of the median log time
+of its rounds), and every other variant's time is the baseline's times its ratio, so the ratio
+shown is exactly the ratio of the times shown (`group_times`).
 
 Its interval says where the *next* run's ratio will land (same settings, 95%): a Student t
-prediction interval from the per-process mean log-ratios, so between-process spread (layout,
+prediction interval from the per-process medians, so between-process spread (layout,
 load) is in it. A confidence interval for the true ratio would be sqrt(2) narrower, and another
 run's estimate falls inside it only about 83% of the time (two estimates of equal precision
 differ by sqrt(2) x the standard error). With one
-process only, a BCa bootstrap (`scipy.stats.bootstrap`) over its paired rounds, widened the same
-way and flagged as within-process only.
+process only, a bootstrap (`scipy.stats.bootstrap`) of the median over that process's
+paired rounds, widened the same way and flagged as within-process only.
 """
 from __future__ import annotations
 
@@ -23,10 +28,12 @@ from scipy import stats as sps
 
 CONFIDENCE = 0.95
 MIN_ROUNDS = 10          # no winner is named from fewer paired rounds than this
-METHOD = ("geometric-mean time per variant; ratio interval: where the next run's ratio lands, a "
-          "Student t prediction interval over the per-process mean log-ratios (each process a fresh "
-          "interpreter running interleaved rounds in a random order), so it includes between-process "
-          "spread; a single process falls back to a BCa bootstrap over its paired rounds")
+METHOD = ("ratio: per process the median of its paired per-round ratios, then their geometric mean "
+          "over processes (the baseline's time: the same over its rounds; every other time is the "
+          "baseline's times its ratio); interval: where the next run's ratio lands, a Student t "
+          "prediction interval over the per-process medians (each process a fresh worker running "
+          "interleaved rounds in a random order), so it includes between-process spread; a single "
+          "process falls back to a bootstrap over its paired rounds")
 NEXT_RUN = math.sqrt(2)     # this run's mean and the next one's each carry one standard error
 
 Processes = list[list[float]]     # seconds per call: one list of rounds per worker process
@@ -68,10 +75,23 @@ class Ratio:
                 "process_share": self.process_share}
 
 
-def geomean_time(processes: Processes) -> float:
-    """exp(mean over processes of the mean log time of their rounds): the per-variant time shown."""
-    means = [np.mean(np.log(np.asarray(p, float))) for p in processes if len(p)]
-    return float(math.exp(np.mean(means))) if means else math.nan
+def typical_time(processes: Processes) -> float:
+    """exp(mean over processes of the median log time of their rounds): one variant's time on its
+    own (the baseline's time shown; the others' are paired with it, `group_times`)."""
+    centres = [np.median(np.log(np.asarray(p, float))) for p in processes if len(p)]
+    return float(math.exp(np.mean(centres))) if centres else math.nan
+
+
+def group_times(rounds: dict[str, Processes], baseline: str) -> dict[str, float]:
+    """Every variant's time shown: the baseline's `typical_time`, the others' that times their
+    `ratio` to it, so that a ratio shown is exactly the quotient of the times shown (without the
+    baseline's rounds: each its own `typical_time`)."""
+    base = typical_time(rounds[baseline]) if rounds.get(baseline) else math.nan
+    out = {}
+    for name, ps in rounds.items():
+        paired = name != baseline and ps and rounds.get(baseline) and math.isfinite(base)
+        out[name] = base * ratio(ps, rounds[baseline]).value if paired else typical_time(ps)
+    return out
 
 
 def _log_ratios(num: Processes, den: Processes) -> list[np.ndarray]:
@@ -87,7 +107,7 @@ def ratio(num: Processes, den: Processes, names: tuple[str, str] = ("a", "b"),
     logs = _log_ratios(num, den)
     if not logs:
         raise ValueError(f"{names[0]}/{names[1]}: no timed rounds")
-    means = np.array([r.mean() for r in logs])
+    means = np.array([np.median(r) for r in logs])
     centre = float(means.mean())
     rounds = sum(len(r) for r in logs)
     if len(logs) >= 2:
@@ -95,7 +115,7 @@ def ratio(num: Processes, den: Processes, names: tuple[str, str] = ("a", "b"),
         half = float(sps.t.ppf((1 + confidence) / 2, len(means) - 1)) * se * NEXT_RUN
         low, high, method = centre - half, centre + half, f"t over {len(logs)} processes"
     else:
-        low, high = _bootstrap_mean(logs[0], confidence)
+        low, high = _bootstrap_median(logs[0], confidence)
         se = (high - low) / (2 * float(sps.norm.ppf((1 + confidence) / 2)))
         low, high = centre - NEXT_RUN * (centre - low), centre + NEXT_RUN * (high - centre)
         method = "bootstrap over rounds of 1 process"
@@ -104,21 +124,32 @@ def ratio(num: Processes, den: Processes, names: tuple[str, str] = ("a", "b"),
 
 
 def _process_share(logs: list[np.ndarray], means: np.ndarray) -> float:
-    """1 - (mean over processes of var(rounds)/n) / var(process means), clipped at 0: how much of
-    the between-process spread is the processes themselves rather than noise in their rounds."""
+    """1 - (mean over processes of var(rounds)/n) / var(process medians), clipped at 0: how much
+    of the between-process spread is the processes themselves rather than noise in their rounds
+    (a round's variance from its interquartile range, the scale the median sees)."""
     if len(logs) < 2 or any(len(r) < 2 for r in logs):
         return math.nan
     between = float(means.var(ddof=1))
-    within = float(np.mean([r.var(ddof=1) / len(r) for r in logs]))
+    within = float(np.mean([_robust_var(r) * MEDIAN_EFFICIENCY / len(r) for r in logs]))
     return max(0.0, 1.0 - within / between) if between > 0 else 0.0
 
 
-def _bootstrap_mean(x: np.ndarray, confidence: float) -> tuple[float, float]:
-    """BCa interval of the mean of `x` (seeded: the same data give the same interval)."""
+MEDIAN_EFFICIENCY = math.pi / 2      # var(median) / var(mean) of normal rounds
+
+
+def _robust_var(x: np.ndarray) -> float:
+    """Variance of `x` from its interquartile range (a normal's IQR is 1.349 sd)."""
+    q1, q3 = np.percentile(x, [25, 75])
+    return float(((q3 - q1) / 1.349) ** 2)
+
+
+def _bootstrap_median(x: np.ndarray, confidence: float) -> tuple[float, float]:
+    """Percentile bootstrap interval of the median of `x` (seeded: the same data give the same
+    interval; BCa's jackknife is degenerate for a median)."""
     if len(x) < 3 or np.ptp(x) == 0:
-        return float(x.mean()), float(x.mean())
-    res = sps.bootstrap((x,), np.mean, confidence_level=confidence, n_resamples=2000,
-                        method="BCa", random_state=np.random.default_rng(0))
+        return float(np.median(x)), float(np.median(x))
+    res = sps.bootstrap((x,), np.median, confidence_level=confidence, n_resamples=2000,
+                        method="percentile", random_state=np.random.default_rng(0))
     return float(res.confidence_interval.low), float(res.confidence_interval.high)
 
 

@@ -1,10 +1,13 @@
 """Interleaved rounds repeated in fresh worker processes (pyperf's lesson: each process draws its own
 memory layout and meets its own load, so between-process spread belongs in the interval).
 
-`run_process` starts `python -m dotbias.timing.workers` (`timing.adaptive` decides how many, one after
-the other); each reads a JSON `WorkSpec` on stdin, times every group in it and writes its `Rounds`
-as JSON on stdout, read back once into `Rounds` records. A process that fails or hangs raises one
-line naming the process and its last stderr line.
+A worker process times every group of a `WorkSpec` and hands back its `Rounds` (`timing.adaptive`
+decides how many, one after the other). `run_process` starts each in a fresh interpreter
+(`python -m dotbias.timing.workers`, JSON in on stdin, out on stdout), paying torch's, fastai's
+and dotbias's imports again: 2.5-3.7 s a process here, a third of a benchmark run;
+`worker_server.Workers` (what `pytest bench` and `dotbias compare` use) forks them from one
+server that imported everything once. A worker that fails, dies or hangs raises one line naming
+the process and what went wrong.
 """
 from __future__ import annotations
 
@@ -43,9 +46,18 @@ class WorkSpec:
     # Per group: calls per timed block, calibrated by the first process (0: calibrate here), so
     # every process times blocks of the same length.
     iterations: tuple[int, ...] = ()
+    # Per group label, the names its benchmarks selected (pytest -k); a group not listed times
+    # every variant and setup. The baseline is timed in every group whatever the selection.
+    selected: tuple[tuple[str, tuple[str, ...]], ...] = ()
 
     def share(self, i: int) -> float:
         return self.shares[i] if self.shares else 1.0
+
+    def names(self, group: Group) -> tuple[str, ...]:
+        """What `group` times: every variant and the setups it trains, as far as selected."""
+        every = self.variants + setups_for(group, parse_setups(self.setups))
+        chosen = dict(self.selected).get(group.label)
+        return every if chosen is None else tuple(n for n in every if n in chosen or n == self.baseline)
 
     def to_json(self) -> str:
         return json.dumps(asdict(self))
@@ -59,6 +71,7 @@ class WorkSpec:
         d["setups"] = tuple(d.get("setups", ()))
         d["shares"] = tuple(d.get("shares", ()))
         d["iterations"] = tuple(d.get("iterations", ()))
+        d["selected"] = tuple((label, tuple(names)) for label, names in d.get("selected", ()))
         return cls(**d)
 
 
@@ -70,8 +83,7 @@ def aa_name(baseline: str) -> str:
 def time_group(spec: WorkSpec, group: Group, share: float = 1.0, iterations: int = 0) -> Rounds:
     """One group's interleaved rounds in this process: kernels for `budget_s` x `share` seconds,
     epochs for their rounds x `share` (at least one); `iterations` calls a block (0: calibrate)."""
-    names = spec.variants + setups_for(group, parse_setups(spec.setups))
-    fns = {v: make_op(group, v, spec.seed) for v in names}
+    fns = {v: make_op(group, v, spec.seed) for v in spec.names(group)}
     if spec.aa:
         fns[aa_name(spec.baseline)] = make_op(group, spec.baseline, spec.seed)
     if group.operation in KERNELS:
@@ -101,7 +113,7 @@ def worker_env(threads: int) -> dict[str, str]:
 
 
 def run_process(spec: WorkSpec, index: int, timeout_s: float) -> dict[str, Rounds]:
-    """One fresh worker process: group label -> its rounds (its JSON read here, once), or
+    """One worker in a fresh interpreter: group label -> its rounds (its JSON read here, once), or
     RuntimeError with one line saying what went wrong."""
     cmd = [sys.executable, "-m", "dotbias.timing.workers"]
     try:
@@ -109,27 +121,37 @@ def run_process(spec: WorkSpec, index: int, timeout_s: float) -> dict[str, Round
                               timeout=timeout_s, env=worker_env(spec.threads))
     except subprocess.TimeoutExpired:
         raise RuntimeError(f"timing worker {index + 1} did not finish within {timeout_s:.0f} s") from None
-    if done.returncode != 0:
-        last = (done.stderr.strip().splitlines() or ["no message"])[-1]
-        raise RuntimeError(f"timing worker {index + 1} exited {done.returncode}: {last}")
+    return read_result(done.returncode, done.stdout, done.stderr, index)
+
+
+def read_result(done_rc: int, out: str, err: str, index: int) -> dict[str, Rounds]:
+    """A worker's exit status and output -> its rounds, or RuntimeError in one line."""
+    if done_rc != 0:
+        last = (err.strip().splitlines() or ["no message"])[-1]
+        raise RuntimeError(f"timing worker {index + 1} exited {done_rc}: {last}")
     try:
-        raw = json.loads(done.stdout.strip().splitlines()[-1])
+        raw = json.loads(out.strip().splitlines()[-1])
         return {str(label): Rounds.from_dict(r) for label, r in raw.items()}
     except (json.JSONDecodeError, IndexError, ValueError, AttributeError):
         raise RuntimeError(f"timing worker {index + 1} wrote no JSON result") from None
 
 
-def main() -> int:
-    """`python -m dotbias.timing.workers`: WorkSpec JSON on stdin, results JSON on stdout (one line)."""
+def run_spec(text: str, out, err) -> int:
+    """Time the `WorkSpec` JSON `text`: results JSON (one line) on `out`, or one line on `err`."""
     try:
-        spec = WorkSpec.from_json(sys.stdin.read())
+        spec = WorkSpec.from_json(text)
         load_variants(spec.plugins, env=False, entry_points=False)
         result = work(spec)
     except Exception as e:      # the parent prints this one line
-        print(f"{type(e).__name__}: {e}".replace("\n", " "), file=sys.stderr)
+        print(f"{type(e).__name__}: {e}".replace("\n", " "), file=err)
         return 2
-    print(json.dumps({label: r.as_dict() for label, r in result.items()}))
+    print(json.dumps({label: r.as_dict() for label, r in result.items()}), file=out)
     return 0
+
+
+def main() -> int:
+    """`python -m dotbias.timing.workers`: WorkSpec JSON on stdin, results JSON on stdout (one line)."""
+    return run_spec(sys.stdin.read(), sys.stdout, sys.stderr)
 
 
 if __name__ == "__main__":

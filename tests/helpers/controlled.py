@@ -7,22 +7,20 @@ import contextlib
 import dataclasses
 from collections.abc import Iterator
 
-from dotbias.equivalence.baseline import get_baseline
 from dotbias.models.registry import VARIANTS
 from dotbias.models.variant import Variant
 
 
-def baseline_and_copy() -> list[Variant]:
+def baseline_and_copy(base: Variant) -> list[Variant]:
     """The baseline and a copy of it under another name: a set that is equivalent by construction."""
-    base = get_baseline()
     return [base, dataclasses.replace(base, name=f"{base.name}_copy")]
 
 
 @contextlib.contextmanager
-def only(*variants: Variant) -> Iterator[list[str]]:
-    """The registry holds exactly `variants` inside the block (the baseline among them, or it is
+def only(*variants: Variant, baseline: Variant) -> Iterator[list[str]]:
+    """The registry holds exactly `variants` inside the block (`baseline` among them, or it is
     added), the whole registry again after: their names."""
-    base = get_baseline()
+    base = baseline
     chosen = {v.name: v for v in ([] if any(v.name == base.name for v in variants) else [base])}
     chosen.update({v.name: v for v in variants})
     saved = dict(VARIANTS)

@@ -6,21 +6,32 @@ real processes are tested in tests/test_timing.py (a tiny run, a failing one) an
 `pytest bench` runs (tests/test_bench_plugin.py, tests/test_plugins.py)."""
 from __future__ import annotations
 
-import functools
 import json
 
 from dotbias.pytest_bench import session
-from dotbias.timing import adaptive, workers
+from dotbias.timing import workers
 from dotbias.timing.rounds import Rounds
 
 
 def run_here(spec: workers.WorkSpec, index: int, timeout_s: float) -> dict[str, Rounds]:
-    """`workers.run_process`'s answer, computed in this process."""
+    """A worker process's answer (`workers.run_process`, `Workers.run`), computed in this process."""
     read = workers.WorkSpec.from_json(spec.to_json())
     written = json.dumps({label: r.as_dict() for label, r in workers.work(read).items()})
     return {str(label): Rounds.from_dict(r) for label, r in json.loads(written).items()}
 
 
+class HereWorkers:
+    """`timing.worker_server.Workers` for a session that times in this process: no server."""
+    def __init__(self, threads: int = 1):
+        self.run = run_here
+
+    def start(self) -> HereWorkers:
+        return self
+
+    def close(self) -> None:
+        pass
+
+
 def time_in_process(monkeypatch) -> None:
     """`pytest bench` sessions started after this (in this process) time their groups here."""
-    monkeypatch.setattr(session, "time_adaptively", functools.partial(adaptive.time_adaptively, run=run_here))
+    monkeypatch.setattr(session, "Workers", HereWorkers)

@@ -246,7 +246,6 @@ HAND_ADAMW = _hand(None)
 CORRECT_OPTIMIZERS = ["foreach", "fused", "fastai", "wrapped_fused", "compiled", "compiled_step"]
 
 
-def setup_of(impl: AdamImpl | str) -> Training:
+def setup_of(impl: AdamImpl | str, baseline: str) -> Training:
     """The baseline's variant trained by `impl`."""
-    from dotbias.equivalence.contract import get_baseline
-    return Training(get_baseline().name, impl if isinstance(impl, str) else impl.name)
+    return Training(baseline, impl if isinstance(impl, str) else impl.name)

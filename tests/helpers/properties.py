@@ -9,8 +9,7 @@ import dataclasses
 import torch
 from fastai.layers import sigmoid_range
 
-from dotbias.equivalence import baseline as chosen
-from dotbias.equivalence.contract import DEFAULT_BASELINE, assert_equivalent, get_baseline
+from dotbias.equivalence.contract import DEFAULT_BASELINE, assert_equivalent
 from dotbias.equivalence.hunt import aim
 from dotbias.equivalence.inits import check_init
 from dotbias.equivalence.strategies import Case
@@ -27,21 +26,23 @@ EAGER_IMPLS = [name for name, impl in ADAM_IMPLS.items() if not impl.compiles]
 COMPILED_IMPLS = [name for name, impl in ADAM_IMPLS.items() if impl.compiles]
 
 
-def equivalence_property(case: Case, variants: list[Variant] | None = None) -> None:
-    """The property on one drawn case, for every registered variant (or `variants`), driving
+def equivalence_property(case: Case, variants: list[Variant] | None = None, *,
+                         baseline: Variant) -> None:
+    """The property on one drawn case, for every registered variant (or `variants`) against
+    `baseline`, driving
     error / allowed up with `hypothesis.target` inside a hypothesis test (`hunt.aim`)."""
     x, y = case.batch()
     aim(assert_equivalent(list(VARIANTS.values()) if variants is None else variants, case.params(),
-                          x, y, case.y_range))
+                          x, y, case.y_range, baseline=baseline))
 
 
-def training_property(case: Case, k: int, setups: list[Training] | None = None) -> None:
+def training_property(case: Case, k: int, setups: list[Training] | None = None, *,
+                      baseline: Variant) -> None:
     """k steps of the one-cycle schedule: every setup (default: the baseline's variant with every
     registered eager optimizer implementation) within the contract of the book's setup in float64."""
     batches = [case.batch(step) for step in range(k)]
-    base = get_baseline().name
-    setups = [Training(base, name) for name in EAGER_IMPLS] if setups is None else setups
-    assert_training(setups, case.params(), batches, case.y_range)
+    setups = [Training(baseline.name, name) for name in EAGER_IMPLS] if setups is None else setups
+    assert_training(setups, case.params(), batches, case.y_range, baseline=baseline)
 
 
 def init_property(sizes: tuple[int, int, int], seed: int, variants: list[Variant] | None = None
@@ -52,10 +53,10 @@ def init_property(sizes: tuple[int, int, int], seed: int, variants: list[Variant
 
 
 def trajectory_property(case: Case, optimizer: str, k: int,
-                        variants: list[Variant] | None = None) -> None:
+                        variants: list[Variant] | None = None, *, baseline: Variant) -> None:
     batches = [case.batch(step) for step in range(k)]
     assert_trajectories(list(VARIANTS.values()) if variants is None else variants, case.params(),
-                        batches, optimizer, case.y_range)
+                        batches, optimizer, case.y_range, baseline=baseline)
 
 
 def _scale_column_0(g: torch.Tensor) -> torch.Tensor:
@@ -75,8 +76,8 @@ class ScaledUserGrad(DotProductBiasCP):
 
 @contextlib.contextmanager
 def scaled_baseline():
-    """A copy of `cp` with one gradient off by 1e-3 (relative), registered and made the baseline
-    for the block only; yields it and a list recording every other variant built meanwhile."""
+    """A copy of `cp` with one gradient off by 1e-3 (relative), registered for the block only (the
+    test judges against it); yields it and a list recording every other variant built meanwhile."""
     copy = register(dataclasses.replace(get_variant(DEFAULT_BASELINE), name="cp_scaled_grad",
                                         build=ScaledUserGrad))
     built: list[str] = []
@@ -85,10 +86,8 @@ def scaled_baseline():
         return dataclasses.replace(v, name=f"spy_{v.name}",
                                    build=lambda *a, **k: built.append(v.name) or v.build(*a, **k))
     spies = [register(spy(v)) for v in list(VARIANTS.values()) if v is not copy]
-    previous = chosen.set_baseline(copy.name)
     try:
         yield copy, built
     finally:
-        chosen.set_baseline(previous)
         for v in (copy, *spies):
             unregister(v.name)

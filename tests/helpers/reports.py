@@ -61,7 +61,8 @@ def time_op_info(variant: str) -> dict:
     node = types.SimpleNamespace(callspec=types.SimpleNamespace(params=params),
                                  originalname="test_forward", fixturenames=["time_op"])
     session = types.SimpleNamespace(base="cp")
-    request = types.SimpleNamespace(node=node, config=types.SimpleNamespace(dotbias=session), session=None)
+    request = types.SimpleNamespace(node=node, config=types.SimpleNamespace(stash={plugin.SESSION: session}),
+                                    session=None)
     bench = FakeBenchmark()
     getattr(plugin.time_op, "__wrapped__", plugin.time_op)(bench, request)()
     assert len(bench.calls) == 1, variant

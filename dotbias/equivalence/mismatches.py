@@ -1,50 +1,15 @@
-"""What a check finds and how a failure is worded: per tensor (`TensorCheck`) and per variant
-on one batch (`VariantCheck`), the sizes and the worst row named, `torch.testing.assert_close`'s
-message led by them."""
+"""Where two runs of a batch differ and how a failure says it: the sizes (`describe`), the worst
+row (`worst`), `torch.testing.assert_close`'s message led by them (`close_message`), bitwise
+equality of a run (`bitwise`) and the declared output shape and dtype (`check_output`)."""
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
 
 import torch
 from torch import Tensor
 
 from dotbias.models.canonical import Canonical, squeeze
 from dotbias.models.variant import Variant
-
-
-@dataclass(frozen=True)
-class TensorCheck:
-    """One tensor of one variant held to the contract."""
-    tensor: str             # "output" or a canonical name (its gradient)
-    rule: str               # "bitwise" or "within error"
-    max_err: float          # vs the baseline (bitwise) or vs float64 (within error)
-    allowed: float
-    passed: bool
-    message: str = ""       # assert_close's message, led by pair, sizes, tensor and row
-
-
-@dataclass(frozen=True)
-class VariantCheck:
-    """A variant against the baseline on one batch."""
-    variant: str
-    baseline: str
-    where: str
-    checks: tuple[TensorCheck, ...]
-    exact: bool             # every value bitwise equal to the baseline's, promised or not
-
-    @property
-    def passed(self) -> bool:
-        return all(c.passed for c in self.checks)
-
-    def first_failure(self) -> TensorCheck | None:
-        return next((c for c in self.checks if not c.passed), None)
-
-    @property
-    def usage(self) -> float:
-        """The largest error / allowed over the tensors held within error or to the a-priori
-        bound (what `hypothesis.target` drives up; above 1 is a failure)."""
-        return max([c.max_err / c.allowed for c in self.checks if c.allowed > 0] or [0.0])
 
 
 def describe(params: Canonical, bs: int) -> str:

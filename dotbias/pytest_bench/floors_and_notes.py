@@ -1,0 +1,38 @@
+"""What a `pytest bench` session measures beside a benchmark's time, each made once per session:
+the floors (`timing.floors`: the dispatcher's and the copy bandwidth's, per device) and the
+contract notes (`equivalence.held`: did this variant or training setup keep the contract at this
+group's shape)."""
+from __future__ import annotations
+
+import math
+
+from dotbias.equivalence.contract_note import ContractNote
+from dotbias.equivalence.held import hold
+from dotbias.timing.floors import copy_bandwidth, floor, op_seconds
+from dotbias.timing.groups import Floor, Group
+from dotbias.timing.operations import make_op
+
+
+class FloorsAndNotes:
+    def __init__(self, baseline: str):
+        self.baseline = baseline
+        self.prices: dict[str, tuple[float, float]] = {}        # device -> (s per tiny op, bytes/s)
+        self.notes: dict[tuple, ContractNote] = {}              # (name, size, dtype, device) -> note
+
+    def floor(self, group: Group, variant: str) -> Floor:
+        """The variant's two floors in this group."""
+        if group.device not in self.prices:
+            self.prices[group.device] = (op_seconds(group.device), copy_bandwidth(group.device))
+        return floor(make_op(group, variant), *self.prices[group.device])
+
+    def contract(self, group: Group, name: str) -> ContractNote:
+        """`name` held to the contract against the baseline at this group's shape, once per shape."""
+        key = (name, group.size.name, group.dtype, group.device)
+        if key not in self.notes:
+            z = group.size
+            try:
+                self.notes[key] = hold(name, z.n_users, z.n_items, z.n_factors, z.bs, self.baseline,
+                                       dtype=group.dtype, device=group.device)
+            except AssertionError as e:     # the baseline outside its bound, or a crash
+                self.notes[key] = ContractNote(False, "the contract", math.inf, str(e))
+        return self.notes[key]

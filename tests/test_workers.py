@@ -1,0 +1,56 @@
+"""Worker processes forked from one server (`timing.worker_server.Workers`): what `pytest bench` and
+`dotbias compare` time in. Each test starts one server (its imports, ~3 s) and forks from it."""
+from __future__ import annotations
+
+import pytest
+
+from dotbias.timing.groups import Group, Size
+from dotbias.timing.worker_server import Workers
+from dotbias.timing.workers import WorkSpec, aa_name
+
+TINY = Size("tiny", 30, 40, 4, 8)
+GROUP = Group("forward", "cpu", TINY, "float32")
+PLUGIN = '''import dataclasses
+from dotbias.models.registry import get_variant
+COPY = dataclasses.replace(get_variant({base!r}), name="wk_copy")
+print("a stray print from a plug-in")
+'''
+
+
+@pytest.mark.timing        # real (tiny) timing: .ci/run runs these serially (docs/ci.md)
+def test_forked_workers_time_a_plugin_from_the_callers_path_and_survive_failures(tmp_path, monkeypatch,
+                                                                                baseline):
+    """Caught: the server's own sys.path (fixed when it started) used instead of the caller's (the
+    plug-in added later is not found); a stray print read as the reply; an error or a hang that
+    kills the server or leaves the next call waiting."""
+    base = baseline.name
+    with Workers() as workers:
+        first = workers.run(WorkSpec((GROUP,), (base,), base, budget_s=0.02), 0, 120)
+        assert len(first[GROUP.label].seconds[base]) >= 4
+        (tmp_path / "wkmod.py").write_text(PLUGIN.format(base=base))
+        monkeypatch.syspath_prepend(str(tmp_path))            # after the server started
+        spec = WorkSpec((GROUP,), (base, "wk_copy"), base, aa=True, budget_s=0.02,
+                        plugins=("wkmod:COPY",))
+        seconds = workers.run(spec, 1, 120)[GROUP.label].seconds
+        assert set(seconds) == {base, "wk_copy", aa_name(base)}
+        assert len({len(s) for s in seconds.values()}) == 1
+        assert all(t > 0 for s in seconds.values() for t in s)
+        with pytest.raises(RuntimeError, match=r"^timing worker 3 exited 2: ValueError: unknown variant"):
+            workers.run(WorkSpec((GROUP,), ("nope",), base), 2, 120)
+        with pytest.raises(RuntimeError, match=r"^timing worker 4 did not finish within 1 s$"):
+            workers.run(WorkSpec((GROUP,), (base,), base, budget_s=30), 3, 1)
+        again = workers.run(WorkSpec((GROUP,), (base,), base, budget_s=0.02), 4, 120)
+        assert len(again[GROUP.label].seconds[base]) >= 4
+
+
+def test_a_group_times_only_what_its_benchmarks_selected_and_the_baseline(baseline):
+    """pytest -k deselects a variant in one group: the worker must not time it there (a compiled
+    twin deselected outside forward cost minutes of compilation in every process). Caught: every
+    registered variant timed in every group whatever the selection; the baseline dropped."""
+    base = baseline.name
+    other = Group("step", "cpu", TINY, "float32")
+    spec = WorkSpec((GROUP, other), (base, "emb", "bag"), base, setups=(f"{base}+fused",),
+                    selected=((GROUP.label, ("emb",)),))
+    assert spec.names(GROUP) == (base, "emb")
+    assert spec.names(other) == (base, "emb", "bag", f"{base}+fused")
+    assert WorkSpec.from_json(spec.to_json()) == spec
