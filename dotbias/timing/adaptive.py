@@ -2,11 +2,11 @@
 next-run interval reaches its target or the run's budget runs out; each group says which.
 
 After each process every open group's ratios to the baseline (and the A/A copy) are recomputed
-(`timing.stats.ratio`, a t prediction interval over the processes' mean log-ratios). A group
+(`timing.stats.ratio`, a t prediction interval over the processes' median log-ratios). A group
 closes at "target" when its widest half-width is within its target and at least `min_processes`
 processes timed it; all open groups close at "budget" when the next process would pass `max_s`
-or `max_processes` ran. The seconds a closed group no longer needs go to the open ones, split by
-how far each is from its target ((half-width / target)^2 is the rounds it still needs).
+or `max_processes` ran. The seconds a closed group no longer needs go to the open ones of its
+kind, split evenly (every process's estimate of a group equally precise: see `shares`).
 
 Why peeking stays honest: the interval is a t interval over process means, whose spread is
 estimated from the processes themselves; stopping at the first look where it is narrow favours
@@ -80,25 +80,19 @@ def widest(rounds: Sequence[Rounds], baseline: str) -> float:
     return max((ratio([r.seconds[n] for r in rounds], base).half_width for n in names), default=0.0)
 
 
-def shares(open_: Sequence[Group], all_: Sequence[Group], width: dict[str, float],
-           plan: Plan) -> tuple[float, ...]:
+def shares(open_: Sequence[Group], all_: Sequence[Group]) -> tuple[float, ...]:
     """Each open group's multiple of the per-process budget: the run's per-process time of its
-    kind (one unit per group of that kind in the run) split among the open groups of that kind by
-    (half-width / target)^2, each within half and twice the even split. (Clipped at a quarter
-    and unbounded above, a width estimated from a few processes swung a group between 4 and 20
-    rounds a process, and the starved group's processes came out the noisiest.)"""
-    def need(g: Group) -> float:
-        w = width.get(g.label, math.inf)
-        return (w / plan.target(g.operation)) ** 2 if math.isfinite(w) else 1.0
-
+    kind (one unit per group of that kind in the run) split evenly among the open groups of that
+    kind, so a closed group's time goes to the open ones and every process's estimate of a group
+    has the same precision, as the t interval over process medians assumes. (Split by each
+    group's (half-width / target)^2, shares gave some processes 4 rounds of a group where others
+    had 24; those processes were the outliers that widened the intervals of 5 quiet runs to
+    +-7%, `.ci/bench-repeat`.)"""
     out = []
     for g in open_:
-        same = [o for o in open_ if kind(o.operation) == kind(g.operation)]
+        same = sum(kind(o.operation) == kind(g.operation) for o in open_)
         units = sum(kind(a.operation) == kind(g.operation) for a in all_)
-        needs = {o.label: need(o) for o in same}
-        even = sum(needs.values()) / len(same)
-        clipped = {k: min(max(v, 0.5 * even), 2 * even) for k, v in needs.items()}
-        out.append(units * clipped[g.label] / sum(clipped.values()))
+        out.append(units / same)
     return tuple(out)
 
 
@@ -116,7 +110,7 @@ class _Run:
 
     def next_spec(self) -> WorkSpec:
         """The next process's work: the open groups, their shares and calls per block."""
-        share = shares(self.open, self.groups, self.width, self.plan)
+        share = shares(self.open, self.groups)
         return dataclasses.replace(
             self.spec, groups=tuple(self.open), process=self.n,
             shares=share if self.n >= 2 and not self.plan.fixed else (),
