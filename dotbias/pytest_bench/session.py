@@ -186,7 +186,8 @@ class Session:
         if not rows:
             return False
 
-        method = ("ratio = ratio of geometric-mean times; 95% interval: where the next run's ratio "
+        method = ("ratio = geometric mean over processes of each one's median paired round ratio; "
+                  "95% interval: where the next run's ratio "
                   "lands, Student t over fresh processes of interleaved rounds (docs/timing.md)")
         self.lines = list(self.notes) + [method] + self._stopped() + [
             ln for r in rows for ln in verdict_lines(r)]
