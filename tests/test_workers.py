@@ -2,6 +2,10 @@
 `dotbias compare` time in. Each test starts one server (its imports, ~3 s) and forks from it."""
 from __future__ import annotations
 
+import subprocess
+import sys
+import time
+
 import pytest
 
 from dotbias.timing.groups import Group, Size
@@ -54,3 +58,22 @@ def test_a_group_times_only_what_its_benchmarks_selected_and_the_baseline(baseli
     assert spec.names(GROUP) == (base, "emb")
     assert spec.names(other) == (base, "emb", "bag", f"{base}+fused")
     assert WorkSpec.from_json(spec.to_json()) == spec
+
+
+def test_two_lines_that_arrive_together_are_both_read_at_once():
+    """A quick worker's pid line and result line can reach the pipe in one write. Caught: select on
+    a file object whose buffer already holds the second line waits out the timeout and calls the
+    worker hung."""
+    workers = Workers()
+    workers.server = subprocess.Popen([sys.executable, "-c", "print('one\\ntwo', flush=True); "
+                                       "import time; time.sleep(30)"],
+                                      stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+    try:
+        assert workers._line(20, 0) == "one"
+        start = time.monotonic()
+        assert workers._line(5, 0) == "two" and time.monotonic() - start < 1
+        with pytest.raises(RuntimeError, match="^timing worker 1 did not finish within 0 s$"):
+            workers._line(0.2, 0)
+    finally:
+        workers.server.kill()
+        workers.server.wait()

@@ -17,6 +17,7 @@ import signal
 import subprocess
 import sys
 import threading
+import time
 
 from dotbias.timing.rounds import Rounds
 from dotbias.timing.workers import WorkSpec, read_result, run_spec, worker_env
@@ -31,6 +32,7 @@ class Workers:
 
     def __init__(self, threads: int = 1):
         self.threads, self.server, self.lock = threads, None, threading.Lock()
+        self.buffer = b""       # what the server wrote past the last line read
 
     def __enter__(self) -> Workers:
         return self
@@ -49,8 +51,8 @@ class Workers:
         if self.server is None or self.server.poll() is not None:
             self.server = subprocess.Popen([sys.executable, "-m", "dotbias.timing.worker_server"],
                                            stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                           stderr=subprocess.DEVNULL, text=True,
-                                           env=worker_env(self.threads))
+                                           stderr=subprocess.DEVNULL, env=worker_env(self.threads))
+            self.buffer = b""
         return self
 
     def run(self, spec: WorkSpec, index: int, timeout_s: float) -> dict[str, Rounds]:
@@ -59,7 +61,7 @@ class Workers:
             self.start()
             request = {"spec": spec.to_json(), "cwd": os.getcwd(), "path": sys.path,
                        "env": worker_env(spec.threads)}
-            self.server.stdin.write(json.dumps(request) + "\n")
+            self.server.stdin.write((json.dumps(request) + "\n").encode())
             self.server.stdin.flush()
             pid = json.loads(self._line(60.0, index))["pid"]
             try:
@@ -71,14 +73,21 @@ class Workers:
             return read_result(done["rc"], done["out"], done["err"], index)
 
     def _line(self, timeout_s: float, index: int) -> str:
-        ready, _, _ = select.select([self.server.stdout], [], [], timeout_s)
-        line = self.server.stdout.readline() if ready else None
-        if line is None:
-            raise RuntimeError(f"timing worker {index + 1} did not finish within {timeout_s:.0f} s")
-        if not line:
-            self.server = None
-            raise RuntimeError(f"timing worker {index + 1}: its server process ended")
-        return line
+        """The server's next line within `timeout_s`, read from its pipe by our own buffer (a line
+        already in a file object's buffer is invisible to select: a quick worker's two lines
+        arriving together would look like a hang)."""
+        deadline, fd = time.monotonic() + timeout_s, self.server.stdout.fileno()
+        while b"\n" not in self.buffer:
+            left = deadline - time.monotonic()
+            if left <= 0 or not select.select([fd], [], [], left)[0]:
+                raise RuntimeError(f"timing worker {index + 1} did not finish within {timeout_s:.0f} s")
+            chunk = os.read(fd, 1 << 16)
+            if not chunk:
+                self.server = None
+                raise RuntimeError(f"timing worker {index + 1}: its server process ended")
+            self.buffer += chunk
+        line, _, self.buffer = self.buffer.partition(b"\n")
+        return line.decode()
 
 
 def serve() -> int:
