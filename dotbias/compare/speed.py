@@ -18,7 +18,7 @@ from dotbias.models.plugins import loaded_specs
 from dotbias.timing.groups import DEFAULT_SIZES, KERNELS, Group
 from dotbias.timing.memory import op_peak_bytes
 from dotbias.timing.rounds import Rounds
-from dotbias.timing.stats import Ratio, ratio, typical_time
+from dotbias.timing.stats import Ratio, group_times, ratio
 from dotbias.timing.worker_server import Workers
 from dotbias.timing.workers import WorkSpec
 
@@ -64,9 +64,9 @@ def _timed(g: Group, results: list[Rounds], names: tuple[str, str], spent: float
            ) -> Timed:
     cand, base = ([r.seconds[n] for r in results] for n in names)
     r = ratio(cand, base, names) if results else None
-    base_s = typical_time(base)
-    return Timed(g.operation, r, base_s * r.value if r else math.nan, base_s, target(g.operation),
-                 stopped, len(results), spent)
+    shown = group_times(dict(zip(names, (cand, base))), names[1], [r] if r else [])
+    return Timed(g.operation, r, shown[names[0]], shown[names[1]], target(g.operation), stopped,
+                 len(results), spent)
 
 
 def _state(g: Group, results: list[Rounds], spent: float, budget: Budget, names) -> str | None:

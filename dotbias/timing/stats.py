@@ -21,6 +21,7 @@ paired rounds, widened the same way and flagged as within-process only.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -82,16 +83,14 @@ def typical_time(processes: Processes) -> float:
     return float(math.exp(np.mean(centres))) if centres else math.nan
 
 
-def group_times(rounds: dict[str, Processes], baseline: str) -> dict[str, float]:
+def group_times(rounds: dict[str, Processes], baseline: str, ratios: Sequence[Ratio]) -> dict[str, float]:
     """Every variant's time shown: the baseline's `typical_time`, the others' that times their
-    `ratio` to it, so that a ratio shown is exactly the quotient of the times shown (without the
-    baseline's rounds: each its own `typical_time`)."""
+    ratio to it (`ratios`, made once by the caller: numerator -> the variant), so that a ratio
+    shown is exactly the quotient of the times shown; a variant without a ratio (no baseline
+    rounds) gets its own `typical_time`."""
     base = typical_time(rounds[baseline]) if rounds.get(baseline) else math.nan
-    out = {}
-    for name, ps in rounds.items():
-        paired = name != baseline and ps and rounds.get(baseline) and math.isfinite(base)
-        out[name] = base * ratio(ps, rounds[baseline]).value if paired else typical_time(ps)
-    return out
+    paired = {x.numerator: base * x.value for x in ratios} if math.isfinite(base) else {}
+    return {name: paired[name] if name in paired else typical_time(ps) for name, ps in rounds.items()}
 
 
 def _log_ratios(num: Processes, den: Processes) -> list[np.ndarray]:
