@@ -104,4 +104,5 @@ def test_report_shows_peak_memory_and_names_a_real_difference(cand_peak, named):
     [cand] = [ln for ln in table if "| cand |" in ln]
     [base] = [ln for ln in table if "| base |" in ln]
     assert "97.7 KiB" in base and ("146.5 KiB" if named else "KiB") in cand
+    assert ("peak memory cand/base 1.50x" in cand) == named and "peak memory cand" not in base
     assert row_json(row)["times"]["cand"]["memory"] == {"peak_bytes": cand_peak}

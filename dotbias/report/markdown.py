@@ -44,42 +44,53 @@ def verdict_lines(row: Row, several: bool = False) -> list[str]:
                      + f" ({why}: no ratio)")
     if row.aa is not None:
         lines.append(f"{where}: {aa_text(row.aa)}")
-    return lines + [f"{where}: {m}" for m in misses(row) + compile_notes(row) + memory_notes(row)]
+    return lines + [f"{where}: {note}" for _, note in variant_notes(row)]
 
 
-def memory_notes(row: Row) -> list[str]:
+def variant_notes(row: Row) -> list[tuple[str, str]]:
+    """Every note on the group, each with the variant it is about (REPORT.md puts it in that
+    variant's row), in the order the verdict lines print them: interval misses, compilation and
+    first calls, memory."""
+    return _misses(row) + _compile_notes(row) + _memory_notes(row)
+
+
+def _memory_notes(row: Row) -> list[tuple[str, str]]:
     """A line for each variant whose peak memory differs from the baseline's beyond noise (memory
     is deterministic: `groups.memory_differs`)."""
     base = row.time(row.baseline)
     if base is None or base.peak_bytes is None:
         return []
-    return [f"peak memory {t.name}/{base.name} {t.peak_bytes / base.peak_bytes:.2f}x "
-            f"({fmt_bytes(t.peak_bytes)} vs {fmt_bytes(base.peak_bytes)} per call)"
+    return [(t.name, f"peak memory {t.name}/{base.name} {t.peak_bytes / base.peak_bytes:.2f}x "
+             f"({fmt_bytes(t.peak_bytes)} vs {fmt_bytes(base.peak_bytes)} per call)")
             for t in row.times if t is not base and t.peak_bytes is not None and base.peak_bytes
             and memory_differs(t.peak_bytes, base.peak_bytes)]
 
 
-def compile_notes(row: Row) -> list[str]:
+def _compile_notes(row: Row) -> list[tuple[str, str]]:
     """A flag for each variant that compiled inside the timed rounds (its time includes that),
     the notes stored with it (sparse gradients densified), and the first call of each variant
     whose first call took 100x its timed call: compilation where the run recorded the variant as
     compiled, else warm-up (lazy initialisation, first allocations)."""
     measured = [(t, t.measured) for t in row.times if t.measured is not None]
-    out = [f"RECOMPILED: {t.name} compiled {m.compiles_in_rounds} graph(s) inside the "
-           "timed rounds; its time includes compilation" for t, m in measured if m.compiles_in_rounds]
-    out += [note for _, m in measured for note in m.notes]
-    return out + [f"{t.name} first call {fmt_seconds(m.first_call_s)} "
-                  f"({'compilation' if m.compiled else 'warm-up'}, outside the rounds)"
+    out = [(t.name, f"RECOMPILED: {t.name} compiled {m.compiles_in_rounds} graph(s) inside the "
+            "timed rounds; its time includes compilation") for t, m in measured if m.compiles_in_rounds]
+    out += [(t.name, note) for t, m in measured for note in m.notes]
+    return out + [(t.name, f"{t.name} first call {fmt_seconds(m.first_call_s)} "
+                   f"({'compilation' if m.compiled else 'warm-up'}, outside the rounds)")
                   for t, m in measured if (m.first_call_s or 0) > 100 * t.seconds]
 
 
 def misses(row: Row) -> list[str]:
     """Why a ratio is less precise than the default run aims at, if it is, and which knob helps:
     the processes differ more than their rounds' noise explains -> more processes; else more rounds."""
+    return [note for _, note in _misses(row)]
+
+
+def _misses(row: Row) -> list[tuple[str, str]]:
     target = TARGET_HALF_WIDTH.get(row.group.operation)
-    return [f"{x.numerator}/{x.denominator} half-width {x.half_width:.1%} misses the {target:.0%} target "
-            f"with {x.processes} processes x {x.rounds // x.processes} rounds: {_why(x)}"
-            for x in row.ratios if target and x.half_width > target]
+    return [(x.numerator, f"{x.numerator}/{x.denominator} half-width {x.half_width:.1%} misses the "
+             f"{target:.0%} target with {x.processes} processes x {x.rounds // x.processes} rounds: "
+             f"{_why(x)}") for x in row.ratios if target and x.half_width > target]
 
 
 def _why(x) -> str:
@@ -112,7 +123,9 @@ def _group_table(rows: list[Row], several: bool) -> str:
     for r in rows:
         where = [f"{r.group.device} {r.group.size.name} {r.group.dtype}", f"{r.torch}, {r.threads} thr"]
         where += [r.run] if several else []
-        by_num, notes = {x.numerator: x for x in r.ratios}, _notes_by_variant(r)
+        by_num, notes = {x.numerator: x for x in r.ratios}, {}
+        for name, note in variant_notes(r):
+            notes.setdefault(name, []).append(note)
         for t in r.times:
             x = by_num.get(t.name)
             ratio = fmt_ratio(x.value, x.low, x.high) if x else "baseline" if t.name == r.baseline else None
@@ -133,18 +146,6 @@ def _contract_cell(t, baseline: str) -> str | None:
     if t.name == baseline:
         return "the baseline"
     return t.measured.contract.short() if t.measured and t.measured.contract else None
-
-
-def _notes_by_variant(row: Row) -> dict[str, list[str]]:
-    """The group's notes (interval misses, compilation, warm-up, memory), each under the variant
-    it names first; a note naming none goes to the baseline."""
-    names = sorted((t.name for t in row.times), key=len, reverse=True)     # "cp_copy" before "cp"
-    out: dict[str, list[str]] = {}
-    for note in misses(row) + compile_notes(row) + memory_notes(row):
-        text = note.removeprefix("RECOMPILED: ").removeprefix("peak memory ")
-        owner = next((n for n in names if text.startswith((f"{n}/", f"{n} "))), row.baseline)
-        out.setdefault(owner, []).append(note)
-    return out
 
 
 def render_markdown(summary: Summary) -> str:
