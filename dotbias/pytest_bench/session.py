@@ -85,15 +85,15 @@ class Session:
     # --- timing in worker processes ------------------------------------------------------------
     def _time_all(self, pysession) -> None:
 
-        groups = tuple(dict.fromkeys(g for it in pysession.items if (g := group_of(it))))
-        selected: dict[str, list[str]] = {g.label: [] for g in groups}
+        selected: dict[Group, list[str]] = {}       # each group, in order, and what -k kept of it
         for it in pysession.items:
             if (g := group_of(it)) is not None:
-                selected[g.label].append(it.callspec.params["variant"])
+                selected.setdefault(g, []).append(it.callspec.params["variant"])
+        groups = tuple(selected)
         spec = WorkSpec(groups, tuple(VARIANTS), self.base, self.opt("aa"), self.opt("interleave_s"),
                         self.opt("epoch_rounds"), self.opt("threads"), plugins=tuple(loaded_specs()),
                         setups=tuple(s.name for s in self.setups),
-                        selected=tuple((label, tuple(names)) for label, names in selected.items()))
+                        selected=tuple((g.label, tuple(names)) for g, names in selected.items()))
         plan = self.plan
         how = (f"in {plan.max_processes} fresh processes" if plan.fixed else "in fresh processes until "
                f"each interval reaches its target or {plan.budget(groups):.0f} s pass")
