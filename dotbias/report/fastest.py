@@ -18,14 +18,14 @@ def fastest_kept(row: Row) -> tuple[str, str, str, str] | None:
     by_num = {x.numerator: x for x in row.ratios}
     kept = [(by_num[t.name], t) for t in held if t.measured.contract.passed and t.name in by_num]
     best = min(kept, key=lambda xt: xt[0].value, default=None)
+    if best is not None and best[0].high < 1:
+        x, t = best
+        return t.name, fmt_seconds(t.seconds), fmt_ratio(x.value, x.low, x.high), t.measured.contract.short()
     base = row.time(row.baseline)
-    if best is None or best[0].value >= 1 or (best[0].high >= 1 and base is not None):
-        if base is None:
-            return None
-        return (row.baseline, fmt_seconds(base.seconds), "1 (the baseline: nothing that kept the "
-                "contract was faster beyond its interval)", "the baseline")
-    x, t = best
-    return t.name, fmt_seconds(t.seconds), fmt_ratio(x.value, x.low, x.high), t.measured.contract.short()
+    if base is None:
+        return None
+    return (row.baseline, fmt_seconds(base.seconds), "1 (the baseline: nothing that kept the "
+            "contract was faster beyond its interval)", "the baseline")
 
 
 def fastest_markdown(rows: list[Row], several: bool) -> list[str]:
