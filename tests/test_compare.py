@@ -27,6 +27,7 @@ from dotbias.models.registry import VARIANTS
 from dotbias.timing.groups import DEFAULT_SIZES, Group
 from dotbias.timing.rounds import Rounds
 from dotbias.timing.stats import Ratio
+from helpers.inprocess import stand_in
 
 ROOT = Path(__file__).resolve().parent.parent
 FAST = ["--operations", "forward", "--examples", "3", "--no-progress"]
@@ -182,13 +183,7 @@ def _fake_worker(monkeypatch, noise: float, fail_at: int | None = None):
         shift = rng.normal(0, noise)
         return {g.label: Rounds({spec.variants[0]: [1.2e-3 * np.exp(shift)] * 5,
                                  spec.variants[1]: [1e-3] * 5}, 100) for g in spec.groups}
-    class Workers:          # the fork server's stand-in: every call is run_process above
-        def __init__(self, threads: int = 1):
-            self.run = run_process
-
-        def close(self) -> None:
-            pass
-    monkeypatch.setattr(speed, "Workers", Workers)
+    monkeypatch.setattr(speed, "Workers", stand_in(run_process))
     return calls
 
 

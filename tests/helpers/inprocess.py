@@ -20,18 +20,24 @@ def run_here(spec: workers.WorkSpec, index: int, timeout_s: float) -> dict[str, 
     return {str(label): Rounds.from_dict(r) for label, r in json.loads(written).items()}
 
 
-class HereWorkers:
-    """`timing.worker_server.Workers` for a session that times in this process: no server."""
-    def __init__(self, threads: int = 1):
-        self.run = run_here
+class StandInWorkers:
+    """`timing.worker_server.Workers` without a server: each `run` is `run(spec, index,
+    timeout_s)` in this process (`run_here`, or a test's synthetic rounds)."""
+    def __init__(self, run=run_here):
+        self.run = run
 
-    def start(self) -> HereWorkers:
+    def start(self) -> StandInWorkers:
         return self
 
     def close(self) -> None:
         pass
 
 
+def stand_in(run=run_here):
+    """A `Workers` class to monkeypatch in: every pool it makes calls `run`."""
+    return lambda threads=1: StandInWorkers(run)
+
+
 def time_in_process(monkeypatch) -> None:
     """`pytest bench` sessions started after this (in this process) time their groups here."""
-    monkeypatch.setattr(session, "Workers", HereWorkers)
+    monkeypatch.setattr(session, "Workers", stand_in())
