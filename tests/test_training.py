@@ -109,7 +109,8 @@ def test_a_training_setup_is_named_variant_plus_implementation():
     assert [s.name for s in parse_setups("emb+fastai, cp+foreach,")] == ["emb+fastai", "cp+foreach"]
     with pytest.raises(ValueError, match=r"unknown optimizer implementation 'fusd'; expected one of torch"):
         Training.parse("cp+fusd")
-    with pytest.raises(ValueError, match=r"training setup 'cp\+': expected VARIANT or VARIANT\+IMPL"):
+    with pytest.raises(ValueError, match=r"training setup 'cp\+': expected VARIANT, VARIANT\+IMPL or "
+                                         r"VARIANT\+IMPL\+LOADER"):
         Training.parse("cp+")
 
 

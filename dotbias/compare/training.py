@@ -25,9 +25,10 @@ from dotbias.compare.settings import Settings
 from dotbias.compare.speed import Budget, memory_pair, time_pair
 from dotbias.compare.verdict import Comparison
 from dotbias.equivalence.contract import TensorCheck
+from dotbias.equivalence.held import LOADER_EPOCHS, hold_loader
 from dotbias.equivalence.strategies import small_cases, step_counts
 from dotbias.equivalence.trajectories import check_training
-from dotbias.models.optimizers import SEP, Training
+from dotbias.models.optimizers import BOOK_LOADER, SEP, Training
 from dotbias.models.registry import get_variant
 from dotbias.timing.groups import DEFAULT_SIZES, Group
 from dotbias.timing.operations import TRAINED, setups_for
@@ -87,7 +88,19 @@ def setup_rows(setup: Training, baseline: str, examples: Examples,
         rows = equivalence_rows(get_variant(setup.variant), get_variant(baseline), examples,
                                 progress)
     progress("equivalence: one-cycle training trajectories")
-    return rows + [training_row(setup, baseline, max(1, examples.trajectories))]
+    rows.append(training_row(setup, baseline, max(1, examples.trajectories)))
+    if setup.loader != BOOK_LOADER:
+        progress("equivalence: the loader's batches against the book's")
+        rows.append(loader_row(setup.loader))
+    return rows
+
+
+def loader_row(loader: str) -> EquivalenceRow:
+    """`loader`'s batches against the book's loaders', bitwise, on seeded synthetic ratings."""
+    note = hold_loader(loader)
+    return EquivalenceRow(f"the book's batches ({loader} loader), {LOADER_EPOCHS} epochs", 1,
+                          note is None, note is None, 0.0, "batches" if note else "",
+                          note.message if note else "")
 
 
 def compare_setup(setup: Training, baseline: str, s: Settings, max_slowdown: float | None,

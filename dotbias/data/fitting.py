@@ -13,9 +13,10 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
+from dotbias.data.loaders import feed
 from dotbias.data.ratings import CollabTensors
 from dotbias.io.progress import Bar, track
-from dotbias.models.optimizers import BOOK_IMPL, get_impl
+from dotbias.models.optimizers import BOOK_IMPL, BOOK_LOADER, get_impl
 from dotbias.models.sparse import densify_sparse_grads, sparse_notes
 from dotbias.models.training import one_cycle, train_step
 
@@ -80,9 +81,11 @@ def _fastai_callbacks(total_steps: int, progress: bool):
 
 
 def fit_fastai(model: nn.Module, dls, epochs: int = 5, lr: float = 5e-3, wd: float = 0.1, *,
-               seed: int | None = 0, progress: bool = False, impl: str = BOOK_IMPL) -> TrainResult:
+               seed: int | None = 0, progress: bool = False, impl: str = BOOK_IMPL,
+               loader: str = BOOK_LOADER) -> TrainResult:
     """The seed's run: `Learner(dls, model, loss_func=MSELossFlat()).fit_one_cycle(epochs, lr, wd=wd)`,
-    with `opt_func` the implementation `impl`'s (default: fastai's own Adam).
+    with `opt_func` the implementation `impl`'s (default: fastai's own Adam), fed by `loader`'s
+    loaders (`data.loaders.feed`: the book's, or the same batches cut from tensors).
 
     fastai's collab train loader samples rows with replacement from numpy's global RNG, so `seed`
     (when not None) seeds it right before the fit: the same seed gives the same batches."""
@@ -93,7 +96,7 @@ def fit_fastai(model: nn.Module, dls, epochs: int = 5, lr: float = 5e-3, wd: flo
     adam = get_impl(impl)
     if not adam.in_fastai:
         raise ValueError(f"optimizer implementation {impl!r} does not run in fastai's Learner")
-    learn = Learner(dls, model, loss_func=MSELossFlat(), cbs=[timer],
+    learn = Learner(feed(dls, loader), model, loss_func=MSELossFlat(), cbs=[timer],
                     **({} if adam.opt_func is None else {"opt_func": adam.opt_func}))
     if seed is not None:
         np.random.seed(seed)

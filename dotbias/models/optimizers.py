@@ -150,6 +150,9 @@ class AdamImpl:
 
 
 BOOK_IMPL = "torch"     # what the book's loop and `step` use: torch AdamW, torch's default path
+# What feeds fastai's Learner (epoch_fastai only): the book's CollabDataLoaders, or the same
+# batches cut from tensors made once (`data.loaders.tensor_batches`, proven the same batches)
+BOOK_LOADER, LOADERS = "fastai", ("fastai", "tensors")
 # The optimizer registry users plug into (`register_impl`): one per process, like the variant
 # registry, so that every check, benchmark and worker process finds the same implementations.
 ADAM_IMPLS: dict[str, AdamImpl] = {impl.name: impl for impl in [
@@ -187,25 +190,36 @@ def get_impl(name: str) -> AdamImpl:
 @dataclass(frozen=True)
 class Training:
     """A training setup: a variant (by name: any `get_variant` finds, compiled twins included)
-    trained with one optimizer implementation. Named "<variant>+<impl>"; a bare variant name is
-    the book's setup (`BOOK_IMPL`)."""
+    trained with one optimizer implementation and, in fastai's Learner, fed by one loader
+    (`LOADERS`: the book's `CollabDataLoaders`, or the same batches cut from tensors,
+    `data.loaders.tensor_batches`). Named "<variant>+<impl>[+<loader>]"; a bare variant name is
+    the book's setup (`BOOK_IMPL`, `BOOK_LOADER`)."""
     variant: str
     impl: str = BOOK_IMPL
+    loader: str = BOOK_LOADER
 
     @property
     def name(self) -> str:
-        return self.variant if self.impl == BOOK_IMPL else f"{self.variant}{SEP}{self.impl}"
+        parts = [self.variant] + ([self.impl] if self.impl != BOOK_IMPL or self.loader != BOOK_LOADER
+                                  else []) + ([self.loader] if self.loader != BOOK_LOADER else [])
+        return SEP.join(parts)
 
     @classmethod
     def parse(cls, spec: str) -> Training:
-        """"cp+fused" -> Training("cp", "fused"); "cp" -> the book's setup. ValueError naming a bad
-        spec (the variant itself is looked up where it runs)."""
-        variant, sep, impl = spec.strip().partition(SEP)
-        if not variant or (sep and not impl):
-            raise ValueError(f"training setup {spec!r}: expected VARIANT or VARIANT{SEP}IMPL, IMPL "
-                             f"one of {', '.join(ADAM_IMPLS)}")
-        get_impl(impl or BOOK_IMPL)
-        return cls(variant, impl or BOOK_IMPL)
+        """"cp+fused" -> Training("cp", "fused"); "cp+fused+tensors" adds the loader; "cp" -> the
+        book's setup. ValueError naming a bad spec (the variant is looked up where it runs)."""
+        variant, *rest = spec.strip().split(SEP)
+        impl = rest[0] if rest else BOOK_IMPL
+        loader = rest[1] if len(rest) > 1 else BOOK_LOADER
+        if not variant or len(rest) > 2 or not impl or not loader:
+            raise ValueError(f"training setup {spec!r}: expected VARIANT, VARIANT{SEP}IMPL or "
+                             f"VARIANT{SEP}IMPL{SEP}LOADER, IMPL one of {', '.join(ADAM_IMPLS)}, "
+                             f"LOADER one of {', '.join(LOADERS)}")
+        get_impl(impl)
+        if loader not in LOADERS:
+            raise ValueError(f"training setup {spec!r}: unknown loader {loader!r}; expected one of "
+                             f"{', '.join(LOADERS)}")
+        return cls(variant, impl, loader)
 
     @property
     def adam(self) -> AdamImpl:

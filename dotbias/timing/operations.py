@@ -11,7 +11,7 @@ from dotbias.data.fitting import fit_fastai, fit_lean
 from dotbias.data.ratings import collab_dls, synthetic_ratings, tensors_from_dls
 from dotbias.models.inputs import make_inputs as _make_inputs
 from dotbias.models.inputs import random_canonical
-from dotbias.models.optimizers import Training
+from dotbias.models.optimizers import BOOK_LOADER, Training
 from dotbias.models.registry import get_variant
 from dotbias.models.sparse import sparse_notes
 from dotbias.models.training import train_step
@@ -67,14 +67,19 @@ def setup_in(group: Group, name: str) -> Training:
                          f"setups are timed in {', '.join(TRAINED)}")
     if group.operation == "epoch_fastai" and not setup.adam.in_fastai:
         raise ValueError(f"training setup {name!r}: {setup.impl!r} does not run in fastai's Learner")
+    if setup.loader != BOOK_LOADER and group.operation != "epoch_fastai":
+        raise ValueError(f"training setup {name!r}: a loader feeds fastai's Learner only; it is "
+                         "timed in epoch_fastai")
     return setup
 
 
 def setups_for(group: Group, setups) -> tuple[str, ...]:
     """The names of `setups` (parsed `Training`s) that `group` times: none outside TRAINED, and
-    in epoch_fastai only implementations fastai's Learner runs."""
+    in epoch_fastai only implementations fastai's Learner runs, and a setup with its own loader
+    (`Training.loader`) only there."""
+    fastai = group.operation == "epoch_fastai"
     return tuple(s.name for s in setups if group.operation in TRAINED
-                 and (group.operation != "epoch_fastai" or s.adam.in_fastai))
+                 and (s.adam.in_fastai if fastai else s.loader == BOOK_LOADER))
 
 
 def op_notes(group: Group, variant: str) -> list[str]:
@@ -99,7 +104,8 @@ def _epoch_op(group: Group, setup: Training, seed: int) -> Callable[[], None]:
     v = get_variant(setup.variant)
     make = lambda: v.from_canonical(params, device=group.device)
     if group.operation == "epoch_fastai":
-        return lambda: fit_fastai(make(), dls, epochs=1, seed=seed, impl=setup.impl)
+        return lambda: fit_fastai(make(), dls, epochs=1, seed=seed, impl=setup.impl,
+                                  loader=setup.loader)
     return lambda: fit_lean(make(), data, epochs=1, seed=seed, device=group.device, impl=setup.impl)
 
 
