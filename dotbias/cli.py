@@ -16,7 +16,7 @@ from pathlib import Path
 from dotbias import commands
 from dotbias import options as opt
 from dotbias.compare import cli as compare_cli
-from dotbias.io import files, interrupts, progress
+from dotbias.io import files, interrupts
 from dotbias.models import plugins
 
 LOCAL = str(files.LOCAL)     # files imports only the standard library: --help stays light
@@ -30,9 +30,11 @@ def _run(args) -> int:
                  bs=args.bs, seed=args.seed, device=args.device, variants=args.variants,
                  allow_out_of_range=args.allow_out_of_range, threads=args.threads)
 
+    progress = commands.progress_of(args)
+
     def work(rs, prepared):
-        return write_results(run_prepared(prepared, log=commands.log), rs), 0
-    return commands.run_command(args, "run", work, lambda: prepare(cfg, log=commands.log))
+        return write_results(run_prepared(prepared, log=progress.log, progress=progress), rs), 0
+    return commands.run_command(args, "run", work, lambda: prepare(cfg, log=progress.log))
 
 
 def _ablations(args) -> int:
@@ -40,9 +42,11 @@ def _ablations(args) -> int:
     from dotbias.equivalence.baseline import choose_baseline
     from dotbias.models.registry import get_variant
 
+    progress = commands.progress_of(args)
+
     def work(rs, _):
-        commands.log("ablations: running every reverted change and the disagreement map")
-        results = run_all(args.quick, baseline=get_variant(choose_baseline(None)))
+        progress.log("ablations: running every reverted change and the disagreement map")
+        results = run_all(args.quick, baseline=get_variant(choose_baseline(None)), progress=progress)
         if rs is not None:
             write_ablations(results, rs.staging)
         return ablations_report(results), 0
@@ -53,9 +57,12 @@ def _check(args) -> int:
     from dotbias.equivalence.check import THREADS, render, run_checks, summarise
     from dotbias.models.registry import get_variant
 
+    progress = commands.progress_of(args)
+
     def work(rs, _):
-        commands.log("check: running the equivalence grid")
-        summary = summarise(run_checks(baseline=get_variant(args.baseline)), baseline=args.baseline)
+        progress.log("check: running the equivalence grid")
+        rows = run_checks(baseline=get_variant(args.baseline), progress=progress)
+        summary = summarise(rows, baseline=args.baseline)
         text = render(summary)
         if rs is not None:
             rs.write_json("equivalence.json", summary.as_json())
@@ -154,7 +161,6 @@ def _main(argv: list[str] | None) -> int:
             from dotbias.equivalence.baseline import choose_baseline
             args.baseline = choose_baseline(args.baseline)
         _quiet_library_warnings()
-        progress.set_enabled(False if args.no_progress else None)
         commands.stop_if_interrupted()          # before the subcommand imports torch and fastai
         code = args.func(args)
         commands.stop_if_interrupted()
@@ -167,7 +173,7 @@ def _main(argv: list[str] | None) -> int:
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 1
     except Exception as e:
-        if commands.Interrupt.seen:    # Ctrl-C turned into another error on its way (a TypeError
+        if interrupts.seen():          # Ctrl-C turned into another error on its way (a TypeError
             return _interrupted()      # from CPython's warnings machinery during an import)
         if isinstance(e, (ValueError, OSError, MemoryError)):
             print(f"dotbias: error: {opt.one_line(e)}", file=sys.stderr)
@@ -186,7 +192,7 @@ def console() -> None:
     to clean up, and torch's teardown has nothing to add."""
     interrupts.install_early()
     code = main()
-    if code != interrupts.EXIT and commands.Interrupt.seen:   # after main's last checkpoint
+    if code != interrupts.EXIT and interrupts.seen():   # after main's last checkpoint
         code = _interrupted()
     if code == interrupts.EXIT:
         try:

@@ -10,6 +10,7 @@ import pytest
 import torch
 
 from dotbias import cli, commands, to_canonical
+from dotbias.io import interrupts
 from dotbias.io.files import read_json
 from dotbias.io.resultset import ResultSet
 from dotbias.run import experiment
@@ -193,7 +194,7 @@ def test_an_interrupt_turned_into_another_error_on_its_way_is_still_exit_130(mon
     import types
 
     def func(args):
-        commands.Interrupt.seen = True
+        interrupts.installed().seen = True       # the record main installed
         raise TypeError("expected a message argument")
     ns = argparse.Namespace(func=func, no_progress=True)
     monkeypatch.setattr(cli, "build_parser", lambda: types.SimpleNamespace(parse_args=lambda a: ns))
@@ -214,18 +215,21 @@ def test_an_interrupt_inside_a_callback_prints_no_traceback(capsys, monkeypatch)
     'Exception ignored in: ...' plus a traceback. The hook keeps it as an interrupt, silently;
     anything else still goes to the default hook."""
     import types
-    monkeypatch.setattr(commands.Interrupt, "seen", False)
+    before = signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGTERM)
+    record = interrupts.install()
     info = types.SimpleNamespace(exc_type=KeyboardInterrupt, exc_value=KeyboardInterrupt(),
                                  exc_traceback=None, err_msg=None, object=None)
     commands.unraisable(info)
-    assert commands.Interrupt.seen and capsys.readouterr().err == ""
-    monkeypatch.setattr(commands.Interrupt, "seen", False)
+    assert record.seen and capsys.readouterr().err == ""
+    record.seen = False
     passed_on = []
     monkeypatch.setattr(sys, "__unraisablehook__", passed_on.append)
     other = types.SimpleNamespace(exc_type=ValueError, exc_value=ValueError("x"), exc_traceback=None,
                                   err_msg="Exception ignored in", object=None)
     commands.unraisable(other)
-    assert not commands.Interrupt.seen and passed_on == [other]
+    signal.signal(signal.SIGINT, before[0])
+    signal.signal(signal.SIGTERM, before[1])
+    assert not record.seen and passed_on == [other]
 
 
 def test_a_failure_while_a_variant_runs_names_it():

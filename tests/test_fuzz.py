@@ -27,7 +27,6 @@ from hypothesis import HealthCheck, given, settings
 import helpers.fuzzing as fz
 from dotbias import cli, commands
 from dotbias.equivalence import baseline
-from dotbias.io import progress
 from dotbias.models import plugins
 from dotbias.models.registry import VARIANTS
 from helpers.mlfiles import tree_digest, write_bench_run, write_movielens
@@ -60,8 +59,8 @@ def report_counts():
 @pytest.fixture
 def stubbed(monkeypatch):
     """Work after validation stands in for SENTINEL; torch's thread count is left alone; plots
-    are stubbed and the synthetic data drawn once; the registry, the baseline, --compile and
-    progress are put back after each case."""
+    are stubbed and the synthetic data drawn once; the registry, the baseline and --compile
+    are put back after each case."""
     import torch
 
     import dotbias.compare.command as compare_command
@@ -161,7 +160,6 @@ def _restore(state) -> None:
     VARIANTS.update(variants)
     plugins._loaded.clear()
     plugins._loaded.update(loaded)
-    progress.set_enabled(False)
     os.chdir(cwd)
     signal.signal(signal.SIGINT, sigint)
     for k, v in env.items():

@@ -109,10 +109,9 @@ def test_inexact_but_close_is_reported():
     assert s.inexact_cases == ["c a vs b float32 cpu"] and s.max_abs_grad_diff == 1e-11
 
 
-def test_check_shows_progress_on_stderr(small, monkeypatch, capsys, baseline):
-    from dotbias.io import progress
-    monkeypatch.setattr(progress, "_enabled", True)
-    grid.run_checks(devices=["cpu"], baseline=baseline)
+def test_check_shows_progress_on_stderr(small, capsys, baseline):
+    from dotbias.io.progress import Progress
+    grid.run_checks(devices=["cpu"], baseline=baseline, progress=Progress(True))
     assert "dotbias check" in capsys.readouterr().err
 
 

@@ -182,8 +182,6 @@ PROCESS_STATE = {
     "dotbias.models.registry.VARIANTS": "the variant registry users plug into",
     "dotbias.models.plugins._loaded": "the specs loaded into that registry (workers load them again)",
     "dotbias.models.optimizers.ADAM_IMPLS": "the optimizer registry users plug into",
-    "dotbias.io.progress._enabled": "the progress switch of the process's one stderr",
-    "dotbias.io.interrupts.Interrupt": "a Ctrl-C seen: signals are delivered per process",
     # functools.cache on pure builders: the same input always builds the same thing
     "dotbias.models.registry.compiled_twin": "a variant's compiled twin, made once",
     "dotbias.models.whole_step.compiled_whole": "the compiled whole step, compiled once",

@@ -34,10 +34,11 @@ class CompareRun:
         self.args = args
         self.start = time.perf_counter()
         self.settings = settings or Settings.from_args(args)
+        self.progress = commands.progress_of(args)
 
     def say(self, message: str) -> None:
-        """A status line on stderr (`commands.log`), with the seconds since the command started."""
-        commands.log(f"[{time.perf_counter() - self.start:4.0f} s] {message}")
+        """A status line on stderr (`Progress.log`), with the seconds since the command started."""
+        self.progress.log(f"[{time.perf_counter() - self.start:4.0f} s] {message}")
 
     def names(self) -> tuple[str, str]:
         """CANDIDATE and --baseline resolved (`resolve_name`), before anything is written."""

@@ -14,7 +14,7 @@ import torch
 from torch import Tensor, nn
 
 from dotbias.data.ratings import CollabTensors
-from dotbias.io.progress import Bar, track
+from dotbias.io.progress import Progress
 from dotbias.models.optimizers import BOOK_IMPL, get_impl
 from dotbias.models.sparse import densify_sparse_grads, sparse_notes
 from dotbias.models.training import one_cycle, train_step
@@ -48,7 +48,7 @@ class TrainResult:
                 "seconds": self.seconds, "notes": self.notes}
 
 
-def _fastai_callbacks(total_steps: int, progress: bool):
+def _fastai_callbacks(total_steps: int, progress: Progress | None):
     """An epoch timer and, when `progress`, a io.progress line on stderr (fastai's own bar
     prints to stdout, so it stays off)."""
     from fastai.callback.core import Callback
@@ -58,7 +58,8 @@ def _fastai_callbacks(total_steps: int, progress: bool):
         order = -10
 
         def before_fit(self):
-            self.times, self.bar = [], Bar("fit_one_cycle steps", total_steps) if progress else None
+            bar = progress.bar("fit_one_cycle steps", total_steps) if progress else None
+            self.times, self.bar = [], bar
 
         def before_epoch(self):
             self.t0 = time.perf_counter()
@@ -80,7 +81,8 @@ def _fastai_callbacks(total_steps: int, progress: bool):
 
 
 def fit_fastai(model: nn.Module, dls, epochs: int = 5, lr: float = 5e-3, wd: float = 0.1, *,
-               seed: int | None = 0, progress: bool = False, impl: str = BOOK_IMPL) -> TrainResult:
+               seed: int | None = 0, progress: Progress | None = None, impl: str = BOOK_IMPL
+               ) -> TrainResult:
     """The seed's run: `Learner(dls, model, loss_func=MSELossFlat()).fit_one_cycle(epochs, lr, wd=wd)`,
     with `opt_func` the implementation `impl`'s (default: fastai's own Adam).
 
@@ -122,7 +124,7 @@ def _lean_epoch(model: nn.Module, opt, data: CollabTensors, order: Tensor, bs: i
 
 def fit_lean(model: nn.Module, data: CollabTensors, epochs: int = 5, lr: float = 5e-3,
              wd: float = 0.1, *, bs: int = 64, seed: int = 0, device: str | torch.device = "cpu",
-             progress: bool = False, impl: str = BOOK_IMPL) -> TrainResult:
+             progress: Progress | None = None, impl: str = BOOK_IMPL) -> TrainResult:
     """A plain-torch loop with `fit_one_cycle(epochs, lr, wd=wd)`'s arithmetic, over index tensors.
     Sparse gradients are densified before each step (`train_step`), noted in the result.
 
@@ -143,7 +145,7 @@ def fit_lean(model: nn.Module, data: CollabTensors, epochs: int = 5, lr: float =
     opt = get_impl(impl).make(list(model.parameters()), lr, wd)
     hypers = one_cycle(lr, epochs * n_batches)
     result = TrainResult(hypers=hypers, notes=sparse_notes(model))
-    for epoch in track(range(epochs), "lean epochs") if progress else range(epochs):
+    for epoch in progress.track(range(epochs), "lean epochs") if progress else range(epochs):
         t0 = time.perf_counter()
         order = torch.randperm(n, generator=gen).to(device)
         train_loss = _lean_epoch(model, opt, data, order, bs,

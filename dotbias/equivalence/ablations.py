@@ -21,7 +21,7 @@ from dotbias.equivalence import ablated_models
 from dotbias.equivalence.contract import assert_equivalent
 from dotbias.equivalence.disagreement import Disagreement, disagreement_map, render_map
 from dotbias.io.files import write_json, write_text
-from dotbias.io.progress import track
+from dotbias.io.progress import AS_TERMINAL, Progress
 from dotbias.io.tables import markdown_table
 from dotbias.models.inputs import make_inputs
 from dotbias.models.registry import VARIANTS
@@ -202,10 +202,11 @@ def sorting_slip(quick: bool, dls) -> Ablation:
                     happens, caught, "analysis", details=details)
 
 
-def run_ablations(quick: bool = False, *, baseline: Variant) -> list[Ablation]:
+def run_ablations(quick: bool = False, *, baseline: Variant, progress: Progress = AS_TERMINAL
+                  ) -> list[Ablation]:
     """Every ablation, run (the reverted models judged against `baseline`)."""
     rows = [run_model_ablation(*spec, baseline=baseline)
-            for spec in track(MODEL_ABLATIONS, "ablations: models")]
+            for spec in progress.track(MODEL_ABLATIONS, "ablations: models")]
     dls, data = _small_data(quick)
     rows = [silent_broadcast(r, quick, data) if r.key == "emb_no_keepdim_add" else r for r in rows]
     rows.append(sorting_slip(quick, dls))
@@ -224,9 +225,10 @@ class AblationResults:
     disagreement: list[Disagreement]
 
 
-def run_all(quick: bool = False, *, baseline: Variant) -> AblationResults:
+def run_all(quick: bool = False, *, baseline: Variant, progress: Progress = AS_TERMINAL) -> AblationResults:
     """Every ablation (against `baseline`) and the map of disagreement."""
-    return AblationResults(run_ablations(quick, baseline=baseline), disagreement_map())
+    return AblationResults(run_ablations(quick, baseline=baseline, progress=progress),
+                           disagreement_map(progress=progress))
 
 
 def ablations_report(results: AblationResults) -> str:

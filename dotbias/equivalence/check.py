@@ -22,7 +22,7 @@ from dotbias.equivalence.contract import (
 )
 from dotbias.equivalence.inits import check_init
 from dotbias.equivalence.reference import reference_batch, run_batch
-from dotbias.io.progress import track
+from dotbias.io.progress import AS_TERMINAL, Progress
 from dotbias.io.tables import fmt_float, markdown_table
 from dotbias.models.inputs import make_inputs
 from dotbias.models.registry import VARIANTS
@@ -90,7 +90,7 @@ def _rows_for(label: str, inp, dtype, device: str, det: bool, variants, baseline
 
 
 def run_checks(devices: list[str] | None = None, seed: int = 0, variants=None, *,
-               baseline: Variant) -> list[CheckRow]:
+               baseline: Variant, progress: Progress = AS_TERMINAL) -> list[CheckRow]:
     """Every registered variant (or those of `variants`) against `baseline` on every case, dtype
     and device, with and without deterministic algorithms, on THREADS torch threads."""
     devices = devices or ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
@@ -99,7 +99,7 @@ def run_checks(devices: list[str] | None = None, seed: int = 0, variants=None, *
     rows: list[CheckRow] = []
     try:
         torch.set_num_threads(THREADS)
-        for det, (label, nu, ni, nf, bs, pattern), dtype, device in track(grid, "dotbias check"):
+        for det, (label, nu, ni, nf, bs, pattern), dtype, device in progress.track(grid, "dotbias check"):
             torch.use_deterministic_algorithms(det)
             inp = make_inputs(nu, ni, nf, bs, seed=seed, kind=pattern, std=STD, y_range=(1, 5),
                               dtype=dtype, device=device)

@@ -10,7 +10,7 @@ from dataclasses import asdict, dataclass, field
 
 import torch
 
-from dotbias.io.progress import track
+from dotbias.io.progress import AS_TERMINAL, Progress
 from dotbias.io.tables import markdown_table
 from dotbias.models.inputs import make_inputs
 from dotbias.models.registry import VARIANTS
@@ -119,10 +119,11 @@ def run_input(x: torch.Tensor, variants: list[str] | None = None, seed: int = 0)
     return out
 
 
-def disagreement_map(variants: list[str] | None = None) -> list[Disagreement]:
+def disagreement_map(variants: list[str] | None = None, progress: Progress = AS_TERMINAL
+                     ) -> list[Disagreement]:
     """Every input on the map, run against every registered variant (or `variants`)."""
     return [Disagreement(key, desc, run_input(x, variants))
-            for key, desc, x in track(inputs(), "ablations: disagreement map")]
+            for key, desc, x in progress.track(inputs(), "ablations: disagreement map")]
 
 
 def render_map(rows: list[Disagreement], variants: list[str] | None = None) -> str:

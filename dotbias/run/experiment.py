@@ -17,6 +17,7 @@ from dotbias.data.fitting import TrainResult, fit_fastai
 from dotbias.data.movielens import read_movielens
 from dotbias.data.ratings import Synthetic, collab_dls, synthetic_ratings, top_overlap, top_titles
 from dotbias.equivalence.contract import compare_pair
+from dotbias.io.progress import AS_TERMINAL, Progress
 from dotbias.models.registry import VARIANTS, get_variant
 from dotbias.report.plots import run_plot
 from dotbias.run.config import MIN_RATINGS, TOP_KS, Config
@@ -75,9 +76,10 @@ def environment() -> dict:
             "machine": platform.machine(), "time": time.strftime("%Y-%m-%d %H:%M:%S")}
 
 
-def train_variants(cfg: Config, dls, log=print) -> tuple[dict, dict, dict]:
+def train_variants(cfg: Config, dls, log=print, progress: Progress = AS_TERMINAL
+                   ) -> tuple[dict, dict, dict]:
     """Each variant from its own seeded init, trained the seed's way on the same batches:
-    (training results, item biases by title, models)."""
+    (training results, item biases by title, models). `progress`: whether fit bars show."""
     titles = list(dls.classes["title"])
     n_users, n_items = len(dls.classes["user"]), len(titles)
     training, biases, models = {}, {}, {}
@@ -86,7 +88,8 @@ def train_variants(cfg: Config, dls, log=print) -> tuple[dict, dict, dict]:
             f"{cfg.factors} factors")
         torch.manual_seed(cfg.seed)
         model = get_variant(name).make(n_users, n_items, cfg.factors, device=cfg.device)
-        training[name] = fit_fastai(model, dls, cfg.epochs, cfg.lr, cfg.wd, seed=cfg.seed, progress=True)
+        training[name] = fit_fastai(model, dls, cfg.epochs, cfg.lr, cfg.wd, seed=cfg.seed,
+                                    progress=progress)
         models[name] = model
         bias = get_variant(name).to_canonical(model).item_bias.float().cpu().numpy()
         biases[name] = pd.Series(bias[1:], index=titles[1:])    # index 0 is fastai's #na#
@@ -110,14 +113,14 @@ def compare_biases(biases: dict[str, pd.Series], p: Prepared) -> tuple[dict, dic
     return overlap, spearman
 
 
-def run_prepared(p: Prepared, log=print) -> ExperimentResult:
+def run_prepared(p: Prepared, log=print, progress: Progress = AS_TERMINAL) -> ExperimentResult:
     """Train every variant the seed's way from its own seeded init on the same batches, compare."""
     cfg = p.config
     dls = collab_dls(p.ratings, bs=cfg.bs, seed=cfg.seed, device=cfg.device)
     dataset = {"source": p.source, "ratings": len(p.ratings), "users": len(dls.classes["user"]),
                "titles": len(dls.classes["title"]), "train_rows": len(dls.train_ds),
                "valid_rows": len(dls.valid_ds)}
-    training, biases, models = train_variants(cfg, dls, log)
+    training, biases, models = train_variants(cfg, dls, log, progress)
     overlap, spearman = compare_biases(biases, p)
     top = {name: top_titles(b, 5) for name, b in biases.items()}
     equivalence = equivalence_at_identical_weights(models[cfg.variants[0]], cfg.variants, dls, cfg)
