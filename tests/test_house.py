@@ -184,8 +184,6 @@ PROCESS_STATE = {
     "dotbias.models.optimizers.ADAM_IMPLS": "the optimizer registry users plug into",
     # functools.cache on pure builders: the same input always builds the same thing
     "dotbias.models.registry.compiled_twin": "a variant's compiled twin, made once",
-    "dotbias.models.whole_step.compiled_whole": "the compiled whole step, compiled once",
-    "dotbias.models.optimizers._compiled_adamw": "the compiled AdamW, compiled once",
 }
 MUTABLE_CALLS = {"dict", "list", "set", "defaultdict", "OrderedDict", "deque", "Counter", "bytearray"}
 MUTATORS = {"append", "extend", "insert", "update", "setdefault", "pop", "popitem", "clear", "add",

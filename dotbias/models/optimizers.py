@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from functools import cache, partial
+from functools import partial
 
 import torch
 from torch.optim.adamw import adamw
@@ -86,10 +86,12 @@ def _wrapped(params, lr: float, wd: float, **impl) -> FastaiStepper:
 
 
 class CompiledStepper:
-    """torch's own AdamW arithmetic (`torch.optim.adamw.adamw`, the for-loop path) compiled once
-    per process and fed this stepper's state: a compiled function of tensors, not of one optimizer
-    object, so a new model is not a new graph. lr and beta1 are float64 0-dim tensors filled in
-    place (one graph for the whole schedule; float32 ones would round a float64 model's lr)."""
+    """torch's own AdamW arithmetic (`torch.optim.adamw.adamw`, the for-loop path), compiled, fed
+    this stepper's state: a compiled function of tensors, not of one optimizer object, so a new
+    model is not a new graph. The stepper holds its `torch.compile(adamw)`; dynamo caches the
+    graphs on `adamw`'s code object, so the second stepper of a run compiles nothing. lr and beta1
+    are float64 0-dim tensors filled in place (one graph for the whole schedule; float32 ones
+    would round a float64 model's lr)."""
     def __init__(self, params, lr: float, wd: float):
         self.params, self.wd = list(params), wd
         self.moments = [[torch.zeros_like(p) for p in self.params] for _ in range(2)]
@@ -97,6 +99,8 @@ class CompiledStepper:
         # (torch's float32 default rounds them for a float64 model: 2e-9 off after 3 steps)
         self.steps = [torch.zeros((), dtype=torch.float64) for _ in self.params]
         self.lr, self.beta1 = (torch.tensor(h, dtype=torch.float64) for h in (lr, BETAS[0]))
+        configure()
+        self.adamw = torch.compile(adamw)
 
     def set_hypers(self, lr: float, beta1: float) -> None:
         self.lr.fill_(lr)
@@ -110,16 +114,10 @@ class CompiledStepper:
     def step(self) -> None:
         live = [i for i, p in enumerate(self.params) if p.grad is not None]
         pick = lambda ts: [ts[i] for i in live]       # noqa: E731
-        _compiled_adamw()(pick(self.params), [self.params[i].grad for i in live],
+        self.adamw(pick(self.params), [self.params[i].grad for i in live],
                           pick(self.moments[0]), pick(self.moments[1]), [], pick(self.steps),
                           foreach=False, amsgrad=False, beta1=self.beta1, beta2=BETAS[1],
                           lr=self.lr, weight_decay=self.wd, eps=EPS, maximize=False)
-
-
-@cache         # a pure builder: compiled once per process, every stepper shares its graphs
-def _compiled_adamw():
-    configure()
-    return torch.compile(adamw)
 
 
 def torch_adamw(**impl) -> Callable[..., torch.optim.Optimizer]:
