@@ -33,20 +33,22 @@ def _run(args) -> int:
     progress = commands.progress_of(args)
 
     def work(rs, prepared):
-        return write_results(run_prepared(prepared, log=progress.log, progress=progress), rs), 0
-    return commands.run_command(args, "run", work, lambda: prepare(cfg, log=progress.log))
+        return write_results(run_prepared(prepared, args.registry, log=progress.log, progress=progress),
+                             rs), 0
+    return commands.run_command(args, "run", work, lambda: prepare(cfg, args.registry, log=progress.log))
 
 
 def _ablations(args) -> int:
     from dotbias.equivalence.ablations import ablations_report, run_all, write_ablations
     from dotbias.equivalence.baseline import choose_baseline
-    from dotbias.models.registry import get_variant
 
     progress = commands.progress_of(args)
 
     def work(rs, _):
         progress.log("ablations: running every reverted change and the disagreement map")
-        results = run_all(args.quick, baseline=get_variant(choose_baseline(None)), progress=progress)
+        name, registry = choose_baseline(None, args.registry)
+        results = run_all(args.quick, baseline=registry.get_variant(name), registry=registry,
+                          progress=progress)
         if rs is not None:
             write_ablations(results, rs.staging)
         return ablations_report(results), 0
@@ -54,15 +56,15 @@ def _ablations(args) -> int:
 
 
 def _check(args) -> int:
-    from dotbias.equivalence.check import THREADS, render, run_checks, summarise
-    from dotbias.models.registry import get_variant
+    from dotbias.equivalence.check import THREADS, check_inits, render, run_checks, summarise
 
     progress = commands.progress_of(args)
 
     def work(rs, _):
         progress.log("check: running the equivalence grid")
-        rows = run_checks(baseline=get_variant(args.baseline), progress=progress)
-        summary = summarise(rows, baseline=args.baseline)
+        rows = run_checks(baseline=args.registry.get_variant(args.baseline), registry=args.registry,
+                          progress=progress)
+        summary = summarise(rows, check_inits(args.registry), baseline=args.baseline)
         text = render(summary)
         if rs is not None:
             rs.write_json("equivalence.json", summary.as_json())
@@ -142,24 +144,25 @@ def _interrupted() -> int:
     return interrupts.EXIT
 
 
-def main(argv: list[str] | None = None) -> int:
+def main(argv: list[str] | None = None, registry=None) -> int:
     """Run `dotbias ARGV`; the exit status. Ctrl-C is deferred during the call (the command stops at
     its next checkpoint: one line, 130) and the caller's handlers are back afterwards (see
-    `commands.handling_interrupts`)."""
+    `commands.handling_interrupts`). `registry`: where the command's registry starts (a
+    `models.registry.Registry`; default the built-ins), for a caller with variants of its own."""
     with commands.handling_interrupts():
-        return _main(argv)
+        return _main(argv, registry)
 
 
-def _main(argv: list[str] | None) -> int:
+def _main(argv: list[str] | None, registry) -> int:
     try:
         argv = sys.argv[1:] if argv is None else list(argv)
         args = build_parser().parse_args(argv)
         args.argv = argv
         if getattr(args, "variant", None) is not None:      # the subcommands that run variants
-            plugins.load_variants(args.variant, compile=args.compile)
+            args.registry = plugins.load_variants(args.variant, compile=args.compile, registry=registry)
         if hasattr(args, "baseline"):       # the subcommands that judge variants: the run's choice
             from dotbias.equivalence.baseline import choose_baseline
-            args.baseline = choose_baseline(args.baseline)
+            args.baseline, args.registry = choose_baseline(args.baseline, args.registry)
         _quiet_library_warnings()
         commands.stop_if_interrupted()          # before the subcommand imports torch and fastai
         code = args.func(args)

@@ -1,5 +1,6 @@
 """How a model trains, beside what it is: the implementations of the book's optimizer one training
-step can use (`ADAM_IMPLS`) and the `Training` spec naming a variant with one of them ("cp+fused").
+step can use (`BUILT_IN_IMPLS`, read-only; a run's are on its `registry.Registry`) and the
+`Training` spec naming a variant with one of them ("cp+fused").
 
 Every implementation has the arithmetic of fastai's Adam as `fit_one_cycle` uses it: decoupled
 weight decay, eps 1e-5, beta2 0.99, lr and beta1 set before every step from the one-cycle
@@ -7,18 +8,18 @@ schedule. They differ in how the update is computed (a loop over parameters, one
 fused kernel, fastai's own code, a compiled optimizer step, the whole step compiled as one
 graph), so each is held to the trajectory contract
 (`equivalence.trajectories.check_training`) before its time means anything. A user's own joins
-through `register_impl`."""
+a run's registry through `Registry.with_impls`."""
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import partial
+from types import MappingProxyType
 
 import torch
 from torch.optim.adamw import adamw
 
-from dotbias.models.compiled import CompiledBuild, configure
-from dotbias.models.registry import get_variant
+from dotbias.models.compiled import configure
 from dotbias.models.whole_step import WholeStep
 
 BETAS, EPS = (0.95, 0.99), 1e-5     # fastai's Adam: mom (scheduled from 0.95), sqr_mom, eps
@@ -148,9 +149,9 @@ class AdamImpl:
 
 
 BOOK_IMPL = "torch"     # what the book's loop and `step` use: torch AdamW, torch's default path
-# The optimizer registry users plug into (`register_impl`): one per process, like the variant
-# registry, so that every check, benchmark and worker process finds the same implementations.
-ADAM_IMPLS: dict[str, AdamImpl] = {impl.name: impl for impl in [
+# The built-in implementations, read-only; a run's registry (`registry.Registry.impls`) starts
+# from them, and a user's own joins it there (`Registry.with_impls`).
+BUILT_IN_IMPLS: Mapping[str, AdamImpl] = MappingProxyType({impl.name: impl for impl in [
     AdamImpl("torch", _torch, "torch AdamW, torch's default implementation (a for-loop on CPU)"),
     AdamImpl("forloop", partial(_torch, foreach=False), "torch AdamW, foreach=False",
              wrapped_opt_func(foreach=False)),
@@ -165,26 +166,21 @@ ADAM_IMPLS: dict[str, AdamImpl] = {impl.name: impl for impl in [
              compiles=True),
     AdamImpl("compiled_step", WholeStep, "the whole step (forward, backward, AdamW) in one "
              "torch.compile graph", in_fastai=False, compiles=True),
-]}
+]})
+BOOK = BUILT_IN_IMPLS[BOOK_IMPL]
 
 
-def register_impl(impl: AdamImpl, *, replace: bool = False) -> AdamImpl:
-    if impl.name in ADAM_IMPLS and not replace:
-        raise ValueError(f"optimizer implementation {impl.name!r} is already registered")
-    ADAM_IMPLS[impl.name] = impl
-    return impl
-
-
-def get_impl(name: str) -> AdamImpl:
-    if name not in ADAM_IMPLS:
+def get_impl(name: str, impls: Mapping[str, AdamImpl]) -> AdamImpl:
+    """The implementation `name` of `impls` (a run's: `Registry.impls`); ValueError naming it."""
+    if name not in impls:
         raise ValueError(f"unknown optimizer implementation {name!r}; expected one of "
-                         f"{', '.join(ADAM_IMPLS)}")
-    return ADAM_IMPLS[name]
+                         f"{', '.join(impls)}")
+    return impls[name]
 
 
 @dataclass(frozen=True)
 class Training:
-    """A training setup: a variant (by name: any `get_variant` finds, compiled twins included)
+    """A training setup: a variant (by name: any `Registry.get_variant` finds, compiled twins)
     trained with one optimizer implementation. Named "<variant>+<impl>"; a bare variant name is
     the book's setup (`BOOK_IMPL`)."""
     variant: str
@@ -195,33 +191,19 @@ class Training:
         return self.variant if self.impl == BOOK_IMPL else f"{self.variant}{SEP}{self.impl}"
 
     @classmethod
-    def parse(cls, spec: str) -> Training:
+    def parse(cls, spec: str, impls: Mapping[str, AdamImpl]) -> Training:
         """"cp+fused" -> Training("cp", "fused"); "cp" -> the book's setup. ValueError naming a bad
-        spec (the variant itself is looked up where it runs)."""
+        spec or an implementation not in `impls` (a run's: `Registry.impls`); the variant itself
+        is looked up where it runs."""
         variant, sep, impl = spec.strip().partition(SEP)
         if not variant or (sep and not impl):
             raise ValueError(f"training setup {spec!r}: expected VARIANT or VARIANT{SEP}IMPL, IMPL "
-                             f"one of {', '.join(ADAM_IMPLS)}")
-        get_impl(impl or BOOK_IMPL)
+                             f"one of {', '.join(impls)}")
+        get_impl(impl or BOOK_IMPL, impls)
         return cls(variant, impl or BOOK_IMPL)
 
-    @property
-    def adam(self) -> AdamImpl:
-        return get_impl(self.impl)
 
-
-def parse_setups(text: str | Sequence[str]) -> list[Training]:
-    """Comma-separated (or listed) setup specs, parsed; an empty text gives []."""
+def parse_setups(text: str | Sequence[str], impls: Mapping[str, AdamImpl]) -> list[Training]:
+    """Comma-separated (or listed) setup specs, parsed against `impls`; an empty text gives []."""
     items = text.split(",") if isinstance(text, str) else list(text)
-    return [Training.parse(s) for s in items if s.strip()]
-
-
-def unregister_impl(name: str) -> None:
-    ADAM_IMPLS.pop(name, None)
-
-
-def compiles(name: str) -> bool:
-    """Whether the first call of `name` (a variant or a VARIANT+IMPL training setup) compiles: a
-    compiled twin (`Variant.compiled`), or a setup whose optimizer implementation compiles."""
-    setup = Training.parse(name)
-    return isinstance(get_variant(setup.variant).build, CompiledBuild) or setup.adam.compiles
+    return [Training.parse(s, impls) for s in items if s.strip()]
