@@ -12,12 +12,16 @@ import os
 import sys
 import warnings
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from dotbias import commands
 from dotbias import options as opt
 from dotbias.compare import cli as compare_cli
 from dotbias.io import files, interrupts
 from dotbias.models import plugins
+
+if TYPE_CHECKING:
+    from dotbias.models.registry import Registry
 
 LOCAL = str(files.LOCAL)     # files imports only the standard library: --help stays light
 
@@ -144,7 +148,7 @@ def _interrupted() -> int:
     return interrupts.EXIT
 
 
-def main(argv: list[str] | None = None, registry=None) -> int:
+def main(argv: list[str] | None = None, registry: Registry | None = None) -> int:
     """Run `dotbias ARGV`; the exit status. Ctrl-C is deferred during the call (the command stops at
     its next checkpoint: one line, 130) and the caller's handlers are back afterwards (see
     `commands.handling_interrupts`). `registry`: where the command's registry starts (a
@@ -153,7 +157,7 @@ def main(argv: list[str] | None = None, registry=None) -> int:
         return _main(argv, registry)
 
 
-def _main(argv: list[str] | None, registry) -> int:
+def _main(argv: list[str] | None, registry: Registry | None) -> int:
     try:
         argv = sys.argv[1:] if argv is None else list(argv)
         args = build_parser().parse_args(argv)
