@@ -16,7 +16,7 @@ _EXPORTS = {
     "models.inputs": ("Inputs", "index_batch", "make_inputs", "random_canonical"),
     "models.variant": ("Init", "Variant"),
     "models.book": ("DotProductBiasCP", "DotProductBiasEmb", "create_params"),
-    "models.registry": ("VARIANTS", "get_variant", "register", "unregister"),
+    "models.registry": ("BUILT_IN", "OPT_IN", "Registry"),
     "models.plugins": ("load_variants",),
     "equivalence.ablations": ("ablations_report", "run_ablations", "run_all", "write_ablations"),
     "equivalence.contract": ("CONTRACT", "PairResult", "VariantCheck", "assert_equivalent",

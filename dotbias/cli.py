@@ -12,12 +12,16 @@ import os
 import sys
 import warnings
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from dotbias import commands
 from dotbias import options as opt
 from dotbias.compare import cli as compare_cli
-from dotbias.io import files, interrupts, progress
+from dotbias.io import files, interrupts
 from dotbias.models import plugins
+
+if TYPE_CHECKING:
+    from dotbias.models.registry import Registry
 
 LOCAL = str(files.LOCAL)     # files imports only the standard library: --help stays light
 
@@ -30,19 +34,25 @@ def _run(args) -> int:
                  bs=args.bs, seed=args.seed, device=args.device, variants=args.variants,
                  allow_out_of_range=args.allow_out_of_range, threads=args.threads)
 
+    progress = commands.progress_of(args)
+
     def work(rs, prepared):
-        return write_results(run_prepared(prepared, log=commands.log), rs), 0
-    return commands.run_command(args, "run", work, lambda: prepare(cfg, log=commands.log))
+        return write_results(run_prepared(prepared, args.registry, log=progress.log, progress=progress),
+                             rs), 0
+    return commands.run_command(args, "run", work, lambda: prepare(cfg, args.registry, log=progress.log))
 
 
 def _ablations(args) -> int:
     from dotbias.equivalence.ablations import ablations_report, run_all, write_ablations
     from dotbias.equivalence.baseline import choose_baseline
-    from dotbias.models.registry import get_variant
+
+    progress = commands.progress_of(args)
 
     def work(rs, _):
-        commands.log("ablations: running every reverted change and the disagreement map")
-        results = run_all(args.quick, baseline=get_variant(choose_baseline(None)))
+        progress.log("ablations: running every reverted change and the disagreement map")
+        name, registry = choose_baseline(None, args.registry)
+        results = run_all(args.quick, baseline=registry.get_variant(name), registry=registry,
+                          progress=progress)
         if rs is not None:
             write_ablations(results, rs.staging)
         return ablations_report(results), 0
@@ -50,12 +60,15 @@ def _ablations(args) -> int:
 
 
 def _check(args) -> int:
-    from dotbias.equivalence.check import THREADS, render, run_checks, summarise
-    from dotbias.models.registry import get_variant
+    from dotbias.equivalence.check import THREADS, check_inits, render, run_checks, summarise
+
+    progress = commands.progress_of(args)
 
     def work(rs, _):
-        commands.log("check: running the equivalence grid")
-        summary = summarise(run_checks(baseline=get_variant(args.baseline)), baseline=args.baseline)
+        progress.log("check: running the equivalence grid")
+        rows = run_checks(baseline=args.registry.get_variant(args.baseline), registry=args.registry,
+                          progress=progress)
+        summary = summarise(rows, check_inits(args.registry), baseline=args.baseline)
         text = render(summary)
         if rs is not None:
             rs.write_json("equivalence.json", summary.as_json())
@@ -135,26 +148,26 @@ def _interrupted() -> int:
     return interrupts.EXIT
 
 
-def main(argv: list[str] | None = None) -> int:
+def main(argv: list[str] | None = None, registry: Registry | None = None) -> int:
     """Run `dotbias ARGV`; the exit status. Ctrl-C is deferred during the call (the command stops at
     its next checkpoint: one line, 130) and the caller's handlers are back afterwards (see
-    `commands.handling_interrupts`)."""
+    `commands.handling_interrupts`). `registry`: where the command's registry starts (a
+    `models.registry.Registry`; default the built-ins), for a caller with variants of its own."""
     with commands.handling_interrupts():
-        return _main(argv)
+        return _main(argv, registry)
 
 
-def _main(argv: list[str] | None) -> int:
+def _main(argv: list[str] | None, registry: Registry | None) -> int:
     try:
         argv = sys.argv[1:] if argv is None else list(argv)
         args = build_parser().parse_args(argv)
         args.argv = argv
         if getattr(args, "variant", None) is not None:      # the subcommands that run variants
-            plugins.load_variants(args.variant, compile=args.compile)
+            args.registry = plugins.load_variants(args.variant, compile=args.compile, registry=registry)
         if hasattr(args, "baseline"):       # the subcommands that judge variants: the run's choice
             from dotbias.equivalence.baseline import choose_baseline
-            args.baseline = choose_baseline(args.baseline)
+            args.baseline, args.registry = choose_baseline(args.baseline, args.registry)
         _quiet_library_warnings()
-        progress.set_enabled(False if args.no_progress else None)
         commands.stop_if_interrupted()          # before the subcommand imports torch and fastai
         code = args.func(args)
         commands.stop_if_interrupted()
@@ -167,7 +180,7 @@ def _main(argv: list[str] | None) -> int:
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 1
     except Exception as e:
-        if commands.Interrupt.seen:    # Ctrl-C turned into another error on its way (a TypeError
+        if interrupts.seen():          # Ctrl-C turned into another error on its way (a TypeError
             return _interrupted()      # from CPython's warnings machinery during an import)
         if isinstance(e, (ValueError, OSError, MemoryError)):
             print(f"dotbias: error: {opt.one_line(e)}", file=sys.stderr)
@@ -186,7 +199,7 @@ def console() -> None:
     to clean up, and torch's teardown has nothing to add."""
     interrupts.install_early()
     code = main()
-    if code != interrupts.EXIT and commands.Interrupt.seen:   # after main's last checkpoint
+    if code != interrupts.EXIT and interrupts.seen():   # after main's last checkpoint
         code = _interrupted()
     if code == interrupts.EXIT:
         try:

@@ -19,8 +19,9 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, TypeVar
 
-from dotbias.io import interrupts, progress
+from dotbias.io import interrupts
 from dotbias.io.files import check_writable
+from dotbias.io.progress import Progress
 from dotbias.io.resultset import ResultSet
 
 T = TypeVar("T")
@@ -83,17 +84,13 @@ def pin_threads(n: int) -> None:
     torch.set_num_threads(n)
 
 
-def log(message: str) -> None:
-    """Status lines go to stderr, so stdout holds only the results (`dotbias run > run.md`), and
-    only when progress shows (a terminal, no --no-progress): an error then stays the one line."""
-    if progress.enabled():
-        print(message, file=sys.stderr, flush=True)
+def progress_of(args) -> Progress:
+    """The command's progress setting, from its --no-progress (`io.progress.Progress`: status
+    lines and bars on stderr only when it shows; `Progress.log` prints a status line)."""
+    return Progress(False if getattr(args, "no_progress", False) else None)
 
 
 # --- Ctrl-C: deferred (dotbias.io.interrupts); the command stops at its checkpoints ----------
-Interrupt = interrupts.Interrupt
-
-
 @contextlib.contextmanager
 def handling_interrupts() -> Iterator[None]:
     """Ctrl-C and SIGTERM deferred inside (recorded, never raised by the handler: the command stops
@@ -101,10 +98,8 @@ def handling_interrupts() -> Iterator[None]:
     caller (a test) keeps its own, and no later child process inherits ours. A signal recorded
     before (the `dotbias` command defers from its first import) still counts."""
     before = signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGTERM), sys.unraisablehook
-    if before[0] is not interrupts.on_signal:
-        Interrupt.seen = False
     sys.unraisablehook = unraisable
-    interrupts.install()
+    interrupts.install(interrupts.installed(before[0]))      # ours already (early): kept, seen or not
     try:
         yield
     finally:
@@ -114,15 +109,14 @@ def handling_interrupts() -> Iterator[None]:
         sys.unraisablehook = before[2]
 
 
-on_signal = interrupts.on_signal
-
-
 def unraisable(info) -> None:
     """sys.unraisablehook: a KeyboardInterrupt raised inside a callback Python cannot raise from
     (by a caller's own handler, or a library's) is printed by CPython as 'Exception ignored in
     ...' with a traceback. It is still an interrupt: remember it, print nothing."""
-    if isinstance(info.exc_value, KeyboardInterrupt) or Interrupt.seen:
-        Interrupt.seen = True
+    record = interrupts.installed()
+    if isinstance(info.exc_value, KeyboardInterrupt) or interrupts.seen():
+        if record is not None:
+            record.seen = True
         return
     sys.__unraisablehook__(info)
 

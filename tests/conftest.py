@@ -11,7 +11,9 @@ as many seeds at 20 as at 40.
 
 `--baseline NAME` (or $DOTBIAS_BASELINE; default `cp`) chooses the variant every test judges the
 others against: kept on `config.stash`, handed to tests by the `baseline` fixture; a bad
---variant spec or baseline name is one `ERROR:` line (pytest.UsageError).
+--variant spec or baseline name is one `ERROR:` line (pytest.UsageError). The run's registry
+(built-ins, plug-ins, the baseline) is on `config.stash` too: the `registry` fixture, and
+`@pytest.mark.each_variant(ARG)` parametrizes ARG with the name of each of its variants.
 
 The summary lines (mutation score, torch.compile count) work under pytest-xdist (`-n 2`): the
 score comes from the test reports' `mutation` property, which reach the controller from every
@@ -39,8 +41,7 @@ from dotbias.equivalence.baseline import add_pytest_option as add_baseline_optio
 from dotbias.equivalence.baseline import choose_baseline
 from dotbias.models import plugins
 from dotbias.models.compiled import compile_count
-from dotbias.models.registry import VARIANTS, get_variant
-from dotbias.pytest_bench.options import BASELINE
+from dotbias.pytest_bench.options import BASELINE, REGISTRY
 from helpers import children
 
 _COMMON = dict(deadline=None, print_blob=True, derandomize=False,
@@ -59,14 +60,27 @@ def pytest_addoption(parser):
 
 
 def pytest_configure(config):
-    """Register variants from entry points, DOTBIAS_VARIANTS and --variant, then choose the
-    baseline, before collection; bad input is a usage error (one line), not a traceback."""
+    """The run's registry from entry points, DOTBIAS_VARIANTS and --variant, then the baseline,
+    both on `config.stash` before collection; bad input is a usage error (one line), not a
+    traceback."""
+    config.addinivalue_line("markers", "each_variant(arg, sort=False): parametrize ARG with the "
+                            "name of every variant of this run's registry (built-ins and plug-ins)")
     try:
-        plugins.load_variants(config.getoption("variant"), compile=config.getoption("compile"))
-        config.stash[BASELINE] = choose_baseline(config.getoption("baseline"))
+        registry = plugins.load_variants(config.getoption("variant"), compile=config.getoption("compile"))
+        config.stash[BASELINE], config.stash[REGISTRY] = choose_baseline(config.getoption("baseline"),
+                                                                         registry)
     except ValueError as e:
         raise pytest.UsageError(str(e)) from None
     config.pluginmanager.register(Summary(), f"dotbias-summary-{id(config)}")
+
+
+def pytest_generate_tests(metafunc):
+    """`@pytest.mark.each_variant(ARG)`: ARG takes the name of every variant of the run's registry
+    (`config.stash[REGISTRY]`), in registration order (`sort=True`: sorted), so a plugged-in
+    variant is tested like a built-in one."""
+    for mark in metafunc.definition.iter_markers("each_variant"):
+        names = list(metafunc.config.stash[REGISTRY].variants)
+        metafunc.parametrize(mark.args[0], sorted(names) if mark.kwargs.get("sort") else names)
 
 
 class Summary:
@@ -165,9 +179,17 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 @pytest.fixture(scope="session")
-def baseline(request):
+def registry(request):
+    """This run's registry (`models.registry.Registry`): the built-ins, what --variant,
+    DOTBIAS_VARIANTS and entry points plugged in, the baseline. A test that needs another
+    variant makes a new one from it (`Registry.with_variants`) and passes that."""
+    return request.config.stash[REGISTRY]
+
+
+@pytest.fixture(scope="session")
+def baseline(request, registry):
     """The Variant this run judges every other against (--baseline, $DOTBIAS_BASELINE or cp)."""
-    return get_variant(request.config.stash[BASELINE])
+    return registry.get_variant(request.config.stash[BASELINE])
 
 
 def _tiny_workers():
@@ -238,10 +260,9 @@ def report_child():
 def nested_pytest(pytester, monkeypatch):
     """`pytest ARGS` (paths relative to the repository) run in this process by pytester, not in a
     fresh interpreter that pays torch's and fastai's import again: returns pytester's RunResult.
-    `env` sets variables for the run. Afterwards the variant registry, the loaded specs and torch's
-    thread count are as before (the nested session changes them)."""
-    before, threads = dict(VARIANTS), torch.get_num_threads()
-    monkeypatch.setattr(plugins, "_loaded", dict(plugins._loaded))
+    `env` sets variables for the run. Afterwards torch's thread count is as before (the nested
+    session changes it); its registry was its own, on its own config."""
+    threads = torch.get_num_threads()
     for key in [k for k in os.environ if k.startswith("PYTEST_XDIST_")]:   # a session of its own,
         monkeypatch.delenv(key)                                             # not an xdist worker's
 
@@ -251,6 +272,4 @@ def nested_pytest(pytester, monkeypatch):
         paths = [str(ROOT / a) if a.split("/")[0] in ("tests", "bench") else a for a in args]
         return pytester.runpytest_inprocess("-p", "no:cacheprovider", *paths)
     yield run
-    VARIANTS.clear()
-    VARIANTS.update(before)
     torch.set_num_threads(threads)

@@ -62,8 +62,8 @@ def test_the_silent_broadcast_breaks_mse_loss_flat_and_still_trains():
 
 
 @pytest.fixture(scope="module")
-def quick_results(baseline):
-    return run_all(quick=True, baseline=baseline)
+def quick_results(baseline, registry):
+    return run_all(quick=True, baseline=baseline, registry=registry)
 
 
 @pytest.fixture(scope="module")
@@ -95,14 +95,13 @@ def test_top5_titles_lists_the_lowest_and_highest_biases_in_order():
     assert top5_titles(bias, titles) == (["t7", "t1", "t4", "t3", "t0"], ["t2", "t5", "t6", "t0", "t3"])
 
 
-def test_report_and_files_list_every_ablation_and_the_map(tmp_path, quick_results):
+def test_report_and_files_list_every_ablation_and_the_map(tmp_path, quick_results, registry):
     text = ablations_report(quick_results)
     for _, change, _, _ in MODEL_ABLATIONS:
         assert change in text
     assert "both top-5 lists sorted from the Embedding model's bias" in text
     assert "| change | what happens | how the harness caught it |" in text
-    from dotbias.models.registry import VARIANTS
-    assert "| input | " + " | ".join(VARIANTS) + " | agree? |" in text
+    assert "| input | " + " | ".join(registry.variants) + " | agree? |" in text
     md, js = write_ablations(quick_results, tmp_path)
     assert md.read_text().startswith("# Ablations")
     data = json.loads(js.read_text())

@@ -9,6 +9,7 @@ from types import SimpleNamespace
 
 import pytest
 
+from dotbias.models.registry import Registry
 from dotbias.pytest_bench import adapter
 from dotbias.pytest_bench.options import plan
 from dotbias.pytest_bench.session import Session
@@ -120,7 +121,7 @@ def test_the_plugin_options_make_the_plan():
 
 
 def test_the_verdict_says_what_stopped_each_group():
-    s = Session(None, "b")
+    s = Session(None, "b", Registry())
     s.rounds = {"forward": GroupTiming(FWD, (), "target", 0.008, 0.01),
                 "step": GroupTiming(STEP, (), "budget", 0.014, 0.01),
                 "once": GroupTiming(FWD, (), "fixed", math.inf, 0.01)}

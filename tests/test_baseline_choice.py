@@ -11,8 +11,7 @@ import pytest
 
 from dotbias import cli
 from dotbias.equivalence import baseline as chosen
-from dotbias.models import plugins
-from dotbias.models.registry import VARIANTS
+from dotbias.models.registry import Registry
 from dotbias.report import saved_run
 from dotbias.report.saved_run import changes, slower_than
 from dotbias.report.summary import FORMAT, load_run, summarise
@@ -108,7 +107,7 @@ def test_pytest_bench_says_a_saved_run_had_another_baseline_and_its_gate_fails(t
     from types import SimpleNamespace
 
     from dotbias.pytest_bench.session import Session
-    session = Session(SimpleNamespace(getoption=lambda name: None), "torch_emb", gate)
+    session = Session(SimpleNamespace(getoption=lambda name: None), "torch_emb", Registry(), gate)
     session.compared = _saved(tmp_path / "saved.json", "cp", {"emb": 1.2})
     now = list(summarise([load_run(_saved(tmp_path / "now.json", "torch_emb", {"emb": 1.2}))]).rows)
     failed = session._compare(now)
@@ -119,22 +118,10 @@ def test_pytest_bench_says_a_saved_run_had_another_baseline_and_its_gate_fails(t
     assert any(ln.startswith("--fail-slower 5%: FAILED") for ln in session.lines) is (gate is not None)
 
 
-@pytest.fixture
-def restored():
-    """Whatever a test registers (a baseline found by name joins the registry) is forgotten
-    afterwards."""
-    before, loaded = dict(VARIANTS), dict(plugins._loaded)
-    yield
-    VARIANTS.clear()
-    VARIANTS.update(before)
-    plugins._loaded.clear()
-    plugins._loaded.update(loaded)
-
-
 SPEC = "dotbias.models.zoo:FUSED"         # an opt-in zoo variant, named by a spec
 
 
-def test_compare_takes_a_spec_as_baseline_like_candidate(monkeypatch, tmp_path, capsys, restored):
+def test_compare_takes_a_spec_as_baseline_like_candidate(monkeypatch, tmp_path, capsys):
     from dotbias.compare import command
     seen = []
 
@@ -149,15 +136,16 @@ def test_compare_takes_a_spec_as_baseline_like_candidate(monkeypatch, tmp_path, 
 
 
 @pytest.mark.parametrize("option", [SPEC, "fused"])
-def test_every_baseline_option_takes_a_name_or_a_spec(option, monkeypatch, tmp_path, restored):
+def test_every_baseline_option_takes_a_name_or_a_spec(option, monkeypatch, tmp_path):
     seen = []
     monkeypatch.setattr(cli, "_check", lambda args: seen.append(args.baseline) or 0)
     assert cli.main(["check", "--baseline", option, "--out", "", "--no-progress"]) == 0
-    assert chosen.choose_baseline(option) == "fused"        # pytest tests / pytest bench --baseline
+    name, registry = chosen.choose_baseline(option, Registry())   # pytest tests / pytest bench
+    assert name == "fused" and "fused" in registry.variants      # found by name: it joins the run's
     assert seen == ["fused"]
 
 
-def test_a_baseline_spec_naming_no_variant_is_one_line(tmp_path, capsys, restored):
+def test_a_baseline_spec_naming_no_variant_is_one_line(tmp_path, capsys):
     assert cli.main(["check", "--baseline", "no_such_module_here:X", "--out", ""]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "--baseline" in err and "no_such_module_here" in err, err
@@ -165,7 +153,7 @@ def test_a_baseline_spec_naming_no_variant_is_one_line(tmp_path, capsys, restore
 
 @pytest.mark.timing
 def test_pytest_bench_times_ratios_and_the_aa_copy_against_the_chosen_baseline(pytester, nested_pytest,
-                                                                              restored, monkeypatch):
+                                                                              monkeypatch):
     """`pytest bench --baseline torch_emb --aa` on the tiniest budget, in this process (its two
     workers' rounds too: helpers/inprocess.py): the verdict lines, the saved run and the report all
     judge against torch_emb."""

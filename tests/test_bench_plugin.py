@@ -13,8 +13,6 @@ from types import SimpleNamespace
 import pytest
 from pytest_benchmark.stats import Stats
 
-from dotbias.models.optimizers import compiles as compiled
-from dotbias.models.registry import VARIANTS
 from dotbias.pytest_bench.options import fail_slower
 from dotbias.report.summary import load_run, summarise
 from dotbias.timing import stats
@@ -43,10 +41,11 @@ def _bench(variant: str, processes: list[list[float]], base: str) -> dict:
             "stats": {**s.as_dict(), "data": s.data, "iterations": 1}}
 
 
-def _saved_run(path: Path, base: str) -> Path:
-    """A saved forward run in which every registered variant was far faster than the baseline."""
+def _saved_run(path: Path, base: str, names) -> Path:
+    """A saved forward run in which every registered variant (`names`) was far faster than the
+    baseline."""
     benches = []
-    for i, v in enumerate(VARIANTS):
+    for i, v in enumerate(names):
         num, den = paired(1.0 if v == base else SAVED_SPEEDUP, seed=i, processes=3, rounds=20)
         benches.append(_bench(v, den if v == base else num, base))
     path.write_text(json.dumps({"machine_info": {"node": "test"}, "commit_info": {}, "version": "5.3.1",
@@ -55,10 +54,10 @@ def _saved_run(path: Path, base: str) -> Path:
 
 
 @pytest.fixture(scope="module")
-def tiny_run(tmp_path_factory, baseline):
+def tiny_run(tmp_path_factory, baseline, registry):
     """One tiny `pytest bench` of the forward group, compared with a saved run under `--fail-slower`."""
     tmp = tmp_path_factory.mktemp("bench")
-    saved = _saved_run(tmp / "saved.json", baseline.name)
+    saved = _saved_run(tmp / "saved.json", baseline.name, list(registry.variants))
     store = tmp / "store"
     # run from `tmp`: pytest-benchmark names a storage outside the working folder by a path relative
     # to it when the saved run's machine differs (and fails when it cannot)
@@ -74,12 +73,12 @@ def tiny_run(tmp_path_factory, baseline):
 
 @pytest.mark.slow
 @pytest.mark.timing        # real timing: .ci/run runs these serially (docs/ci.md)
-def test_pytest_benchmark_stats_are_the_worker_rounds_and_agree_with_the_report(tiny_run):
+def test_pytest_benchmark_stats_are_the_worker_rounds_and_agree_with_the_report(tiny_run, registry):
     done, path = tiny_run
     data = json.loads(path.read_text())
     [row] = summarise([load_run(path)]).rows
     by_variant = {b["extra_info"]["variant"]: b for b in data["benchmarks"]}
-    assert set(by_variant) == set(VARIANTS), done.stdout[-3000:]
+    assert set(by_variant) == set(registry.variants), done.stdout[-3000:]
     for v, b in by_variant.items():
         rounds = b["extra_info"]["timing"]["seconds"]
         every = [t for p in rounds for t in p]      # nothing timed again: every worker round
@@ -103,14 +102,14 @@ def test_pytest_benchmark_stats_are_the_worker_rounds_and_agree_with_the_report(
 
 @pytest.mark.slow
 @pytest.mark.timing        # real timing: .ci/run runs these serially (docs/ci.md)
-def test_fail_slower_fails_the_run_naming_group_and_variant(tiny_run, baseline):
+def test_fail_slower_fails_the_run_naming_group_and_variant(tiny_run, baseline, registry):
     done, _ = tiny_run
     out = done.stdout
     assert done.returncode == 1, out[-3000:] + done.stderr[-2000:]
     fails = [ln for ln in out.splitlines() if ln.startswith("--fail-slower 5%: FAILED: ")]
     base = baseline.name
     named = {ln.split(f"forward cpu {SIZE.name} float32: ", 1)[1].split(" (its ratio to ")[0] for ln in fails}
-    assert named == set(VARIANTS) - {base}, out[-3000:]
+    assert named == set(registry.variants) - {base}, out[-3000:]
     assert all(f"(its ratio to {base} " in ln and "x slower [" in ln for ln in fails)   # 1e6x
 
 
@@ -166,8 +165,8 @@ def test_a_training_setup_is_timed_beside_the_baseline_with_its_floor(tmp_path, 
     assert all(s > 0 for s in sum(rows[setup]["timing"]["seconds"], []))
 
 
-def test_a_setup_compiles_where_its_variant_or_its_optimizer_does(baseline):
-    base = baseline.name
+def test_a_setup_compiles_where_its_variant_or_its_optimizer_does(baseline, registry):
+    base, compiled = baseline.name, registry.compiles
     assert not compiled(base) and not compiled(f"{base}+fused")
     assert compiled(f"{base}_compiled") and compiled(f"{base}+compiled_step")
     assert compiled(f"{base}_compiled+fused")

@@ -12,14 +12,15 @@ from dotbias.equivalence.hunt import hunt
 from dotbias.equivalence.reference import APRIORI_ULPS, FLOOR_ULPS, reference_batch
 from dotbias.equivalence.strategies import ALL_DTYPES, Case
 from dotbias.models.canonical import Canonical
-from dotbias.models.registry import OPT_IN, VARIANTS
+from dotbias.models.registry import OPT_IN
 from dotbias.models.sparse import sparse_grad_modules
 
 
-def eager_zoo() -> list:
-    """Every registered variant and every opt-in one that needs no compiler (sparse included)."""
-    return list(VARIANTS.values()) + [v for v in OPT_IN.values() if v.name not in VARIANTS
-                                      and not v.name.endswith("_compiled")]
+def eager_zoo(registry) -> list:
+    """Every variant of the run's registry and every opt-in one that needs no compiler (sparse
+    included)."""
+    return list(registry.variants.values()) + [v for v in OPT_IN.values() if v.name not in registry.variants
+                                               and not v.name.endswith("_compiled")]
 
 
 def issue_inputs(nu, ni, nf, bs, std, targets, dtype, seed):
@@ -44,11 +45,11 @@ SATURATED = [  # each was outside the old bound (cp 129x, 5x, einsum rejected, c
 
 
 @pytest.mark.parametrize("spec", SATURATED, ids=lambda s: f"{s[6]}-{s[7]}".replace("torch.", ""))
-def test_saturated_sigmoids_keep_the_baseline_and_every_variant_inside(spec, baseline):
+def test_saturated_sigmoids_keep_the_baseline_and_every_variant_inside(spec, baseline, registry):
     p, x, y = issue_inputs(*spec)
     ref = reference_batch(p, x, y)
     assert check_baseline(baseline, p, x, y, reference=ref).passed
-    for r in assert_equivalent(eager_zoo(), p, x, y, baseline=baseline):
+    for r in assert_equivalent(eager_zoo(registry), p, x, y, baseline=baseline):
         assert r.passed and r.usage < 1, r.where
 
 
@@ -85,13 +86,14 @@ def test_a_wrong_gradient_at_a_saturated_sigmoid_is_still_caught(baseline):
 
 @pytest.mark.slow
 @pytest.mark.parametrize("dtype", ALL_DTYPES, ids=str)
-def test_a_targeted_hunt_of_500_cases_finds_no_correct_variant_outside(dtype, capsys, baseline):
-    r = hunt(eager_zoo(), dtype, 500, baseline=baseline)
+def test_a_targeted_hunt_of_500_cases_finds_no_correct_variant_outside(dtype, capsys, baseline,
+                                                                       registry):
+    r = hunt(eager_zoo(registry), dtype, 500, baseline=baseline)
     with capsys.disabled():
         print(f"\nhunt {dtype}: {r.cases} cases, largest baseline error/bound {r.baseline_usage:.3g}, "
               f"variant error/allowed {r.variant_usage:.3g}")
     assert r.cases >= 500 and r.baseline_usage < 1 and r.variant_usage < 1
 
 
-def test_sparse_variants_are_in_the_hunt():
-    assert any(sparse_grad_modules(v.make(3, 4, 2)) for v in eager_zoo())
+def test_sparse_variants_are_in_the_hunt(registry):
+    assert any(sparse_grad_modules(v.make(3, 4, 2)) for v in eager_zoo(registry))

@@ -5,7 +5,7 @@ import pytest
 import torch
 from torch import nn
 
-from dotbias import VARIANTS, get_variant, load_canonical, random_canonical, register, unregister
+from dotbias import BUILT_IN, Registry, load_canonical, random_canonical
 from dotbias.models.variant import Variant, check_sizes
 
 DEVICES = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
@@ -14,9 +14,9 @@ DTYPES = [torch.float32, torch.float64, torch.float16, torch.bfloat16]
 
 @pytest.mark.parametrize("device", DEVICES)
 @pytest.mark.parametrize("dtype", DTYPES, ids=str)
-@pytest.mark.parametrize("name", list(VARIANTS))
-def test_round_trip_is_bit_identical(name, dtype, device):
-    v = VARIANTS[name]
+@pytest.mark.each_variant("name")
+def test_round_trip_is_bit_identical(name, dtype, device, registry):
+    v = registry.variants[name]
     params = random_canonical(7, 11, 3, dtype=dtype, device=device,
                               generator=torch.Generator().manual_seed(0))
     model = v.make(7, 11, 3, dtype=dtype, device=device, params=params)
@@ -34,9 +34,9 @@ def test_round_trip_is_bit_identical(name, dtype, device):
 
 
 @pytest.mark.parametrize("dtype", [torch.float64, torch.bfloat16], ids=str)
-@pytest.mark.parametrize("name", list(VARIANTS))
-def test_from_canonical_takes_sizes_dtype_and_device_from_the_parameters(name, dtype):
-    v = VARIANTS[name]
+@pytest.mark.each_variant("name")
+def test_from_canonical_takes_sizes_dtype_and_device_from_the_parameters(name, dtype, registry):
+    v = registry.variants[name]
     params = random_canonical(6, 9, 5, dtype=dtype, generator=torch.Generator().manual_seed(3))
     back = v.to_canonical(v.from_canonical(params, y_range=(1, 5)))
     for field, a, b in zip(params._fields, params, back):
@@ -44,27 +44,28 @@ def test_from_canonical_takes_sizes_dtype_and_device_from_the_parameters(name, d
     assert v.to_canonical(v.from_canonical(params, device="meta")).user_factors.device.type == "meta"
 
 
-def test_same_family_needs_a_shared_tag():
+def test_same_family_needs_a_shared_tag(registry):
     def variant(name, tag):
         return Variant(name, ColumnAndFlat, name, "[bs]", paths=PATHS, exact_with=tag)
     a, b, c, untagged = variant("a", "x"), variant("b", "x"), variant("c", "y"), variant("u", None)
     assert a.same_family(b) and b.same_family(a) and a.same_family(a)
     assert not a.same_family(c) and not untagged.same_family(untagged)
     assert not untagged.same_family(a) and not a.same_family(untagged)
-    for v in VARIANTS.values():
+    for v in registry.variants.values():
         assert v.same_family(v) == (v.exact_with is not None), v.name
 
 
-@pytest.mark.parametrize("name", list(VARIANTS))
-def test_canonical_shapes(name):
-    c = VARIANTS[name].to_canonical(VARIANTS[name].make(5, 9, 4))
+@pytest.mark.each_variant("name")
+def test_canonical_shapes(name, registry):
+    v = registry.variants[name]
+    c = v.to_canonical(v.make(5, 9, 4))
     shapes = [list(t.shape) for t in c]
     assert shapes == [[5, 4], [5], [9, 4], [9]], f"{name} at (5, 9, 4): canonical shapes {shapes}"
     assert c.sizes == (5, 9, 4), f"{name}: sizes {c.sizes}"
 
 
 def test_to_canonical_is_a_copy():
-    v = VARIANTS["emb"]
+    v = BUILT_IN["emb"]
     model = v.make(3, 4, 2)
     c = v.to_canonical(model)
     c.user_bias.add_(1.0)
@@ -72,13 +73,13 @@ def test_to_canonical_is_a_copy():
 
 
 def test_emb_bias_is_n_by_1_and_cp_bias_is_1d():
-    emb, cp = VARIANTS["emb"].make(5, 9, 4), VARIANTS["cp"].make(5, 9, 4)
+    emb, cp = BUILT_IN["emb"].make(5, 9, 4), BUILT_IN["cp"].make(5, 9, 4)
     assert emb.user_bias.weight.shape == (5, 1) and emb.movie_bias.weight.shape == (9, 1)
     assert cp.user_bias.shape == (5,) and cp.movie_bias.shape == (9,)
 
 
 def test_load_rejects_wrong_sizes():
-    model = VARIANTS["cp"].make(5, 9, 4)
+    model = BUILT_IN["cp"].make(5, 9, 4)
     wrong = random_canonical(6, 9, 4)
     with pytest.raises(ValueError, match=r"canonical user_factors has shape \[6, 4\], the model's "
                                          r"user_factors has \[5, 4\]"):
@@ -86,16 +87,18 @@ def test_load_rejects_wrong_sizes():
 
 
 def test_registry_errors_and_plugging_in():
+    """A registry is read-only: a variant joins a new one (`with_variants`), the first unchanged."""
+    built_ins = Registry()
     with pytest.raises(ValueError, match="unknown variant 'nope'; registered: emb, cp, "):
-        get_variant("nope")
+        built_ins.get_variant("nope")
     with pytest.raises(ValueError, match="already registered"):
-        register(VARIANTS["emb"])
-    v = register(Variant("registry_test_copy", VARIANTS["cp"].build, "test copy", "[bs]"))
-    try:
-        assert "registry_test_copy" in VARIANTS and get_variant("registry_test_copy") is v
-    finally:
-        unregister("registry_test_copy")
-    assert "registry_test_copy" not in VARIANTS
+        built_ins.with_variants(BUILT_IN["emb"])
+    v = Variant("registry_test_copy", BUILT_IN["cp"].build, "test copy", "[bs]")
+    more = built_ins.with_variants(v)
+    assert "registry_test_copy" in more.variants and more.get_variant("registry_test_copy") is v
+    assert "registry_test_copy" not in built_ins.variants
+    assert "registry_test_copy" not in more.without("registry_test_copy").variants
+    assert list(built_ins.variants) == list(BUILT_IN)
 
 
 @pytest.mark.parametrize("bad", [0, -1, 2.5, True, "3"])
@@ -103,11 +106,11 @@ def test_sizes_must_be_positive_integers(bad):
     with pytest.raises(ValueError, match=f"n_factors must be a positive integer, got {bad!r}"):
         check_sizes(n_factors=bad)
     with pytest.raises(ValueError, match="n_users must be a positive integer"):
-        VARIANTS["emb"].make(bad, 3, 3)
+        BUILT_IN["emb"].make(bad, 3, 3)
 
 
 def test_seed_models_read_like_the_book():
-    emb, cp = VARIANTS["emb"].make(5, 9, 4), VARIANTS["cp"].make(5, 9, 4)
+    emb, cp = BUILT_IN["emb"].make(5, 9, 4), BUILT_IN["cp"].make(5, 9, 4)
     for m in (emb, cp):
         assert [n for n, _ in m.named_children()] in ([], ["user_factors", "user_bias",
                                                            "movie_factors", "movie_bias"])

@@ -10,6 +10,7 @@ import pytest
 import torch
 
 from dotbias import cli, commands, to_canonical
+from dotbias.io import interrupts
 from dotbias.io.files import read_json
 from dotbias.io.resultset import ResultSet
 from dotbias.run import experiment
@@ -17,8 +18,8 @@ from helpers.controlled import baseline_and_copy, only
 from helpers.mlfiles import tree_digest, write_movielens
 
 
-def run_cli(args, capsys):
-    code = cli.main(args)
+def run_cli(args, capsys, registry=None):
+    code = cli.main(args, registry=registry)
     out, err = capsys.readouterr()
     return code, out, err
 
@@ -65,14 +66,14 @@ def test_run_on_a_small_movielens_folder(tmp_path, capsys):
     assert "wrote" in err and "wrote" not in out               # stdout holds only the report
 
 
-def test_top5_is_each_models_own(tmp_path):
+def test_top5_is_each_models_own(tmp_path, registry):
     """The seed's slip: the top-5 of each model must come from that model's own bias. The data and
     seed are chosen so the two models' top-5 differ; with the slip (both lists from the Embedding
     model's bias) cp's list would equal emb's and the first assertion would fail."""
     folder = write_movielens(tmp_path / "ml", n_users=40, n_items=30, n_ratings=600)
     quiet = lambda *a: None
     cfg = experiment.Config(data=str(folder), epochs=1, factors=3, bs=16)
-    res = experiment.run_prepared(experiment.prepare(cfg, log=quiet), log=quiet)
+    res = experiment.run_prepared(experiment.prepare(cfg, registry, log=quiet), registry, log=quiet)
     assert res.top["emb"] != res.top["cp"]
     titles = list(res.item_bias["emb"].index)
     for name in ("emb", "cp"):
@@ -166,7 +167,7 @@ def test_threads_are_set_and_recorded(tmp_path, capsys, monkeypatch):
     assert manifest(tmp_path / "o" / "run")["threads"] == 3
 
 
-def test_check_records_the_threads_it_ran_with(tmp_path, capsys, monkeypatch, baseline):
+def test_check_records_the_threads_it_ran_with(tmp_path, capsys, monkeypatch, baseline, registry):
     """`dotbias check` pins its own thread count whatever --threads says; its results and manifest
     record the count the grid ran with, not the option. Run on a set the test controls (the
     baseline and a copy of it), so a wrong variant plugged in cannot fail this mechanics test."""
@@ -176,9 +177,10 @@ def test_check_records_the_threads_it_ran_with(tmp_path, capsys, monkeypatch, ba
     run_checks = grid.run_checks
     monkeypatch.setattr(grid, "run_checks",
                         lambda **k: seen.append(torch.get_num_threads()) or run_checks(**k))
-    with only(*baseline_and_copy(baseline), baseline=baseline) as names:
-        code, out, err = run_cli(["check", "--threads", "3", "--out", str(tmp_path), "--no-progress",
-                                  "--baseline", baseline.name], capsys)
+    chosen = only(*baseline_and_copy(baseline), baseline=baseline, registry=registry)
+    names = list(chosen.variants)
+    code, out, err = run_cli(["check", "--threads", "3", "--out", str(tmp_path), "--no-progress",
+                              "--baseline", baseline.name], capsys, registry=chosen)
     assert code == 0, f"dotbias check on {names}: exit {code}\n{out}{err}"
     data = json.loads((tmp_path / "check" / "equivalence.json").read_text())
     assert seen == [grid.THREADS] == [1]
@@ -193,7 +195,7 @@ def test_an_interrupt_turned_into_another_error_on_its_way_is_still_exit_130(mon
     import types
 
     def func(args):
-        commands.Interrupt.seen = True
+        interrupts.installed().seen = True       # the record main installed
         raise TypeError("expected a message argument")
     ns = argparse.Namespace(func=func, no_progress=True)
     monkeypatch.setattr(cli, "build_parser", lambda: types.SimpleNamespace(parse_args=lambda a: ns))
@@ -214,18 +216,21 @@ def test_an_interrupt_inside_a_callback_prints_no_traceback(capsys, monkeypatch)
     'Exception ignored in: ...' plus a traceback. The hook keeps it as an interrupt, silently;
     anything else still goes to the default hook."""
     import types
-    monkeypatch.setattr(commands.Interrupt, "seen", False)
+    before = signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGTERM)
+    record = interrupts.install()
     info = types.SimpleNamespace(exc_type=KeyboardInterrupt, exc_value=KeyboardInterrupt(),
                                  exc_traceback=None, err_msg=None, object=None)
     commands.unraisable(info)
-    assert commands.Interrupt.seen and capsys.readouterr().err == ""
-    monkeypatch.setattr(commands.Interrupt, "seen", False)
+    assert record.seen and capsys.readouterr().err == ""
+    record.seen = False
     passed_on = []
     monkeypatch.setattr(sys, "__unraisablehook__", passed_on.append)
     other = types.SimpleNamespace(exc_type=ValueError, exc_value=ValueError("x"), exc_traceback=None,
                                   err_msg="Exception ignored in", object=None)
     commands.unraisable(other)
-    assert not commands.Interrupt.seen and passed_on == [other]
+    signal.signal(signal.SIGINT, before[0])
+    signal.signal(signal.SIGTERM, before[1])
+    assert not record.seen and passed_on == [other]
 
 
 def test_a_failure_while_a_variant_runs_names_it():
@@ -235,15 +240,15 @@ def test_a_failure_while_a_variant_runs_names_it():
 
     from conftest import variants_in_traceback
 
-    from dotbias import get_variant
+    from dotbias import BUILT_IN
 
-    culprit = dataclasses.replace(get_variant("emb"), name="culprit_x")
+    culprit = dataclasses.replace(BUILT_IN["emb"], name="culprit_x")
 
     def run_batch(variant, baseline):
         raise IndexError("index 7 is out of bounds for dimension 0 with size 5")
     try:
         for v in [culprit]:
-            run_batch(v, get_variant("cp"))
+            run_batch(v, BUILT_IN["cp"])
     except IndexError as e:
         tb = e.__traceback__
     assert variants_in_traceback(tb, "cp") == ["culprit_x"]        # the baseline left out

@@ -23,7 +23,6 @@ from dotbias.compare.settings import Settings
 from dotbias.compare.speed import Budget, Timed, _state
 from dotbias.compare.verdict import DIFFERENT, EQUIVALENT, SLOWER, Comparison, as_json, verdict_line
 from dotbias.models import plugins
-from dotbias.models.registry import VARIANTS
 from dotbias.timing.groups import DEFAULT_SIZES, Group
 from dotbias.timing.rounds import Rounds
 from dotbias.timing.stats import Ratio
@@ -64,9 +63,7 @@ CHANGES = {
 @pytest.fixture
 def variant_module(tmp_path, monkeypatch):
     """Writes the README's variant (or a changed copy) as a module on sys.path and PYTHONPATH;
-    forgets what it registered afterwards."""
-    before = dict(VARIANTS)
-    monkeypatch.setattr(plugins, "_loaded", {})
+    each command loads it into a registry of its own."""
     monkeypatch.delenv(plugins.ENV, raising=False)
     monkeypatch.syspath_prepend(str(tmp_path))
     monkeypatch.setenv("PYTHONPATH", os.pathsep.join([str(tmp_path), str(ROOT)]))
@@ -75,9 +72,7 @@ def variant_module(tmp_path, monkeypatch):
         text = README_VARIANT.replace(*CHANGES[change]) if change else README_VARIANT
         (tmp_path / f"{module}.py").write_text(text.replace('"mine"', f'"{module}"'))
         return f"{module}:MINE"
-    yield write
-    VARIANTS.clear()
-    VARIANTS.update(before)
+    return write
 
 
 @pytest.mark.slow

@@ -18,8 +18,9 @@ from hypothesis import strategies as st
 
 from dotbias.models import plugins, zoo
 from dotbias.models.compiled import CompileCount, CompiledBuild, compile_count, is_compiled
-from dotbias.models.registry import VARIANTS, declared_init, get_variant
+from dotbias.models.registry import Registry
 from dotbias.models.variant import Variant
+from dotbias.pytest_bench.options import REGISTRY
 from dotbias.report.markdown import verdict_lines
 from dotbias.report.summary import read_benchmark, summarise_group
 from dotbias.timing import rounds
@@ -30,13 +31,21 @@ from helpers.properties import equivalence_property
 from helpers.strategies import ALL_DTYPES, Case, cases, index_kinds
 
 
-def compiled_variants() -> list[Variant]:
-    """Every compiled variant registered, else the zoo's built-in ones."""
-    found = [v for v in VARIANTS.values() if isinstance(v.build, CompiledBuild)]
+def compiled_variants(registry: Registry) -> list[Variant]:
+    """Every compiled variant of the run's registry, else the zoo's built-in ones."""
+    found = [v for v in registry.variants.values() if isinstance(v.build, CompiledBuild)]
     return found or [v for v in zoo.OPT_IN if isinstance(v.build, CompiledBuild)]
 
 
-COMPILED = compiled_variants()
+def pytest_generate_tests(metafunc):
+    """From the run's registry (`config.stash`): `compiled`, every compiled variant
+    (`compiled_variants`); `first_compiled`, the first; `eager`, the first three not compiled."""
+    registry = metafunc.config.stash[REGISTRY]
+    compiled = compiled_variants(registry)
+    eager = [v for v in registry.variants.values() if not isinstance(v.build, CompiledBuild)][:3]
+    for arg, values in (("compiled", compiled), ("first_compiled", compiled[:1]), ("eager", eager)):
+        if arg in metafunc.fixturenames:
+            metafunc.parametrize(arg, values, ids=lambda v: v.name)
 # No size of 0 or 1: each is a graph of its own (see the module docstring).
 unspecialised = st.tuples(st.integers(2, 300), st.integers(2, 300), st.integers(2, 64),
                           st.integers(2, 512))
@@ -44,8 +53,8 @@ unspecialised = st.tuples(st.integers(2, 300), st.integers(2, 300), st.integers(
 
 @pytest.mark.slow
 @pytest.mark.parametrize("dtype", ALL_DTYPES, ids=str)
-@pytest.mark.parametrize("variant", COMPILED, ids=lambda v: v.name)
-def test_a_compiled_variant_holds_to_the_contract_with_two_graphs_per_dtype(variant, dtype, baseline):
+def test_a_compiled_variant_holds_to_the_contract_with_two_graphs_per_dtype(compiled, dtype, baseline):
+    variant = compiled
     if (reason := variant.unsupported(dtype)) is not None:
         pytest.skip(reason)
     for first in (Case(5, 7, 3, 4, "uniform", dtype, "cpu", 0),     # this dtype's graph, then
@@ -63,8 +72,8 @@ def test_a_compiled_variant_holds_to_the_contract_with_two_graphs_per_dtype(vari
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("variant", COMPILED, ids=lambda v: v.name)
-def test_a_compiled_variant_holds_at_sizes_of_one_and_an_empty_batch(variant, baseline):
+def test_a_compiled_variant_holds_at_sizes_of_one_and_an_empty_batch(compiled, baseline):
+    variant = compiled
     for case in (Case(1, 1, 1, 1, "same", torch.float32, "cpu", 1),
                  Case(3, 4, 2, 0, "uniform", torch.float32, "cpu", 2)):
         equivalence_property(case, [variant], baseline=baseline)
@@ -84,13 +93,10 @@ def test_a_compiled_bug_is_caught_naming_itself(bug, baseline):
     pytest.fail(f"{twin.name} passed five cases")
 
 
-@pytest.mark.parametrize("variant", [v for v in VARIANTS.values()
-                                     if not isinstance(v.build, CompiledBuild)][:3],
-                         ids=lambda v: v.name)
-def test_the_compiled_twin_keeps_paths_init_and_shape_of_any_variant(variant):
-    twin = variant.compiled()
+def test_the_compiled_twin_keeps_paths_init_and_shape_of_any_variant(eager, registry):
+    variant, twin = eager, eager.compiled()
     assert twin.name == f"{variant.name}_compiled" and twin.exact_with is None
-    assert declared_init(twin)[0] == declared_init(variant)[0]
+    assert registry.declared_init(twin)[0] == registry.declared_init(variant)[0]
     model = twin.make(5, 6, 3)
     assert is_compiled(model)       # compiled lazily: building it costs no compilation
     params = variant.to_canonical(variant.make(5, 6, 3))
@@ -110,29 +116,21 @@ def test_a_declared_dtype_set_refuses_the_others_naming_the_variant():
         v.make(2, 2, 2, dtype=torch.float16)
 
 
-@pytest.fixture
-def registry(monkeypatch):
-    before = dict(VARIANTS)
-    monkeypatch.setattr(plugins, "_loaded", {})
+def test_compile_flag_and_env_register_the_twins_of_plugged_in_variants(monkeypatch):
     monkeypatch.delenv(plugins.ENV, raising=False)
     monkeypatch.delenv(plugins.COMPILE_ENV, raising=False)
-    yield monkeypatch
-    VARIANTS.clear()
-    VARIANTS.update(before)
-
-
-def test_compile_flag_and_env_register_the_twins_of_plugged_in_variants(registry):
     parser = argparse.ArgumentParser()
     plugins.add_variant_option(parser)
     flag = parser.parse_args(["--compile"]).compile
     assert flag is True and parser.parse_args([]).compile is False
-    names = plugins.load_variants(["dotbias.models.zoo:TORCH_EMB_SPARSE"], entry_points=False,
+    found = plugins.load_variants(["dotbias.models.zoo:TORCH_EMB_SPARSE"], entry_points=False,
                                   compile=flag)
-    assert names == ["torch_emb_sparse", "cp_compiled", "torch_emb_sparse_compiled"]
-    assert "cp_compiled" not in plugins.load_variants(entry_points=False)     # not a lasting switch
-    registry.setenv(plugins.COMPILE_ENV, "1")
-    assert "cp_compiled" in plugins.load_variants(entry_points=False)
-    assert get_variant("emb_compiled").build.__wrapped__ is VARIANTS["emb"].build
+    assert list(found.variants)[-3:] == ["torch_emb_sparse", "cp_compiled", "torch_emb_sparse_compiled"]
+    assert "cp_compiled" not in plugins.load_variants(entry_points=False).variants   # not lasting
+    monkeypatch.setenv(plugins.COMPILE_ENV, "1")
+    assert "cp_compiled" in plugins.load_variants(entry_points=False).variants
+    assert found.get_variant("emb_compiled").build.__wrapped__ is found.variants["emb"].build
+    assert found.get_variant("emb_compiled") is found.get_variant("emb_compiled")   # made once
 
 
 class FakeCompiler:
@@ -189,11 +187,12 @@ def test_a_recompile_inside_the_rounds_is_counted_and_flagged_in_the_report(fake
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("variant", COMPILED[:1], ids=lambda v: v.name)
-def test_a_real_compiled_forward_compiles_in_the_warm_up_only(variant):
+def test_a_real_compiled_forward_compiles_in_the_warm_up_only(first_compiled, registry):
+    variant = first_compiled
     group = Group("forward", "cpu", Size("tiny", 20, 30, 4, 8), "float32")
-    registered = dict(VARIANTS)
-    res = rounds.interleave({variant.name: make_op(group, variant.name)}, budget_s=0.05, block_s=1e-3)
-    assert VARIANTS == registered           # found by name, not registered as a side effect
+    registered = dict(registry.variants)
+    res = rounds.interleave({variant.name: make_op(group, variant.name, registry)}, budget_s=0.05,
+                            block_s=1e-3)
+    assert dict(registry.variants) == registered     # found by name, not registered as a side effect
     assert res.compiles_in_rounds == {variant.name: 0}
     assert res.first_call_s[variant.name] > 20 * max(res.seconds[variant.name])

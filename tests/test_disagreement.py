@@ -5,11 +5,14 @@ import pytest
 import torch
 
 from dotbias.equivalence.disagreement import N, disagreement_map, render_map
+from dotbias.models.registry import BUILT_IN
+
+SEED_MODELS = [BUILT_IN["emb"], BUILT_IN["cp"]]
 
 
 @pytest.fixture(scope="module")
 def rows():
-    return {r.key: r for r in disagreement_map(["emb", "cp"])}
+    return {r.key: r for r in disagreement_map(SEED_MODELS)}
 
 
 def test_negative_indices_wrap_around_in_indexing_and_raise_in_embedding(rows):
@@ -23,8 +26,8 @@ def test_negative_indices_wrap_around_in_indexing_and_raise_in_embedding(rows):
 def test_a_negative_index_reads_the_last_row():
 
     from dotbias.equivalence.disagreement import run_input
-    wrapped = run_input(torch.tensor([[-1, 0]]), ["cp"])[0]
-    last = run_input(torch.tensor([[N - 1, 0]]), ["cp"])[0]
+    wrapped = run_input(torch.tensor([[-1, 0]]), SEED_MODELS[1:])[0]
+    last = run_input(torch.tensor([[N - 1, 0]]), SEED_MODELS[1:])[0]
     assert wrapped.values == last.values
 
 

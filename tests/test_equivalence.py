@@ -25,7 +25,6 @@ from dotbias.equivalence.contract import (
     check_variant,
     expect_exact,
 )
-from dotbias.models.registry import VARIANTS
 from dotbias.models.variant import Variant
 from dotbias.pytest_bench.options import BASELINE
 from helpers.properties import SATURATED, equivalence_property, scaled_baseline
@@ -35,33 +34,33 @@ REPO = Path(__file__).resolve().parents[1]
 
 @given(cases())
 @example(SATURATED)
-def test_every_variant_holds_to_the_contract(baseline, case):
-    equivalence_property(case, baseline=baseline)
+def test_every_variant_holds_to_the_contract(baseline, registry, case):
+    equivalence_property(case, list(registry.variants.values()), baseline=baseline)
 
 
 @given(cases(half_dtypes))
-def test_every_variant_holds_to_the_contract_in_half_precision(baseline, case):
-    equivalence_property(case, baseline=baseline)
+def test_every_variant_holds_to_the_contract_in_half_precision(baseline, registry, case):
+    equivalence_property(case, list(registry.variants.values()), baseline=baseline)
 
 
 @given(duplicate_cases)
-def test_duplicate_indices_accumulate_within_the_contract(baseline, case):
-    equivalence_property(case, baseline=baseline)
+def test_duplicate_indices_accumulate_within_the_contract(baseline, registry, case):
+    equivalence_property(case, list(registry.variants.values()), baseline=baseline)
 
 
 @pytest.mark.parametrize("dtype", ALL_DTYPES, ids=str)
-@pytest.mark.parametrize("name", sorted(VARIANTS))
-def test_each_variant_at_a_large_table_and_batch(name, dtype, baseline):
+@pytest.mark.each_variant("name", sort=True)
+def test_each_variant_at_a_large_table_and_batch(name, dtype, baseline, registry):
     """Every variant and dtype at least once at 100,000 rows and a batch of 5,000."""
     case = Case(100_000, 3000, 4, 5000, "uniform", dtype, "cpu", 7)
-    equivalence_property(case, [VARIANTS[name]], baseline=baseline)
+    equivalence_property(case, [registry.variants[name]], baseline=baseline)
 
 
-def test_families_are_bitwise_and_the_rest_within_error(baseline):
+def test_families_are_bitwise_and_the_rest_within_error(baseline, registry):
     case = Case(50, 60, 8, 300, "duplicates", torch.float32, "cpu", 3)
     x, y = case.batch()
     base = baseline
-    for v in VARIANTS.values():
+    for v in registry.variants.values():
         r = check_variant(v, case.params(), x, y, baseline=base)
         same_family = v.same_family(base)
         rules = {c.rule for c in r.checks}
@@ -96,11 +95,11 @@ def test_the_a_priori_bound_caps_what_a_poor_baseline_would_allow():
 
 
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64], ids=str)
-def test_a_baseline_off_by_1e_3_fails_the_a_priori_bound_naming_itself_first(dtype):
+def test_a_baseline_off_by_1e_3_fails_the_a_priori_bound_naming_itself_first(dtype, registry):
     case = Case(50, 60, 8, 300, "duplicates", dtype, "cpu", 3)
     x, y = case.batch()
-    with scaled_baseline() as (copy, built):
-        others = [v for v in VARIANTS.values() if v.name.startswith("spy_")]
+    with scaled_baseline(registry) as (copy, built, scaled):
+        others = [v for v in scaled.variants.values() if v.name.startswith("spy_")]
         with pytest.raises(BaselineError) as e:
             check_variant(others[0], case.params(), x, y, baseline=copy)
         with pytest.raises(BaselineError) as e2:
@@ -112,29 +111,29 @@ def test_a_baseline_off_by_1e_3_fails_the_a_priori_bound_naming_itself_first(dty
     assert built == [], f"variants built against a baseline outside the bound: {built}"
 
 
-def test_any_registered_variant_can_be_the_baseline():
+def test_any_registered_variant_can_be_the_baseline(registry):
     """The baseline is a choice: with each registered variant as the baseline, every other holds."""
     case = Case(30, 40, 6, 200, "duplicates", torch.float32, "cpu", 5)
     x, y = case.batch()
-    for name in list(VARIANTS):
-        for r in assert_equivalent(list(VARIANTS.values()), case.params(), x, y,
-                                   baseline=VARIANTS[name]):
+    for name, base in registry.variants.items():
+        for r in assert_equivalent(list(registry.variants.values()), case.params(), x, y,
+                                   baseline=base):
             assert r.baseline == name, r.where
 
 
-def test_the_chosen_baseline_is_the_one_asked_for(request, monkeypatch, baseline):
+def test_the_chosen_baseline_is_the_one_asked_for(request, monkeypatch, baseline, registry):
     asked = request.config.getoption("baseline") or os.environ.get(chosen.ENV) or DEFAULT_BASELINE
     assert baseline.name == asked
-    other = next(n for n in VARIANTS if n != asked)
+    other = next(n for n in registry.variants if n != asked)
     monkeypatch.setenv(chosen.ENV, other)
-    assert chosen.choose_baseline(None) == other
-    assert chosen.choose_baseline(asked) == asked       # the option wins over the variable
+    assert chosen.choose_baseline(None, registry) == (other, registry)
+    assert chosen.choose_baseline(asked, registry) == (asked, registry)   # the option wins
     with pytest.raises(ValueError, match=r"^--baseline 'nope': no variant of that name; "
                                          r"registered: "):
-        chosen.choose_baseline("nope")
+        chosen.choose_baseline("nope", registry)
     monkeypatch.setenv(chosen.ENV, "nope")
     with pytest.raises(ValueError, match=rf"^\${chosen.ENV} 'nope': no variant of that name"):
-        chosen.choose_baseline(None)
+        chosen.choose_baseline(None, registry)
     assert request.config.stash[BASELINE] == asked      # choosing again leaves the run's choice
 
 
@@ -149,11 +148,11 @@ def test_a_bad_variant_spec_or_baseline_is_one_error_line_in_pytest_tests_and_be
 
 
 @given(cases(all_dtypes))
-def test_a_copy_of_any_variant_is_accepted(baseline, case):
+def test_a_copy_of_any_variant_is_accepted(baseline, registry, case):
     """Registering an exact copy must keep everything green: a copy checks like its original."""
     copies = [Variant(f"{v.name}_copy", v.build, v.description, v.output_shape, v.paths,
                       v.to_canonical, v.load_canonical, v.canonical_grads, v.init, v.exact_with)
-              for v in VARIANTS.values()]
+              for v in registry.variants.values()]
     equivalence_property(case, copies, baseline=baseline)
 
 

@@ -8,7 +8,6 @@ import json
 import pytest
 
 from dotbias.cli import main
-from dotbias.models.registry import VARIANTS
 from dotbias.report import summary
 from dotbias.report.summary import FORMAT, load_run, summarise
 from helpers.mlfiles import write_bench_run
@@ -32,12 +31,12 @@ def intervals(path) -> list[tuple]:
             for r in summarise([load_run(path)]).rows for x in r.ratios]
 
 
-def test_the_current_format_round_trips_from_the_plugin_to_the_report(tmp_path):
-    variants = list(VARIANTS)[:2]
+def test_the_current_format_round_trips_from_the_plugin_to_the_report(tmp_path, registry):
+    variants = list(registry.variants)[:2]
     rounds = dict(zip(variants, paired(1.1, seed=3, processes=4, rounds=30)))
     benches = []
     for v in variants:
-        info = time_op_info(v)
+        info = time_op_info(v, registry)
         assert info["format"] == FORMAT, v
         info["timing"] = {"seconds": rounds[v], "iterations": [10] * 4}
         benches.append({"name": f"test_forward[{v}]", "extra_info": info, "stats": {"median": 1e-4}})

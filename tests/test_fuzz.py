@@ -27,9 +27,8 @@ from hypothesis import HealthCheck, given, settings
 import helpers.fuzzing as fz
 from dotbias import cli, commands
 from dotbias.equivalence import baseline
-from dotbias.io import progress
 from dotbias.models import plugins
-from dotbias.models.registry import VARIANTS
+from dotbias.models.registry import Registry
 from helpers.mlfiles import tree_digest, write_bench_run, write_movielens
 
 pytestmark = pytest.mark.slow
@@ -60,8 +59,8 @@ def report_counts():
 @pytest.fixture
 def stubbed(monkeypatch):
     """Work after validation stands in for SENTINEL; torch's thread count is left alone; plots
-    are stubbed and the synthetic data drawn once; the registry, the baseline, --compile and
-    progress are put back after each case."""
+    are stubbed and the synthetic data drawn once; the baseline and --compile are put back after
+    each case (each command builds a registry of its own)."""
     import torch
 
     import dotbias.compare.command as compare_command
@@ -127,8 +126,7 @@ def run_case(kind: str, argv: list[str], capsys, *, sandbox: Sandbox | None = No
              env: dict[str, str] | None = None, prepare=None) -> tuple[int, str]:
     """Run `dotbias ARGV` in a fresh sandbox and hold it to the rules; (exit code, stderr)."""
     box = sandbox or Sandbox()
-    state = (dict(VARIANTS), dict(plugins._loaded), os.getcwd(),
-             signal.getsignal(signal.SIGINT), {k: os.environ.get(k) for k in env or {}})
+    state = (os.getcwd(), signal.getsignal(signal.SIGINT), {k: os.environ.get(k) for k in env or {}})
     try:
         if prepare is not None:
             prepare(box)
@@ -156,12 +154,7 @@ def run_case(kind: str, argv: list[str], capsys, *, sandbox: Sandbox | None = No
 
 
 def _restore(state) -> None:
-    variants, loaded, cwd, sigint, env = state
-    VARIANTS.clear()
-    VARIANTS.update(variants)
-    plugins._loaded.clear()
-    plugins._loaded.update(loaded)
-    progress.set_enabled(False)
+    cwd, sigint, env = state
     os.chdir(cwd)
     signal.signal(signal.SIGINT, sigint)
     for k, v in env.items():
@@ -235,8 +228,7 @@ def test_pytest_tests_and_bench_options(case):
     through `fail_slower`: each accepts or refuses with one line naming the value."""
     what, value, compare = case
     from dotbias.pytest_bench.plugin import fail_slower
-    state = (dict(VARIANTS), dict(plugins._loaded), os.getcwd(),
-             signal.getsignal(signal.SIGINT), {})
+    state = (os.getcwd(), signal.getsignal(signal.SIGINT), {})
     try:
         if what == "--fail-slower":
             result = fail_slower(types.SimpleNamespace(fail_slower=value, benchmark_compare=compare))
@@ -244,7 +236,7 @@ def test_pytest_tests_and_bench_options(case):
         elif what == "--variant":
             plugins.load_variants([value], env=False, entry_points=False, compile=False)
         else:
-            baseline.choose_baseline(value)
+            baseline.choose_baseline(value, Registry())
         outcome = "accepted"
     except (ValueError, pytest.UsageError) as e:
         assert "\n" not in str(e).strip() and str(e).strip(), repr(e)

@@ -7,29 +7,24 @@ import pytest
 
 from dotbias.equivalence.contract_note import ContractNote
 from dotbias.equivalence.held import STEPS, hold
-from dotbias.models.optimizers import register_impl, unregister_impl
-from dotbias.models.registry import VARIANTS
 from helpers.mutants import OPTIMIZER_BUGS
 
 SHAPE = (60, 80, 8, 16)
 
 
-def test_every_variant_and_a_correct_setup_keep_the_contract_at_a_shape(baseline):
-    for name in [*VARIANTS, f"{baseline.name}+fused"]:
-        note = hold(name, *SHAPE, baseline.name)
+def test_every_variant_and_a_correct_setup_keep_the_contract_at_a_shape(baseline, registry):
+    for name in [*registry.variants, f"{baseline.name}+fused"]:
+        note = hold(name, *SHAPE, baseline.name, registry=registry)
         assert note.passed and 0 <= note.usage <= 1 and not note.message, (name, note)
-    assert hold(f"{baseline.name}+fused", *SHAPE, baseline.name).what == f"{STEPS} one-cycle steps"
+    fused = hold(f"{baseline.name}+fused", *SHAPE, baseline.name, registry=registry)
+    assert fused.what == f"{STEPS} one-cycle steps"
 
 
 @pytest.mark.parametrize("bug", OPTIMIZER_BUGS[:2], ids=[b.name for b in OPTIMIZER_BUGS[:2]])
-def test_a_wrong_optimizer_fails_naming_its_setup(bug, baseline):
+def test_a_wrong_optimizer_fails_naming_its_setup(bug, baseline, registry):
     """Caught: a note that passes whatever the trajectory (the report would call a wrong
     optimizer the same training next to its time)."""
-    register_impl(bug)
-    try:
-        note = hold(f"{baseline.name}+{bug.name}", *SHAPE, baseline.name)
-    finally:
-        unregister_impl(bug.name)
+    note = hold(f"{baseline.name}+{bug.name}", *SHAPE, baseline.name, registry=registry.with_impls(bug))
     assert not note.passed and bug.name in note.message and note.usage > 1, note
     assert note.short().startswith("FAILED: ")
 

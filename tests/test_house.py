@@ -175,20 +175,9 @@ def test_the_import_check_sees_an_import_inside_a_function(tmp_path):
     assert function_level_imports(f) == [(3, "json"), (4, "torch")]
 
 
-# Module-level state: the only mutable state in dotbias/ that outlives a call, each documented in
-# docs/architecture.md ("What stays per process") with its reason. Everything else a run needs
-# lives on the object that runs it or on pytest's `config.stash`.
-PROCESS_STATE = {
-    "dotbias.models.registry.VARIANTS": "the variant registry users plug into",
-    "dotbias.models.plugins._loaded": "the specs loaded into that registry (workers load them again)",
-    "dotbias.models.optimizers.ADAM_IMPLS": "the optimizer registry users plug into",
-    "dotbias.io.progress._enabled": "the progress switch of the process's one stderr",
-    "dotbias.io.interrupts.Interrupt": "a Ctrl-C seen: signals are delivered per process",
-    # functools.cache on pure builders: the same input always builds the same thing
-    "dotbias.models.registry.compiled_twin": "a variant's compiled twin, made once",
-    "dotbias.models.whole_step.compiled_whole": "the compiled whole step, compiled once",
-    "dotbias.models.optimizers._compiled_adamw": "the compiled AdamW, compiled once",
-}
+# Module-level state: none in dotbias/ (docs/architecture.md, "What stays per process"). What a
+# run needs (its registry, baseline, progress setting, Ctrl-C record, compiled functions) lives on
+# the object that runs it or on pytest's `config.stash`; module constants are read-only.
 MUTABLE_CALLS = {"dict", "list", "set", "defaultdict", "OrderedDict", "deque", "Counter", "bytearray"}
 MUTATORS = {"append", "extend", "insert", "update", "setdefault", "pop", "popitem", "clear", "add",
             "discard", "remove", "sort", "reverse", "appendleft", "__setitem__", "__delitem__"}
@@ -269,15 +258,11 @@ def package_state(paths: dict[str, Path]) -> dict[str, set[str]]:
     return {name: module_state(path, name, watched, classes) for name, path in paths.items()}
 
 
-def test_no_module_level_mutable_state_but_the_documented_kind():
+def test_no_module_level_mutable_state():
     src = {n: p for n, p in sources().items() if n.startswith("dotbias")}
-    found = {s: n for n, states in package_state(src).items() for s in states}
-    new = sorted(f"{s} (in {n})" for s, n in found.items() if s not in PROCESS_STATE)
-    assert not new, ("module-level mutable state (keep it on the object that runs the command or "
-                     "on config.stash, or document it in docs/architecture.md and PROCESS_STATE): "
-                     + ", ".join(new))
-    doc = (ROOT / "docs" / "architecture.md").read_text(encoding="utf-8")
-    assert not [s for s in PROCESS_STATE if f"`{s.removeprefix('dotbias.')}`" not in doc]
+    found = sorted(f"{s} (in {n})" for n, states in package_state(src).items() for s in states)
+    assert not found, ("module-level mutable state (keep it on the object that runs the command or "
+                       "on config.stash): " + ", ".join(found))
 
 
 def test_the_state_check_sees_a_planted_global_a_cache_a_registry_and_a_flag(tmp_path):

@@ -12,7 +12,7 @@ from torch import nn
 from dotbias.equivalence.inits import check_init
 from dotbias.models.book import DotProductBiasCP, DotProductBiasEmb
 from dotbias.models.canonical import to_canonical
-from dotbias.models.registry import declared_init
+from dotbias.models.registry import Registry
 from dotbias.models.variant import CREATE_PARAMS_INIT, Variant
 from helpers.properties import init_property
 from helpers.strategies import init_sizes, seeds
@@ -21,8 +21,8 @@ N, K = 3000, 50
 
 
 @given(init_sizes, seeds)
-def test_fresh_models_of_every_variant_match_their_declared_init(sizes, seed):
-    init_property(sizes, seed)
+def test_fresh_models_of_every_variant_match_their_declared_init(registry, sizes, seed):
+    init_property(sizes, seed, list(registry.variants.values()), registry=registry)
 
 
 class Std002(DotProductBiasCP):
@@ -33,16 +33,16 @@ class Std002(DotProductBiasCP):
 
 
 def test_a_std_0_02_subclass_of_cp_is_held_to_cp_s_init_and_fails():
-    v = Variant("std002", Std002, "std 0.02", "[bs]")
-    assert declared_init(v) == (CREATE_PARAMS_INIT, "inherited from cp (DotProductBiasCP)")
-    r = check_init(v, 300, 200, 8)
+    v, built_ins = Variant("std002", Std002, "std 0.02", "[bs]"), Registry()
+    assert built_ins.declared_init(v) == (CREATE_PARAMS_INIT, "inherited from cp (DotProductBiasCP)")
+    r = check_init(v, 300, 200, 8, registry=built_ins)
     assert not r.passed and any("std 0.02" in f and "expected 0.01" in f for f in r.failures), \
         f"{v.name}: {r.failures}"
 
 
 def test_an_unrelated_class_without_a_declaration_is_reported_not_checked():
     v = Variant("loose", lambda nu, ni, nf, y_range=(0, 5.5): Std002(nu, ni, nf, y_range), "x", "[bs]")
-    r = check_init(v, 30, 20, 4)
+    r = check_init(v, 30, 20, 4, registry=Registry())
     assert r.init is None and r.source.startswith("not declared") and r.passed
     assert r.stats["user_factors"][1] == pytest.approx(0.02, rel=0.2)      # reported all the same
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from dotbias import cli, commands
+from dotbias import cli
 from dotbias.io import interrupts, progress
 from dotbias.io.resultset import ResultSet
 from helpers.mlfiles import tree_digest, write_movielens
@@ -22,10 +22,7 @@ ROOT = Path(__file__).resolve().parents[1]
 def deferred():
     """Our handler installed for the test, the caller's put back after."""
     before = signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGTERM)
-    interrupts.Interrupt.seen = False
-    interrupts.install()
-    yield
-    interrupts.Interrupt.seen = False
+    yield interrupts.install()
     signal.signal(signal.SIGINT, before[0])
     signal.signal(signal.SIGTERM, before[1])
 
@@ -38,7 +35,7 @@ def test_the_handler_records_and_never_raises(deferred, signum):
     os.kill(os.getpid(), signum)
     for i in range(1000):           # bytecodes after the signal: the handler has run by now
         ran_on.append(i)
-    assert len(ran_on) == 1000 and interrupts.Interrupt.seen
+    assert len(ran_on) == 1000 and deferred.seen and interrupts.installed() is deferred
     with pytest.raises(KeyboardInterrupt):
         interrupts.checkpoint()
 
@@ -65,7 +62,7 @@ def test_a_signal_during_a_set_drops_it_whole(deferred, tmp_path):
         rs.write_text("run.md", "new")
         os.kill(os.getpid(), signal.SIGINT)      # after the last write: the swap is the checkpoint
     assert tree_digest(tmp_path) == before
-    interrupts.Interrupt.seen = False
+    deferred.seen = False
     with pytest.raises(KeyboardInterrupt), ResultSet(tmp_path, "run") as rs:
         os.kill(os.getpid(), signal.SIGINT)
         rs.write_text("run.md", "new")           # a write is a checkpoint too
@@ -125,16 +122,13 @@ def test_a_signal_before_main_still_counts(monkeypatch, capsys):
     keeps it and stops at its first checkpoint, before any subcommand runs."""
     before = signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGTERM)
     try:
-        interrupts.install()
-        interrupts.Interrupt.seen = True
+        interrupts.install().seen = True
         monkeypatch.setattr(cli, "_run", lambda args: pytest.fail("the subcommand ran"))
         assert cli.main(["run", "--quick"]) == 130
         assert capsys.readouterr().err.strip() == "dotbias: interrupted"
     finally:
-        interrupts.Interrupt.seen = False
         signal.signal(signal.SIGINT, before[0])
         signal.signal(signal.SIGTERM, before[1])
-    assert commands.Interrupt is interrupts.Interrupt
 
 
 @pytest.mark.slow

@@ -8,7 +8,6 @@ import numpy as np
 import pytest
 import torch
 
-from dotbias.models.registry import VARIANTS, register, unregister
 from dotbias.report.markdown import _group_table, row_json, verdict_lines
 from dotbias.report.summary import read_benchmark, summarise_group
 from dotbias.timing.groups import Group, Size
@@ -33,27 +32,23 @@ def with_extra_buffer(build):
 def twin(baseline):
     """The baseline with an extra buffer, registered for this test only."""
     base = baseline
-    v = dataclasses.replace(base, name="extra_buffer_twin", build=with_extra_buffer(base.build),
-                            exact_with=None)
-    register(v)
-    yield v
-    unregister(v.name)
-    assert v.name not in VARIANTS
+    return dataclasses.replace(base, name="extra_buffer_twin", build=with_extra_buffer(base.build),
+                               exact_with=None)
 
 
-def test_an_extra_buffer_per_forward_shows_as_its_bytes(twin, baseline):
-    group = Group("forward", "cpu", SIZE, "float32")
-    base, more = op_peak_bytes(group, baseline.name), op_peak_bytes(group, twin.name)
+def test_an_extra_buffer_per_forward_shows_as_its_bytes(twin, baseline, registry):
+    group, reg = Group("forward", "cpu", SIZE, "float32"), registry.with_variants(twin)
+    base, more = op_peak_bytes(group, baseline.name, reg), op_peak_bytes(group, twin.name, reg)
     expected = SIZE.bs * SIZE.n_factors * 4
     assert abs((more - base) - expected) <= 0.1 * expected, (
         f"{twin.name} vs {baseline.name}, {group.label}: {more - base} bytes more, expected {expected}")
 
 
 @pytest.mark.parametrize("operation", ["forward_backward", "step"])
-def test_the_same_call_gives_the_same_figure(operation):
+def test_the_same_call_gives_the_same_figure(operation, registry):
     group = Group(operation, "cpu", SIZE, "float32")
-    for name in VARIANTS:
-        first, second = op_peak_bytes(group, name), op_peak_bytes(group, name)
+    for name in registry.variants:
+        first, second = op_peak_bytes(group, name, registry), op_peak_bytes(group, name, registry)
         assert first == second > 0, f"{name}, {group.label}: {first} then {second} bytes"
 
 

@@ -5,12 +5,10 @@ bug) must fail the one-cycle training property naming its setup, each correct im
 it. The score is printed in pytest's terminal summary."""
 from __future__ import annotations
 
-from contextlib import contextmanager
-
 import pytest
 from hypothesis import Phase, given, settings
 
-from dotbias.models.optimizers import ADAM_IMPLS, register_impl, unregister_impl
+from dotbias.models.optimizers import BUILT_IN_IMPLS
 from helpers.mutants import BUGS, CORRECT, CORRECT_OPTIMIZERS, HAND_ADAMW, OPTIMIZER_BUGS, setup_of
 from helpers.properties import equivalence_property, init_property, training_property, trajectory_property
 from helpers.strategies import (
@@ -33,10 +31,12 @@ BOUNDED = settings(database=None, max_examples=EXAMPLES, phases=[Phase.explicit,
                    report_multiple_bugs=False, derandomize=True)
 
 
-def suite_properties(variant, base):
-    """The suite's properties restricted to `variant` (against `base`), cheapest first."""
+def suite_properties(variant, base, registry):
+    """The suite's properties restricted to `variant` (against `base`; `registry`: the run's, for
+    the init a variant inherits), cheapest first."""
     return [
-        ("init", given(init_sizes, seeds)(lambda s, seed: init_property(s, seed, [variant]))),
+        ("init", given(init_sizes, seeds)(lambda s, seed: init_property(s, seed, [variant],
+                                                                         registry=registry))),
         ("equivalence", given(cases())(lambda c: equivalence_property(c, [variant], baseline=base))),
         ("half precision", given(cases(half_dtypes))(
             lambda c: equivalence_property(c, [variant], baseline=base))),
@@ -47,9 +47,9 @@ def suite_properties(variant, base):
     ]
 
 
-def first_failure(variant, base) -> tuple[str, BaseException] | None:
+def first_failure(variant, base, registry) -> tuple[str, BaseException] | None:
     """(property, error) of the first property that fails on `variant`, or None."""
-    for name, prop in suite_properties(variant, base):
+    for name, prop in suite_properties(variant, base, registry):
         try:
             BOUNDED(prop)()
         except (AssertionError, BaseExceptionGroup) as e:       # hypothesis may group failures
@@ -60,8 +60,8 @@ def first_failure(variant, base) -> tuple[str, BaseException] | None:
 
 
 @pytest.mark.parametrize("bug", BUGS, ids=[b.name for b in BUGS])
-def test_the_suite_catches_each_catalogued_bug(bug, record_property, baseline):
-    found = first_failure(bug, baseline)
+def test_the_suite_catches_each_catalogued_bug(bug, record_property, baseline, registry):
+    found = first_failure(bug, baseline, registry)
     record_property("mutation", ("caught", found is not None))      # conftest.py's summary line
     assert found is not None, f"{bug.name} ({bug.description}) passed every property"
     name, error = found
@@ -73,26 +73,20 @@ def test_the_suite_catches_each_catalogued_bug(bug, record_property, baseline):
 
 
 @pytest.mark.parametrize("variant", CORRECT, ids=[v.name for v in CORRECT])
-def test_the_suite_accepts_each_correct_but_different_variant(variant, record_property, baseline):
-    found = first_failure(variant, baseline)
+def test_the_suite_accepts_each_correct_but_different_variant(variant, record_property, baseline,
+                                                              registry):
+    found = first_failure(variant, baseline, registry)
     record_property("mutation", ("accepted", found is None))
     assert found is None, f"{variant.name} rejected by the {found[0]} property: {found[1]}"
 
 
-@contextmanager
-def registered(impl):
-    """`impl` in ADAM_IMPLS for the duration (a bug never outlives its test)."""
-    register_impl(impl)
-    try:
-        yield impl
-    finally:
-        unregister_impl(impl.name)
-
-
-def training_failure(impl_name: str, base) -> BaseException | None:
-    """The error of the training property on the baseline's variant trained by `impl_name`."""
+def training_failure(impl_name: str, base, registry) -> BaseException | None:
+    """The error of the training property on the baseline's variant trained by `impl_name`, an
+    implementation of `registry` (the run's, or one made from it with the implementation under
+    test: a bug never outlives its test)."""
     setup = setup_of(impl_name, base.name)
-    prop = given(small_cases, step_counts)(lambda c, k: training_property(c, k, [setup], baseline=base))
+    prop = given(small_cases, step_counts)(lambda c, k: training_property(c, k, [setup], baseline=base,
+                                                                          registry=registry))
     try:
         BOUNDED(prop)()
     except (AssertionError, BaseExceptionGroup) as e:
@@ -103,9 +97,8 @@ def training_failure(impl_name: str, base) -> BaseException | None:
 
 
 @pytest.mark.parametrize("impl", OPTIMIZER_BUGS, ids=[b.name for b in OPTIMIZER_BUGS])
-def test_the_training_property_catches_each_optimizer_bug(impl, record_property, baseline):
-    with registered(impl):
-        error = training_failure(impl.name, baseline)
+def test_the_training_property_catches_each_optimizer_bug(impl, record_property, baseline, registry):
+    error = training_failure(impl.name, baseline, registry.with_impls(impl))
     record_property("mutation", ("caught", error is not None))      # conftest.py's summary line
     assert error is not None, f"{impl.name} ({impl.description}) passed the training property"
     text = str(error) if not isinstance(error, BaseExceptionGroup) else str(error.exceptions[0])
@@ -113,14 +106,14 @@ def test_the_training_property_catches_each_optimizer_bug(impl, record_property,
 
 
 def _slow_if_compiled(name: str):
-    compiles = name in ADAM_IMPLS and ADAM_IMPLS[name].compiles
+    compiles = name in BUILT_IN_IMPLS and BUILT_IN_IMPLS[name].compiles
     return pytest.param(name, marks=pytest.mark.slow) if compiles else name
 
 
 @pytest.mark.parametrize("name", [_slow_if_compiled(n) for n in [*CORRECT_OPTIMIZERS, HAND_ADAMW.name]])
-def test_the_training_property_accepts_each_correct_implementation(name, record_property, baseline):
-    with registered(HAND_ADAMW):
-        error = training_failure(name, baseline)
+def test_the_training_property_accepts_each_correct_implementation(name, record_property, baseline,
+                                                                   registry):
+    error = training_failure(name, baseline, registry.with_impls(HAND_ADAMW))
     record_property("mutation", ("accepted", error is None))
     assert error is None, f"{name} rejected by the training property: {error}"
 
@@ -128,4 +121,4 @@ def test_the_training_property_accepts_each_correct_implementation(name, record_
 def test_the_catalogue_covers_ten_kinds_and_three_correct_variants():
     assert len(BUGS) >= 10 and len({b.build for b in BUGS}) == len(BUGS)
     assert len(CORRECT) >= 3
-    assert len(OPTIMIZER_BUGS) == 4 and set(CORRECT_OPTIMIZERS) < set(ADAM_IMPLS)
+    assert len(OPTIMIZER_BUGS) == 4 and set(CORRECT_OPTIMIZERS) < set(BUILT_IN_IMPLS)

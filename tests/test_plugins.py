@@ -4,7 +4,6 @@ installed package; a bad spec is one line naming it, exit status 2."""
 from __future__ import annotations
 
 import os
-import sys
 import textwrap
 from pathlib import Path
 from types import SimpleNamespace
@@ -16,7 +15,6 @@ from dotbias.equivalence import check as grid
 from dotbias.equivalence.contract import assert_equivalent
 from dotbias.models import plugins
 from dotbias.models.inputs import make_inputs
-from dotbias.models.registry import VARIANTS
 
 MODULE = textwrap.dedent('''
     import torch
@@ -55,22 +53,25 @@ def write_module(folder: Path, name: str) -> Path:
 
 @pytest.fixture
 def clean(monkeypatch):
-    """Forget what a test registered, and the specs it loaded."""
-    before = dict(VARIANTS)
-    monkeypatch.setattr(plugins, "_loaded", {})
+    """No DOTBIAS_VARIANTS from outside (every load makes a registry of its own)."""
     monkeypatch.delenv(plugins.ENV, raising=False)
-    yield monkeypatch
-    VARIANTS.clear()
-    VARIANTS.update(before)
+    return monkeypatch
+
+
+def plugged(registry) -> list[str]:
+    """The names the specs loaded into `registry` registered, in order."""
+    return [name for names in registry.loaded.values() for name in names]
 
 
 def test_env_var_registers_a_variant_from_outside_the_repo(tmp_path, clean, baseline):
     clean.syspath_prepend(str(write_module(tmp_path / "elsewhere", "envmod")))
     clean.setenv(plugins.ENV, "envmod:VARIANT, envmod:make")
-    assert plugins.load_variants() == ["envmod", "envmod_b"]
-    assert plugins.load_variants() == ["envmod", "envmod_b"]          # twice: registered once
+    found = plugins.load_variants()
+    assert plugged(found) == ["envmod", "envmod_b"] and found.specs == ("envmod:VARIANT", "envmod:make")
+    again = plugins.load_variants(registry=found)                        # twice: registered once
+    assert plugged(again) == ["envmod", "envmod_b"] and list(again.variants) == list(found.variants)
     inp = make_inputs(30, 40, 5, 64, seed=1, std=0.5)
-    assert_equivalent([VARIANTS["envmod"], VARIANTS["envmod_b"]], inp.params, inp.x, inp.y,
+    assert_equivalent([found.variants["envmod"], found.variants["envmod_b"]], inp.params, inp.x, inp.y,
                       baseline=baseline)
 
 
@@ -81,7 +82,7 @@ def test_an_installed_entry_point_is_found(tmp_path, clean):
     (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: epmod\nVersion: 0.1\n")
     (dist / "entry_points.txt").write_text("[dotbias.variants]\nmine = epmod:VARIANT\n")
     clean.syspath_prepend(str(site))
-    assert "epmod" in plugins.load_variants()
+    assert "epmod" in plugins.load_variants().variants
 
 
 def test_dotbias_check_takes_variant(tmp_path, clean, capsys):
@@ -104,7 +105,6 @@ def test_a_bad_spec_is_one_line_naming_it_and_exit_2(tmp_path, clean, capsys, sp
     with pytest.raises(ValueError, match=f"variant spec '{spec}'") as e:
         plugins.load_variants([spec])
     assert problem in str(e.value) and "\n" not in str(e.value)
-    clean.setattr(plugins, "_loaded", {})
     assert cli.main(["check", "--variant", spec]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and problem in err and "Traceback" not in err
@@ -121,8 +121,6 @@ def test_pytest_tests_picks_up_variant_and_env(tmp_path, clean, nested_pytest):
     """`pytest tests` collects the user's variant from --variant and the env (`pytest bench`: the
     next test, which also times it)."""
     clean.syspath_prepend(str(write_module(tmp_path / "p", "pymod")))
-    for module in ("test_equivalence", "test_canonical"):    # imported afresh: their ids read VARIANTS
-        clean.delitem(sys.modules, module, raising=False)
     out = nested_pytest("tests/test_equivalence.py", "tests/test_canonical.py", "--collect-only", "-q",
                         "--variant", "pymod:VARIANT", env={plugins.ENV: "pymod:make"})
     ids = "\n".join(out.outlines)

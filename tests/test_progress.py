@@ -1,28 +1,19 @@
 """Progress lines go to stderr only, never to stdout, and only when enabled."""
 from __future__ import annotations
 
-import pytest
-
 from dotbias.io import progress
-
-
-@pytest.fixture(autouse=True)
-def restore():
-    yield
-    progress.set_enabled(None)
+from dotbias.io.progress import Progress
 
 
 def test_track_yields_everything_and_draws_on_stderr_when_on(capsys):
-    progress.set_enabled(True)
-    assert list(progress.track(range(5), "steps")) == [0, 1, 2, 3, 4]
+    assert list(Progress(True).track(range(5), "steps")) == [0, 1, 2, 3, 4]
     out, err = capsys.readouterr()
     assert out == "" and "steps: 100%" in err and "5/5" in err
 
 
 def test_bar_takes_absolute_counts_and_a_note(capsys):
     """A fastai callback reports the step it is at, not an increment."""
-    progress.set_enabled(True)
-    bar = progress.Bar("fit", 10)
+    bar = Progress(True).bar("fit", 10)
     for i in (2, 5, 10):
         bar.update(i, ", epoch 1/1")
     bar.close()
@@ -31,15 +22,18 @@ def test_bar_takes_absolute_counts_and_a_note(capsys):
 
 
 def test_off_means_silent(capsys):
-    progress.set_enabled(False)
-    bar = progress.Bar("fit", 3)
+    off = Progress(False)
+    bar = off.bar("fit", 3)
     for i in range(1, 4):
         bar.update(i)
     bar.close()
-    assert list(progress.track([1, 2], "x")) == [1, 2]
+    assert list(off.track([1, 2], "x")) == [1, 2]
+    off.log("a status line")
     assert capsys.readouterr() == ("", "")
 
 
 def test_default_follows_whether_stderr_is_a_terminal(capsys):
-    progress.set_enabled(None)
-    assert progress.enabled() is False          # pytest captures stderr: not a terminal
+    assert progress.AS_TERMINAL.enabled is False          # pytest captures stderr: not a terminal
+    assert Progress(True).enabled and not Progress(False).enabled
+    Progress(True).log("a status line")
+    assert capsys.readouterr() == ("", "a status line\n")

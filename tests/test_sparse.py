@@ -12,35 +12,41 @@ from dotbias.data.fitting import fit_fastai, fit_lean
 from dotbias.data.ratings import collab_dls, synthetic_ratings, tensors_from_dls
 from dotbias.models import zoo
 from dotbias.models.inputs import make_inputs
-from dotbias.models.registry import VARIANTS, register, unregister
+from dotbias.models.registry import Registry
 from dotbias.models.sparse import SPARSE_NOTE, densify_sparse_grads, sparse_grad_modules
 from dotbias.models.training import train_step
+from dotbias.pytest_bench.options import REGISTRY
 from dotbias.timing.groups import OPERATIONS, Group, Size
 from dotbias.timing.operations import make_op, op_notes
 from helpers.properties import SATURATED, equivalence_property, trajectory_property
 from helpers.strategies import cases, duplicate_cases, optimizers, small_cases, step_counts
 
 
-def sparse_variants():
-    """Every registered variant whose model makes sparse gradients, else the zoo's."""
-    found = [v for v in VARIANTS.values() if sparse_grad_modules(v.make(3, 4, 2))]
+def sparse_variants(registry: Registry):
+    """Every variant of the run's registry whose model makes sparse gradients, else the zoo's."""
+    found = [v for v in registry.variants.values() if sparse_grad_modules(v.make(3, 4, 2))]
     return found or [v for v in zoo.OPT_IN if sparse_grad_modules(v.make(3, 4, 2))]
 
 
-SPARSE = sparse_variants()
 TINY = Size("tiny", 20, 30, 4, 8)
 
 
-@pytest.fixture(params=SPARSE, ids=lambda v: v.name)
-def sparse(request):
-    """The variant, registered for the test if it was not (timing looks variants up by name)."""
-    v = request.param
-    added = VARIANTS.get(v.name) is not v
-    if added:
-        register(v)
-    yield v
-    if added:
-        unregister(v.name)
+def pytest_generate_tests(metafunc):
+    """`sparse`: each sparse-gradient variant of the run's registry (`sparse_variants`)."""
+    if "sparse" in metafunc.fixturenames:
+        metafunc.parametrize("sparse", sparse_variants(metafunc.config.stash[REGISTRY]),
+                             ids=lambda v: v.name)
+
+
+@pytest.fixture(scope="module")
+def sparse_all(registry):
+    return sparse_variants(registry)
+
+
+@pytest.fixture
+def with_sparse(sparse, registry):
+    """The run's registry with the variant in it (timing looks variants up by name)."""
+    return registry if registry.variants.get(sparse.name) is sparse else registry.with_variants(sparse)
 
 
 def test_its_gradients_are_sparse_and_an_optimizer_step_densifies_them(sparse):
@@ -56,11 +62,11 @@ def test_its_gradients_are_sparse_and_an_optimizer_step_densifies_them(sparse):
     assert densify_sparse_grads(model.parameters()) == 0
 
 
-def test_every_operation_runs_and_the_report_says_how(sparse):
+def test_every_operation_runs_and_the_report_says_how(sparse, with_sparse):
     for op in OPERATIONS:
         group = Group(op, "cpu", TINY, "float32")
-        make_op(group, sparse.name)()
-        notes = op_notes(group, sparse.name)
+        make_op(group, sparse.name, with_sparse)()
+        notes = op_notes(group, sparse.name, with_sparse)
         if op in ("forward", "forward_backward"):
             assert notes == []
         else:
@@ -69,25 +75,25 @@ def test_every_operation_runs_and_the_report_says_how(sparse):
 
 @given(cases())
 @example(SATURATED)
-def test_it_holds_to_the_contract(baseline, case):
-    equivalence_property(case, SPARSE, baseline=baseline)
+def test_it_holds_to_the_contract(baseline, sparse_all, case):
+    equivalence_property(case, sparse_all, baseline=baseline)
 
 
 @given(duplicate_cases)
-def test_it_holds_to_the_contract_with_duplicate_indices(baseline, case):
-    equivalence_property(case, SPARSE, baseline=baseline)
+def test_it_holds_to_the_contract_with_duplicate_indices(baseline, sparse_all, case):
+    equivalence_property(case, sparse_all, baseline=baseline)
 
 
 @given(small_cases, optimizers, step_counts)
-def test_its_optimizer_steps_keep_it_within_the_contract(baseline, case, optimizer, k):
-    trajectory_property(case, optimizer, k, SPARSE, baseline=baseline)
+def test_its_optimizer_steps_keep_it_within_the_contract(baseline, sparse_all, case, optimizer, k):
+    trajectory_property(case, optimizer, k, sparse_all, baseline=baseline)
 
 
-def test_dense_variants_get_no_note():
+def test_dense_variants_get_no_note(registry, sparse_all):
     step = Group("step", "cpu", TINY, "float32")
-    for name, v in VARIANTS.items():
-        if v not in SPARSE:
-            assert op_notes(step, name) == [], name
+    for name, v in registry.variants.items():
+        if v not in sparse_all:
+            assert op_notes(step, name, registry) == [], name
 
 
 def test_both_training_loops_train_it_and_say_how(sparse):

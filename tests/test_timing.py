@@ -126,20 +126,19 @@ def test_rounds_are_read_back_once_and_a_malformed_result_is_one_line():
         rounds.Rounds.from_dict({"seconds": {"a": [1.0]}})
 
 
-def test_group_round_trips_and_bad_groups_are_one_line():
+def test_group_round_trips_and_bad_groups_are_one_line(registry):
     g = Group("step", "cpu", TINY, "float64")
     assert Group.from_dict(g.as_dict()) == g and g.label == "step cpu tiny float64"
     with pytest.raises(ValueError, match="not a benchmark group"):
         Group.from_dict({"operation": "step", "device": "cpu"})
     with pytest.raises(ValueError, match="unknown operation 'nope'"):
-        make_op(Group("nope", "cpu", TINY, "float32"), "cp")
+        make_op(Group("nope", "cpu", TINY, "float32"), "cp", registry)
 
 
 @pytest.mark.parametrize("operation", KERNELS)
-def test_every_kernel_runs_for_every_variant(operation):
-    from dotbias.models.registry import VARIANTS
-    for v in VARIANTS:
-        make_op(Group(operation, "cpu", TINY, "float32"), v)()
+def test_every_kernel_runs_for_every_variant(operation, registry):
+    for v in registry.variants:
+        make_op(Group(operation, "cpu", TINY, "float32"), v, registry)()
 
 
 @pytest.mark.timing        # real timing: .ci/run runs these serially (docs/ci.md)

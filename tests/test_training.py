@@ -7,10 +7,10 @@ import math
 import pytest
 import torch
 
-from dotbias import VARIANTS
+from dotbias import BUILT_IN, Registry
 from dotbias.data.fitting import evaluate, fit_fastai, fit_lean
 from dotbias.data.ratings import collab_dls, synthetic_ratings, tensors_from_dls
-from dotbias.models.optimizers import ADAM_IMPLS, BOOK_IMPL, Training, parse_setups
+from dotbias.models.optimizers import BOOK_IMPL, BUILT_IN_IMPLS, Training, parse_setups
 from dotbias.models.training import lean_optimizer, mse_flat, one_cycle, train_step
 from dotbias.timing.groups import Group, Size
 from dotbias.timing.operations import make_op, setups_for
@@ -24,30 +24,34 @@ def small():
     return dls, tensors_from_dls(dls)
 
 
-def make(name, data, seed=0):
+CP = BUILT_IN["cp"]
+IMPLS = BUILT_IN_IMPLS
+
+
+def make(variant, data, seed=0):
     torch.manual_seed(seed)
-    return VARIANTS[name].make(data.n_users, data.n_items, 8)
+    return variant.make(data.n_users, data.n_items, 8)
 
 
-@pytest.mark.parametrize("name", list(VARIANTS))
-def test_fit_lean_learns_and_is_seeded(small, name):
+@pytest.mark.each_variant("name")
+def test_fit_lean_learns_and_is_seeded(small, name, registry):
     _, data = small
-    before = evaluate(make(name, data), data)
-    a = fit_lean(make(name, data), data, epochs=3, bs=32, seed=1)
-    b = fit_lean(make(name, data), data, epochs=3, bs=32, seed=1)
+    before = evaluate(make(registry.variants[name], data), data)
+    a = fit_lean(make(registry.variants[name], data), data, epochs=3, bs=32, seed=1)
+    b = fit_lean(make(registry.variants[name], data), data, epochs=3, bs=32, seed=1)
     assert [e.epoch for e in a.epochs] == [0, 1, 2]
     assert [e.valid_loss for e in a.epochs] == [e.valid_loss for e in b.epochs]
     assert a.final_valid_loss < before
     assert all(e.seconds > 0 and math.isfinite(e.train_loss) for e in a.epochs)
 
 
-@pytest.mark.parametrize("name", list(VARIANTS))
-def test_fit_fastai_learns_and_is_seeded(small, name):
+@pytest.mark.each_variant("name")
+def test_fit_fastai_learns_and_is_seeded(small, name, registry):
     dls, data = small
-    before = evaluate(make(name, data), data)
-    model = make(name, data)
+    before = evaluate(make(registry.variants[name], data), data)
+    model = make(registry.variants[name], data)
     a = fit_fastai(model, dls, epochs=2, seed=3)
-    b = fit_fastai(make(name, data), dls, epochs=2, seed=3)
+    b = fit_fastai(make(registry.variants[name], data), dls, epochs=2, seed=3)
     assert len(a.epochs) == 2
     assert [e.valid_loss for e in a.epochs] == [e.valid_loss for e in b.epochs]
     assert a.final_valid_loss < before
@@ -61,8 +65,8 @@ def test_lean_follows_fit_one_cycles_schedule_step_for_step(small):
     built with torch's OneCycleLR (final lr lr/(25*1e5) instead of lr/1e5, peak one step late) or
     with the wrong pct_start fails here."""
     dls, data = small
-    fa = fit_fastai(make("cp", data), dls, epochs=2, seed=0)
-    lean = fit_lean(make("cp", data), data, epochs=2, bs=32, seed=0)
+    fa = fit_fastai(make(CP, data), dls, epochs=2, seed=0)
+    lean = fit_lean(make(CP, data), data, epochs=2, bs=32, seed=0)
     assert len(fa.hypers) == len(lean.hypers) == 2 * (len(data.y_train) // 32)
     torch.testing.assert_close(torch.tensor(lean.hypers, dtype=torch.float64),
                                torch.tensor(fa.hypers, dtype=torch.float64), rtol=0, atol=0)
@@ -96,51 +100,52 @@ def test_lean_optimizer_is_fastais_adam(small):
 def test_fit_lean_rejects_a_batch_larger_than_the_data(small):
     _, data = small
     with pytest.raises(ValueError, match="bs=100000 is larger than the"):
-        fit_lean(make("cp", data), data, epochs=1, bs=100_000)
+        fit_lean(make(CP, data), data, epochs=1, bs=100_000)
 
 
 # --- training setups: a variant with one optimizer implementation (models/optimizers.py) --------
 
 def test_a_training_setup_is_named_variant_plus_implementation():
-    setup = Training.parse(" cp+fused ")
+    parse = lambda spec: Training.parse(spec, IMPLS)        # noqa: E731
+    setup = parse(" cp+fused ")
     assert (setup.variant, setup.impl, setup.name) == ("cp", "fused", "cp+fused")
-    assert Training.parse("cp") == Training("cp", BOOK_IMPL) and Training.parse("cp").name == "cp"
-    assert Training.parse(f"cp+{BOOK_IMPL}").name == "cp"       # the book's setup has one name
-    assert [s.name for s in parse_setups("emb+fastai, cp+foreach,")] == ["emb+fastai", "cp+foreach"]
+    assert parse("cp") == Training("cp", BOOK_IMPL) and parse("cp").name == "cp"
+    assert parse(f"cp+{BOOK_IMPL}").name == "cp"       # the book's setup has one name
+    assert [s.name for s in parse_setups("emb+fastai, cp+foreach,", IMPLS)] == ["emb+fastai", "cp+foreach"]
     with pytest.raises(ValueError, match=r"unknown optimizer implementation 'fusd'; expected one of torch"):
-        Training.parse("cp+fusd")
+        parse("cp+fusd")
     with pytest.raises(ValueError, match=r"training setup 'cp\+': expected VARIANT, VARIANT\+IMPL or "
                                          r"VARIANT\+IMPL\+LOADER"):
-        Training.parse("cp+")
+        parse("cp+")
 
 
-@pytest.mark.parametrize("impl", [pytest.param(i, marks=pytest.mark.slow) if ADAM_IMPLS[i].compiles
-                                  else i for i in ADAM_IMPLS])
+@pytest.mark.parametrize("impl", [pytest.param(i, marks=pytest.mark.slow) if IMPLS[i].compiles
+                                  else i for i in IMPLS])
 def test_fit_lean_with_every_implementation_is_the_books_training(small, impl):
     """Same seed, same batches, same schedule: the losses of every implementation agree with the
     book's optimizer to float32 rounding (a wrong one, e.g. coupled decay, moves them by far more)."""
     _, data = small
-    book = fit_lean(make("cp", data), data, epochs=2, bs=32, seed=1)
-    other = fit_lean(make("cp", data), data, epochs=2, bs=32, seed=1, impl=impl)
+    book = fit_lean(make(CP, data), data, epochs=2, bs=32, seed=1)
+    other = fit_lean(make(CP, data), data, epochs=2, bs=32, seed=1, impl=IMPLS[impl])
     assert [e.valid_loss for e in other.epochs] == pytest.approx([e.valid_loss for e in book.epochs],
                                                                  rel=1e-5)
 
 
-@pytest.mark.parametrize("impl", [i for i in ADAM_IMPLS if ADAM_IMPLS[i].in_fastai])
+@pytest.mark.parametrize("impl", [i for i in IMPLS if IMPLS[i].in_fastai])
 def test_fit_fastai_runs_each_implementation_as_its_opt_func(small, impl):
     dls, data = small
-    book = fit_fastai(make("cp", data), dls, epochs=1, seed=3)
-    other = fit_fastai(make("cp", data), dls, epochs=1, seed=3, impl=impl)
+    book = fit_fastai(make(CP, data), dls, epochs=1, seed=3)
+    other = fit_fastai(make(CP, data), dls, epochs=1, seed=3, impl=IMPLS[impl])
     assert other.hypers == book.hypers          # the scheduler reached the optimizer the same way
     assert other.final_valid_loss == pytest.approx(book.final_valid_loss, rel=1e-5)
 
 
 def test_fit_fastai_refuses_an_implementation_its_learner_cannot_run(small):
     dls, data = small
-    no = [i for i in ADAM_IMPLS if not ADAM_IMPLS[i].in_fastai]
+    no = [i for i in IMPLS if not IMPLS[i].in_fastai]
     assert no == ["compiled", "compiled_step"]
     with pytest.raises(ValueError, match="'compiled' does not run in fastai's Learner"):
-        fit_fastai(make("cp", data), dls, epochs=1, impl="compiled")
+        fit_fastai(make(CP, data), dls, epochs=1, impl=IMPLS["compiled"])
 
 
 def _aten_ops(fn) -> set[str]:
@@ -149,11 +154,11 @@ def _aten_ops(fn) -> set[str]:
     return {e.name for e in prof.events()}
 
 
-def test_the_step_operation_steps_with_the_setups_implementation():
+def test_the_step_operation_steps_with_the_setups_implementation(registry):
     """`step` of cp+fused runs torch's fused kernel, the book's setup the for-loop (no fused, no
     foreach kernel): a setup that silently fell back to the book's optimizer fails here."""
     group = Group("step", "cpu", Size("tiny", 20, 30, 4, 8), "float32")
-    fused, book, foreach = (make_op(group, name) for name in ("cp+fused", "cp", "cp+foreach"))
+    fused, book, foreach = (make_op(group, name, registry) for name in ("cp+fused", "cp", "cp+foreach"))
     for fn in (fused, book, foreach):
         fn()
     assert "aten::_fused_adamw_" in _aten_ops(fused)
@@ -162,15 +167,15 @@ def test_the_step_operation_steps_with_the_setups_implementation():
 
 
 def test_setups_are_timed_only_where_an_optimizer_runs():
-    tiny = Size("tiny", 20, 30, 4, 8)
-    setups = parse_setups("cp+fused,cp+compiled")
-    assert setups_for(Group("forward", "cpu", tiny, "float32"), setups) == ()
-    assert setups_for(Group("step", "cpu", tiny, "float32"), setups) == ("cp+fused", "cp+compiled")
-    assert setups_for(Group("epoch_fastai", "cpu", tiny, "float32"), setups) == ("cp+fused",)
+    tiny, reg = Size("tiny", 20, 30, 4, 8), Registry()
+    setups = parse_setups("cp+fused,cp+compiled", reg.impls)
+    assert setups_for(Group("forward", "cpu", tiny, "float32"), setups, reg) == ()
+    assert setups_for(Group("step", "cpu", tiny, "float32"), setups, reg) == ("cp+fused", "cp+compiled")
+    assert setups_for(Group("epoch_fastai", "cpu", tiny, "float32"), setups, reg) == ("cp+fused",)
     with pytest.raises(ValueError, match="forward_backward runs no optimizer; setups are timed in step"):
-        make_op(Group("forward_backward", "cpu", tiny, "float32"), "cp+fused")
+        make_op(Group("forward_backward", "cpu", tiny, "float32"), "cp+fused", reg)
     for name in ("cp", "cp+torch"):         # the book's setup is the variant, in every group
-        make_op(Group("forward", "cpu", tiny, "float32"), name)()
+        make_op(Group("forward", "cpu", tiny, "float32"), name, reg)()
 
 
 def test_a_worker_process_times_the_setups_beside_the_variants(tiny_workers):
@@ -182,30 +187,26 @@ def test_a_worker_process_times_the_setups_beside_the_variants(tiny_workers):
     assert set(result[step.label].seconds) == set(spec.variants) | {"cp_copy", "cp+fused"}
 
 
-def test_dotbias_compare_takes_a_setup_and_holds_it_to_the_training_trajectories():
+def test_dotbias_compare_takes_a_setup_and_holds_it_to_the_training_trajectories(registry):
     """`dotbias compare cp+IMPL`: a correct implementation passes the one-cycle training row, a
     wrong one (coupled weight decay) fails it naming the setup; a setup is timed only where an
     optimizer runs, and a pkg.module:attr spec is still a variant."""
     from dotbias.compare.checks import Examples
     from dotbias.compare.training import is_setup, parse_candidate, setup_operations, setup_rows
-    from dotbias.models.optimizers import register_impl, unregister_impl
     from helpers.mutants import OPTIMIZER_BUGS
     assert is_setup("cp+fused") and not is_setup("cp") and not is_setup("pkg.mod:A+B")
-    fused, whole = parse_candidate("cp+fused"), parse_candidate("cp+compiled_step")
-    assert setup_operations(["forward", "step", "epoch_fastai"], fused) == ["step", "epoch_fastai"]
-    assert setup_operations(["forward", "step", "epoch_fastai"], whole) == ["step"]
+    fused, whole = parse_candidate("cp+fused", registry), parse_candidate("cp+compiled_step", registry)
+    assert setup_operations(["forward", "step", "epoch_fastai"], fused, registry) == ["step", "epoch_fastai"]
+    assert setup_operations(["forward", "step", "epoch_fastai"], whole, registry) == ["step"]
     with pytest.raises(ValueError, match="'cp\\+fused' is timed in step, epoch_lean, epoch_fastai;"):
-        setup_operations(["forward"], fused)
+        setup_operations(["forward"], fused, registry)
     with pytest.raises(ValueError, match="CANDIDATE 'nope\\+fused': unknown variant 'nope'"):
-        parse_candidate("nope+fused")
-    [ok] = setup_rows(parse_candidate("cp+fused"), "cp", Examples(1, 2, 1))
+        parse_candidate("nope+fused", registry)
+    [ok] = setup_rows(parse_candidate("cp+fused", registry), "cp", Examples(1, 2, 1), registry)
     assert ok.passed and ok.cases >= 2 and 0 < ok.worst < 1, ok
     coupled = next(b for b in OPTIMIZER_BUGS if b.name == "bug_coupled_wd")
-    register_impl(coupled)
-    try:
-        [bad] = setup_rows(parse_candidate("cp+bug_coupled_wd"), "cp", Examples(1, 2, 1))
-    finally:
-        unregister_impl(coupled.name)
+    buggy = registry.with_impls(coupled)
+    [bad] = setup_rows(parse_candidate("cp+bug_coupled_wd", buggy), "cp", Examples(1, 2, 1), buggy)
     assert not bad.passed and bad.failure.startswith("cp+bug_coupled_wd vs cp ("), bad.failure
 
 
@@ -222,7 +223,7 @@ class RecordingWholeStep:
 
 
 def test_train_step_hands_a_whole_step_the_model_and_batch_and_runs_no_backward_itself():
-    model = VARIANTS["cp"].make(5, 6, 3)
+    model = CP.make(5, 6, 3)
     x, y = torch.tensor([[0, 1], [4, 5]]), torch.tensor([1.0, 2.0])
     opt = RecordingWholeStep()
     loss = train_step(model, opt, x, y)
@@ -233,20 +234,21 @@ def test_train_step_hands_a_whole_step_the_model_and_batch_and_runs_no_backward_
 
 def test_a_whole_step_refuses_a_model_it_was_not_made_for():
     from dotbias.models.whole_step import WholeStep
-    a, b = VARIANTS["cp"].make(5, 6, 3), VARIANTS["cp"].make(5, 6, 3)
+    a, b = CP.make(5, 6, 3), CP.make(5, 6, 3)
     step = WholeStep(list(a.parameters()), 1e-3, 0.1)
     with pytest.raises(ValueError, match="not the ones it was made for"):
         step.train(b, torch.tensor([[0, 1]]), torch.tensor([1.0]), mse_flat)
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("name", list(VARIANTS))
-def test_the_compiled_whole_step_trains_every_variant_the_same(name, baseline):
+@pytest.mark.each_variant("name")
+def test_the_compiled_whole_step_trains_every_variant_the_same(name, baseline, registry):
     """compiled_step holds any variant's forward: 3 one-cycle steps within the contract."""
     from dotbias.equivalence.strategies import Case
     from dotbias.equivalence.trajectories import check_training
     case = Case(40, 50, 8, 32, "duplicates", torch.float32, "cpu", 7)
     steps = check_training(Training(name, "compiled_step"), case.params(),
-                           [case.batch(s) for s in range(3)], case.y_range, baseline=baseline)
+                           [case.batch(s) for s in range(3)], case.y_range, baseline=baseline,
+                           registry=registry)
     bad = [c.message for s in steps for c in s if not c.passed]
     assert not bad, bad[0]

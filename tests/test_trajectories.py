@@ -16,7 +16,7 @@ from dotbias.equivalence.trajectories import assert_trajectories, check_training
 from dotbias.models.book import DotProductBiasCP
 from dotbias.models.inputs import random_canonical
 from dotbias.models.optimizers import Training
-from dotbias.models.registry import VARIANTS
+from dotbias.models.registry import BUILT_IN
 from dotbias.models.variant import Variant
 from helpers.properties import (
     COMPILED_IMPLS,
@@ -29,29 +29,30 @@ from helpers.strategies import Case, optimizers, small_cases, step_counts
 
 
 @given(small_cases, optimizers, step_counts)
-def test_k_optimizer_steps_keep_every_variant_within_the_contract(baseline, case, optimizer, k):
-    trajectory_property(case, optimizer, k, baseline=baseline)
+def test_k_optimizer_steps_keep_every_variant_within_the_contract(baseline, registry, case, optimizer, k):
+    trajectory_property(case, optimizer, k, list(registry.variants.values()), baseline=baseline)
 
 
 @given(small_cases, step_counts)
-def test_every_optimizer_implementation_trains_the_same_within_the_contract(baseline, case, k):
-    training_property(case, k, baseline=baseline)
+def test_every_optimizer_implementation_trains_the_same_within_the_contract(baseline, registry, case, k):
+    training_property(case, k, baseline=baseline, registry=registry)
 
 
 @pytest.mark.slow
 @given(small_cases, step_counts)
-def test_every_compiled_implementation_trains_the_same_within_the_contract(baseline, case, k):
+def test_every_compiled_implementation_trains_the_same_within_the_contract(baseline, registry, case, k):
     training_property(case, k, [Training(baseline.name, name) for name in COMPILED_IMPLS],
-                      baseline=baseline)
+                      baseline=baseline, registry=registry)
 
 
 @given(small_cases, st.integers(2, 5), st.sampled_from(EAGER_IMPLS))
-def test_the_training_bound_holds_a_correct_implementation_well_inside_it(baseline, case, k, impl):
+def test_the_training_bound_holds_a_correct_implementation_well_inside_it(baseline, registry, case, k,
+                                                                          impl):
     """The bound attacked: hypothesis steers towards the largest error/allowed of a correct
     implementation; it must stay below 1 (the test above) and is reported here at most 0.5."""
     setup = Training(baseline.name, impl)
     steps = check_training(setup, case.params(), [case.batch(s) for s in range(k)], case.y_range,
-                           baseline=baseline)
+                           baseline=baseline, registry=registry)
     share = max((c.max_err / c.allowed for s in steps for c in s if c.allowed > 0), default=0.0)
     target(share)
     assert share <= 0.5, f"{setup.name}: error/allowed {share:.3g} on {case}, {k} steps"
@@ -77,11 +78,11 @@ def test_a_trajectory_mismatch_names_the_step_and_the_tensor(baseline):
                                   f"n_factors=3, bs=8, float32, cpu), sgd step 1 of 2: {bad.tensor} row ")
 
 
-def test_a_baseline_outside_the_a_priori_bound_stops_the_trajectories_naming_itself():
+def test_a_baseline_outside_the_a_priori_bound_stops_the_trajectories_naming_itself(registry):
     case = Case(20, 30, 4, 64, "duplicates", torch.float32, "cpu", 1)
     batches = [case.batch(step) for step in range(3)]
-    with scaled_baseline() as (copy, built):
-        spies = [v for v in VARIANTS.values() if v.name.startswith("spy_")]
+    with scaled_baseline(registry) as (copy, built, scaled):
+        spies = [v for v in scaled.variants.values() if v.name.startswith("spy_")]
         with pytest.raises(BaselineError) as e:
             assert_trajectories(spies, case.params(), batches, "sgd", case.y_range, baseline=copy)
         with pytest.raises(BaselineError):
@@ -108,14 +109,14 @@ def fit_one_cycle(variant: Variant, dls, params, seed: int):
 
 
 @pytest.mark.parametrize("seed", [0, 1])
-def test_fastai_fit_one_cycle_keeps_the_baseline_family_bitwise_equal(seed, baseline):
+def test_fastai_fit_one_cycle_keeps_the_baseline_family_bitwise_equal(seed, baseline, registry):
     dls = tiny_dls(seed)
     n_users, n_items = len(dls.classes["user"]), len(dls.classes["title"])
     params = random_canonical(n_users, n_items, 5, std=0.1, generator=torch.Generator().manual_seed(seed))
     base = baseline
     pb, lb = fit_one_cycle(base, dls, params, seed)
     assert not torch.equal(pb.user_factors, params.user_factors)    # it trained
-    for v in VARIANTS.values():
+    for v in registry.variants.values():
         pv, lv = fit_one_cycle(v, dls, params, seed)
         if v.same_family(base):
             for name, a, b in zip(pv._fields, pv, pb):
@@ -144,7 +145,7 @@ def test_the_nudged_baseline_runs_accept_a_reordering_amplified_by_training(name
     nudged = nudged_trajectories(params, batches, optimizer, case.y_range)
 
     def passed(runs):
-        steps = check_trajectory(VARIANTS[name], params, batches, optimizer, case.y_range, nudged=runs,
+        steps = check_trajectory(BUILT_IN[name], params, batches, optimizer, case.y_range, nudged=runs,
                                  baseline=baseline)
         return all(c.passed for s in steps for c in s)
     if baseline.name == DEFAULT_BASELINE:     # the cases were found against it

@@ -144,8 +144,8 @@ def test_a_slow_first_call_is_compilation_only_for_a_compiled_variant(compiled, 
 
 
 @pytest.mark.parametrize("variant, compiled", [("emb", False), ("cp_compiled", True)])
-def test_pytest_bench_records_which_variants_are_compiled(variant, compiled):
-    assert time_op_info(variant)["compiled"] is compiled
+def test_pytest_bench_records_which_variants_are_compiled(variant, compiled, registry):
+    assert time_op_info(variant, registry)["compiled"] is compiled
 
 
 def test_an_older_run_learns_compilation_from_its_variant_names(tmp_path):

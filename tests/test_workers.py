@@ -15,8 +15,8 @@ from dotbias.timing.workers import WorkSpec, aa_name
 TINY = Size("tiny", 30, 40, 4, 8)
 GROUP = Group("forward", "cpu", TINY, "float32")
 PLUGIN = '''import dataclasses
-from dotbias.models.registry import get_variant
-COPY = dataclasses.replace(get_variant({base!r}), name="wk_copy")
+from dotbias.models.registry import Registry
+COPY = dataclasses.replace(Registry().get_variant({base!r}), name="wk_copy")
 print("a stray print from a plug-in")
 '''
 
@@ -47,7 +47,7 @@ def test_forked_workers_time_a_plugin_from_the_callers_path_and_survive_failures
         assert len(again[GROUP.label].seconds[base]) >= 4
 
 
-def test_a_group_times_only_what_its_benchmarks_selected_and_the_baseline(baseline):
+def test_a_group_times_only_what_its_benchmarks_selected_and_the_baseline(baseline, registry):
     """pytest -k deselects a variant in one group: the worker must not time it there (a compiled
     twin deselected outside forward cost minutes of compilation in every process). Caught: every
     registered variant timed in every group whatever the selection; the baseline dropped."""
@@ -55,8 +55,8 @@ def test_a_group_times_only_what_its_benchmarks_selected_and_the_baseline(baseli
     other = Group("step", "cpu", TINY, "float32")
     spec = WorkSpec((GROUP, other), (base, "emb", "bag"), base, setups=(f"{base}+fused",),
                     selected=((GROUP.label, ("emb",)),))
-    assert spec.names(GROUP) == (base, "emb")
-    assert spec.names(other) == (base, "emb", "bag", f"{base}+fused")
+    assert spec.names(GROUP, registry) == (base, "emb")
+    assert spec.names(other, registry) == (base, "emb", "bag", f"{base}+fused")
     assert WorkSpec.from_json(spec.to_json()) == spec
 
 

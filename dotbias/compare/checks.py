@@ -25,6 +25,7 @@ from dotbias.equivalence.strategies import (
 )
 from dotbias.equivalence.trajectories import check_trajectory
 from dotbias.models.canonical import Canonical
+from dotbias.models.registry import Registry
 from dotbias.models.variant import Variant
 
 
@@ -130,12 +131,13 @@ def trajectory_row(candidate: Variant, baseline: Variant, n: int) -> Equivalence
     return _with_error(_tally(f"training trajectories, {n} random cases", outcomes), error)
 
 
-def init_row(candidate: Variant, n: int) -> EquivalenceRow:
+def init_row(candidate: Variant, n: int, registry: Registry) -> EquivalenceRow:
     failures: list[str] = []
 
     def run(example):
         (n_users, n_items, n_factors), seed = example
-        failures.extend(check_init(candidate, n_users, n_items, n_factors, seed).failures)
+        failures.extend(check_init(candidate, n_users, n_items, n_factors, seed,
+                                   registry=registry).failures)
     error = _draw(st.tuples(init_sizes, seeds), n, run)
     first = failures[0] if failures else ""
     row = EquivalenceRow(f"init, {n} random sizes", n, not failures, True, 0.0,
@@ -150,13 +152,14 @@ def _with_error(row: EquivalenceRow, error: str) -> EquivalenceRow:
                           row.failure or error)
 
 
-def equivalence_rows(candidate: Variant, baseline: Variant, examples: Examples,
+def equivalence_rows(candidate: Variant, baseline: Variant, examples: Examples, registry: Registry,
                      progress: Callable[[str], None] = lambda s: None) -> list[EquivalenceRow]:
-    """The grid, then the three properties on their samples."""
+    """The grid, then the three properties on their samples (`registry`: the run's, where the
+    candidate's declared init is found)."""
     progress("equivalence: the fixed grid")
     rows = grid_rows(candidate, baseline)
     progress("equivalence: hypothesis sample of the properties")
     rows.append(output_row(candidate, baseline, examples.outputs))
     rows.append(trajectory_row(candidate, baseline, examples.trajectories))
-    rows.append(init_row(candidate, examples.inits))
+    rows.append(init_row(candidate, examples.inits, registry))
     return rows

@@ -17,7 +17,6 @@ from dotbias.equivalence.baseline import choose_baseline, resolve_name
 from dotbias.equivalence.contract import CONTRACT
 from dotbias.io.resultset import ResultSet
 from dotbias.io.tables import SPEED_RULE
-from dotbias.models.registry import get_variant
 from dotbias.timing.stats import METHOD
 
 HOW_TO_READ = (f"How to read it. Times: {METHOD}; {SPEED_RULE}. Each operation's timing stops at its target "
@@ -34,17 +33,22 @@ class CompareRun:
         self.args = args
         self.start = time.perf_counter()
         self.settings = settings or Settings.from_args(args)
+        self.progress = commands.progress_of(args)
+        self.registry = getattr(args, "registry", None)     # the run's; with the two (`names`)
 
     def say(self, message: str) -> None:
-        """A status line on stderr (`commands.log`), with the seconds since the command started."""
-        commands.log(f"[{time.perf_counter() - self.start:4.0f} s] {message}")
+        """A status line on stderr (`Progress.log`), with the seconds since the command started."""
+        self.progress.log(f"[{time.perf_counter() - self.start:4.0f} s] {message}")
 
     def names(self) -> tuple[str, str]:
-        """CANDIDATE and --baseline resolved (`resolve_name`), before anything is written."""
-        text = self.args.candidate
-        candidate = (parse_candidate(text).name if is_setup(text)      # VARIANT+IMPL
-                     else resolve_name(text, "CANDIDATE"))
-        baseline = choose_baseline(self.args.baseline)
+        """CANDIDATE and --baseline resolved (`resolve_name`), before anything is written; the
+        run's registry (`args.registry`) then holds both."""
+        text, registry = self.args.candidate, self.args.registry
+        if is_setup(text):                                              # VARIANT+IMPL
+            candidate = parse_candidate(text, registry).name
+        else:
+            candidate, registry = resolve_name(text, "CANDIDATE", registry)
+        baseline, self.registry = choose_baseline(self.args.baseline, registry)
         if candidate == baseline:
             raise ValueError(f"CANDIDATE and --baseline are both {candidate!r}: give two variants")
         return candidate, baseline
@@ -53,21 +57,23 @@ class CompareRun:
         """Everything measured, in the order that fails fastest: equivalence, memory, then timing
         (only for an equivalent candidate: the speed of another model answers nothing)."""
         s, t0 = self.settings, time.perf_counter()
-        eq = equivalence_rows(get_variant(candidate), get_variant(baseline), s.examples,
+        reg = self.registry
+        eq = equivalence_rows(reg.get_variant(candidate), reg.get_variant(baseline), s.examples, reg,
                               self.say)
-        memory = memory_pair(candidate, baseline, list(s.operations), self.say)
+        memory = memory_pair(candidate, baseline, list(s.operations), reg, self.say)
         budget = Budget(s.time_budget_s, s.kernel_s, None, s.max_processes, self.start + s.total_s)
         same = all(r.passed for r in eq) and not any(m.failure for m in memory)
-        timed = (time_pair(candidate, baseline, list(s.operations), budget, s.threads, self.say)
-                 if same else [])
+        timed = (time_pair(candidate, baseline, list(s.operations), budget, s.threads, self.say,
+                           reg.specs) if same else [])
         return Comparison(candidate, baseline, baseline, eq, timed, memory,
                           self.args.max_slowdown, s, round(time.perf_counter() - t0, 1))
 
     def work(self, rs: ResultSet, names: tuple[str, str]) -> tuple[str, int]:
         """Measure, then render every file before the set is swapped in; the screen's answer."""
-        setup = parse_candidate(self.args.candidate) if is_setup(self.args.candidate) else None
+        text = self.args.candidate
+        setup = parse_candidate(text, self.registry) if is_setup(text) else None
         c = (compare_setup(setup, names[1], self.settings, self.args.max_slowdown, self.start,
-                           self.say) if setup else self.compare(*names))
+                           self.say, self.registry) if setup else self.compare(*names))
         png = compare_plot(c)
         rs.write_text("compare.md", f"# dotbias compare: {c.candidate} vs {c.baseline}\n\n"
                       + render(c, full=True) + "\n\n" + HOW_TO_READ + "\n")

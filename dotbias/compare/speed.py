@@ -14,7 +14,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from dotbias.models.plugins import loaded_specs
+from dotbias.models.registry import Registry
 from dotbias.timing.groups import DEFAULT_SIZES, KERNELS, Group
 from dotbias.timing.memory import op_peak_bytes
 from dotbias.timing.rounds import Rounds
@@ -83,8 +83,10 @@ def _state(g: Group, results: list[Rounds], spent: float, budget: Budget, names)
 
 
 def time_pair(candidate: str, baseline: str, operations: list[str], budget: Budget,
-              threads: int = 1, say: Callable[[str], None] = lambda s: None) -> list[Timed]:
-    """Every operation of `operations` timed until its target or its budget (see module doc)."""
+              threads: int = 1, say: Callable[[str], None] = lambda s: None,
+              specs: tuple[str, ...] = ()) -> list[Timed]:
+    """Every operation of `operations` timed until its target or its budget (see module doc);
+    `specs`: the plug-in specs of the run's registry (`Registry.specs`), loaded by each worker."""
     groups = [Group(op, "cpu", DEFAULT_SIZES[0], "float32") for op in operations]
     names = (candidate, baseline)
     results: dict[str, list[Rounds]] = {g.label: [] for g in groups}
@@ -99,7 +101,7 @@ def time_pair(candidate: str, baseline: str, operations: list[str], budget: Budg
             break
         spec = WorkSpec(tuple(open_), names, baseline, budget_s=budget.kernel_s,
                         epoch_rounds=budget.epoch_rounds, threads=threads,
-                        plugins=tuple(loaded_specs()), process=n)
+                        plugins=specs, process=n)
         started = time.perf_counter()
         try:
             out = workers.run(spec, n, timeout_s=600)
@@ -138,16 +140,18 @@ class Memory:
         return dataclasses.asdict(self) | {"ratio": None if math.isnan(self.ratio) else self.ratio}
 
 
-def memory_pair(candidate: str, baseline: str, operations: list[str],
+def memory_pair(candidate: str, baseline: str, operations: list[str], registry: Registry,
                 say: Callable[[str], None] = lambda s: None) -> list[Memory]:
-    """Peak bytes per operation for both; a candidate that raises is a failing row."""
+    """Peak bytes per operation for both (looked up in the run's `registry`); a candidate that
+    raises is a failing row."""
     out = []
     for op in operations:
         say(f"memory: {op}")
         g = Group(op, "cpu", DEFAULT_SIZES[0], "float32")
         t0 = time.perf_counter()
         try:
-            out.append(Memory(op, op_peak_bytes(g, candidate), op_peak_bytes(g, baseline)))
+            out.append(Memory(op, op_peak_bytes(g, candidate, registry),
+                              op_peak_bytes(g, baseline, registry)))
         except Exception as e:       # noqa: BLE001  (the candidate's error is the result)
             out.append(Memory(op, None, None, f"{candidate}: {type(e).__name__}: {e}".split("\n")[0]))
         say(f"memory: {op} took {time.perf_counter() - t0:.1f} s")

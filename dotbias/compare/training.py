@@ -29,7 +29,7 @@ from dotbias.equivalence.held import LOADER_EPOCHS, hold_loader
 from dotbias.equivalence.strategies import small_cases, step_counts
 from dotbias.equivalence.trajectories import check_training
 from dotbias.models.optimizers import BOOK_LOADER, SEP, Training
-from dotbias.models.registry import get_variant
+from dotbias.models.registry import Registry
 from dotbias.timing.groups import DEFAULT_SIZES, Group
 from dotbias.timing.operations import TRAINED, setups_for
 
@@ -39,29 +39,31 @@ def is_setup(text: str) -> bool:
     return SEP in text and ":" not in text
 
 
-def parse_candidate(text: str) -> Training:
-    """CANDIDATE as a training setup whose variant exists; ValueError naming what is wrong."""
-    setup = Training.parse(text)
+def parse_candidate(text: str, registry: Registry) -> Training:
+    """CANDIDATE as a training setup whose variant exists in the run's `registry`; ValueError
+    naming what is wrong."""
+    setup = registry.setup(text)
     try:
-        get_variant(setup.variant)
+        registry.get_variant(setup.variant)
     except ValueError as e:
         raise ValueError(f"CANDIDATE {text!r}: {e}") from None
     return setup
 
 
-def setup_operations(operations: list[str], setup: Training) -> list[str]:
+def setup_operations(operations: list[str], setup: Training, registry: Registry) -> list[str]:
     """The operations of `operations` that time `setup`: those that run an optimizer, and
     epoch_fastai only for an implementation fastai's Learner runs (`timing.operations.setups_for`)."""
     ops = [op for op in operations
-           if setups_for(Group(op, "cpu", DEFAULT_SIZES[0], "float32"), [setup])]
+           if setups_for(Group(op, "cpu", DEFAULT_SIZES[0], "float32"), [setup], registry)]
     if not ops:
         raise ValueError(f"training setup {setup.name!r} is timed in {', '.join(TRAINED)}"
-                         f"{'' if setup.adam.in_fastai else ' (not epoch_fastai)'}; --operations "
+                         f"{'' if registry.get_impl(setup.impl).in_fastai else ' (not epoch_fastai)'}"
+                         "; --operations "
                          f"gave {', '.join(operations)}")
     return ops
 
 
-def training_row(setup: Training, baseline: str, n: int) -> EquivalenceRow:
+def training_row(setup: Training, baseline: str, n: int, registry: Registry) -> EquivalenceRow:
     """The one-cycle training trajectories of `setup` on `n` hypothesis cases, one row."""
     outcomes = []
 
@@ -69,7 +71,7 @@ def training_row(setup: Training, baseline: str, n: int) -> EquivalenceRow:
         case, k = example
         batches = [case.batch(step) for step in range(k)]
         steps = check_training(setup, case.params(), batches, case.y_range,
-                               baseline=get_variant(baseline))
+                               baseline=registry.get_variant(baseline), registry=registry)
         for i, checks in enumerate(steps, 1):
             renamed = [TensorCheck(f"{c.tensor} after step {i}", c.rule, c.max_err, c.allowed,
                                    c.passed, c.message) for c in checks]
@@ -80,15 +82,15 @@ def training_row(setup: Training, baseline: str, n: int) -> EquivalenceRow:
                        error)
 
 
-def setup_rows(setup: Training, baseline: str, examples: Examples,
+def setup_rows(setup: Training, baseline: str, examples: Examples, registry: Registry,
                progress: Callable[[str], None] = lambda s: None) -> list[EquivalenceRow]:
     """The variant's own rows (when it is not the baseline), then the training row."""
     rows = []
     if setup.variant != baseline:
-        rows = equivalence_rows(get_variant(setup.variant), get_variant(baseline), examples,
-                                progress)
+        rows = equivalence_rows(registry.get_variant(setup.variant), registry.get_variant(baseline),
+                                examples, registry, progress)
     progress("equivalence: one-cycle training trajectories")
-    rows.append(training_row(setup, baseline, max(1, examples.trajectories)))
+    rows.append(training_row(setup, baseline, max(1, examples.trajectories), registry))
     if setup.loader != BOOK_LOADER:
         progress("equivalence: the loader's batches against the book's")
         rows.append(loader_row(setup.loader))
@@ -104,15 +106,16 @@ def loader_row(loader: str) -> EquivalenceRow:
 
 
 def compare_setup(setup: Training, baseline: str, s: Settings, max_slowdown: float | None,
-                  clock_start: float, say: Callable[[str], None]) -> Comparison:
+                  clock_start: float, say: Callable[[str], None], registry: Registry) -> Comparison:
     """`CompareRun.compare` for a training setup: equivalence, memory, then timing in the
     operations that train (only for an equivalent setup)."""
     t0 = time.perf_counter()
-    ops = setup_operations(list(s.operations), setup)
-    eq = setup_rows(setup, baseline, s.examples, say)
-    memory = memory_pair(setup.name, baseline, ops, say)
+    ops = setup_operations(list(s.operations), setup, registry)
+    eq = setup_rows(setup, baseline, s.examples, registry, say)
+    memory = memory_pair(setup.name, baseline, ops, registry, say)
     budget = Budget(s.time_budget_s, s.kernel_s, None, s.max_processes, clock_start + s.total_s)
     same = all(r.passed for r in eq) and not any(m.failure for m in memory)
-    timed = time_pair(setup.name, baseline, ops, budget, s.threads, say) if same else []
+    timed = (time_pair(setup.name, baseline, ops, budget, s.threads, say, registry.specs)
+             if same else [])
     return Comparison(setup.name, baseline, baseline, eq, timed, memory, max_slowdown,
                       replace(s, operations=tuple(ops)), round(time.perf_counter() - t0, 1))

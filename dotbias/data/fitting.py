@@ -15,8 +15,8 @@ from torch import Tensor, nn
 
 from dotbias.data.loaders import feed
 from dotbias.data.ratings import CollabTensors
-from dotbias.io.progress import Bar, track
-from dotbias.models.optimizers import BOOK_IMPL, BOOK_LOADER, get_impl
+from dotbias.io.progress import Progress
+from dotbias.models.optimizers import BOOK, BOOK_LOADER, AdamImpl
 from dotbias.models.sparse import densify_sparse_grads, sparse_notes
 from dotbias.models.training import one_cycle, train_step
 
@@ -49,7 +49,7 @@ class TrainResult:
                 "seconds": self.seconds, "notes": self.notes}
 
 
-def _fastai_callbacks(total_steps: int, progress: bool):
+def _fastai_callbacks(total_steps: int, progress: Progress | None):
     """An epoch timer and, when `progress`, a io.progress line on stderr (fastai's own bar
     prints to stdout, so it stays off)."""
     from fastai.callback.core import Callback
@@ -59,7 +59,8 @@ def _fastai_callbacks(total_steps: int, progress: bool):
         order = -10
 
         def before_fit(self):
-            self.times, self.bar = [], Bar("fit_one_cycle steps", total_steps) if progress else None
+            bar = progress.bar("fit_one_cycle steps", total_steps) if progress else None
+            self.times, self.bar = [], bar
 
         def before_epoch(self):
             self.t0 = time.perf_counter()
@@ -81,7 +82,7 @@ def _fastai_callbacks(total_steps: int, progress: bool):
 
 
 def fit_fastai(model: nn.Module, dls, epochs: int = 5, lr: float = 5e-3, wd: float = 0.1, *,
-               seed: int | None = 0, progress: bool = False, impl: str = BOOK_IMPL,
+               seed: int | None = 0, progress: Progress | None = None, impl: AdamImpl = BOOK,
                loader: str = BOOK_LOADER) -> TrainResult:
     """The seed's run: `Learner(dls, model, loss_func=MSELossFlat()).fit_one_cycle(epochs, lr, wd=wd)`,
     with `opt_func` the implementation `impl`'s (default: fastai's own Adam), fed by `loader`'s
@@ -93,9 +94,9 @@ def fit_fastai(model: nn.Module, dls, epochs: int = 5, lr: float = 5e-3, wd: flo
     from fastai.losses import MSELossFlat
 
     timer = _fastai_callbacks(epochs * len(dls.train), progress)
-    adam = get_impl(impl)
+    adam = impl
     if not adam.in_fastai:
-        raise ValueError(f"optimizer implementation {impl!r} does not run in fastai's Learner")
+        raise ValueError(f"optimizer implementation {impl.name!r} does not run in fastai's Learner")
     learn = Learner(feed(dls, loader), model, loss_func=MSELossFlat(), cbs=[timer],
                     **({} if adam.opt_func is None else {"opt_func": adam.opt_func}))
     if seed is not None:
@@ -125,7 +126,7 @@ def _lean_epoch(model: nn.Module, opt, data: CollabTensors, order: Tensor, bs: i
 
 def fit_lean(model: nn.Module, data: CollabTensors, epochs: int = 5, lr: float = 5e-3,
              wd: float = 0.1, *, bs: int = 64, seed: int = 0, device: str | torch.device = "cpu",
-             progress: bool = False, impl: str = BOOK_IMPL) -> TrainResult:
+             progress: Progress | None = None, impl: AdamImpl = BOOK) -> TrainResult:
     """A plain-torch loop with `fit_one_cycle(epochs, lr, wd=wd)`'s arithmetic, over index tensors.
     Sparse gradients are densified before each step (`train_step`), noted in the result.
 
@@ -135,7 +136,7 @@ def fit_lean(model: nn.Module, data: CollabTensors, epochs: int = 5, lr: float =
     the valid rows. Differs: the batches (a `torch.randperm` per epoch; fastai samples with
     replacement from numpy's global RNG), so losses agree in distribution, not in value; no
     callbacks; an epoch's train loss is its plain mean, not fastai's smoothed loss. `impl`: the
-    optimizer implementation (`models.optimizers.ADAM_IMPLS`; default torch AdamW)."""
+    optimizer implementation (a run's `Registry.get_impl`; default torch AdamW, `BOOK`)."""
     device = torch.device(device)
     data, model = data.to(device), model.to(device)
     gen = torch.Generator().manual_seed(seed)
@@ -143,10 +144,10 @@ def fit_lean(model: nn.Module, data: CollabTensors, epochs: int = 5, lr: float =
     n_batches = n // bs
     if n_batches == 0:
         raise ValueError(f"bs={bs} is larger than the {n} training rows")
-    opt = get_impl(impl).make(list(model.parameters()), lr, wd)
+    opt = impl.make(list(model.parameters()), lr, wd)
     hypers = one_cycle(lr, epochs * n_batches)
     result = TrainResult(hypers=hypers, notes=sparse_notes(model))
-    for epoch in track(range(epochs), "lean epochs") if progress else range(epochs):
+    for epoch in progress.track(range(epochs), "lean epochs") if progress else range(epochs):
         t0 = time.perf_counter()
         order = torch.randperm(n, generator=gen).to(device)
         train_loss = _lean_epoch(model, opt, data, order, bs,

@@ -21,10 +21,10 @@ from dotbias.equivalence import ablated_models
 from dotbias.equivalence.contract import assert_equivalent
 from dotbias.equivalence.disagreement import Disagreement, disagreement_map, render_map
 from dotbias.io.files import write_json, write_text
-from dotbias.io.progress import track
+from dotbias.io.progress import AS_TERMINAL, Progress
 from dotbias.io.tables import markdown_table
 from dotbias.models.inputs import make_inputs
-from dotbias.models.registry import VARIANTS
+from dotbias.models.registry import BUILT_IN, Registry
 from dotbias.models.training import train_step
 from dotbias.models.variant import Variant
 
@@ -88,7 +88,7 @@ def run_model_ablation(key: str, change: str, cls: type[nn.Module], seed_name: s
         row.happens = f"{row.error_type} at {row.stage}: {row.message}"
     else:
         row.happens = f"no error: output {row.output_shape} for a batch of {BS}"
-    seed = VARIANTS[seed_name]
+    seed = BUILT_IN[seed_name]          # the book's own two models
     variant = Variant(f"ablated:{key}", cls, change, seed.output_shape)
     params = make_inputs(N_USERS, N_ITEMS, N_FACTORS, BS).params
     try:
@@ -181,7 +181,7 @@ def sorting_slip(quick: bool, dls) -> Ablation:
     models = {}
     for name in ("emb", "cp"):
         torch.manual_seed(0)
-        models[name] = VARIANTS[name].make(n_users, n_items, 50)
+        models[name] = BUILT_IN[name].make(n_users, n_items, 50)
         fit_fastai(models[name], dls, epochs=epochs, lr=5e-3, wd=0.1, seed=0)
     emb = top5_titles(ablated_models.bias_of(models["emb"]), titles)
     slip = (emb, emb)                   # the notebook sorted the Embedding model's bias twice
@@ -202,10 +202,11 @@ def sorting_slip(quick: bool, dls) -> Ablation:
                     happens, caught, "analysis", details=details)
 
 
-def run_ablations(quick: bool = False, *, baseline: Variant) -> list[Ablation]:
+def run_ablations(quick: bool = False, *, baseline: Variant, progress: Progress = AS_TERMINAL
+                  ) -> list[Ablation]:
     """Every ablation, run (the reverted models judged against `baseline`)."""
     rows = [run_model_ablation(*spec, baseline=baseline)
-            for spec in track(MODEL_ABLATIONS, "ablations: models")]
+            for spec in progress.track(MODEL_ABLATIONS, "ablations: models")]
     dls, data = _small_data(quick)
     rows = [silent_broadcast(r, quick, data) if r.key == "emb_no_keepdim_add" else r for r in rows]
     rows.append(sorting_slip(quick, dls))
@@ -224,9 +225,11 @@ class AblationResults:
     disagreement: list[Disagreement]
 
 
-def run_all(quick: bool = False, *, baseline: Variant) -> AblationResults:
-    """Every ablation (against `baseline`) and the map of disagreement."""
-    return AblationResults(run_ablations(quick, baseline=baseline), disagreement_map())
+def run_all(quick: bool = False, *, baseline: Variant, registry: Registry,
+            progress: Progress = AS_TERMINAL) -> AblationResults:
+    """Every ablation (against `baseline`) and the map of disagreement over the run's `registry`."""
+    return AblationResults(run_ablations(quick, baseline=baseline, progress=progress),
+                           disagreement_map(list(registry.variants.values()), progress=progress))
 
 
 def ablations_report(results: AblationResults) -> str:

@@ -22,10 +22,10 @@ from dotbias.equivalence.contract import (
 )
 from dotbias.equivalence.inits import check_init
 from dotbias.equivalence.reference import reference_batch, run_batch
-from dotbias.io.progress import track
+from dotbias.io.progress import AS_TERMINAL, Progress
 from dotbias.io.tables import fmt_float, markdown_table
 from dotbias.models.inputs import make_inputs
-from dotbias.models.registry import VARIANTS
+from dotbias.models.registry import Registry
 from dotbias.models.variant import Variant
 
 # (label, n_users, n_items, n_factors, batch, index pattern)
@@ -65,7 +65,7 @@ def _rows_for(label: str, inp, dtype, device: str, det: bool, variants, baseline
     rows = [first]
     if not first.close:
         return rows
-    for v in (v for v in (variants or VARIANTS.values()) if v is not baseline):
+    for v in (v for v in variants if v is not baseline):
         pair = f"{v.name} vs {baseline.name}"
         try:
             r = check_variant(v, inp.params, inp.x, inp.y, (1, 5), baseline=baseline,
@@ -90,16 +90,20 @@ def _rows_for(label: str, inp, dtype, device: str, det: bool, variants, baseline
 
 
 def run_checks(devices: list[str] | None = None, seed: int = 0, variants=None, *,
-               baseline: Variant) -> list[CheckRow]:
-    """Every registered variant (or those of `variants`) against `baseline` on every case, dtype
-    and device, with and without deterministic algorithms, on THREADS torch threads."""
+               baseline: Variant, registry: Registry | None = None,
+               progress: Progress = AS_TERMINAL) -> list[CheckRow]:
+    """Every variant of the run's `registry` (or those of `variants`, a list of Variants: give
+    one of the two) against `baseline` on every case, dtype and device, with and without
+    deterministic algorithms, on THREADS torch threads."""
+    if variants is None:
+        variants = list(registry.variants.values())
     devices = devices or ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
     was_det, was_threads = torch.are_deterministic_algorithms_enabled(), torch.get_num_threads()
     grid = list(itertools.product((False, True), CASES, DTYPES, devices))
     rows: list[CheckRow] = []
     try:
         torch.set_num_threads(THREADS)
-        for det, (label, nu, ni, nf, bs, pattern), dtype, device in track(grid, "dotbias check"):
+        for det, (label, nu, ni, nf, bs, pattern), dtype, device in progress.track(grid, "dotbias check"):
             torch.use_deterministic_algorithms(det)
             inp = make_inputs(nu, ni, nf, bs, seed=seed, kind=pattern, std=STD, y_range=(1, 5),
                               dtype=dtype, device=device)
@@ -110,18 +114,18 @@ def run_checks(devices: list[str] | None = None, seed: int = 0, variants=None, *
     return rows
 
 
-def check_inits(seed: int = 0) -> list[InitRow]:
+def check_inits(registry: Registry, seed: int = 0) -> list[InitRow]:
     """Every registered variant's fresh init at MovieLens sizes against its declaration."""
     return [InitRow(v.name, r.init.text if r.init else None, r.source, r.passed, tuple(r.failures))
-            for v in VARIANTS.values() for r in [check_init(v, 944, 1665, 50, seed=seed)]]
+            for v in registry.variants.values()
+            for r in [check_init(v, 944, 1665, 50, seed=seed, registry=registry)]]
 
 
-def summarise(rows: list[CheckRow], inits: list[InitRow] | None = None, *, baseline: str
-              ) -> CheckSummary:
+def summarise(rows: list[CheckRow], inits: list[InitRow], *, baseline: str) -> CheckSummary:
     """The verdict: 'bitwise equal' if every row is, 'equivalent within error' if every row holds
     to the contract, else 'DIFFERENT' (also when an init contradicts its declaration), with the
-    largest differences seen; `baseline`: the variant the rows were judged against."""
-    inits = check_inits() if inits is None else inits
+    largest differences seen; `inits`: `check_inits` of the run's registry; `baseline`: the
+    variant the rows were judged against."""
     held = all(r.close for r in rows) and all(i.passed for i in inits)
     verdict = verdict_word(all(r.exact for r in rows), True) if held else "DIFFERENT"
     return CheckSummary(torch.__version__, THREADS, CONTRACT, verdict, baseline,

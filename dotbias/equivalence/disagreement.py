@@ -6,14 +6,15 @@ type and message, or the output shape and values."""
 from __future__ import annotations
 
 import warnings
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 
 import torch
 
-from dotbias.io.progress import track
+from dotbias.io.progress import AS_TERMINAL, Progress
 from dotbias.io.tables import markdown_table
 from dotbias.models.inputs import make_inputs
-from dotbias.models.registry import VARIANTS
+from dotbias.models.variant import Variant
 
 N = 3           # users and items: small enough that a 3-row mask has the shape of a parameter
 N_FACTORS = 4
@@ -99,12 +100,12 @@ def inputs() -> list[tuple[str, str, torch.Tensor]]:
     ]
 
 
-def run_input(x: torch.Tensor, variants: list[str] | None = None, seed: int = 0) -> list[Outcome]:
+def run_input(x: torch.Tensor, variants: Sequence[Variant], seed: int = 0) -> list[Outcome]:
     """Run `x` through each variant at the same canonical parameters; record what happens."""
     params = make_inputs(N, N, N_FACTORS, 1, seed=seed, std=0.5).params
     out = []
-    for name in variants or list(VARIANTS):
-        model = VARIANTS[name].from_canonical(params)
+    for variant in variants:
+        name, model = variant.name, variant.from_canonical(params)
         try:
             with torch.no_grad(), warnings.catch_warnings(record=True) as caught:
                 warnings.simplefilter("always")
@@ -119,10 +120,11 @@ def run_input(x: torch.Tensor, variants: list[str] | None = None, seed: int = 0)
     return out
 
 
-def disagreement_map(variants: list[str] | None = None) -> list[Disagreement]:
-    """Every input on the map, run against every registered variant (or `variants`)."""
+def disagreement_map(variants: Sequence[Variant], progress: Progress = AS_TERMINAL
+                     ) -> list[Disagreement]:
+    """Every input on the map, run against every variant of `variants` (a run's: its registry's)."""
     return [Disagreement(key, desc, run_input(x, variants))
-            for key, desc, x in track(inputs(), "ablations: disagreement map")]
+            for key, desc, x in progress.track(inputs(), "ablations: disagreement map")]
 
 
 def render_map(rows: list[Disagreement], variants: list[str] | None = None) -> str:

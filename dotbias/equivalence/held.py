@@ -13,23 +13,25 @@ from dotbias.equivalence.contract import check_variant
 from dotbias.equivalence.contract_note import ContractNote
 from dotbias.equivalence.strategies import Case
 from dotbias.equivalence.trajectories import check_training
-from dotbias.models.optimizers import BOOK_IMPL, BOOK_LOADER, Training
-from dotbias.models.registry import get_variant
+from dotbias.models.optimizers import BOOK_IMPL, BOOK_LOADER
+from dotbias.models.registry import Registry
 
 STEPS = 8
 LOADER_RATINGS, LOADER_EPOCHS = 2_000, 2    # the synthetic ratings a loader's batches are held on
 
 
 def hold(name: str, n_users: int, n_items: int, n_factors: int, bs: int, baseline: str, *,
-         dtype: str = "float32", device: str = "cpu", seed: int = 0) -> ContractNote:
-    """`name` held to the contract against `baseline` (a registered variant's name) on a seeded
-    case of this shape (std 0.5, so outputs spread over the sigmoid)."""
-    base = get_variant(baseline)
+         registry: Registry, dtype: str = "float32", device: str = "cpu", seed: int = 0
+         ) -> ContractNote:
+    """`name` held to the contract against `baseline` (a registered variant's name), both looked
+    up in `registry` (the run's), on a seeded case of this shape (std 0.5, so outputs spread
+    over the sigmoid)."""
+    base = registry.get_variant(baseline)
     case = Case(n_users, n_items, n_factors, bs, "uniform", getattr(torch, dtype), device, seed)
-    setup = Training.parse(name)
-    if setup.impl == BOOK_IMPL:
+    setup = registry.setup(name)
+    if setup.impl == BOOK_IMPL and setup.loader == BOOK_LOADER:
         x, y = case.batch(0)
-        result = check_variant(get_variant(setup.variant), case.params(), x, y, case.y_range,
+        result = check_variant(registry.get_variant(setup.variant), case.params(), x, y, case.y_range,
                                baseline=base)
         bad = result.first_failure()
         return ContractNote(bad is None, "output and gradients, one batch", result.usage,
@@ -37,7 +39,7 @@ def hold(name: str, n_users: int, n_items: int, n_factors: int, bs: int, baselin
     if setup.loader != BOOK_LOADER and (note := hold_loader(setup.loader, seed)) is not None:
         return note
     steps = check_training(setup, case.params(), [case.batch(k) for k in range(STEPS)], case.y_range,
-                           baseline=base)
+                           baseline=base, registry=registry)
     checks = [c for step in steps for c in step]
     bad = next((c for c in checks if not c.passed), None)
     usage = max((c.max_err / c.allowed for c in checks if c.allowed > 0), default=0.0)

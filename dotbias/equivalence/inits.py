@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import torch
 
 from dotbias.models.canonical import Canonical
-from dotbias.models.registry import declared_init
+from dotbias.models.registry import Registry
 from dotbias.models.variant import Init, Variant
 
 SE = 5.0        # bounds in standard errors: a correct init fails about once in 10^6 tensors
@@ -47,11 +47,12 @@ def tensor_failures(name: str, w: torch.Tensor, init: Init) -> list[str]:
     return out
 
 
-def check_init(variant: Variant, n_users: int, n_items: int, n_factors: int, seed: int = 0
-               ) -> InitCheck:
+def check_init(variant: Variant, n_users: int, n_items: int, n_factors: int, seed: int = 0, *,
+               registry: Registry) -> InitCheck:
     """Draw a fresh model of `variant` (seeded; the global RNG is restored after) and compare
-    each canonical tensor with the declared init; nothing is checked when none is declared."""
-    init, source = declared_init(variant)
+    each canonical tensor with the declared init (`registry.declared_init`: its own, else that of
+    the registered class it subclasses); nothing is checked when none is declared."""
+    init, source = registry.declared_init(variant)
     with torch.random.fork_rng():
         torch.manual_seed(seed)
         params: Canonical = variant.to_canonical(variant.make(n_users, n_items, n_factors))

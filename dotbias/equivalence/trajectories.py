@@ -33,8 +33,8 @@ from dotbias.equivalence.contract import (
 )
 from dotbias.models.book import CP, DotProductBiasCP
 from dotbias.models.canonical import Canonical
-from dotbias.models.optimizers import BOOK_IMPL, Training
-from dotbias.models.registry import get_variant
+from dotbias.models.optimizers import BOOK, BOOK_IMPL, Training
+from dotbias.models.registry import Registry
 from dotbias.models.training import scheduled_steps, train_steps
 from dotbias.models.variant import Variant
 
@@ -174,43 +174,45 @@ def training_runs(params: Canonical, batches: Sequence[tuple[Tensor, Tensor]], y
     """(float64 reference, baseline run, nudged runs) of the book's setup (its variant `cp`
     trained by torch AdamW) over the one-cycle schedule: what every training setup is held to."""
     batches64 = [(x, y.double()) for x, y in batches]
-    reference = scheduled_steps(CP, params.to(dtype=torch.float64), batches64, BOOK_IMPL,
+    reference = scheduled_steps(CP, params.to(dtype=torch.float64), batches64, BOOK,
                                 y_range=y_range)
-    base_run = scheduled_steps(baseline, params, batches, BOOK_IMPL, y_range=y_range)
+    base_run = scheduled_steps(baseline, params, batches, BOOK, y_range=y_range)
     rounded = dataclasses.replace(CP, name="rounded", build=RoundedCP)
-    nudged = [scheduled_steps(rounded, params, batches, BOOK_IMPL, y_range=y_range,
+    nudged = [scheduled_steps(rounded, params, batches, BOOK, y_range=y_range,
                               prepare=_rounding(seed)) for seed in range(NUDGES)]
     return reference, base_run, nudged
 
 
 def check_training(setup: Training, params: Canonical, batches: Sequence[tuple[Tensor, Tensor]],
                    y_range=(0, 5.5), *, runs=None, baseline_checked: bool = False,
-                   baseline: Variant) -> list[list[TensorCheck]]:
+                   baseline: Variant, registry: Registry) -> list[list[TensorCheck]]:
     """Per step of `fit_one_cycle`'s schedule squeezed into len(batches) steps (lr 5e-3, wd 0.1),
     the canonical parameters of `setup` (its variant trained by its optimizer implementation)
     held to the contract against the book's setup trained in float64 (`training_runs`, or
-    `runs` already made). Bitwise only where the implementation is the book's."""
+    `runs` already made). Bitwise only where the implementation is the book's. `registry`: the
+    run's, where the setup's variant and implementation are looked up."""
     if not baseline_checked:
         assert_baseline_on(baseline, params, batches, y_range)
-    variant = get_variant(setup.variant)
+    variant = registry.get_variant(setup.variant)
     bs = batches[0][0].shape[0] if batches else 0
     label = f"{setup.name} vs {baseline.name} ({describe(params, bs)}), one-cycle"
     reference, base_run, nudged = runs or training_runs(params, batches, y_range, baseline=baseline)
-    run = scheduled_steps(variant, params, batches, setup.impl, y_range=y_range)
+    run = scheduled_steps(variant, params, batches, registry.get_impl(setup.impl), y_range=y_range)
     family = setup.impl == BOOK_IMPL and variant.same_family(baseline)
     return _hold(label, params, bs, family, run, base_run, reference, nudged)
 
 
 def assert_training(setups: Sequence[Training], params: Canonical,
                     batches: Sequence[tuple[Tensor, Tensor]], y_range=(0, 5.5), *,
-                    baseline: Variant) -> None:
-    """Every setup's one-cycle trajectory held to the contract against `baseline`; AssertionError
+                    baseline: Variant, registry: Registry) -> None:
+    """Every setup's one-cycle trajectory held to the contract against `baseline` (each looked
+    up in `registry`, the run's); AssertionError
     with the first failure (the earliest step, then the first tensor), naming the setup."""
     assert_baseline_on(baseline, params, batches, y_range)
     runs = training_runs(params, batches, y_range, baseline=baseline)
     for setup in setups:
         for checks in check_training(setup, params, batches, y_range, runs=runs,
-                                     baseline_checked=True, baseline=baseline):
+                                     baseline_checked=True, baseline=baseline, registry=registry):
             bad = next((c for c in checks if not c.passed), None)
             if bad is not None:
                 raise AssertionError(bad.message)

@@ -1,5 +1,6 @@
 """How a model trains, beside what it is: the implementations of the book's optimizer one training
-step can use (`ADAM_IMPLS`) and the `Training` spec naming a variant with one of them ("cp+fused").
+step can use (`BUILT_IN_IMPLS`, read-only; a run's are on its `registry.Registry`) and the
+`Training` spec naming a variant with one of them ("cp+fused").
 
 Every implementation has the arithmetic of fastai's Adam as `fit_one_cycle` uses it: decoupled
 weight decay, eps 1e-5, beta2 0.99, lr and beta1 set before every step from the one-cycle
@@ -7,18 +8,18 @@ schedule. They differ in how the update is computed (a loop over parameters, one
 fused kernel, fastai's own code, a compiled optimizer step, the whole step compiled as one
 graph), so each is held to the trajectory contract
 (`equivalence.trajectories.check_training`) before its time means anything. A user's own joins
-through `register_impl`."""
+a run's registry through `Registry.with_impls`."""
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from functools import cache, partial
+from functools import partial
+from types import MappingProxyType
 
 import torch
 from torch.optim.adamw import adamw
 
-from dotbias.models.compiled import CompiledBuild, configure
-from dotbias.models.registry import get_variant
+from dotbias.models.compiled import configure
 from dotbias.models.whole_step import WholeStep
 
 BETAS, EPS = (0.95, 0.99), 1e-5     # fastai's Adam: mom (scheduled from 0.95), sqr_mom, eps
@@ -86,10 +87,12 @@ def _wrapped(params, lr: float, wd: float, **impl) -> FastaiStepper:
 
 
 class CompiledStepper:
-    """torch's own AdamW arithmetic (`torch.optim.adamw.adamw`, the for-loop path) compiled once
-    per process and fed this stepper's state: a compiled function of tensors, not of one optimizer
-    object, so a new model is not a new graph. lr and beta1 are float64 0-dim tensors filled in
-    place (one graph for the whole schedule; float32 ones would round a float64 model's lr)."""
+    """torch's own AdamW arithmetic (`torch.optim.adamw.adamw`, the for-loop path), compiled, fed
+    this stepper's state: a compiled function of tensors, not of one optimizer object, so a new
+    model is not a new graph. The stepper holds its `torch.compile(adamw)`; dynamo caches the
+    graphs on `adamw`'s code object, so the second stepper of a run compiles nothing. lr and beta1
+    are float64 0-dim tensors filled in place (one graph for the whole schedule; float32 ones
+    would round a float64 model's lr)."""
     def __init__(self, params, lr: float, wd: float):
         self.params, self.wd = list(params), wd
         self.moments = [[torch.zeros_like(p) for p in self.params] for _ in range(2)]
@@ -97,6 +100,8 @@ class CompiledStepper:
         # (torch's float32 default rounds them for a float64 model: 2e-9 off after 3 steps)
         self.steps = [torch.zeros((), dtype=torch.float64) for _ in self.params]
         self.lr, self.beta1 = (torch.tensor(h, dtype=torch.float64) for h in (lr, BETAS[0]))
+        configure()
+        self.adamw = torch.compile(adamw)
 
     def set_hypers(self, lr: float, beta1: float) -> None:
         self.lr.fill_(lr)
@@ -110,16 +115,10 @@ class CompiledStepper:
     def step(self) -> None:
         live = [i for i, p in enumerate(self.params) if p.grad is not None]
         pick = lambda ts: [ts[i] for i in live]       # noqa: E731
-        _compiled_adamw()(pick(self.params), [self.params[i].grad for i in live],
+        self.adamw(pick(self.params), [self.params[i].grad for i in live],
                           pick(self.moments[0]), pick(self.moments[1]), [], pick(self.steps),
                           foreach=False, amsgrad=False, beta1=self.beta1, beta2=BETAS[1],
                           lr=self.lr, weight_decay=self.wd, eps=EPS, maximize=False)
-
-
-@cache         # a pure builder: compiled once per process, every stepper shares its graphs
-def _compiled_adamw():
-    configure()
-    return torch.compile(adamw)
 
 
 def torch_adamw(**impl) -> Callable[..., torch.optim.Optimizer]:
@@ -153,9 +152,9 @@ BOOK_IMPL = "torch"     # what the book's loop and `step` use: torch AdamW, torc
 # What feeds fastai's Learner (epoch_fastai only): the book's CollabDataLoaders, or the same
 # batches cut from tensors made once (`data.loaders.tensor_batches`, proven the same batches)
 BOOK_LOADER, LOADERS = "fastai", ("fastai", "tensors")
-# The optimizer registry users plug into (`register_impl`): one per process, like the variant
-# registry, so that every check, benchmark and worker process finds the same implementations.
-ADAM_IMPLS: dict[str, AdamImpl] = {impl.name: impl for impl in [
+# The built-in implementations, read-only; a run's registry (`registry.Registry.impls`) starts
+# from them, and a user's own joins it there (`Registry.with_impls`).
+BUILT_IN_IMPLS: Mapping[str, AdamImpl] = MappingProxyType({impl.name: impl for impl in [
     AdamImpl("torch", _torch, "torch AdamW, torch's default implementation (a for-loop on CPU)"),
     AdamImpl("forloop", partial(_torch, foreach=False), "torch AdamW, foreach=False",
              wrapped_opt_func(foreach=False)),
@@ -170,26 +169,21 @@ ADAM_IMPLS: dict[str, AdamImpl] = {impl.name: impl for impl in [
              compiles=True),
     AdamImpl("compiled_step", WholeStep, "the whole step (forward, backward, AdamW) in one "
              "torch.compile graph", in_fastai=False, compiles=True),
-]}
+]})
+BOOK = BUILT_IN_IMPLS[BOOK_IMPL]
 
 
-def register_impl(impl: AdamImpl, *, replace: bool = False) -> AdamImpl:
-    if impl.name in ADAM_IMPLS and not replace:
-        raise ValueError(f"optimizer implementation {impl.name!r} is already registered")
-    ADAM_IMPLS[impl.name] = impl
-    return impl
-
-
-def get_impl(name: str) -> AdamImpl:
-    if name not in ADAM_IMPLS:
+def get_impl(name: str, impls: Mapping[str, AdamImpl]) -> AdamImpl:
+    """The implementation `name` of `impls` (a run's: `Registry.impls`); ValueError naming it."""
+    if name not in impls:
         raise ValueError(f"unknown optimizer implementation {name!r}; expected one of "
-                         f"{', '.join(ADAM_IMPLS)}")
-    return ADAM_IMPLS[name]
+                         f"{', '.join(impls)}")
+    return impls[name]
 
 
 @dataclass(frozen=True)
 class Training:
-    """A training setup: a variant (by name: any `get_variant` finds, compiled twins included)
+    """A training setup: a variant (by name: any `Registry.get_variant` finds, compiled twins)
     trained with one optimizer implementation and, in fastai's Learner, fed by one loader
     (`LOADERS`: the book's `CollabDataLoaders`, or the same batches cut from tensors,
     `data.loaders.tensor_batches`). Named "<variant>+<impl>[+<loader>]"; a bare variant name is
@@ -205,39 +199,25 @@ class Training:
         return SEP.join(parts)
 
     @classmethod
-    def parse(cls, spec: str) -> Training:
+    def parse(cls, spec: str, impls: Mapping[str, AdamImpl]) -> Training:
         """"cp+fused" -> Training("cp", "fused"); "cp+fused+tensors" adds the loader; "cp" -> the
-        book's setup. ValueError naming a bad spec (the variant is looked up where it runs)."""
+        book's setup. ValueError naming a bad spec, an implementation not in `impls` (a run's:
+        `Registry.impls`) or an unknown loader; the variant itself is looked up where it runs."""
         variant, *rest = spec.strip().split(SEP)
         impl = rest[0] if rest else BOOK_IMPL
         loader = rest[1] if len(rest) > 1 else BOOK_LOADER
         if not variant or len(rest) > 2 or not impl or not loader:
             raise ValueError(f"training setup {spec!r}: expected VARIANT, VARIANT{SEP}IMPL or "
-                             f"VARIANT{SEP}IMPL{SEP}LOADER, IMPL one of {', '.join(ADAM_IMPLS)}, "
+                             f"VARIANT{SEP}IMPL{SEP}LOADER, IMPL one of {', '.join(impls)}, "
                              f"LOADER one of {', '.join(LOADERS)}")
-        get_impl(impl)
+        get_impl(impl, impls)
         if loader not in LOADERS:
             raise ValueError(f"training setup {spec!r}: unknown loader {loader!r}; expected one of "
                              f"{', '.join(LOADERS)}")
         return cls(variant, impl, loader)
 
-    @property
-    def adam(self) -> AdamImpl:
-        return get_impl(self.impl)
 
-
-def parse_setups(text: str | Sequence[str]) -> list[Training]:
-    """Comma-separated (or listed) setup specs, parsed; an empty text gives []."""
+def parse_setups(text: str | Sequence[str], impls: Mapping[str, AdamImpl]) -> list[Training]:
+    """Comma-separated (or listed) setup specs, parsed against `impls`; an empty text gives []."""
     items = text.split(",") if isinstance(text, str) else list(text)
-    return [Training.parse(s) for s in items if s.strip()]
-
-
-def unregister_impl(name: str) -> None:
-    ADAM_IMPLS.pop(name, None)
-
-
-def compiles(name: str) -> bool:
-    """Whether the first call of `name` (a variant or a VARIANT+IMPL training setup) compiles: a
-    compiled twin (`Variant.compiled`), or a setup whose optimizer implementation compiles."""
-    setup = Training.parse(name)
-    return isinstance(get_variant(setup.variant).build, CompiledBuild) or setup.adam.compiles
+    return [Training.parse(s, impls) for s in items if s.strip()]

@@ -5,6 +5,9 @@
 zero-argument callable returning either. A bad spec is one ValueError line naming it.
 `--compile` (or DOTBIAS_COMPILE=1) also registers the compiled twin (`Variant.compiled`) of every
 plugged-in variant and of the baseline's book model `cp`.
+`load_variants` returns the run's registry (`registry.Registry`: the built-ins plus what it
+found, and the specs it loaded); the run keeps it (its argparse namespace, pytest's
+`config.stash`) and a worker process builds its own from the same specs. Nothing is kept here.
 torch and the models are imported only when a spec is loaded, so `dotbias --help` stays quick."""
 from __future__ import annotations
 
@@ -13,20 +16,20 @@ import os
 from collections.abc import Iterable
 from functools import partial
 from importlib import metadata
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from dotbias.models.registry import Registry
 
 ENV = "DOTBIAS_VARIANTS"
 COMPILE_ENV = "DOTBIAS_COMPILE"
 COMPILE_ALWAYS = ("cp",)     # built-ins whose compiled twin --compile registers too
 GROUP = "dotbias.variants"
 PROBE = (3, 4, 2)           # n_users, n_items, n_factors of the model a spec is validated on
-# spec -> the names it registered: part of the process-wide registry (`registry.VARIANTS`), which
-# worker processes rebuild from `loaded_specs()` (docs/architecture.md, "What stays per process").
-_loaded: dict[str, list[str]] = {}
 
 
 def resolve(spec: str) -> list:
     """The variants `spec` ("pkg.module:attr") names, validated; ValueError naming the problem."""
-    from dotbias.models import registry  # noqa: F401  (built-ins register before the user's module)
     module_name, sep, attr = spec.strip().partition(":")
     if not sep or not module_name or not attr:
         raise ValueError(f"variant spec {spec!r}: expected pkg.module:attr")
@@ -90,21 +93,18 @@ def validate(variant, spec: str) -> None:
                          f"{[list(t.shape) for t in back]} for sizes {list(PROBE)})")
 
 
-def _register(spec: str) -> list[str]:
-    """Register the variants of `spec` once; a name taken by another variant is an error."""
-    from dotbias.models.registry import VARIANTS, register
-    if spec in _loaded:
-        return _loaded[spec]
-    names = []
-    for v in resolve(spec):
-        if VARIANTS.get(v.name) is not v:
-            if v.name in VARIANTS:
-                raise ValueError(f"variant spec {spec!r}: a variant named {v.name!r} is already "
-                                 "registered")
-            register(v)
-        names.append(v.name)
-    _loaded[spec] = names
-    return names
+def _register(spec: str, registry: Registry) -> Registry:
+    """`registry` with the variants of `spec` registered once (a spec loaded before adds nothing);
+    a name taken by another variant is an error."""
+    if spec in registry.loaded:
+        return registry
+    variants = resolve(spec)
+    for v in variants:
+        if v.name in registry.variants and registry.variants[v.name] is not v:
+            raise ValueError(f"variant spec {spec!r}: a variant named {v.name!r} is already "
+                             "registered")
+    new = [v for v in variants if registry.variants.get(v.name) is not v]
+    return registry.with_variants(*new).with_loaded(spec, [v.name for v in variants])
 
 
 def specs_from_env() -> list[str]:
@@ -118,25 +118,25 @@ def compile_requested(flag: bool = False, env: bool = True) -> bool:
 
 
 def load_variants(specs: Iterable[str] = (), *, env: bool = True, entry_points: bool = True,
-                  compile: bool = False) -> list[str]:
-    """Register every variant found: installed entry points, then DOTBIAS_VARIANTS, then
-    `specs` (from --variant); with `compile` (this run's --compile) or DOTBIAS_COMPILE also their
-    compiled twins and cp's. Returns their names; loading twice registers nothing twice."""
+                  compile: bool = False, registry: Registry | None = None) -> Registry:
+    """The run's registry: `registry` (default: the built-ins, `registry.Registry()`) with every
+    variant found registered: installed entry points, then DOTBIAS_VARIANTS, then `specs` (from
+    --variant); with `compile` (this run's --compile) or DOTBIAS_COMPILE also their compiled
+    twins and cp's. A spec the registry loaded before registers nothing twice."""
+    from dotbias.models.registry import Registry
     found = [ep.value for ep in metadata.entry_points(group=GROUP)] if entry_points else []
     found += specs_from_env() if env else []
     found += list(specs)
-    names = [name for spec in found for name in _register(spec)]
+    out = Registry() if registry is None else registry
+    for spec in found:
+        out = _register(spec, out)
     if compile_requested(compile, env):
-        from dotbias.models.registry import VARIANTS, get_variant, register
-        twins = [get_variant(n + "_compiled") for n in (*COMPILE_ALWAYS, *names)
+        names = [n for spec in found for n in out.loaded[spec]]
+        twins = [out.get_variant(n + "_compiled") for n in (*COMPILE_ALWAYS, *names)
                  if not n.endswith("_compiled")]
-        names += [(v if VARIANTS.get(v.name) is v else register(v)).name for v in twins]
-    return names
-
-
-def loaded_specs() -> list[str]:
-    """Every spec loaded in this process, in order: what a fresh worker process loads again."""
-    return list(_loaded)
+        new = {v.name: v for v in twins if out.variants.get(v.name) is not v}
+        out = out.with_variants(*new.values())
+    return out
 
 
 VARIANT_HELP = ("register a variant from outside dotbias: pkg.module:attr, where attr is a "

@@ -10,7 +10,7 @@ import torch
 from torch import Tensor, nn
 
 from dotbias.models.canonical import Canonical, squeeze
-from dotbias.models.optimizers import BOOK_IMPL, get_impl, lean_optimizer  # noqa: F401 (re-exported)
+from dotbias.models.optimizers import BOOK, AdamImpl, lean_optimizer  # noqa: F401 (re-exported)
 from dotbias.models.sparse import densify_sparse_grads
 
 # The optimizers the trajectory properties use; each takes the model's parameters.
@@ -62,7 +62,7 @@ def train_steps(variant, params: Canonical, batches: Sequence[tuple[Tensor, Tens
 
 
 def scheduled_steps(variant, params: Canonical, batches: Sequence[tuple[Tensor, Tensor]],
-                    impl: str = BOOK_IMPL, lr: float = 5e-3, wd: float = 0.1, y_range=(0, 5.5),
+                    impl: AdamImpl = BOOK, lr: float = 5e-3, wd: float = 0.1, y_range=(0, 5.5),
                     prepare: Callable[[nn.Module], object] | None = None) -> list[Canonical]:
     """`train_steps` with the optimizer implementation `impl` over the whole one-cycle schedule
     of `fit_one_cycle(lr_max=lr, wd=wd)` squeezed into `len(batches)` steps (lr and beta1 set
@@ -70,7 +70,7 @@ def scheduled_steps(variant, params: Canonical, batches: Sequence[tuple[Tensor, 
     model = variant.from_canonical(params, y_range=y_range)
     if prepare is not None:
         prepare(model)
-    opt = get_impl(impl).make(list(model.parameters()), lr, wd)
+    opt = impl.make(list(model.parameters()), lr, wd)
     after = []
     for (x, y), (step_lr, beta1) in zip(batches, one_cycle(lr, len(batches))):
         opt.set_hypers(step_lr, beta1)

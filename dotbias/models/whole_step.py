@@ -6,12 +6,12 @@ Why: at the book's sizes a step is bound by dispatching ~60 small ops, not by by
 turns them into a handful of inductor kernels. Not a reformulation: every parameter is updated as
 torch AdamW updates it (untouched rows decay, their moments too), so the trajectory contract
 (`equivalence.trajectories.check_training`) holds it to the book's setup like any implementation.
-One compiled function serves every model: its graphs are cached per model class, dtype and
-(after the first change) symbolic sizes, as for compiled variants (`models.compiled`)."""
+Every stepper's compiled function shares one cache of graphs (dynamo's, on `_whole`'s code
+object): graphs per model class, dtype and (after the first change) symbolic sizes, as for
+compiled variants (`models.compiled`)."""
 from __future__ import annotations
 
 from collections.abc import Callable
-from functools import cache
 
 import torch
 from torch import Tensor, nn
@@ -39,16 +39,12 @@ def _whole(model: nn.Module, params: dict[str, Tensor], moments: tuple[list, lis
     return loss
 
 
-@cache         # a pure builder: compiled once per process, every stepper shares its graphs
-def compiled_whole() -> Callable[..., Tensor]:
-    configure()
-    return torch.compile(_whole)
-
-
 class WholeStep:
     """A stepper that runs the whole step itself (`train_step` hands it the model and batch):
     `models.training.train_step` calls `train(model, x, y, loss_fn)` instead of zero_grad,
-    backward and step. Moments are made for `params` in the model's parameter order."""
+    backward and step. Moments are made for `params` in the model's parameter order. The stepper
+    holds its `torch.compile(_whole)`: dynamo caches the graphs on `_whole`'s code object, so the
+    second stepper of a run compiles nothing new."""
     whole_step = True
 
     def __init__(self, params, lr: float, wd: float):
@@ -57,6 +53,8 @@ class WholeStep:
         self.hypers = tuple(torch.tensor(h, dtype=torch.float64) for h in (lr, 0.95, 0.0))
         self.model: nn.Module | None = None
         self.inputs: dict[str, Tensor] = {}
+        configure()
+        self.whole = torch.compile(_whole)
 
     def set_hypers(self, lr: float, beta1: float) -> None:
         self.hypers[0].fill_(lr)
@@ -67,8 +65,7 @@ class WholeStep:
             self._bind(model)
         self.hypers[2].add_(1)
         with torch.no_grad():
-            return compiled_whole()(model, self.inputs, self.moments, x, y, self.hypers, self.wd,
-                                    loss_fn)
+            return self.whole(model, self.inputs, self.moments, x, y, self.hypers, self.wd, loss_fn)
 
     def _bind(self, model: nn.Module) -> None:
         """The graph's parameter inputs, made once per model (checked to be the parameters this

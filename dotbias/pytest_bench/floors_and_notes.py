@@ -8,14 +8,15 @@ import math
 
 from dotbias.equivalence.contract_note import ContractNote
 from dotbias.equivalence.held import hold
+from dotbias.models.registry import Registry
 from dotbias.timing.floors import copy_bandwidth, floor, op_seconds
 from dotbias.timing.groups import Floor, Group
 from dotbias.timing.operations import make_op
 
 
 class FloorsAndNotes:
-    def __init__(self, baseline: str):
-        self.baseline = baseline
+    def __init__(self, baseline: str, registry: Registry):
+        self.baseline, self.registry = baseline, registry
         self.prices: dict[str, tuple[float, float]] = {}        # device -> (s per tiny op, bytes/s)
         self.notes: dict[tuple, ContractNote] = {}              # (name, size, dtype, device) -> note
 
@@ -23,7 +24,7 @@ class FloorsAndNotes:
         """The variant's two floors in this group."""
         if group.device not in self.prices:
             self.prices[group.device] = (op_seconds(group.device), copy_bandwidth(group.device))
-        return floor(make_op(group, variant), *self.prices[group.device])
+        return floor(make_op(group, variant, self.registry), *self.prices[group.device])
 
     def contract(self, group: Group, name: str) -> ContractNote:
         """`name` held to the contract against the baseline at this group's shape, once per shape."""
@@ -32,7 +33,7 @@ class FloorsAndNotes:
             z = group.size
             try:
                 self.notes[key] = hold(name, z.n_users, z.n_items, z.n_factors, z.bs, self.baseline,
-                                       dtype=group.dtype, device=group.device)
+                                       registry=self.registry, dtype=group.dtype, device=group.device)
             except AssertionError as e:     # the baseline outside its bound, or a crash
                 self.notes[key] = ContractNote(False, "the contract", math.inf, str(e))
         return self.notes[key]

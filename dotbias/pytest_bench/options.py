@@ -7,12 +7,16 @@ import pytest
 
 from dotbias.io.tables import parse_percent
 from dotbias.models.optimizers import parse_setups
-from dotbias.models.registry import get_variant
+from dotbias.models.registry import Registry
 from dotbias.timing.adaptive import Plan
 
 # The baseline this pytest run chose (`equivalence.baseline.choose_baseline`), on `config.stash`:
 # set by `pytest_configure` here and in tests/conftest.py, read by what judges or times.
 BASELINE = pytest.StashKey[str]()
+# This pytest run's registry (`models.registry.Registry`: the built-ins, the variants and specs
+# plugged in, the baseline if only found by name), on `config.stash` beside BASELINE: built by
+# `pytest_configure` here and in tests/conftest.py, read by collection, fixtures and the session.
+REGISTRY = pytest.StashKey[Registry]()
 
 
 def plan(opt) -> Plan:
@@ -27,11 +31,12 @@ def plan(opt) -> Plan:
     return Plan(**targets, max_s=opt.max_time, max_processes=opt.max_processes)
 
 
-def _setups(config) -> list:
-    """--training's setups, parsed, each variant looked up (ValueError naming a bad one)."""
-    setups = parse_setups(config.getoption("training"))
+def _setups(config, registry: Registry) -> list:
+    """--training's setups, parsed against the run's `registry`, each variant looked up
+    (ValueError naming a bad one)."""
+    setups = parse_setups(config.getoption("training"), registry.impls)
     for s in setups:
-        get_variant(s.variant)
+        registry.get_variant(s.variant)
     return setups
 
 

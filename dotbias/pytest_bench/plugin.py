@@ -16,10 +16,15 @@ from dotbias.equivalence import baseline
 from dotbias.io.files import LOCAL
 from dotbias.io.tables import PERCENT_RULE
 from dotbias.models import plugins
-from dotbias.models.optimizers import compiles
-from dotbias.models.registry import VARIANTS
 from dotbias.pytest_bench import adapter
-from dotbias.pytest_bench.options import BASELINE, _setups, fail_slower, instructions_threshold, plan  # noqa: F401
+from dotbias.pytest_bench.options import (  # noqa: F401
+    BASELINE,
+    REGISTRY,
+    _setups,
+    fail_slower,
+    instructions_threshold,
+    plan,
+)
 from dotbias.pytest_bench.session import Session, group_of
 from dotbias.report.summary import FORMAT
 from dotbias.timing.adaptive import BUDGET_S
@@ -55,8 +60,8 @@ def pytest_addoption(parser):
     add("--epoch-rounds", type=int, default=None, help="paired rounds per epoch group per process "
         "(default by operation: epoch_lean 8, epoch_fastai 3; see timing.groups.EPOCH_ROUNDS)")
     add("--training", default="", metavar="SETUPS", help="comma-separated training setups "
-        "VARIANT+IMPL (e.g. cp+fused; IMPL one of dotbias.models.optimizers.ADAM_IMPLS), timed beside "
-        "the variants in step, epoch_lean and epoch_fastai")
+        "VARIANT+IMPL (e.g. cp+fused; IMPL one of dotbias.models.optimizers.BUILT_IN_IMPLS), timed "
+        "beside the variants in step, epoch_lean and epoch_fastai")
     add("--aa", action="store_true", help="also time a copy of the baseline against itself (A/A check)")
     add("--instructions", action="store_true", help="also count instructions per call under "
         "valgrind's callgrind for every CPU kernel group (minutes)")
@@ -100,9 +105,10 @@ def _defaults(config) -> None:
 def pytest_configure(config):
     """Runs before pytest-benchmark's own (trylast) configure reads these options."""
     try:                                       # and DOTBIAS_VARIANTS, entry points; one line
-        plugins.load_variants(config.getoption("variant"), compile=config.getoption("compile"))
-        chosen = config.stash[BASELINE] = baseline.choose_baseline(config.getoption("baseline"))
-        setups = _setups(config)
+        registry = plugins.load_variants(config.getoption("variant"), compile=config.getoption("compile"))
+        chosen, registry = baseline.choose_baseline(config.getoption("baseline"), registry)
+        config.stash[BASELINE], config.stash[REGISTRY] = chosen, registry
+        setups = _setups(config, registry)
     except ValueError as e:
         raise pytest.UsageError(str(e)) from None
     opt = config.option
@@ -117,7 +123,7 @@ def pytest_configure(config):
     if opt.threads < 1:
         raise pytest.UsageError(f"--threads must be at least 1, got {opt.threads}")
     torch.set_num_threads(opt.threads)
-    dotbias = config.stash[SESSION] = Session(config, chosen, fail_slower(opt),
+    dotbias = config.stash[SESSION] = Session(config, chosen, registry, fail_slower(opt),
                                               instructions_threshold(opt), plan(opt))
     dotbias.setups = setups
     if not quiet_run:
@@ -154,8 +160,9 @@ def pytest_generate_tests(metafunc):
         metafunc.parametrize("dtype", ["float32"] if epoch else dtypes)
     if "variant" in metafunc.fixturenames:
         operation = metafunc.function.__name__.removeprefix("test_")
-        trained = setups_for(Group(operation, "", DEFAULT_SIZES[0], ""), _setups(cfg))
-        metafunc.parametrize("variant", list(VARIANTS) + list(trained))
+        registry = cfg.stash[REGISTRY]
+        trained = setups_for(Group(operation, "", DEFAULT_SIZES[0], ""), _setups(cfg, registry), registry)
+        metafunc.parametrize("variant", list(registry.variants) + list(trained))
 
 
 def pytest_collection_modifyitems(config, items):
@@ -192,11 +199,11 @@ def time_op(benchmark, request):
         dotbias = request.config.stash[SESSION]      # this run's dotbias state (request.session: pytest's)
         benchmark.group = group.label
         benchmark.extra_info.update(format=FORMAT, group=group.as_dict(), variant=variant,
-                                    baseline=dotbias.base, compiled=compiles(variant),
+                                    baseline=dotbias.base, compiled=dotbias.registry.compiles(variant),
                                     threads=torch.get_num_threads(), torch=torch.__version__,
                                     sweep_axes=SWEEP_AXES.get(group.size.name, []))
         if not benchmark.enabled:
-            benchmark(make_op(group, variant))
+            benchmark(make_op(group, variant, dotbias.registry))
             return
         benchmark.extra_info.update(dotbias.measure(request.session, group, variant))
         timing = benchmark.extra_info["timing"]

@@ -10,9 +10,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from dotbias.models.optimizers import compiles
-from dotbias.models.plugins import loaded_specs
-from dotbias.models.registry import VARIANTS
+from dotbias.models.registry import Registry
 from dotbias.pytest_bench import adapter
 from dotbias.pytest_bench.floors_and_notes import FloorsAndNotes
 from dotbias.pytest_bench.measured import benchmark_record
@@ -35,17 +33,18 @@ STOPPED = {"target": "stopped at its target",
 
 
 class Session:
-    def __init__(self, config, base: str, fail_slower: float | None = None,
+    def __init__(self, config, base: str, registry: Registry, fail_slower: float | None = None,
                  instructions_threshold: float = ins.THRESHOLD, plan: Plan | None = None):
         self.config = config
         self.base = base                    # the chosen baseline: timed, copied (--aa), recorded
+        self.registry = registry            # the run's variants, implementations, specs
         self.fail_slower = fail_slower      # the time gate: allowed slowdown of a ratio, or None
         self.instructions_threshold = instructions_threshold     # the instruction-count gate
         self.notes: list[str] = []          # printed after collection
         self.lines: list[str] = []          # printed at the end ("dotbias verdict")
         self.plan = plan or Plan()          # when the adaptive timing stops
         self.rounds: dict[str, GroupTiming] | None = None
-        self.beside = FloorsAndNotes(base)  # floors and contract notes, each made once
+        self.beside = FloorsAndNotes(base, registry)    # floors and contract notes, each made once
         self.counts: dict[str, dict[str, ins.Counts]] = {}
         self.measured: dict[tuple[str, str], Benchmark] = {}   # the report's record of each item
         self.compared: Path | None = None
@@ -90,8 +89,9 @@ class Session:
             if (g := group_of(it)) is not None:
                 selected.setdefault(g, []).append(it.callspec.params["variant"])
         groups = tuple(selected)
-        spec = WorkSpec(groups, tuple(VARIANTS), self.base, self.opt("aa"), self.opt("interleave_s"),
-                        self.opt("epoch_rounds"), self.opt("threads"), plugins=tuple(loaded_specs()),
+        spec = WorkSpec(groups, tuple(self.registry.variants), self.base, self.opt("aa"),
+                        self.opt("interleave_s"), self.opt("epoch_rounds"), self.opt("threads"),
+                        plugins=self.registry.specs,
                         setups=tuple(s.name for s in self.setups),
                         selected=tuple((g.label, tuple(names)) for g, names in selected.items()))
         plan = self.plan
@@ -115,7 +115,7 @@ class Session:
                            "first_call_s": [r.first_call_s[variant] for r in timed.rounds],
                            "compiles_in_rounds": [r.compiles_in_rounds[variant] for r in timed.rounds],
                            "stopped": timed.stopped, "target": timed.target}}
-        if notes := op_notes(group, variant):
+        if notes := op_notes(group, variant, self.registry):
             info["notes"] = notes
         contract = self.beside.contract(group, variant) if variant != self.base else None
         if contract is not None:
@@ -125,9 +125,9 @@ class Session:
             info["aa"] = {"seconds": aa}
         peak = floor_ = counts = None
         if group.operation in KERNELS:      # an epoch's peak is its step's; profiling a whole epoch
-            peak = op_peak_bytes(group, variant)                                       # costs seconds
+            peak = op_peak_bytes(group, variant, self.registry)                        # costs seconds
             info["memory"] = {"peak_bytes": peak}
-            if not compiles(variant):       # compiled kernels are not aten ops: no floor to count
+            if not self.registry.compiles(variant):     # compiled kernels are not aten ops: no floor to count
                 floor_ = self.beside.floor(group, variant)
                 info["floor"] = floor_.as_dict()
             if self.opt("instructions") and group.device == "cpu":
@@ -135,8 +135,8 @@ class Session:
                 if counts is not None:
                     info["instructions"] = counts.as_dict()
         self.measured[(group.label, variant)] = benchmark_record(
-            group, variant, self.base, timed, aa=aa, notes=notes or (), peak_bytes=peak,
-            floor=floor_, instructions=counts, contract=contract)
+            group, variant, self.base, timed, compiled=self.registry.compiles(variant), aa=aa,
+            notes=notes or (), peak_bytes=peak, floor=floor_, instructions=counts, contract=contract)
         return info
 
     def _instructions(self, pysession, group: Group) -> dict:
@@ -155,15 +155,15 @@ class Session:
         groups = [g for g in dict.fromkeys(group_of(it) for it in pysession.items)
                   if g and g.device == "cpu" and g.operation in KERNELS and g.label not in self.counts]
         calls, threads = self.opt("instructions_calls"), self.opt("threads")
-        eager = [v for v in VARIANTS if not compiles(v)]
-        if len(eager) < len(VARIANTS):      # dynamo and inductor under valgrind: tens of minutes
+        eager = [v for v in self.registry.variants if not self.registry.compiles(v)]
+        if len(eager) < len(self.registry.variants):    # dynamo, inductor under valgrind: tens of minutes
             self.notes.append("instruction counts leave out compiled variants (their compilation "
                               "under callgrind would take tens of minutes)")
         jobs = [(g, v) for g in groups for v in eager]
         self._say(f"\ncounting instructions: {len(groups)} groups x {len(eager)} variants, "
                   f"3 repeats each, in one callgrind process ...")
         try:
-            raw = ins.collect_all(jobs, calls, 3, threads, plugins=loaded_specs())
+            raw = ins.collect_all(jobs, calls, 3, threads, plugins=self.registry.specs)
         except (OSError, RuntimeError) as e:    # valgrind failed: say so in one line, go on
             line = f"instruction counts failed, skipped: {str(e).strip().splitlines()[-1][:200]}"
             self.notes.append(line)

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 import torch
 
-from dotbias.models.registry import VARIANTS
+from dotbias.models.registry import Registry
 from dotbias.models.variant import check_sizes
 
 TOP_KS = (5, 20, 100)
@@ -27,14 +27,16 @@ class Config:
     allow_out_of_range: bool = False
     threads: int | None = None     # recorded; set by the caller (torch.set_num_threads)
 
-    def validate(self) -> None:
-        """Options the parser cannot check alone: sizes, registered variants, an available device."""
+    def validate(self, registry: Registry) -> None:
+        """Options the parser cannot check alone: sizes, variants registered in the run's
+        `registry`, an available device."""
         check_sizes(epochs=self.epochs, factors=self.factors, bs=self.bs)
         if len(self.variants) < 2 or len(set(self.variants)) != len(self.variants):
             raise ValueError(f"--variants: give two or more distinct variants, got {self.variants}")
         for name in self.variants:
-            if name not in VARIANTS:
-                raise ValueError(f"--variants: unknown variant {name!r}; registered: {', '.join(VARIANTS)}")
+            if name not in registry.variants:
+                raise ValueError(f"--variants: unknown variant {name!r}; registered: "
+                                 f"{', '.join(registry.variants)}")
         if not (self.device == "cpu" or self.device.startswith("cuda")):
             raise ValueError(f"--device: expected cpu, cuda or cuda:N, got {self.device!r}")
         if self.device.startswith("cuda") and not torch.cuda.is_available():

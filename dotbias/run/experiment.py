@@ -17,7 +17,8 @@ from dotbias.data.fitting import TrainResult, fit_fastai
 from dotbias.data.movielens import read_movielens
 from dotbias.data.ratings import Synthetic, collab_dls, synthetic_ratings, top_overlap, top_titles
 from dotbias.equivalence.contract import compare_pair
-from dotbias.models.registry import VARIANTS, get_variant
+from dotbias.io.progress import AS_TERMINAL, Progress
+from dotbias.models.registry import Registry
 from dotbias.report.plots import run_plot
 from dotbias.run.config import MIN_RATINGS, TOP_KS, Config
 from dotbias.run.markdown import render_markdown
@@ -32,9 +33,10 @@ class Prepared:
     source: str
 
 
-def prepare(cfg: Config, log=print) -> Prepared:
-    """Validate the options, read and check the data, estimate memory: all before any model."""
-    cfg.validate()
+def prepare(cfg: Config, registry: Registry, log=print) -> Prepared:
+    """Validate the options (the variants against the run's `registry`), read and check the data,
+    estimate memory: all before any model."""
+    cfg.validate(registry)
     if cfg.data is not None:
         ratings = read_movielens(cfg.data, allow_out_of_range=cfg.allow_out_of_range)
         syn, source, where = None, f"MovieLens 100k ({cfg.data})", f"{cfg.data}/u.data"
@@ -75,9 +77,10 @@ def environment() -> dict:
             "machine": platform.machine(), "time": time.strftime("%Y-%m-%d %H:%M:%S")}
 
 
-def train_variants(cfg: Config, dls, log=print) -> tuple[dict, dict, dict]:
+def train_variants(cfg: Config, dls, registry: Registry, log=print, progress: Progress = AS_TERMINAL
+                   ) -> tuple[dict, dict, dict]:
     """Each variant from its own seeded init, trained the seed's way on the same batches:
-    (training results, item biases by title, models)."""
+    (training results, item biases by title, models). `progress`: whether fit bars show."""
     titles = list(dls.classes["title"])
     n_users, n_items = len(dls.classes["user"]), len(titles)
     training, biases, models = {}, {}, {}
@@ -85,10 +88,12 @@ def train_variants(cfg: Config, dls, log=print) -> tuple[dict, dict, dict]:
         log(f"training {name} ({i}/{len(cfg.variants)}): {cfg.epochs} epoch{'s' * (cfg.epochs != 1)}, "
             f"{cfg.factors} factors")
         torch.manual_seed(cfg.seed)
-        model = get_variant(name).make(n_users, n_items, cfg.factors, device=cfg.device)
-        training[name] = fit_fastai(model, dls, cfg.epochs, cfg.lr, cfg.wd, seed=cfg.seed, progress=True)
+        variant = registry.get_variant(name)
+        model = variant.make(n_users, n_items, cfg.factors, device=cfg.device)
+        training[name] = fit_fastai(model, dls, cfg.epochs, cfg.lr, cfg.wd, seed=cfg.seed,
+                                    progress=progress)
         models[name] = model
-        bias = get_variant(name).to_canonical(model).item_bias.float().cpu().numpy()
+        bias = variant.to_canonical(model).item_bias.float().cpu().numpy()
         biases[name] = pd.Series(bias[1:], index=titles[1:])    # index 0 is fastai's #na#
     return training, biases, models
 
@@ -110,29 +115,32 @@ def compare_biases(biases: dict[str, pd.Series], p: Prepared) -> tuple[dict, dic
     return overlap, spearman
 
 
-def run_prepared(p: Prepared, log=print) -> ExperimentResult:
-    """Train every variant the seed's way from its own seeded init on the same batches, compare."""
+def run_prepared(p: Prepared, registry: Registry, log=print, progress: Progress = AS_TERMINAL
+                 ) -> ExperimentResult:
+    """Train every variant the seed's way from its own seeded init on the same batches, compare
+    (each looked up in the run's `registry`)."""
     cfg = p.config
     dls = collab_dls(p.ratings, bs=cfg.bs, seed=cfg.seed, device=cfg.device)
     dataset = {"source": p.source, "ratings": len(p.ratings), "users": len(dls.classes["user"]),
                "titles": len(dls.classes["title"]), "train_rows": len(dls.train_ds),
                "valid_rows": len(dls.valid_ds)}
-    training, biases, models = train_variants(cfg, dls, log)
+    training, biases, models = train_variants(cfg, dls, registry, log, progress)
     overlap, spearman = compare_biases(biases, p)
     top = {name: top_titles(b, 5) for name, b in biases.items()}
-    equivalence = equivalence_at_identical_weights(models[cfg.variants[0]], cfg.variants, dls, cfg)
+    variants = [registry.get_variant(n) for n in cfg.variants]
+    equivalence = equivalence_at_identical_weights(models[cfg.variants[0]], variants, dls, cfg)
     return ExperimentResult(cfg, dataset, training, top, overlap, spearman, equivalence,
                             environment(), biases, models)
 
 
-def equivalence_at_identical_weights(trained, names, dls, cfg: Config) -> dict:
+def equivalence_at_identical_weights(trained, variants, dls, cfg: Config) -> dict:
     """Load the first variant's trained weights into every variant; compare on one valid batch."""
-    params = get_variant(names[0]).to_canonical(trained)
+    params = variants[0].to_canonical(trained)
     x, y = next(iter(dls.valid))
     x, y = x[:cfg.bs].to(cfg.device), y[:cfg.bs].reshape(-1).float().to(cfg.device)
-    out = {"batch": list(x.shape), "weights_from": names[0], "pairs": []}
-    for b in names[1:]:
-        out["pairs"].append(compare_pair(VARIANTS[names[0]], VARIANTS[b], params, x, y).as_dict())
+    out = {"batch": list(x.shape), "weights_from": variants[0].name, "pairs": []}
+    for b in variants[1:]:
+        out["pairs"].append(compare_pair(variants[0], b, params, x, y).as_dict())
     return out
 
 

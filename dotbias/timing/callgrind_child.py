@@ -25,10 +25,10 @@ class Jobs:
 
     def __init__(self, config: dict):
         torch.set_num_threads(config["threads"])
-        load_variants(config["plugins"], env=False, entry_points=False)
+        registry = load_variants(config["plugins"], env=False, entry_points=False)
         self.moves_file, self.moves = config["moves_file"], 0
         jobs = config["jobs"]
-        ops = [make_op(Group.from_dict(g), v) for g, v, _ in jobs]
+        ops = [make_op(Group.from_dict(g), v, registry) for g, v, _ in jobs]
         for op in ops:
             op()
             op()

@@ -16,6 +16,7 @@ from collections.abc import Callable, Iterator
 import torch
 from torch.profiler import ProfilerActivity, profile
 
+from dotbias.models.registry import Registry
 from dotbias.timing.groups import Group
 from dotbias.timing.operations import make_op
 
@@ -84,6 +85,7 @@ def peak_bytes(fn: Callable[[], object], device: str | torch.device = "cpu") -> 
             gc.enable()
 
 
-def op_peak_bytes(group: Group, variant: str, seed: int = 0) -> int:
-    """Peak bytes of one call of `group.operation` of `variant` (`make_op`'s closure)."""
-    return peak_bytes(make_op(group, variant, seed), group.device)
+def op_peak_bytes(group: Group, variant: str, registry: Registry, seed: int = 0) -> int:
+    """Peak bytes of one call of `group.operation` of `variant` (`make_op`'s closure; `registry`:
+    the run's)."""
+    return peak_bytes(make_op(group, variant, registry, seed), group.device)

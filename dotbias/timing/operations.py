@@ -1,6 +1,7 @@
 """One closure per (operation, variant) of a group, built from the group's shared seeded inputs.
 Where the operation trains (`TRAINED`), the name may be a training setup ("cp+fused",
-`models.optimizers.Training`): the variant stepped by that optimizer implementation."""
+`models.optimizers.Training`): the variant stepped by that optimizer implementation. Names are
+looked up in the run's registry (`models.registry.Registry`), handed in."""
 from __future__ import annotations
 
 from collections.abc import Callable
@@ -12,7 +13,7 @@ from dotbias.data.ratings import collab_dls, synthetic_ratings, tensors_from_dls
 from dotbias.models.inputs import make_inputs as _make_inputs
 from dotbias.models.inputs import random_canonical
 from dotbias.models.optimizers import BOOK_LOADER, Training
-from dotbias.models.registry import get_variant
+from dotbias.models.registry import Registry
 from dotbias.models.sparse import sparse_notes
 from dotbias.models.training import train_step
 from dotbias.timing.groups import EPOCH_RATINGS, KERNELS, OPERATIONS, Group, Size
@@ -26,7 +27,7 @@ def make_inputs(size: Size, device: str = "cpu", dtype: torch.dtype = torch.floa
                         dtype=dtype, device=device)
 
 
-def make_op(group: Group, variant: str, seed: int = 0) -> Callable[[], None]:
+def make_op(group: Group, variant: str, registry: Registry, seed: int = 0) -> Callable[[], None]:
     """A no-argument closure running `group.operation` of `variant` on the group's seeded inputs.
 
     forward: the model's forward under `torch.no_grad()` (inference);
@@ -36,13 +37,14 @@ def make_op(group: Group, variant: str, seed: int = 0) -> Callable[[], None]:
     epoch_lean / epoch_fastai: one epoch (see EPOCH_NOTE) through `fit_lean` / `fit_fastai`."""
     if group.operation not in OPERATIONS:
         raise ValueError(f"unknown operation {group.operation!r}; expected one of {', '.join(OPERATIONS)}")
-    setup = setup_in(group, variant)
+    setup = setup_in(group, variant, registry)
     if group.operation not in KERNELS:
-        return _epoch_op(group, setup, seed)
+        return _epoch_op(group, setup, seed, registry)
     size, dtype = group.size, getattr(torch, group.dtype)
     inputs = make_inputs(size, group.device, dtype, seed)
-    model = get_variant(setup.variant).make(size.n_users, size.n_items, size.n_factors, dtype=dtype,
-                                      device=group.device, params=inputs.params)
+    model = registry.get_variant(setup.variant).make(size.n_users, size.n_items, size.n_factors,
+                                                     dtype=dtype, device=group.device,
+                                                     params=inputs.params)
     x, y = inputs.x, inputs.y
     if group.operation == "forward":
         model.eval()
@@ -52,20 +54,20 @@ def make_op(group: Group, variant: str, seed: int = 0) -> Callable[[], None]:
                 model(x)
         return forward
     model.train()
-    opt = (setup.adam.make(list(model.parameters()), STEP_LR, STEP_WD)
+    opt = (registry.get_impl(setup.impl).make(list(model.parameters()), STEP_LR, STEP_WD)
            if group.operation == "step" else None)
     return lambda: train_step(model, opt, x, y)
 
 
-def setup_in(group: Group, name: str) -> Training:
+def setup_in(group: Group, name: str, registry: Registry) -> Training:
     """The training setup `name` (a variant, or VARIANT+IMPL) as `group` runs it; ValueError when
     the group cannot run it (an implementation outside a training operation, or outside fastai's
     Learner in epoch_fastai)."""
-    setup = Training.parse(name)
+    setup = registry.setup(name)
     if setup.name != setup.variant and group.operation not in TRAINED:
         raise ValueError(f"training setup {name!r}: {group.operation} runs no optimizer; "
                          f"setups are timed in {', '.join(TRAINED)}")
-    if group.operation == "epoch_fastai" and not setup.adam.in_fastai:
+    if group.operation == "epoch_fastai" and not registry.get_impl(setup.impl).in_fastai:
         raise ValueError(f"training setup {name!r}: {setup.impl!r} does not run in fastai's Learner")
     if setup.loader != BOOK_LOADER and group.operation != "epoch_fastai":
         raise ValueError(f"training setup {name!r}: a loader feeds fastai's Learner only; it is "
@@ -73,25 +75,25 @@ def setup_in(group: Group, name: str) -> Training:
     return setup
 
 
-def setups_for(group: Group, setups) -> tuple[str, ...]:
+def setups_for(group: Group, setups, registry: Registry) -> tuple[str, ...]:
     """The names of `setups` (parsed `Training`s) that `group` times: none outside TRAINED, and
     in epoch_fastai only implementations fastai's Learner runs, and a setup with its own loader
     (`Training.loader`) only there."""
     fastai = group.operation == "epoch_fastai"
     return tuple(s.name for s in setups if group.operation in TRAINED
-                 and (s.adam.in_fastai if fastai else s.loader == BOOK_LOADER))
+                 and (registry.get_impl(s.impl).in_fastai if fastai else s.loader == BOOK_LOADER))
 
 
-def op_notes(group: Group, variant: str) -> list[str]:
+def op_notes(group: Group, variant: str, registry: Registry) -> list[str]:
     """What the report must say about how `group.operation` runs `variant`, beyond its time: an
     operation with an optimizer step on a model with sparse-gradient layers densifies them."""
     if group.operation in ("forward", "forward_backward"):
         return []
-    model = get_variant(Training.parse(variant).variant).make(3, 4, 2)
+    model = registry.get_variant(registry.setup(variant).variant).make(3, 4, 2)
     return [f"{variant}: {note}" for note in sparse_notes(model)]
 
 
-def _epoch_op(group: Group, setup: Training, seed: int) -> Callable[[], None]:
+def _epoch_op(group: Group, setup: Training, seed: int, registry: Registry) -> Callable[[], None]:
 
     if group.dtype != "float32":
         raise ValueError("epochs run in float32 only (fastai's loaders yield float32 targets)")
@@ -101,11 +103,10 @@ def _epoch_op(group: Group, setup: Training, seed: int) -> Callable[[], None]:
     n_factors = group.size.n_factors
     params = random_canonical(data.n_users, data.n_items, n_factors,
                               generator=torch.Generator().manual_seed(seed))
-    v = get_variant(setup.variant)
+    v, impl = registry.get_variant(setup.variant), registry.get_impl(setup.impl)
     make = lambda: v.from_canonical(params, device=group.device)
     if group.operation == "epoch_fastai":
-        return lambda: fit_fastai(make(), dls, epochs=1, seed=seed, impl=setup.impl,
-                                  loader=setup.loader)
-    return lambda: fit_lean(make(), data, epochs=1, seed=seed, device=group.device, impl=setup.impl)
+        return lambda: fit_fastai(make(), dls, epochs=1, seed=seed, impl=impl, loader=setup.loader)
+    return lambda: fit_lean(make(), data, epochs=1, seed=seed, device=group.device, impl=impl)
 
 

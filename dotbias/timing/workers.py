@@ -21,6 +21,7 @@ import torch
 
 from dotbias.models.optimizers import parse_setups
 from dotbias.models.plugins import load_variants
+from dotbias.models.registry import Registry
 from dotbias.timing.groups import EPOCH_ROUNDS, INTERLEAVE_S, KERNELS, Group
 from dotbias.timing.operations import make_op, setups_for
 from dotbias.timing.rounds import Rounds, interleave
@@ -53,9 +54,10 @@ class WorkSpec:
     def share(self, i: int) -> float:
         return self.shares[i] if self.shares else 1.0
 
-    def names(self, group: Group) -> tuple[str, ...]:
-        """What `group` times: every variant and the setups it trains, as far as selected."""
-        every = self.variants + setups_for(group, parse_setups(self.setups))
+    def names(self, group: Group, registry: Registry) -> tuple[str, ...]:
+        """What `group` times: every variant and the setups it trains, as far as selected
+        (`registry`: the worker's, built from `plugins`)."""
+        every = self.variants + setups_for(group, parse_setups(self.setups, registry.impls), registry)
         chosen = dict(self.selected).get(group.label)
         return every if chosen is None else tuple(n for n in every if n in chosen or n == self.baseline)
 
@@ -80,12 +82,14 @@ def aa_name(baseline: str) -> str:
     return f"{baseline}_copy"
 
 
-def time_group(spec: WorkSpec, group: Group, share: float = 1.0, iterations: int = 0) -> Rounds:
+def time_group(spec: WorkSpec, group: Group, registry: Registry, share: float = 1.0,
+               iterations: int = 0) -> Rounds:
     """One group's interleaved rounds in this process: kernels for `budget_s` x `share` seconds,
-    epochs for their rounds x `share` (at least one); `iterations` calls a block (0: calibrate)."""
-    fns = {v: make_op(group, v, spec.seed) for v in spec.names(group)}
+    epochs for their rounds x `share` (at least one); `iterations` calls a block (0: calibrate).
+    `registry`: the worker's, built from `spec.plugins`."""
+    fns = {v: make_op(group, v, registry, spec.seed) for v in spec.names(group, registry)}
     if spec.aa:
-        fns[aa_name(spec.baseline)] = make_op(group, spec.baseline, spec.seed)
+        fns[aa_name(spec.baseline)] = make_op(group, spec.baseline, registry, spec.seed)
     if group.operation in KERNELS:
         rounds = interleave(fns, device=group.device, budget_s=spec.budget_s * share,
                             seed=spec.process, iterations=iterations or None)
@@ -100,10 +104,13 @@ def time_group(spec: WorkSpec, group: Group, share: float = 1.0, iterations: int
 
 
 def work(spec: WorkSpec) -> dict[str, Rounds]:
-    """Time every group of `spec` in this process: group label -> its rounds."""
+    """Time every group of `spec` in this process: group label -> its rounds. The registry is
+    this process's own, loaded from the specs the caller loaded (`spec.plugins`)."""
     torch.set_num_threads(spec.threads)
+    registry = load_variants(spec.plugins, env=False, entry_points=False)
     its = spec.iterations or (0,) * len(spec.groups)
-    return {g.label: time_group(spec, g, spec.share(i), its[i]) for i, g in enumerate(spec.groups)}
+    return {g.label: time_group(spec, g, registry, spec.share(i), its[i])
+            for i, g in enumerate(spec.groups)}
 
 
 def worker_env(threads: int) -> dict[str, str]:
@@ -139,9 +146,7 @@ def read_result(done_rc: int, out: str, err: str, index: int) -> dict[str, Round
 def run_spec(text: str, out, err) -> int:
     """Time the `WorkSpec` JSON `text`: results JSON (one line) on `out`, or one line on `err`."""
     try:
-        spec = WorkSpec.from_json(text)
-        load_variants(spec.plugins, env=False, entry_points=False)
-        result = work(spec)
+        result = work(WorkSpec.from_json(text))
     except Exception as e:      # the parent prints this one line
         print(f"{type(e).__name__}: {e}".replace("\n", " "), file=err)
         return 2

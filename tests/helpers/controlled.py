@@ -3,11 +3,9 @@ exit codes): with a wrong variant plugged in (DOTBIAS_VARIANTS, --variant), such
 fail, or fail first without naming it; the tests about correctness run over the whole registry."""
 from __future__ import annotations
 
-import contextlib
 import dataclasses
-from collections.abc import Iterator
 
-from dotbias.models.registry import VARIANTS
+from dotbias.models.registry import Registry
 from dotbias.models.variant import Variant
 
 
@@ -16,18 +14,10 @@ def baseline_and_copy(base: Variant) -> list[Variant]:
     return [base, dataclasses.replace(base, name=f"{base.name}_copy")]
 
 
-@contextlib.contextmanager
-def only(*variants: Variant, baseline: Variant) -> Iterator[list[str]]:
-    """The registry holds exactly `variants` inside the block (`baseline` among them, or it is
-    added), the whole registry again after: their names."""
-    base = baseline
-    chosen = {v.name: v for v in ([] if any(v.name == base.name for v in variants) else [base])}
+def only(*variants: Variant, baseline: Variant, registry: Registry) -> Registry:
+    """A registry holding exactly `variants` (`baseline` among them, or it is added), with the
+    implementations of `registry` (the run's) and its specs marked loaded, so that a command
+    started from it (`cli.main(..., registry=)`) adds no plugged-in variant."""
+    chosen = {v.name: v for v in ([] if any(v.name == baseline.name for v in variants) else [baseline])}
     chosen.update({v.name: v for v in variants})
-    saved = dict(VARIANTS)
-    VARIANTS.clear()
-    VARIANTS.update(chosen)
-    try:
-        yield list(chosen)
-    finally:
-        VARIANTS.clear()
-        VARIANTS.update(saved)
+    return Registry(chosen, registry.impls, registry.loaded)

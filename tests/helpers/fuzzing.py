@@ -19,7 +19,7 @@ OPERATIONS = ["forward", "forward_backward", "step", "epoch_lean", "epoch_fastai
 GOOD_SPECS = ["dotbias.models.zoo:FUSED", "helpers.mutants:bug_init_std"]
 BAD_SPECS = ["", ":", "zz_nomodule:X", "dotbias.models.zoo:ZZ_NOPE", "dotbias.models.zoo", "a:",
              ":b", "os:getcwd", "math:pi", "json:loads", "collections:OrderedDict", "string:digits",
-             "dotbias.models.registry:VARIANTS", "zz..x:y", "dotbias.models.zoo:OPT_IN.x"]
+             "dotbias.models.registry:BUILT_IN", "zz..x:y", "dotbias.models.zoo:OPT_IN.x"]
 ODD_TEXT = ["", " ", "-", "--", "nan", "inf", "-inf", "1e3", "0x10", "1_0", "\uff15", "\u0663", "+-1",
             "1 2", "9" * 5000, "\x00", "é", "5%", "%", "1.5", "-0", "+5", " 7 ", "07", "1e-9"]
 

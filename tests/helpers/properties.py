@@ -15,48 +15,47 @@ from dotbias.equivalence.inits import check_init
 from dotbias.equivalence.strategies import Case
 from dotbias.equivalence.trajectories import assert_training, assert_trajectories
 from dotbias.models.book import DotProductBiasCP
-from dotbias.models.optimizers import ADAM_IMPLS, Training
-from dotbias.models.registry import VARIANTS, get_variant, register, unregister
+from dotbias.models.optimizers import BUILT_IN_IMPLS, Training
+from dotbias.models.registry import Registry
 from dotbias.models.variant import Variant
 
 # One rating at logit 11.04 (sigmoid 0.99998): `cp`'s correct float32 gradients were 18x over
 # the a-priori bound before the bound took the sigmoid's saturation into account.
 SATURATED = Case(747, 247, 247, 1, "uniform", torch.float32, "cpu", 7980)
-EAGER_IMPLS = [name for name, impl in ADAM_IMPLS.items() if not impl.compiles]
-COMPILED_IMPLS = [name for name, impl in ADAM_IMPLS.items() if impl.compiles]
+EAGER_IMPLS = [name for name, impl in BUILT_IN_IMPLS.items() if not impl.compiles]
+COMPILED_IMPLS = [name for name, impl in BUILT_IN_IMPLS.items() if impl.compiles]
 
 
-def equivalence_property(case: Case, variants: list[Variant] | None = None, *,
-                         baseline: Variant) -> None:
-    """The property on one drawn case, for every registered variant (or `variants`) against
-    `baseline`, driving
-    error / allowed up with `hypothesis.target` inside a hypothesis test (`hunt.aim`)."""
+def equivalence_property(case: Case, variants: list[Variant], *, baseline: Variant) -> None:
+    """The property on one drawn case, for every variant of `variants` (the run's registry's, or
+    a given list) against `baseline`, driving error / allowed up with `hypothesis.target` inside
+    a hypothesis test (`hunt.aim`)."""
     x, y = case.batch()
-    aim(assert_equivalent(list(VARIANTS.values()) if variants is None else variants, case.params(),
-                          x, y, case.y_range, baseline=baseline))
+    aim(assert_equivalent(variants, case.params(), x, y, case.y_range, baseline=baseline))
 
 
 def training_property(case: Case, k: int, setups: list[Training] | None = None, *,
-                      baseline: Variant) -> None:
+                      baseline: Variant, registry: Registry) -> None:
     """k steps of the one-cycle schedule: every setup (default: the baseline's variant with every
-    registered eager optimizer implementation) within the contract of the book's setup in float64."""
+    eager optimizer implementation of `registry`) within the contract of the book's setup in
+    float64."""
     batches = [case.batch(step) for step in range(k)]
-    setups = [Training(baseline.name, name) for name in EAGER_IMPLS] if setups is None else setups
-    assert_training(setups, case.params(), batches, case.y_range, baseline=baseline)
+    eager = [name for name, impl in registry.impls.items() if not impl.compiles]
+    setups = [Training(baseline.name, name) for name in eager] if setups is None else setups
+    assert_training(setups, case.params(), batches, case.y_range, baseline=baseline, registry=registry)
 
 
-def init_property(sizes: tuple[int, int, int], seed: int, variants: list[Variant] | None = None
-                  ) -> None:
-    for v in list(VARIANTS.values()) if variants is None else variants:
-        r = check_init(v, *sizes, seed=seed)
+def init_property(sizes: tuple[int, int, int], seed: int, variants: list[Variant], *,
+                  registry: Registry) -> None:
+    for v in variants:
+        r = check_init(v, *sizes, seed=seed, registry=registry)
         assert r.passed, f"{v.name} init ({r.source}: {r.init.text}) at sizes {sizes}: {r.failures}"
 
 
-def trajectory_property(case: Case, optimizer: str, k: int,
-                        variants: list[Variant] | None = None, *, baseline: Variant) -> None:
+def trajectory_property(case: Case, optimizer: str, k: int, variants: list[Variant], *,
+                        baseline: Variant) -> None:
     batches = [case.batch(step) for step in range(k)]
-    assert_trajectories(list(VARIANTS.values()) if variants is None else variants, case.params(),
-                        batches, optimizer, case.y_range, baseline=baseline)
+    assert_trajectories(variants, case.params(), batches, optimizer, case.y_range, baseline=baseline)
 
 
 def _scale_column_0(g: torch.Tensor) -> torch.Tensor:
@@ -75,19 +74,15 @@ class ScaledUserGrad(DotProductBiasCP):
 
 
 @contextlib.contextmanager
-def scaled_baseline():
-    """A copy of `cp` with one gradient off by 1e-3 (relative), registered for the block only (the
-    test judges against it); yields it and a list recording every other variant built meanwhile."""
-    copy = register(dataclasses.replace(get_variant(DEFAULT_BASELINE), name="cp_scaled_grad",
-                                        build=ScaledUserGrad))
+def scaled_baseline(registry: Registry):
+    """A copy of `cp` with one gradient off by 1e-3 (relative), the test judges against it; yields
+    it, a list recording every other variant built meanwhile, and `registry` (the run's) with the
+    copy and a spy of each of its variants registered, for the block only."""
+    copy = dataclasses.replace(registry.get_variant(DEFAULT_BASELINE), name="cp_scaled_grad",
+                               build=ScaledUserGrad)
     built: list[str] = []
 
     def spy(v: Variant) -> Variant:
         return dataclasses.replace(v, name=f"spy_{v.name}",
                                    build=lambda *a, **k: built.append(v.name) or v.build(*a, **k))
-    spies = [register(spy(v)) for v in list(VARIANTS.values()) if v is not copy]
-    try:
-        yield copy, built
-    finally:
-        for v in (copy, *spies):
-            unregister(v.name)
+    yield copy, built, registry.with_variants(copy, *[spy(v) for v in registry.variants.values()])

@@ -55,12 +55,13 @@ class FakeBenchmark:
         self.calls.append(fn)
 
 
-def time_op_info(variant: str) -> dict:
-    """The extra_info `pytest bench`'s time_op fixture writes for one forward benchmark."""
+def time_op_info(variant: str, registry) -> dict:
+    """The extra_info `pytest bench`'s time_op fixture writes for one forward benchmark of a run
+    whose registry is `registry`."""
     params = {"device": "cpu", "size": "ml100k", "dtype": "float32", "variant": variant}
     node = types.SimpleNamespace(callspec=types.SimpleNamespace(params=params),
                                  originalname="test_forward", fixturenames=["time_op"])
-    session = types.SimpleNamespace(base="cp")
+    session = types.SimpleNamespace(base="cp", registry=registry)
     request = types.SimpleNamespace(node=node, config=types.SimpleNamespace(stash={plugin.SESSION: session}),
                                     session=None)
     bench = FakeBenchmark()
