@@ -1,5 +1,5 @@
-"""Worker processes forked from servers (`timing.worker_server.Workers`): what `pytest bench` and
-`dotbias compare` time in. A server costs its imports (~3 s)."""
+"""Worker processes forked from one server (`timing.worker_server.Workers`): what `pytest bench` and
+`dotbias compare` time in. Each test starts one server (its imports, ~3 s) and forks from it."""
 from __future__ import annotations
 
 import subprocess
@@ -9,7 +9,7 @@ import time
 import pytest
 
 from dotbias.timing.groups import Group, Size
-from dotbias.timing.worker_server import Workers, _Server
+from dotbias.timing.worker_server import Workers
 from dotbias.timing.workers import WorkSpec, aa_name
 
 TINY = Size("tiny", 30, 40, 4, 8)
@@ -28,7 +28,7 @@ def test_forked_workers_time_a_plugin_from_the_callers_path_and_survive_failures
     plug-in added later is not found); a stray print read as the reply; an error or a hang that
     kills the server or leaves the next call waiting."""
     base = baseline.name
-    with Workers(per_server=5) as workers:         # one server for all five: its imports once
+    with Workers() as workers:
         first = workers.run(WorkSpec((GROUP,), (base,), base, budget_s=0.02), 0, 120)
         assert len(first[GROUP.label].seconds[base]) >= 4
         (tmp_path / "wkmod.py").write_text(PLUGIN.format(base=base))
@@ -60,55 +60,20 @@ def test_a_group_times_only_what_its_benchmarks_selected_and_the_baseline(baseli
     assert WorkSpec.from_json(spec.to_json()) == spec
 
 
-FAKE_SERVER = """import json, os, sys, time
-for line in sys.stdin:
-    print(json.dumps({"pid": os.getpid()}), flush=True)
-    time.sleep(0.3)
-    print(json.dumps({"rc": 0, "out": "{}", "err": ""}), flush=True)
-"""
-
-
-def test_each_worker_has_a_server_of_its_own_started_while_the_one_before_ran(monkeypatch):
-    """Workers forked from one server share its code layout, so a run's processes agree with each
-    other better than with the next run's (the interval then misses the next run). With a stand-in
-    server (no imports): caught, every worker forked from the first server; the next server
-    started only when needed (its imports not overlapped with the worker's rounds); a used server
-    left running; `per_server` ignored."""
-    monkeypatch.setattr(_Server, "COMMAND", (sys.executable, "-c", FAKE_SERVER))
-    spec = WorkSpec((GROUP,), ("cp",), "cp")
-    with Workers() as workers:
-        served = []
-        for i in range(3):
-            serving = workers.start().server
-            assert workers.run(spec, i, 20) == {}
-            done = time.monotonic()
-            assert workers.server is not serving and workers.server.started < done - 0.25
-            assert serving.proc.returncode == 0
-            served.append(serving)
-        assert len(set(served)) == 3
-    assert workers.server is None and served[-1].proc.returncode == 0
-    with Workers(per_server=2) as workers:
-        first = workers.start().server
-        workers.run(spec, 0, 20)
-        assert workers.server is first
-        workers.run(spec, 1, 20)
-        assert workers.server is not first and first.proc.returncode == 0
-
-
 def test_two_lines_that_arrive_together_are_both_read_at_once():
     """A quick worker's pid line and result line can reach the pipe in one write. Caught: select on
     a file object whose buffer already holds the second line waits out the timeout and calls the
     worker hung."""
-    server = _Server.__new__(_Server)
-    server.buffer, server.proc = b"", subprocess.Popen(
-        [sys.executable, "-c", "print('one\\ntwo', flush=True); import time; time.sleep(30)"],
-        stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+    workers = Workers()
+    workers.server = subprocess.Popen([sys.executable, "-c", "print('one\\ntwo', flush=True); "
+                                       "import time; time.sleep(30)"],
+                                      stdin=subprocess.PIPE, stdout=subprocess.PIPE)
     try:
-        assert server.line(20, 0) == "one"
+        assert workers._line(20, 0) == "one"
         start = time.monotonic()
-        assert server.line(5, 0) == "two" and time.monotonic() - start < 1
+        assert workers._line(5, 0) == "two" and time.monotonic() - start < 1
         with pytest.raises(RuntimeError, match="^timing worker 1 did not finish within 0 s$"):
-            server.line(0.2, 0)
+            workers._line(0.2, 0)
     finally:
-        server.proc.kill()
-        server.proc.wait()
+        workers.server.kill()
+        workers.server.wait()

@@ -25,58 +25,14 @@ from dotbias.timing.workers import WorkSpec, read_result, run_spec, worker_env
 LAYOUT_BYTES = 1 << 20      # a forked worker first holds 1..LAYOUT_BYTES bytes: a layout of its own
 
 
-class _Server:
-    """One server process (`serve`), when it started, and what it wrote past the last line read."""
-    COMMAND = (sys.executable, "-m", "dotbias.timing.worker_server")
-
-    def __init__(self, threads: int):
-        self.proc = subprocess.Popen(self.COMMAND, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                     stderr=subprocess.DEVNULL, env=worker_env(threads))
-        self.started, self.buffer = time.monotonic(), b""
-
-    def alive(self) -> bool:
-        return self.proc.poll() is None
-
-    def send(self, request: dict) -> None:
-        self.proc.stdin.write((json.dumps(request) + "\n").encode())
-        self.proc.stdin.flush()
-
-    def line(self, timeout_s: float, index: int) -> str:
-        """The server's next line within `timeout_s`, read from its pipe by our own buffer (a line
-        already in a file object's buffer is invisible to select: a quick worker's two lines
-        arriving together would look like a hang)."""
-        deadline, fd = time.monotonic() + timeout_s, self.proc.stdout.fileno()
-        while b"\n" not in self.buffer:
-            left = deadline - time.monotonic()
-            if left <= 0 or not select.select([fd], [], [], left)[0]:
-                raise RuntimeError(f"timing worker {index + 1} did not finish within {timeout_s:.0f} s")
-            chunk = os.read(fd, 1 << 16)
-            if not chunk:
-                raise RuntimeError(f"timing worker {index + 1}: its server process ended")
-            self.buffer += chunk
-        line, _, self.buffer = self.buffer.partition(b"\n")
-        return line.decode()
-
-    def close(self) -> None:
-        self.proc.stdin.close()
-        self.proc.wait()
-
-
 class Workers:
-    """Worker processes forked from server processes that imported everything once (see the module
-    doc). Each server forks `per_server` workers (default 1), then the next server, started when
-    the last of those began (its imports overlap that worker's rounds), takes over: a worker forked
-    from a server shares its shared libraries' addresses and its heap, so workers of one server
-    are timed in one code layout, and a run's processes would agree with each other better than
-    with the next run's (measured: between-run variance of the ratios up to 9x what the processes'
-    spread predicts). A server per worker puts the layout's effect between processes, where the
-    interval sees it. A context manager: the servers stop at exit (or `close`); a hung worker is
-    killed and the next call goes on."""
+    """Worker processes forked from one server process that imported everything once (see the
+    module doc). A context manager: the server starts at the first `run` and stops at exit (or
+    when it is closed); a hung worker is killed and the server goes on."""
 
-    def __init__(self, threads: int = 1, per_server: int = 1):
-        self.threads, self.per_server, self.lock = threads, per_server, threading.Lock()
-        self.server: _Server | None = None
-        self.served = 0         # workers the current server has forked
+    def __init__(self, threads: int = 1):
+        self.threads, self.server, self.lock = threads, None, threading.Lock()
+        self.buffer = b""       # what the server wrote past the last line read
 
     def __enter__(self) -> Workers:
         return self
@@ -86,41 +42,52 @@ class Workers:
 
     def close(self) -> None:
         if self.server is not None:
-            self.server.close()
+            self.server.stdin.close()
+            self.server.wait()
             self.server = None
 
     def start(self) -> Workers:
-        """Start a server now if none is running (its imports overlap the caller's work)."""
-        if self.server is None or not self.server.alive():
-            self.server, self.served = _Server(self.threads), 0
+        """Start the server now if it is not running (its imports overlap the caller's work)."""
+        if self.server is None or self.server.poll() is not None:
+            self.server = subprocess.Popen([sys.executable, "-m", "dotbias.timing.worker_server"],
+                                           stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                           stderr=subprocess.DEVNULL, env=worker_env(self.threads))
+            self.buffer = b""
         return self
 
     def run(self, spec: WorkSpec, index: int, timeout_s: float) -> dict[str, Rounds]:
         """One forked worker process: group label -> its rounds (like `run_process`)."""
         with self.lock:     # one worker at a time: the server serves one request after another
-            server = self.start().server
-            server.send({"spec": spec.to_json(), "cwd": os.getcwd(), "path": sys.path,
-                         "env": worker_env(spec.threads)})
+            self.start()
+            request = {"spec": spec.to_json(), "cwd": os.getcwd(), "path": sys.path,
+                       "env": worker_env(spec.threads)}
+            self.server.stdin.write((json.dumps(request) + "\n").encode())
+            self.server.stdin.flush()
+            pid = json.loads(self._line(60.0, index))["pid"]
             try:
-                pid = json.loads(server.line(60.0, index))["pid"]
+                done = json.loads(self._line(timeout_s, index))
             except RuntimeError:
-                self.server = None
+                os.kill(pid, signal.SIGKILL)
+                self._line(60.0, index)
                 raise
-            self.served += 1
-            if self.served >= self.per_server:      # the next worker's server, imported meanwhile
-                self.server = None
-                self.start()
-            try:
-                try:
-                    done = json.loads(server.line(timeout_s, index))
-                except RuntimeError:
-                    os.kill(pid, signal.SIGKILL)
-                    server.line(60.0, index)
-                    raise
-            finally:
-                if server is not self.server:
-                    server.close()
             return read_result(done["rc"], done["out"], done["err"], index)
+
+    def _line(self, timeout_s: float, index: int) -> str:
+        """The server's next line within `timeout_s`, read from its pipe by our own buffer (a line
+        already in a file object's buffer is invisible to select: a quick worker's two lines
+        arriving together would look like a hang)."""
+        deadline, fd = time.monotonic() + timeout_s, self.server.stdout.fileno()
+        while b"\n" not in self.buffer:
+            left = deadline - time.monotonic()
+            if left <= 0 or not select.select([fd], [], [], left)[0]:
+                raise RuntimeError(f"timing worker {index + 1} did not finish within {timeout_s:.0f} s")
+            chunk = os.read(fd, 1 << 16)
+            if not chunk:
+                self.server = None
+                raise RuntimeError(f"timing worker {index + 1}: its server process ended")
+            self.buffer += chunk
+        line, _, self.buffer = self.buffer.partition(b"\n")
+        return line.decode()
 
 
 def serve() -> int:
