@@ -14,7 +14,6 @@ from dotbias.data.loaders import same_batches, tensor_batches
 from dotbias.data.ratings import collab_dls, synthetic_ratings, tensors_from_dls
 from dotbias.equivalence import held
 from dotbias.models.inputs import random_canonical
-from dotbias.models.optimizers import Training
 from dotbias.timing.groups import DEFAULT_SIZES, Group
 from dotbias.timing.operations import setup_in, setups_for
 from helpers.loader_mutants import CORRECT_LOADERS, LOADER_BUGS
@@ -69,7 +68,7 @@ def test_a_loader_giving_the_books_batches_by_another_route_is_accepted(loader, 
 
 
 def test_a_loader_setup_is_timed_in_the_fastai_epoch_only(registry, baseline):
-    parse = lambda spec: Training.parse(spec, registry.impls)        # noqa: E731
+    parse = registry.setup
     base = baseline.name
     setup = parse(f"{base}+fused+tensors")
     assert (setup.impl, setup.loader, setup.name) == ("fused", "tensors", f"{base}+fused+tensors")

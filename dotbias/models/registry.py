@@ -22,6 +22,17 @@ BUILT_IN: Mapping[str, Variant] = MappingProxyType({v.name: v for v in [*book.BU
 OPT_IN: Mapping[str, Variant] = MappingProxyType({v.name: v for v in zoo.OPT_IN})   # by name only
 
 
+def _joined(known: Mapping, items: Iterable, what: str, replace: bool) -> dict:
+    """`known` (name -> item) with `items` added by their `.name`; ValueError on a name taken,
+    unless `replace`."""
+    out = dict(known)
+    for item in items:
+        if item.name in out and not replace:
+            raise ValueError(f"{what} {item.name!r} is already registered")
+        out[item.name] = item
+    return out
+
+
 class Registry:
     """One run's variants (`variants`, in registration order) and optimizer implementations
     (`impls`), and the specs they were loaded from (`loaded`: spec -> the names it registered,
@@ -50,12 +61,7 @@ class Registry:
 
     def with_variants(self, *variants: Variant, replace: bool = False) -> Registry:
         """A new registry with `variants` added (ValueError on a name taken, unless `replace`)."""
-        out = dict(self.variants)
-        for v in variants:
-            if v.name in out and not replace:
-                raise ValueError(f"variant {v.name!r} is already registered")
-            out[v.name] = v
-        return self._new(variants=out)
+        return self._new(variants=_joined(self.variants, variants, "variant", replace))
 
     def without(self, *names: str) -> Registry:
         return self._new(variants={k: v for k, v in self.variants.items() if k not in names})
@@ -63,12 +69,7 @@ class Registry:
     def with_impls(self, *impls: AdamImpl, replace: bool = False) -> Registry:
         """A new registry with optimizer implementations `impls` added (ValueError on a name taken,
         unless `replace`)."""
-        out = dict(self.impls)
-        for impl in impls:
-            if impl.name in out and not replace:
-                raise ValueError(f"optimizer implementation {impl.name!r} is already registered")
-            out[impl.name] = impl
-        return self._new(impls=out)
+        return self._new(impls=_joined(self.impls, impls, "optimizer implementation", replace))
 
     def with_loaded(self, spec: str, names: Iterable[str]) -> Registry:
         return self._new(loaded={**self.loaded, spec: tuple(names)})

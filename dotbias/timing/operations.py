@@ -60,28 +60,32 @@ def make_op(group: Group, variant: str, registry: Registry, seed: int = 0) -> Ca
 
 
 def setup_in(group: Group, name: str, registry: Registry) -> Training:
-    """The training setup `name` (a variant, or VARIANT+IMPL) as `group` runs it; ValueError when
-    the group cannot run it (an implementation outside a training operation, or outside fastai's
-    Learner in epoch_fastai)."""
+    """The training setup `name` (a variant, or VARIANT+IMPL[+LOADER]) as `group` runs it;
+    ValueError naming why when the group cannot run it (`refusal`)."""
     setup = registry.setup(name)
-    if setup.name != setup.variant and group.operation not in TRAINED:
-        raise ValueError(f"training setup {name!r}: {group.operation} runs no optimizer; "
-                         f"setups are timed in {', '.join(TRAINED)}")
-    if group.operation == "epoch_fastai" and not registry.get_impl(setup.impl).in_fastai:
-        raise ValueError(f"training setup {name!r}: {setup.impl!r} does not run in fastai's Learner")
-    if setup.loader != BOOK_LOADER and group.operation != "epoch_fastai":
-        raise ValueError(f"training setup {name!r}: a loader feeds fastai's Learner only; it is "
-                         "timed in epoch_fastai")
+    if (why := refusal(group, setup, registry)) is not None:
+        raise ValueError(f"training setup {name!r}: {why}")
     return setup
+
+
+def refusal(group: Group, setup: Training, registry: Registry) -> str | None:
+    """Why `group` cannot run `setup`, or None: an implementation outside a training operation,
+    outside fastai's Learner in epoch_fastai, or a loader outside epoch_fastai (the one place
+    these rules are written: `setup_in` raises them, `setups_for` leaves such setups out)."""
+    if setup.name != setup.variant and group.operation not in TRAINED:
+        return f"{group.operation} runs no optimizer; setups are timed in {', '.join(TRAINED)}"
+    if group.operation == "epoch_fastai" and not registry.get_impl(setup.impl).in_fastai:
+        return f"{setup.impl!r} does not run in fastai's Learner"
+    if setup.loader != BOOK_LOADER and group.operation != "epoch_fastai":
+        return "a loader feeds fastai's Learner only; it is timed in epoch_fastai"
+    return None
 
 
 def setups_for(group: Group, setups, registry: Registry) -> tuple[str, ...]:
     """The names of `setups` (parsed `Training`s) that `group` times: none outside TRAINED, and
-    in epoch_fastai only implementations fastai's Learner runs, and a setup with its own loader
-    (`Training.loader`) only there."""
-    fastai = group.operation == "epoch_fastai"
-    return tuple(s.name for s in setups if group.operation in TRAINED
-                 and (registry.get_impl(s.impl).in_fastai if fastai else s.loader == BOOK_LOADER))
+    of those only the ones it can run (`refusal`)."""
+    return tuple(s.name for s in setups
+                 if group.operation in TRAINED and refusal(group, s, registry) is None)
 
 
 def op_notes(group: Group, variant: str, registry: Registry) -> list[str]:
