@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 import torch
 
+from dotbias.compare.training import setup_operations
 from dotbias.data.fitting import fit_fastai
 from dotbias.data.loaders import same_batches, tensor_batches
 from dotbias.data.ratings import collab_dls, synthetic_ratings, tensors_from_dls
@@ -83,6 +84,9 @@ def test_a_loader_setup_is_timed_in_the_fastai_epoch_only(registry, baseline):
                 setup_in(group, setup.name, registry)
     with pytest.raises(ValueError, match="unknown loader 'pandas'"):
         parse(f"{base}+fused+pandas")
+    with pytest.raises(ValueError, match=r"'\S+\+fused\+tensors' is timed in epoch_fastai; "
+                                         r"--operations gave step, epoch_lean$"):
+        setup_operations(["step", "epoch_lean"], setup, registry)      # not the optimizer's list
 
 
 def test_a_setup_with_the_books_optimizer_and_its_own_loader_is_held_to_the_books_batches(

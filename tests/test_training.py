@@ -200,6 +200,8 @@ def test_dotbias_compare_takes_a_setup_and_holds_it_to_the_training_trajectories
     assert setup_operations(["forward", "step", "epoch_fastai"], whole, registry) == ["step"]
     with pytest.raises(ValueError, match="'cp\\+fused' is timed in step, epoch_lean, epoch_fastai;"):
         setup_operations(["forward"], fused, registry)
+    with pytest.raises(ValueError, match="'cp\\+compiled_step' is timed in step, epoch_lean;"):
+        setup_operations(["forward"], whole, registry)
     with pytest.raises(ValueError, match="CANDIDATE 'nope\\+fused': unknown variant 'nope'"):
         parse_candidate("nope+fused", registry)
     [ok] = setup_rows(parse_candidate("cp+fused", registry), "cp", Examples(1, 2, 1), registry)

@@ -53,13 +53,12 @@ def parse_candidate(text: str, registry: Registry) -> Training:
 def setup_operations(operations: list[str], setup: Training, registry: Registry) -> list[str]:
     """The operations of `operations` that time `setup`: those that run an optimizer, and
     epoch_fastai only for an implementation fastai's Learner runs (`timing.operations.setups_for`)."""
-    ops = [op for op in operations
-           if setups_for(Group(op, "cpu", DEFAULT_SIZES[0], "float32"), [setup], registry)]
+    timed = lambda op: setups_for(Group(op, "cpu", DEFAULT_SIZES[0], "float32"), [setup], registry)  # noqa: E731
+    ops = [op for op in operations if timed(op)]
     if not ops:
-        raise ValueError(f"training setup {setup.name!r} is timed in {', '.join(TRAINED)}"
-                         f"{'' if registry.get_impl(setup.impl).in_fastai else ' (not epoch_fastai)'}"
-                         "; --operations "
-                         f"gave {', '.join(operations)}")
+        raise ValueError(f"training setup {setup.name!r} is timed in "
+                         f"{', '.join(op for op in TRAINED if timed(op))}; --operations gave "
+                         f"{', '.join(operations)}")
     return ops
 
 
