@@ -94,11 +94,10 @@ def fit_fastai(model: nn.Module, dls, epochs: int = 5, lr: float = 5e-3, wd: flo
     from fastai.losses import MSELossFlat
 
     timer = _fastai_callbacks(epochs * len(dls.train), progress)
-    adam = impl
-    if not adam.in_fastai:
+    if not impl.in_fastai:
         raise ValueError(f"optimizer implementation {impl.name!r} does not run in fastai's Learner")
     learn = Learner(feed(dls, loader), model, loss_func=MSELossFlat(), cbs=[timer],
-                    **({} if adam.opt_func is None else {"opt_func": adam.opt_func}))
+                    **({} if impl.opt_func is None else {"opt_func": impl.opt_func}))
     if seed is not None:
         np.random.seed(seed)
     with learn.no_bar(), learn.no_logging():
