@@ -10,6 +10,7 @@ per dtype, y_range and 0/1 size met."""
 from __future__ import annotations
 
 import argparse
+from dataclasses import replace
 
 import pytest
 import torch
@@ -17,7 +18,15 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from dotbias.models import plugins, zoo
-from dotbias.models.compiled import CompileCount, CompiledBuild, compile_count, is_compiled
+from dotbias.models.compiled import (
+    INDUCTOR_OPTIONS,
+    MODES,
+    CompileCount,
+    CompiledBuild,
+    compile_count,
+    compile_kwargs,
+    is_compiled,
+)
 from dotbias.models.registry import Registry
 from dotbias.models.variant import Variant
 from dotbias.pytest_bench.options import REGISTRY
@@ -91,6 +100,35 @@ def test_a_compiled_bug_is_caught_naming_itself(bug, baseline):
             assert f"{bug.name}_compiled vs {baseline.name} (" in str(e), str(e)[:500]
             return
     pytest.fail(f"{twin.name} passed five cases")
+
+
+@pytest.mark.slow
+def test_an_input_of_other_strides_or_sizes_is_guarded_not_misread(first_compiled):
+    """Inductor's size asserts are off (`INDUCTOR_OPTIONS`): dynamo's guards must stop an index
+    tensor with the graph's sizes but other strides (users and items interleaved in memory the
+    other way) or other sizes from being read as the tensor the graph was built for."""
+    twin = first_compiled
+    eager = replace(twin, build=twin.build.__wrapped__)
+    gen = torch.Generator().manual_seed(0)
+    x = torch.stack([torch.randint(0, 40, (16,), generator=gen),
+                     torch.randint(0, 50, (16,), generator=gen)], dim=1)
+    params = eager.to_canonical(eager.make(40, 50, 4))
+    models = [v.make(40, 50, 4, params=params) for v in (eager, twin)]
+    # with autograd on: the no_grad graph is left for the warm-up test below to compile
+    for batch in (x, x.T.contiguous().T, x[:9], x[::2]):
+        want, got = (m(batch).squeeze().detach() for m in models)
+        where = f"{twin.name}, strides {batch.stride()} sizes {tuple(batch.shape)}"
+        torch.testing.assert_close(got, want, msg=lambda m, where=where: f"{where}: {m}")
+    assert INDUCTOR_OPTIONS == {"size_asserts": False}     # what this test stands behind
+
+
+@pytest.mark.parametrize("mode", MODES, ids=str)
+def test_every_mode_keeps_its_own_options_beside_dotbias_inductor_options(mode):
+    """torch.compile takes a mode or options, not both: the mode's options must survive."""
+    from torch._inductor import list_mode_options
+    options = compile_kwargs(mode, None)["options"]
+    assert options == {**list_mode_options(mode or "default"), **INDUCTOR_OPTIONS}
+    assert options["size_asserts"] is False and INDUCTOR_OPTIONS.items() <= options.items()
 
 
 def test_the_compiled_twin_keeps_paths_init_and_shape_of_any_variant(eager, registry):

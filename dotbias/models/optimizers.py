@@ -19,7 +19,7 @@ from types import MappingProxyType
 import torch
 from torch.optim.adamw import adamw
 
-from dotbias.models.compiled import configure
+from dotbias.models.compiled import compile_fn
 from dotbias.models.whole_step import WholeStep
 
 BETAS, EPS = (0.95, 0.99), 1e-5     # fastai's Adam: mom (scheduled from 0.95), sqr_mom, eps
@@ -100,8 +100,7 @@ class CompiledStepper:
         # (torch's float32 default rounds them for a float64 model: 2e-9 off after 3 steps)
         self.steps = [torch.zeros((), dtype=torch.float64) for _ in self.params]
         self.lr, self.beta1 = (torch.tensor(h, dtype=torch.float64) for h in (lr, BETAS[0]))
-        configure()
-        self.adamw = torch.compile(adamw)
+        self.adamw = compile_fn(adamw)
 
     def set_hypers(self, lr: float, beta1: float) -> None:
         self.lr.fill_(lr)

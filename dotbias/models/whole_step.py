@@ -17,7 +17,7 @@ import torch
 from torch import Tensor, nn
 from torch.func import functional_call, grad_and_value
 
-from dotbias.models.compiled import configure
+from dotbias.models.compiled import compile_fn
 
 BETA2, EPS = 0.99, 1e-5
 
@@ -53,8 +53,7 @@ class WholeStep:
         self.hypers = tuple(torch.tensor(h, dtype=torch.float64) for h in (lr, 0.95, 0.0))
         self.model: nn.Module | None = None
         self.inputs: dict[str, Tensor] = {}
-        configure()
-        self.whole = torch.compile(_whole)
+        self.whole = compile_fn(_whole)
 
     def set_hypers(self, lr: float, beta1: float) -> None:
         self.hypers[0].fill_(lr)
