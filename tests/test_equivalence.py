@@ -25,10 +25,11 @@ from dotbias.equivalence.contract import (
     check_variant,
     expect_exact,
 )
+from dotbias.equivalence.mismatches import close_message, surely_close
 from dotbias.models.variant import Variant
 from dotbias.pytest_bench.options import BASELINE
 from helpers.properties import SATURATED, equivalence_property, scaled_baseline
-from helpers.strategies import ALL_DTYPES, Case, all_dtypes, cases, duplicate_cases, half_dtypes
+from helpers.strategies import ALL_DTYPES, Case, all_dtypes, cases, duplicate_cases, half_dtypes, tensor_pairs
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -173,3 +174,26 @@ def test_example_counts_come_from_the_profile(request):
     tests = Path(__file__).parent
     setters = {p.name for p in tests.rglob("*.py") if "max_examples" in p.read_text()}
     assert setters == {"conftest.py", "test_mutants.py", "test_fuzz.py", Path(__file__).name}, setters
+
+
+@given(tensor_pairs)
+@example(([(0.0, float("inf"))], torch.float64, float("inf"), False))     # inf apart, atol inf
+@example(([(float("nan"), 1.0)], torch.float64, 1.0, False))
+@example(([(1.0, 1.0 + 2**-20)], torch.float16, 1e-6, False))            # equal once rounded
+@example(([(1.0, 1.0)], torch.float64, 0.0, True))                        # other shapes
+def test_the_quick_pass_of_a_comparison_is_one_assert_close_would_give(pair):
+    """`surely_close` lets `close_message` skip torch.testing.assert_close: it must never pass a
+    pair that assert_close fails (NaN, infinities, dtypes, shapes), and the message is unchanged.
+    Caught: a quick pass in float16 (rounded differences), on a NaN, or of different shapes."""
+    values, dtype, atol, reshape = pair
+    a = torch.tensor([v for v, _ in values], dtype=torch.float64).to(dtype)
+    e = torch.tensor([w for _, w in values], dtype=torch.float64).to(dtype)
+    e = e.reshape(-1, 1) if reshape and len(values) else e
+    head = lambda d: "head"          # noqa: E731
+    try:
+        torch.testing.assert_close(a, e, rtol=0, atol=atol, equal_nan=True)
+        passes = True
+    except AssertionError:
+        passes = False
+    assert not surely_close(a, e, atol) or passes, (values, dtype, atol)
+    assert (close_message(a, e, atol, head) == "") == passes, (values, dtype, atol)

@@ -122,3 +122,12 @@ small_cases = cases(full_dtypes, spread=st.just((0.5, 0.5)), targets=st.just("un
 optimizers = st.sampled_from(["sgd", "adam", "adamw"])
 step_counts = st.integers(1, 5)
 init_sizes = st.tuples(st.integers(50, 3000), st.integers(50, 3000), st.integers(1, 64))
+# Tensor pairs for the contract's comparison (`mismatches.close_message`): equal, a few ulps
+# apart, far apart, with NaN, infinities and signed zeros; with a tolerance of 0, tiny, large or
+# infinite.
+_values = st.sampled_from([0.0, -0.0, 1.0, 1.0 + 2**-52, 1.0 + 2**-20, -3.5, 1e-300, float("nan"),
+                           float("inf"), float("-inf"), 2.0**60])
+tensor_pairs = st.tuples(st.lists(st.tuples(_values, _values), min_size=0, max_size=6),
+                         st.sampled_from([torch.float64, torch.float32, torch.float16]),
+                         st.sampled_from([0.0, 2**-30, 1e-6, 1.0, float("inf")]),
+                         st.booleans())

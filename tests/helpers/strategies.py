@@ -23,6 +23,7 @@ from dotbias.equivalence.strategies import (  # noqa: F401
     small,
     small_cases,
     step_counts,
+    tensor_pairs,
     tiered,
     y_ranges,
 )
