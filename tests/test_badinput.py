@@ -7,6 +7,7 @@ from __future__ import annotations
 import errno
 import fcntl
 import os
+import shutil
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -280,17 +281,28 @@ SETUPS = {f.__name__: f for f in (blocked_set, dangling, hold_lock, disk_full, u
                                   no_cuda, bad_json, empty_store, corrupt_tox)}
 
 
-def prepare(tmp: Path, case: Case, mp) -> list[str]:
-    ml = write_movielens(tmp / "ml", n_users=20, n_items=20, n_ratings=200, duplicate_title=False)
-    if case.data is not None:
-        (ml / "u.data").write_bytes(case.data)
-    if case.item is not None:
-        (ml / "u.item").write_bytes(case.item)
-    for name in ("run", "ablations", "check", "report"):     # a previous result of every command
+@pytest.fixture(scope="module")
+def template(tmp_path_factory) -> Path:
+    """What every case starts from, made once and copied: a MovieLens folder, a previous result of
+    every command (result sets are relative symlinks: they copy as they are), a file where a
+    folder is expected and a saved benchmark run."""
+    tmp = tmp_path_factory.mktemp("badinput-template")
+    write_movielens(tmp / "ml", n_users=20, n_items=20, n_ratings=200, duplicate_title=False)
+    for name in ("run", "ablations", "check", "report"):
         with ResultSet(tmp / "out", name) as rs:
             rs.write_text(f"{name}.md", f"previous {name}")
     (tmp / "afile").write_text("not a folder")
     write_bench_run(tmp / "bench.json")
+    return tmp
+
+
+def prepare(tmp: Path, case: Case, mp, template: Path) -> list[str]:
+    shutil.copytree(template, tmp, symlinks=True, dirs_exist_ok=True)
+    ml = tmp / "ml"
+    if case.data is not None:
+        (ml / "u.data").write_bytes(case.data)
+    if case.item is not None:
+        (ml / "u.item").write_bytes(case.item)
     if case.setup:
         SETUPS[case.setup](tmp, mp)
     fill = {"ml": str(ml), "out": str(tmp / "out"), "tmp": str(tmp), "file": str(tmp / "afile"),
@@ -300,9 +312,10 @@ def prepare(tmp: Path, case: Case, mp) -> list[str]:
 
 
 @pytest.mark.parametrize("case", [pytest.param(c, id=c.id, marks=c.marks) for c in CASES])
-def test_bad_input_is_one_line_exit_2_and_changes_nothing(case, tmp_path, monkeypatch, capsys):
+def test_bad_input_is_one_line_exit_2_and_changes_nothing(case, tmp_path, monkeypatch, capsys,
+                                                          template):
     monkeypatch.chdir(tmp_path)          # a default --out (results/local) would land in tmp_path
-    argv = prepare(tmp_path, case, monkeypatch)
+    argv = prepare(tmp_path, case, monkeypatch, template)
     before = tree_digest(tmp_path)
     try:
         code = cli.main(argv)

@@ -5,6 +5,8 @@ bug) must fail the one-cycle training property naming its setup, each correct im
 it. The score is printed in pytest's terminal summary."""
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import pytest
 from hypothesis import Phase, given, settings
 
@@ -31,25 +33,25 @@ BOUNDED = settings(database=None, max_examples=EXAMPLES, phases=[Phase.explicit,
                    report_multiple_bugs=False, derandomize=True)
 
 
-def suite_properties(variant, base, registry):
-    """The suite's properties restricted to `variant` (against `base`; `registry`: the run's, for
+def suite_properties(variants, base, registry):
+    """The suite's properties restricted to `variants` (against `base`; `registry`: the run's, for
     the init a variant inherits), cheapest first."""
     return [
-        ("init", given(init_sizes, seeds)(lambda s, seed: init_property(s, seed, [variant],
+        ("init", given(init_sizes, seeds)(lambda s, seed: init_property(s, seed, variants,
                                                                          registry=registry))),
-        ("equivalence", given(cases())(lambda c: equivalence_property(c, [variant], baseline=base))),
+        ("equivalence", given(cases())(lambda c: equivalence_property(c, variants, baseline=base))),
         ("half precision", given(cases(half_dtypes))(
-            lambda c: equivalence_property(c, [variant], baseline=base))),
+            lambda c: equivalence_property(c, variants, baseline=base))),
         ("duplicates", given(duplicate_cases)(
-            lambda c: equivalence_property(c, [variant], baseline=base))),
+            lambda c: equivalence_property(c, variants, baseline=base))),
         ("trajectories", given(small_cases, optimizers, step_counts)(
-            lambda c, o, k: trajectory_property(c, o, k, [variant], baseline=base))),
+            lambda c, o, k: trajectory_property(c, o, k, variants, baseline=base))),
     ]
 
 
-def first_failure(variant, base, registry) -> tuple[str, BaseException] | None:
-    """(property, error) of the first property that fails on `variant`, or None."""
-    for name, prop in suite_properties(variant, base, registry):
+def first_failure(variants, base, registry) -> tuple[str, BaseException] | None:
+    """(property, error) of the first property that fails on any of `variants`, or None."""
+    for name, prop in suite_properties(variants, base, registry):
         try:
             BOUNDED(prop)()
         except (AssertionError, BaseExceptionGroup) as e:       # hypothesis may group failures
@@ -59,9 +61,18 @@ def first_failure(variant, base, registry) -> tuple[str, BaseException] | None:
     return None
 
 
+def rejected(variants, failure) -> dict[str, object]:
+    """name -> `failure([v])` of each of `variants` that fails alone. One run over all of them
+    shares each example's float64 reference and baseline run; only when it fails is each run
+    alone, so every verdict is the one a run of that variant alone gives."""
+    if failure(variants) is None:
+        return {}
+    return {v.name: found for v in variants if (found := failure([v])) is not None}
+
+
 @pytest.mark.parametrize("bug", BUGS, ids=[b.name for b in BUGS])
 def test_the_suite_catches_each_catalogued_bug(bug, record_property, baseline, registry):
-    found = first_failure(bug, baseline, registry)
+    found = first_failure([bug], baseline, registry)
     record_property("mutation", ("caught", found is not None))      # conftest.py's summary line
     assert found is not None, f"{bug.name} ({bug.description}) passed every property"
     name, error = found
@@ -72,20 +83,20 @@ def test_the_suite_catches_each_catalogued_bug(bug, record_property, baseline, r
         assert bug.name in text, text[:500]
 
 
-@pytest.mark.parametrize("variant", CORRECT, ids=[v.name for v in CORRECT])
-def test_the_suite_accepts_each_correct_but_different_variant(variant, record_property, baseline,
-                                                              registry):
-    found = first_failure(variant, baseline, registry)
-    record_property("mutation", ("accepted", found is None))
-    assert found is None, f"{variant.name} rejected by the {found[0]} property: {found[1]}"
+def test_the_suite_accepts_each_correct_but_different_variant(record_property, baseline, registry):
+    """Every correct variant (`CORRECT`) passes every property; each counts in the score."""
+    out = rejected(CORRECT, lambda vs: first_failure(vs, baseline, registry))
+    for variant in CORRECT:
+        record_property("mutation", ("accepted", variant.name not in out))
+    assert not out, "rejected: " + "; ".join(f"{n} by the {p} property: {e}" for n, (p, e) in out.items())
 
 
-def training_failure(impl_name: str, base, registry) -> BaseException | None:
-    """The error of the training property on the baseline's variant trained by `impl_name`, an
-    implementation of `registry` (the run's, or one made from it with the implementation under
-    test: a bug never outlives its test)."""
-    setup = setup_of(impl_name, base.name)
-    prop = given(small_cases, step_counts)(lambda c, k: training_property(c, k, [setup], baseline=base,
+def training_failure(impl_names, base, registry) -> BaseException | None:
+    """The error of the training property on the baseline's variant trained by each of
+    `impl_names`, implementations of `registry` (the run's, or one made from it with the
+    implementation under test: a bug never outlives its test)."""
+    setups = [setup_of(name, base.name) for name in impl_names]
+    prop = given(small_cases, step_counts)(lambda c, k: training_property(c, k, setups, baseline=base,
                                                                           registry=registry))
     try:
         BOUNDED(prop)()
@@ -98,27 +109,60 @@ def training_failure(impl_name: str, base, registry) -> BaseException | None:
 
 @pytest.mark.parametrize("impl", OPTIMIZER_BUGS, ids=[b.name for b in OPTIMIZER_BUGS])
 def test_the_training_property_catches_each_optimizer_bug(impl, record_property, baseline, registry):
-    error = training_failure(impl.name, baseline, registry.with_impls(impl))
+    error = training_failure([impl.name], baseline, registry.with_impls(impl))
     record_property("mutation", ("caught", error is not None))      # conftest.py's summary line
     assert error is not None, f"{impl.name} ({impl.description}) passed the training property"
     text = str(error) if not isinstance(error, BaseExceptionGroup) else str(error.exceptions[0])
     assert f"{setup_of(impl, baseline.name).name} vs {baseline.name} (" in text, text[:500]
 
 
-def _slow_if_compiled(name: str):
-    compiles = name in BUILT_IN_IMPLS and BUILT_IN_IMPLS[name].compiles
-    return pytest.param(name, marks=pytest.mark.slow) if compiles else name
+EAGER_OPTIMIZERS = [n for n in [*CORRECT_OPTIMIZERS, HAND_ADAMW.name]
+                    if not (n in BUILT_IN_IMPLS and BUILT_IN_IMPLS[n].compiles)]
+COMPILING_OPTIMIZERS = [n for n in CORRECT_OPTIMIZERS if n not in EAGER_OPTIMIZERS]
 
 
-@pytest.mark.parametrize("name", [_slow_if_compiled(n) for n in [*CORRECT_OPTIMIZERS, HAND_ADAMW.name]])
-def test_the_training_property_accepts_each_correct_implementation(name, record_property, baseline,
-                                                                   registry):
-    error = training_failure(name, baseline, registry.with_impls(HAND_ADAMW))
+def test_the_training_property_accepts_each_correct_eager_implementation(record_property, baseline,
+                                                                         registry):
+    """Every correct implementation that compiles nothing passes the training property; each
+    counts in the score (the compiling ones: the slow test below)."""
+    run = registry.with_impls(HAND_ADAMW)
+    out = rejected([Named(n) for n in EAGER_OPTIMIZERS],
+                   lambda named: training_failure([n.name for n in named], baseline, run))
+    for name in EAGER_OPTIMIZERS:
+        record_property("mutation", ("accepted", name not in out))
+    assert not out, "rejected: " + "; ".join(f"{n}: {e}" for n, e in out.items())
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", COMPILING_OPTIMIZERS)
+def test_the_training_property_accepts_each_correct_compiling_implementation(name, record_property,
+                                                                             baseline, registry):
+    error = training_failure([name], baseline, registry)
     record_property("mutation", ("accepted", error is None))
     assert error is None, f"{name} rejected by the training property: {error}"
+
+
+@dataclass(frozen=True)
+class Named:
+    """An implementation's name where `rejected` expects something with a `.name`."""
+    name: str
 
 
 def test_the_catalogue_covers_ten_kinds_and_three_correct_variants():
     assert len(BUGS) >= 10 and len({b.build for b in BUGS}) == len(BUGS)
     assert len(CORRECT) >= 3
     assert len(OPTIMIZER_BUGS) == 4 and set(CORRECT_OPTIMIZERS) < set(BUILT_IN_IMPLS)
+
+
+def test_a_joint_run_that_fails_is_put_on_the_variants_that_fail_alone():
+    """`rejected`: a failure of the joint run names only the variants that fail alone (caught: a
+    joint failure counted against every variant, or against none)."""
+    calls = []
+
+    def failure(variants):
+        calls.append([v.name for v in variants])
+        return "boom" if any(v.name == "b" for v in variants) else None
+    assert rejected([Named("a"), Named("b"), Named("c")], failure) == {"b": "boom"}
+    assert calls == [["a", "b", "c"], ["a"], ["b"], ["c"]]
+    calls.clear()
+    assert rejected([Named("a"), Named("c")], failure) == {} and calls == [["a", "c"]]

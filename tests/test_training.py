@@ -19,13 +19,27 @@ from dotbias.timing.workers import WorkSpec
 
 @pytest.fixture(scope="module")
 def small():
-    syn = synthetic_ratings(60, 80, 3000, seed=0)
+    syn = synthetic_ratings(60, 80, 2000, seed=0)
     dls = collab_dls(syn.ratings, bs=32, seed=0)
     return dls, tensors_from_dls(dls)
 
 
 CP = BUILT_IN["cp"]
 IMPLS = BUILT_IN_IMPLS
+
+
+@pytest.fixture(scope="module")
+def book_lean(small):
+    """The book's lean training of cp (2 epochs, seed 1), once for every implementation's test."""
+    _, data = small
+    return fit_lean(make(CP, data), data, epochs=2, bs=32, seed=1)
+
+
+@pytest.fixture(scope="module")
+def book_fastai(small):
+    """The book's fastai training of cp (1 epoch, seed 3), once for every implementation's test."""
+    dls, data = small
+    return fit_fastai(make(CP, data), dls, epochs=1, seed=3)
 
 
 def make(variant, data, seed=0):
@@ -121,20 +135,20 @@ def test_a_training_setup_is_named_variant_plus_implementation():
 
 @pytest.mark.parametrize("impl", [pytest.param(i, marks=pytest.mark.slow) if IMPLS[i].compiles
                                   else i for i in IMPLS])
-def test_fit_lean_with_every_implementation_is_the_books_training(small, impl):
+def test_fit_lean_with_every_implementation_is_the_books_training(small, impl, book_lean):
     """Same seed, same batches, same schedule: the losses of every implementation agree with the
     book's optimizer to float32 rounding (a wrong one, e.g. coupled decay, moves them by far more)."""
     _, data = small
-    book = fit_lean(make(CP, data), data, epochs=2, bs=32, seed=1)
+    book = book_lean
     other = fit_lean(make(CP, data), data, epochs=2, bs=32, seed=1, impl=IMPLS[impl])
     assert [e.valid_loss for e in other.epochs] == pytest.approx([e.valid_loss for e in book.epochs],
                                                                  rel=1e-5)
 
 
 @pytest.mark.parametrize("impl", [i for i in IMPLS if IMPLS[i].in_fastai])
-def test_fit_fastai_runs_each_implementation_as_its_opt_func(small, impl):
+def test_fit_fastai_runs_each_implementation_as_its_opt_func(small, impl, book_fastai):
     dls, data = small
-    book = fit_fastai(make(CP, data), dls, epochs=1, seed=3)
+    book = book_fastai
     other = fit_fastai(make(CP, data), dls, epochs=1, seed=3, impl=IMPLS[impl])
     assert other.hypers == book.hypers          # the scheduler reached the optimizer the same way
     assert other.final_valid_loss == pytest.approx(book.final_valid_loss, rel=1e-5)
