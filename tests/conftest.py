@@ -215,7 +215,7 @@ def _tiny_workers():
 # and not for tests marked timing: those run alone (.ci/run's `-m timing`), children beside them
 # would share their cores.
 EARLY = {"tiny_workers": _tiny_workers, "interrupted_runs": children.interrupted_runs,
-         "report_child": children.report_child}
+         "report_child": children.report_child, "console_children": children.console_children}
 _started: dict[str, Future] = {}
 
 
@@ -253,6 +253,15 @@ def report_child():
     (tests/test_house.py)."""
     folder, proc = early("report_child")
     yield folder, proc
+    shutil.rmtree(folder, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def console_children():
+    """helpers/children.py's bad `python -m dotbias.cli` children: (folder, argv -> process)
+    (tests/test_badinput.py)."""
+    folder, procs = early("console_children")
+    yield folder, procs
     shutil.rmtree(folder, ignore_errors=True)
 
 

@@ -8,7 +8,6 @@ import errno
 import fcntl
 import os
 import shutil
-import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -16,6 +15,7 @@ import pytest
 
 from dotbias import cli
 from dotbias.io.resultset import ResultSet
+from helpers.children import CONSOLE_ARGV
 from helpers.mlfiles import tree_digest, write_bench_run, write_movielens
 
 OK_ITEM = b"1|Toy Story (1995)|x\n2|Heat (1995)|x\n3|Casino (1995)|x\n"
@@ -336,10 +336,12 @@ def test_the_table_is_large_and_names_are_unique():
     assert len(CASES) >= 80 and len({c.id for c in CASES}) == len(CASES)
 
 
-@pytest.mark.parametrize("argv", [["run", "--seed", "-1"], ["report", "/nonexistent/run.json"]])
-def test_the_console_script_prints_the_same_one_line(tmp_path, argv):
-    import subprocess
-    proc = subprocess.run([sys.executable, "-m", "dotbias.cli", *argv, "--out", str(tmp_path / "o")],
-                          capture_output=True, text=True, cwd=tmp_path)
+@pytest.mark.parametrize("argv", CONSOLE_ARGV, ids=["run", "report"])
+def test_the_console_script_prints_the_same_one_line(console_children, argv):
+    """The real process (helpers/children.py, started early on another core): exit 2, one line, no
+    traceback, no --out folder made."""
+    folder, procs = console_children
+    proc = procs[argv]
     assert proc.returncode == 2 and proc.stderr.count("\n") == 1 and "Traceback" not in proc.stderr
-    assert not (tmp_path / "o").exists()
+    assert proc.stderr.startswith("dotbias: error: "), proc.stderr
+    assert not (folder / f"o{CONSOLE_ARGV.index(argv)}").exists()

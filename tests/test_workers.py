@@ -77,3 +77,18 @@ def test_two_lines_that_arrive_together_are_both_read_at_once():
     finally:
         workers.server.kill()
         workers.server.wait()
+
+
+def test_a_server_that_served_no_worker_is_stopped_at_once_and_one_that_did_at_its_end():
+    """A session that fails before timing anything closes its server at once. Caught: closing by
+    end of input only, which waits out the server's imports (about 2 s of every failing
+    `pytest bench`); killing a server that served, which could cut a worker's reply."""
+    workers = Workers().start()
+    idle = workers.server
+    workers.close()
+    assert idle.returncode == -9 and workers.server is None
+    workers.server = subprocess.Popen([sys.executable, "-c", "import sys; sys.stdin.read()"],
+                                      stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+    busy, workers.served = workers.server, True
+    workers.close()
+    assert busy.returncode == 0

@@ -32,6 +32,7 @@ class Workers:
 
     def __init__(self, threads: int = 1):
         self.threads, self.server, self.lock = threads, None, threading.Lock()
+        self.served = False     # whether any worker was asked of the server
         self.buffer = b""       # what the server wrote past the last line read
 
     def __enter__(self) -> Workers:
@@ -41,9 +42,14 @@ class Workers:
         self.close()
 
     def close(self) -> None:
+        """Stop the server: at the end of its input when it served a worker, at once when it
+        never did (a session that failed before timing anything need not wait for its imports)."""
         if self.server is not None:
+            if not self.served:
+                self.server.kill()
             self.server.stdin.close()
             self.server.wait()
+            self.server.stdout.close()
             self.server = None
 
     def start(self) -> Workers:
@@ -59,6 +65,7 @@ class Workers:
         """One forked worker process: group label -> its rounds (like `run_process`)."""
         with self.lock:     # one worker at a time: the server serves one request after another
             self.start()
+            self.served = True
             request = {"spec": spec.to_json(), "cwd": os.getcwd(), "path": sys.path,
                        "env": worker_env(spec.threads)}
             self.server.stdin.write((json.dumps(request) + "\n").encode())

@@ -51,3 +51,16 @@ def report_child() -> tuple[Path, subprocess.CompletedProcess]:
             f"b = cli.main(['report', '--versions', {str(folder / 'tox')!r}, '--out', {str(folder)!r}])\n"
             "print(a, b, sorted(m for m in ('torch', 'fastai') if m in sys.modules))")
     return folder, subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=folder)
+
+
+CONSOLE_ARGV = (("run", "--seed", "-1"), ("report", "/nonexistent/run.json"))
+
+
+def console_children() -> tuple[Path, dict[tuple[str, ...], subprocess.CompletedProcess]]:
+    """`python -m dotbias.cli ARGV --out FOLDER/oN` for each bad ARGV of CONSOLE_ARGV, one after
+    the other, each in a fresh interpreter: argv -> its CompletedProcess (tests/test_badinput.py)."""
+    folder = Path(tempfile.mkdtemp(prefix="dotbias-console-"))
+    return folder, {argv: subprocess.run([sys.executable, "-m", "dotbias.cli", *argv, "--out",
+                                          str(folder / f"o{i}")], capture_output=True, text=True,
+                                         cwd=folder)
+                    for i, argv in enumerate(CONSOLE_ARGV)}
