@@ -1,15 +1,14 @@
 """Worker processes forked from one server (`timing.worker_server.Workers`): what `pytest bench` and
-`dotbias compare` time in. Each test starts one server (its imports, ~3 s) and forks from it."""
+`dotbias compare` time in. Each test starts a pool of servers (their imports, ~3 s) and forks from them."""
 from __future__ import annotations
 
-import subprocess
 import sys
 import time
 
 import pytest
 
 from dotbias.timing.groups import Group, Size
-from dotbias.timing.worker_server import Workers
+from dotbias.timing.worker_server import Server, Workers
 from dotbias.timing.workers import WorkSpec, aa_name
 
 TINY = Size("tiny", 30, 40, 4, 8)
@@ -26,7 +25,8 @@ def test_forked_workers_time_a_plugin_from_the_callers_path_and_survive_failures
                                                                                 baseline):
     """Caught: the server's own sys.path (fixed when it started) used instead of the caller's (the
     plug-in added later is not found); a stray print read as the reply; an error or a hang that
-    kills the server or leaves the next call waiting."""
+    kills the server or leaves the next call waiting; every process forked from the same server (the
+    pool's layouts unused)."""
     base = baseline.name
     with Workers() as workers:
         first = workers.run(WorkSpec((GROUP,), (base,), base, budget_s=0.02), 0, 120)
@@ -43,8 +43,10 @@ def test_forked_workers_time_a_plugin_from_the_callers_path_and_survive_failures
             workers.run(WorkSpec((GROUP,), ("nope",), base), 2, 120)
         with pytest.raises(RuntimeError, match=r"^timing worker 4 did not finish within 1 s$"):
             workers.run(WorkSpec((GROUP,), (base,), base, budget_s=30), 3, 1)
-        again = workers.run(WorkSpec((GROUP,), (base,), base, budget_s=0.02), 4, 120)
-        assert len(again[GROUP.label].seconds[base]) >= 4
+        assert all(server.served for server in workers.servers)      # one process on each
+        hung = workers.servers[3]                                     # the hung worker's server
+        again = workers.run(WorkSpec((GROUP,), (base,), base, budget_s=0.02), 3 + workers.count, 120)
+        assert len(again[GROUP.label].seconds[base]) >= 4 and workers.servers[3] is hung
 
 
 def test_a_group_times_only_what_its_benchmarks_selected_and_the_baseline(baseline, registry):
@@ -64,31 +66,29 @@ def test_two_lines_that_arrive_together_are_both_read_at_once():
     """A quick worker's pid line and result line can reach the pipe in one write. Caught: select on
     a file object whose buffer already holds the second line waits out the timeout and calls the
     worker hung."""
-    workers = Workers()
-    workers.server = subprocess.Popen([sys.executable, "-c", "print('one\\ntwo', flush=True); "
-                                       "import time; time.sleep(30)"],
-                                      stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+    server = Server(1, [sys.executable, "-c", "print('one\\ntwo', flush=True); "
+                        "import time; time.sleep(30)"])
+    proc = server.proc
     try:
-        assert workers._line(20, 0) == "one"
+        assert server.line(20, 0) == "one"
         start = time.monotonic()
-        assert workers._line(5, 0) == "two" and time.monotonic() - start < 1
+        assert server.line(5, 0) == "two" and time.monotonic() - start < 1
         with pytest.raises(RuntimeError, match="^timing worker 1 did not finish within 0 s$"):
-            workers._line(0.2, 0)
+            server.line(0.2, 0)
     finally:
-        workers.server.kill()
-        workers.server.wait()
+        proc.kill()
+        proc.wait()
 
 
 def test_a_server_that_served_no_worker_is_stopped_at_once_and_one_that_did_at_its_end():
-    """A session that fails before timing anything closes its server at once. Caught: closing by
-    end of input only, which waits out the server's imports (about 2 s of every failing
+    """A session that fails before timing anything closes its servers at once. Caught: closing by
+    end of input only, which waits out the servers' imports (about 2 s of every failing
     `pytest bench`); killing a server that served, which could cut a worker's reply."""
-    workers = Workers().start()
-    idle = workers.server
+    workers = Workers(servers=2).start()
+    idle = [s.proc for s in workers.servers]
     workers.close()
-    assert idle.returncode == -9 and workers.server is None
-    workers.server = subprocess.Popen([sys.executable, "-c", "import sys; sys.stdin.read()"],
-                                      stdin=subprocess.PIPE, stdout=subprocess.PIPE)
-    busy, workers.served = workers.server, True
-    workers.close()
-    assert busy.returncode == 0
+    assert [p.returncode for p in idle] == [-9, -9] and workers.servers == []
+    busy = Server(1, [sys.executable, "-c", "import sys; sys.stdin.read()"])
+    proc, busy.served = busy.proc, True
+    busy.close()
+    assert proc.returncode == 0 and busy.proc is None

@@ -93,7 +93,7 @@ def time_pair(candidate: str, baseline: str, operations: list[str], budget: Budg
     spent = dict.fromkeys(results, 0.0)
     done: dict[str, Timed] = {}
     open_, n, last_s = list(groups), 0, 0.0
-    workers = Workers(threads)     # forked from one server: imports paid once (an error closes its pipe)
+    workers = Workers(threads)     # forked from a pool of servers: imports paid once per server
     while open_:
         if n >= MIN_PROCESSES and time.perf_counter() + last_s > budget.deadline:
             done.update({g.label: _timed(g, results[g.label], names, spent[g.label], "deadline")

@@ -24,7 +24,7 @@ from dotbias.timing.groups import KERNELS, SIZES, Group
 from dotbias.timing.instruction_counts import gate
 from dotbias.timing.memory import op_peak_bytes
 from dotbias.timing.operations import op_notes
-from dotbias.timing.worker_server import Workers
+from dotbias.timing.worker_server import SERVERS, Workers
 from dotbias.timing.workers import WorkSpec, aa_name
 
 STOPPED = {"target": "stopped at its target",
@@ -49,7 +49,8 @@ class Session:
         self.measured: dict[tuple[str, str], Benchmark] = {}   # the report's record of each item
         self.compared: Path | None = None
         self.setups: list = []              # --training: parsed `Training`s, timed where they train
-        self.workers = Workers()        # forked from one server (timing.worker_server); threads per spec
+        # forked from a pool of servers (timing.worker_server), no more than the processes it may run
+        self.workers = Workers(servers=min(SERVERS, self.plan.max_processes))
 
     def opt(self, name: str):
         return self.config.getoption(name)

@@ -1,7 +1,8 @@
-"""Worker processes forked from one server (`Workers`): what `pytest bench` and `dotbias compare` time
-in. A fresh interpreter per worker (`workers.run_process`) pays torch's, fastai's and dotbias's
+"""Worker processes forked from a few servers (`Workers`): what `pytest bench` and `dotbias compare`
+time in. A fresh interpreter per worker (`workers.run_process`) pays torch's, fastai's and dotbias's
 imports again, 2.5-3.7 s a process here, a third of a benchmark run; the server
-(`python -m dotbias.timing.worker_server`) imports them once and forks a worker per call. Nothing
+(`python -m dotbias.timing.worker_server`) imports them once and forks a worker per call; a pool
+holds SERVERS of them, so processes differ in their servers' layouts as fresh ones would. Nothing
 is built or timed before the fork, and each worker first holds a random number of bytes so that
 its models land at addresses of their own. A worker gets the caller's folder, `sys.path` and
 environment at the time of the call; one that fails, dies or hangs raises one line naming the
@@ -25,15 +26,85 @@ from dotbias.timing.workers import WorkSpec, read_result, run_spec, worker_env
 LAYOUT_BYTES = 1 << 20      # a forked worker first holds 1..LAYOUT_BYTES bytes: a layout of its own
 
 
-class Workers:
-    """Worker processes forked from one server process that imported everything once (see the
-    module doc). A context manager: the server starts at the first `run` and stops at exit (or
-    when it is closed); a hung worker is killed and the server goes on."""
+SERVERS = 4     # servers per pool: a process's worker forks from server (process index mod SERVERS)
 
-    def __init__(self, threads: int = 1):
-        self.threads, self.server, self.lock = threads, None, threading.Lock()
-        self.served = False     # whether any worker was asked of the server
-        self.buffer = b""       # what the server wrote past the last line read
+
+class Server:
+    """One server process (`serve`), started at once, and what it wrote past the last line read."""
+
+    def __init__(self, threads: int, argv: list[str] | None = None):
+        """`argv`: the command to start instead of the server (a test's stand-in)."""
+        self.proc: subprocess.Popen | None = subprocess.Popen(
+            argv or [sys.executable, "-m", "dotbias.timing.worker_server"], stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=worker_env(threads))
+        self.buffer = b""
+        self.served = False     # whether any worker was asked of it
+        self.ready = False      # whether it said its imports are done
+
+    def alive(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+    def wait_ready(self, index: int) -> None:
+        """Wait for its imports (it says so in one line before serving)."""
+        if not self.ready:
+            if json.loads(self.line(120.0, index)) != {"ready": True}:
+                raise RuntimeError(f"timing worker {index + 1}: its server did not say it was ready")
+            self.ready = True
+
+    def ask(self, request: dict, timeout_s: float, index: int) -> dict:
+        """Fork one worker for `request`: its exit status and output (a hung one is killed)."""
+        self.served = True
+        self.proc.stdin.write((json.dumps(request) + "\n").encode())
+        self.proc.stdin.flush()
+        pid = json.loads(self.line(60.0, index))["pid"]
+        try:
+            return json.loads(self.line(timeout_s, index))
+        except RuntimeError:
+            os.kill(pid, signal.SIGKILL)
+            self.line(60.0, index)
+            raise
+
+    def line(self, timeout_s: float, index: int) -> str:
+        """Its next line within `timeout_s`, read from its pipe by our own buffer (a line
+        already in a file object's buffer is invisible to select: a quick worker's two lines
+        arriving together would look like a hang)."""
+        deadline, fd = time.monotonic() + timeout_s, self.proc.stdout.fileno()
+        while b"\n" not in self.buffer:
+            left = deadline - time.monotonic()
+            if left <= 0 or not select.select([fd], [], [], left)[0]:
+                raise RuntimeError(f"timing worker {index + 1} did not finish within {timeout_s:.0f} s")
+            chunk = os.read(fd, 1 << 16)
+            if not chunk:
+                self.close()
+                raise RuntimeError(f"timing worker {index + 1}: its server process ended")
+            self.buffer += chunk
+        line, _, self.buffer = self.buffer.partition(b"\n")
+        return line.decode()
+
+    def close(self) -> None:
+        """Stop it: at the end of its input when it served a worker, at once when it never did (a
+        session that failed before timing anything need not wait for its imports)."""
+        if self.proc is not None:
+            if not self.served:
+                self.proc.kill()
+            self.proc.stdin.close()
+            self.proc.wait()
+            self.proc.stdout.close()
+            self.proc = None
+
+
+class Workers:
+    """Worker processes forked from a pool of `servers` server processes that imported everything
+    once (see the module doc); process `index` forks from server `index % servers`, so processes
+    differ in the layout their server's imports left, as fresh interpreters would, and a layout's
+    effect on the time shows between processes, in the interval, rather than between runs. A
+    context manager: the servers start at `start` (or the first `run`) and stop at exit or
+    `close`; no worker runs until every server's imports are done (none beside a timed one); a
+    hung worker is killed and its server goes on."""
+
+    def __init__(self, threads: int = 1, servers: int = SERVERS):
+        self.threads, self.count, self.lock = threads, servers, threading.Lock()
+        self.servers: list[Server] = []
 
     def __enter__(self) -> Workers:
         return self
@@ -42,59 +113,26 @@ class Workers:
         self.close()
 
     def close(self) -> None:
-        """Stop the server: at the end of its input when it served a worker, at once when it
-        never did (a session that failed before timing anything need not wait for its imports)."""
-        if self.server is not None:
-            if not self.served:
-                self.server.kill()
-            self.server.stdin.close()
-            self.server.wait()
-            self.server.stdout.close()
-            self.server = None
+        for server in self.servers:
+            server.close()
+        self.servers = []
 
     def start(self) -> Workers:
-        """Start the server now if it is not running (its imports overlap the caller's work)."""
-        if self.server is None or self.server.poll() is not None:
-            self.server = subprocess.Popen([sys.executable, "-m", "dotbias.timing.worker_server"],
-                                           stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                           stderr=subprocess.DEVNULL, env=worker_env(self.threads))
-            self.buffer = b""
+        """Start the servers not running now (their imports overlap the caller's work)."""
+        kept = [s for s in self.servers if s.alive()]
+        self.servers = kept + [Server(self.threads) for _ in range(self.count - len(kept))]
         return self
 
     def run(self, spec: WorkSpec, index: int, timeout_s: float) -> dict[str, Rounds]:
         """One forked worker process: group label -> its rounds (like `run_process`)."""
-        with self.lock:     # one worker at a time: the server serves one request after another
+        with self.lock:     # one worker at a time, whichever server it forks from
             self.start()
-            self.served = True
+            for server in self.servers:
+                server.wait_ready(index)
             request = {"spec": spec.to_json(), "cwd": os.getcwd(), "path": sys.path,
                        "env": worker_env(spec.threads)}
-            self.server.stdin.write((json.dumps(request) + "\n").encode())
-            self.server.stdin.flush()
-            pid = json.loads(self._line(60.0, index))["pid"]
-            try:
-                done = json.loads(self._line(timeout_s, index))
-            except RuntimeError:
-                os.kill(pid, signal.SIGKILL)
-                self._line(60.0, index)
-                raise
+            done = self.servers[index % self.count].ask(request, timeout_s, index)
             return read_result(done["rc"], done["out"], done["err"], index)
-
-    def _line(self, timeout_s: float, index: int) -> str:
-        """The server's next line within `timeout_s`, read from its pipe by our own buffer (a line
-        already in a file object's buffer is invisible to select: a quick worker's two lines
-        arriving together would look like a hang)."""
-        deadline, fd = time.monotonic() + timeout_s, self.server.stdout.fileno()
-        while b"\n" not in self.buffer:
-            left = deadline - time.monotonic()
-            if left <= 0 or not select.select([fd], [], [], left)[0]:
-                raise RuntimeError(f"timing worker {index + 1} did not finish within {timeout_s:.0f} s")
-            chunk = os.read(fd, 1 << 16)
-            if not chunk:
-                self.server = None
-                raise RuntimeError(f"timing worker {index + 1}: its server process ended")
-            self.buffer += chunk
-        line, _, self.buffer = self.buffer.partition(b"\n")
-        return line.decode()
 
 
 def serve() -> int:
@@ -104,6 +142,7 @@ def serve() -> int:
     made is moved out of the garbage collector's sight (`gc.freeze`)."""
     import fastai.layers  # noqa: F401  (a heavy library where it is needed: docs/architecture.md)
     gc.freeze()     # what the imports made is never collected: a worker's gc.collect skips it (0.25 s)
+    print(json.dumps({"ready": True}), flush=True)
     for line in sys.stdin:
         request = json.loads(line)
         out_r, out_w = os.pipe()

@@ -35,7 +35,7 @@ class StandInWorkers:
 
 def stand_in(run=run_here):
     """A `Workers` class to monkeypatch in: every pool it makes calls `run`."""
-    return lambda threads=1: StandInWorkers(run)
+    return lambda threads=1, servers=1: StandInWorkers(run)
 
 
 def time_in_process(monkeypatch) -> None:
