@@ -26,6 +26,7 @@ import gc
 import os
 import shutil
 from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -239,30 +240,38 @@ def tiny_workers():
     return early("tiny_workers")
 
 
+@contextmanager
+def early_in_folder(name: str):
+    """`early(name)` of a child that made a temporary folder: (folder, what the test reads), the
+    folder removed when the session's fixture ends."""
+    folder, value = early(name)
+    try:
+        yield folder, value
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
 @pytest.fixture(scope="session")
 def interrupted_runs():
     """helpers/children.py's three interrupted `dotbias run --quick` (tests/test_cli.py)."""
-    folder, runs = early("interrupted_runs")
-    yield runs
-    shutil.rmtree(folder, ignore_errors=True)
+    with early_in_folder("interrupted_runs") as (_, runs):
+        yield runs
 
 
 @pytest.fixture(scope="session")
 def report_child():
     """helpers/children.py's `dotbias report` child: (its folder, its CompletedProcess)
     (tests/test_house.py)."""
-    folder, proc = early("report_child")
-    yield folder, proc
-    shutil.rmtree(folder, ignore_errors=True)
+    with early_in_folder("report_child") as child:
+        yield child
 
 
 @pytest.fixture(scope="session")
 def console_children():
     """helpers/children.py's bad `python -m dotbias.cli` children: (folder, argv -> process)
     (tests/test_badinput.py)."""
-    folder, procs = early("console_children")
-    yield folder, procs
-    shutil.rmtree(folder, ignore_errors=True)
+    with early_in_folder("console_children") as children_:
+        yield children_
 
 
 @pytest.fixture
