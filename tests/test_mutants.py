@@ -5,7 +5,7 @@ bug) must fail the one-cycle training property naming its setup, each correct im
 it. The score is printed in pytest's terminal summary."""
 from __future__ import annotations
 
-from dataclasses import dataclass
+from types import SimpleNamespace
 
 import pytest
 from hypothesis import Phase, given, settings
@@ -91,11 +91,10 @@ def test_the_suite_accepts_each_correct_but_different_variant(record_property, b
     assert not out, "rejected: " + "; ".join(f"{n} by the {p} property: {e}" for n, (p, e) in out.items())
 
 
-def training_failure(impl_names, base, registry) -> BaseException | None:
-    """The error of the training property on the baseline's variant trained by each of
-    `impl_names`, implementations of `registry` (the run's, or one made from it with the
-    implementation under test: a bug never outlives its test)."""
-    setups = [setup_of(name, base.name) for name in impl_names]
+def training_failure(setups, base, registry) -> BaseException | None:
+    """The error of the training property on `setups` (the baseline's variant trained by
+    implementations of `registry`: the run's, or one made from it with the implementation under
+    test, so a bug never outlives its test)."""
     prop = given(small_cases, step_counts)(lambda c, k: training_property(c, k, setups, baseline=base,
                                                                           registry=registry))
     try:
@@ -109,11 +108,12 @@ def training_failure(impl_names, base, registry) -> BaseException | None:
 
 @pytest.mark.parametrize("impl", OPTIMIZER_BUGS, ids=[b.name for b in OPTIMIZER_BUGS])
 def test_the_training_property_catches_each_optimizer_bug(impl, record_property, baseline, registry):
-    error = training_failure([impl.name], baseline, registry.with_impls(impl))
+    setup = setup_of(impl, baseline.name)
+    error = training_failure([setup], baseline, registry.with_impls(impl))
     record_property("mutation", ("caught", error is not None))      # conftest.py's summary line
     assert error is not None, f"{impl.name} ({impl.description}) passed the training property"
     text = str(error) if not isinstance(error, BaseExceptionGroup) else str(error.exceptions[0])
-    assert f"{setup_of(impl, baseline.name).name} vs {baseline.name} (" in text, text[:500]
+    assert f"{setup.name} vs {baseline.name} (" in text, text[:500]
 
 
 EAGER_OPTIMIZERS = [n for n in [*CORRECT_OPTIMIZERS, HAND_ADAMW.name]
@@ -125,11 +125,10 @@ def test_the_training_property_accepts_each_correct_eager_implementation(record_
                                                                          registry):
     """Every correct implementation that compiles nothing passes the training property; each
     counts in the score (the compiling ones: the slow test below)."""
-    run = registry.with_impls(HAND_ADAMW)
-    out = rejected([Named(n) for n in EAGER_OPTIMIZERS],
-                   lambda named: training_failure([n.name for n in named], baseline, run))
-    for name in EAGER_OPTIMIZERS:
-        record_property("mutation", ("accepted", name not in out))
+    run, setups = registry.with_impls(HAND_ADAMW), [setup_of(n, baseline.name) for n in EAGER_OPTIMIZERS]
+    out = rejected(setups, lambda some: training_failure(some, baseline, run))
+    for setup in setups:
+        record_property("mutation", ("accepted", setup.name not in out))
     assert not out, "rejected: " + "; ".join(f"{n}: {e}" for n, e in out.items())
 
 
@@ -137,15 +136,9 @@ def test_the_training_property_accepts_each_correct_eager_implementation(record_
 @pytest.mark.parametrize("name", COMPILING_OPTIMIZERS)
 def test_the_training_property_accepts_each_correct_compiling_implementation(name, record_property,
                                                                              baseline, registry):
-    error = training_failure([name], baseline, registry)
+    error = training_failure([setup_of(name, baseline.name)], baseline, registry)
     record_property("mutation", ("accepted", error is None))
     assert error is None, f"{name} rejected by the training property: {error}"
-
-
-@dataclass(frozen=True)
-class Named:
-    """An implementation's name where `rejected` expects something with a `.name`."""
-    name: str
 
 
 def test_the_catalogue_covers_ten_kinds_and_three_correct_variants():
@@ -162,7 +155,8 @@ def test_a_joint_run_that_fails_is_put_on_the_variants_that_fail_alone():
     def failure(variants):
         calls.append([v.name for v in variants])
         return "boom" if any(v.name == "b" for v in variants) else None
-    assert rejected([Named("a"), Named("b"), Named("c")], failure) == {"b": "boom"}
+    a, b, c = (SimpleNamespace(name=n) for n in "abc")
+    assert rejected([a, b, c], failure) == {"b": "boom"}
     assert calls == [["a", "b", "c"], ["a"], ["b"], ["c"]]
     calls.clear()
-    assert rejected([Named("a"), Named("c")], failure) == {} and calls == [["a", "c"]]
+    assert rejected([a, c], failure) == {} and calls == [["a", "c"]]
