@@ -6,7 +6,7 @@ Every implementation has the arithmetic of fastai's Adam as `fit_one_cycle` uses
 weight decay, eps 1e-5, beta2 0.99, lr and beta1 set before every step from the one-cycle
 schedule. They differ in how the update is computed (a loop over parameters, one batched call, one
 fused kernel, fastai's own code, a compiled optimizer step, the whole step compiled as one
-graph), so each is held to the trajectory contract
+graph or written in C), so each is held to the trajectory contract
 (`equivalence.trajectories.check_training`) before its time means anything. A user's own joins
 a run's registry through `Registry.with_impls`."""
 from __future__ import annotations
@@ -20,6 +20,7 @@ import torch
 from torch.optim.adamw import adamw
 
 from dotbias.models.compiled import compile_fn
+from dotbias.models.row_step import RowStep
 from dotbias.models.whole_step import WholeStep
 
 BETAS, EPS = (0.95, 0.99), 1e-5     # fastai's Adam: mom (scheduled from 0.95), sqr_mom, eps
@@ -168,6 +169,8 @@ BUILT_IN_IMPLS: Mapping[str, AdamImpl] = MappingProxyType({impl.name: impl for i
              compiles=True),
     AdamImpl("compiled_step", WholeStep, "the whole step (forward, backward, AdamW) in one "
              "torch.compile graph", in_fastai=False, compiles=True),
+    AdamImpl("row_step", RowStep, "the whole step of the book's model in one C function: no dense "
+             "gradient, one pass over parameters and moments", in_fastai=False),
 ]})
 BOOK = BUILT_IN_IMPLS[BOOK_IMPL]
 

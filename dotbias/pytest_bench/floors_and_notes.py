@@ -1,5 +1,6 @@
 """What a `pytest bench` session measures beside a benchmark's time, each made once per session:
-the floors (`timing.floors`: the dispatcher's and the copy bandwidth's, per device) and the
+the floors (`timing.floors`: the dispatcher's, priced once per device, and the bandwidth's, at a
+copy as big as what the variant moves) and the
 contract notes (`equivalence.held`: did this variant or training setup keep the contract at this
 group's shape)."""
 from __future__ import annotations
@@ -9,7 +10,7 @@ import math
 from dotbias.equivalence.contract_note import ContractNote
 from dotbias.equivalence.held import hold
 from dotbias.models.registry import Registry
-from dotbias.timing.floors import copy_bandwidth, floor, op_seconds
+from dotbias.timing.floors import floor, op_seconds
 from dotbias.timing.groups import Floor, Group
 from dotbias.timing.operations import make_op
 
@@ -17,14 +18,14 @@ from dotbias.timing.operations import make_op
 class FloorsAndNotes:
     def __init__(self, baseline: str, registry: Registry):
         self.baseline, self.registry = baseline, registry
-        self.prices: dict[str, tuple[float, float]] = {}        # device -> (s per tiny op, bytes/s)
+        self.prices: dict[str, float] = {}                      # device -> s per tiny op
         self.notes: dict[tuple, ContractNote] = {}              # (name, size, dtype, device) -> note
 
     def floor(self, group: Group, variant: str) -> Floor:
         """The variant's two floors in this group."""
         if group.device not in self.prices:
-            self.prices[group.device] = (op_seconds(group.device), copy_bandwidth(group.device))
-        return floor(make_op(group, variant, self.registry), *self.prices[group.device])
+            self.prices[group.device] = op_seconds(group.device)
+        return floor(make_op(group, variant, self.registry), self.prices[group.device], group.device)
 
     def contract(self, group: Group, name: str) -> ContractNote:
         """`name` held to the contract against the baseline at this group's shape, once per shape."""

@@ -4,8 +4,12 @@ Per call of an operation we count the aten ops it dispatches and the bytes their
 (inputs plus outputs, a gather counting the rows it reads rather than the whole table: an upper
 bound on memory traffic, since small tensors stay in cache), then
 price them: the dispatcher floor is that many tiny ops (a 1-element add, timed here), the
-bandwidth floor is those bytes at the copy bandwidth of one big tensor copy (timed once). A time
-near the dispatcher floor is overhead-bound; near the bandwidth floor, memory-bound.
+bandwidth floor is those bytes at the bandwidth of a tensor copy that moves as many bytes (timed
+per floor: a working set that stays in cache copies several times faster than one that streams
+from memory, so one big copy's bandwidth is no floor for a small step). A tensor an op writes in
+place counts twice, read and written, also where the op returns nothing (`_fused_adamw_`, a
+`_foreach_*_` op, a custom op such as `dotbias::row_step`). A time near the dispatcher floor is
+overhead-bound; near the bandwidth floor, memory-bound.
 """
 from __future__ import annotations
 
@@ -30,8 +34,22 @@ class _Counter(TorchDispatchMode):
         ins = _tensors(args[1:] if name.startswith(("embedding.", "index.")) else args)
         outs = _tensors(out)
         gathered = outs if name.startswith(("embedding.", "index.")) else []   # rows read, not the table
-        self.bytes += sum(t.numel() * t.element_size() for t in ins + _tensors(kwargs) + outs + gathered)
+        written = [t for t in _written(func, args, kwargs) if not any(t is o for o in outs)]
+        self.bytes += sum(t.numel() * t.element_size()
+                          for t in ins + _tensors(kwargs) + outs + gathered + written)
         return out
+
+
+def _written(func, args, kwargs) -> list[torch.Tensor]:
+    """The tensors `func`'s schema says it writes in place (`Tensor(a!)`), from its arguments."""
+    out = []
+    for i, arg in enumerate(func._schema.arguments):
+        info = arg.alias_info
+        if info is None or not info.is_write:
+            continue
+        value = args[i] if i < len(args) else (kwargs or {}).get(arg.name)
+        out += _tensors(value)
+    return out
 
 
 def _tensors(x) -> list[torch.Tensor]:
@@ -64,22 +82,28 @@ def op_seconds(device: str = "cpu", calls: int = 20_000) -> float:
     return best
 
 
-def copy_bandwidth(device: str = "cpu", mbytes: int = 256) -> float:
-    """Bytes per second read plus written by a big float32 tensor copy (best of 5)."""
-    src = torch.ones(mbytes * 2**20 // 4, device=device)
+def copy_bandwidth(device: str = "cpu", nbytes: int = 2**29) -> float:
+    """Bytes per second read plus written by a float32 tensor copy moving `nbytes` (half read,
+    half written; at least 8 KiB, at most 512 MiB, past any cache): the best of 5 blocks of
+    copies, each block at least ~2 ms."""
+    n = min(max(int(nbytes), 2**13), 2**29) // 8
+    src = torch.ones(n, device=device)
     dst = torch.empty_like(src)
+    reps = max(1, 2**23 // (8 * n))         # ~8 MiB moved a block: a few ms at cache speed
     best = float("inf")
     for _ in range(5):
         if device.startswith("cuda"):
             torch.cuda.synchronize()
         t0 = time.perf_counter()
-        dst.copy_(src)
+        for _ in range(reps):
+            dst.copy_(src)
         if device.startswith("cuda"):
             torch.cuda.synchronize()
-        best = min(best, time.perf_counter() - t0)
-    return 2 * src.numel() * 4 / best
+        best = min(best, (time.perf_counter() - t0) / reps)
+    return 8 * n / best
 
 
-def floor(fn: Callable[[], None], op_s: float, bandwidth: float) -> Floor:
+def floor(fn: Callable[[], None], op_s: float, device: str = "cpu") -> Floor:
+    """`fn`'s two floors: its ops at `op_s` each, its bytes at the bandwidth of a copy as big."""
     ops, nbytes = count_ops(fn)
-    return Floor(ops, nbytes, op_s, bandwidth)
+    return Floor(ops, nbytes, op_s, copy_bandwidth(device, nbytes))

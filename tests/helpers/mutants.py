@@ -243,7 +243,8 @@ def _hand(bug: str | None) -> AdamImpl:
 OPTIMIZER_BUGS = [_hand(b) for b in ("no_bias_correction", "coupled_wd", "eps_inside_sqrt",
                                      "stale_beta1")]
 HAND_ADAMW = _hand(None)
-CORRECT_OPTIMIZERS = ["foreach", "fused", "fastai", "wrapped_fused", "compiled", "compiled_step"]
+CORRECT_OPTIMIZERS = ["foreach", "fused", "fastai", "wrapped_fused", "compiled", "compiled_step",
+                      "row_step"]
 
 
 def setup_of(impl: AdamImpl | str, baseline: str) -> Training:

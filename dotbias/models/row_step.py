@@ -1,0 +1,216 @@
+"""The whole training step of the book's model in one C function (`row_step.c`): forward, MSE loss,
+backward and torch AdamW's for-loop arithmetic, with no dense gradient and one pass over every
+parameter and its two moments (24 bytes a float32 parameter, the least an AdamW step can move).
+
+Why: the book's step moves a dense zero gradient and its moments through ~60 dispatched ops; at
+its sizes the time is dispatch and extra bytes. Not a reformulation of the training: every row is
+updated as torch AdamW updates it (rows outside the batch decay, their moments too), so the
+trajectory contract (`equivalence.trajectories.check_training`) holds it to the book's setup like
+any implementation. It computes the book's create_params arithmetic on the model's four canonical
+tensors (found by shape: `canonical_tables`), not the variant's own forward: `RowStep` refuses a
+model whose forward and loss differ from that arithmetic on the first batch.
+
+The C source is compiled once per machine with the system's C compiler ($CC, else `cc`) into
+$DOTBIAS_CACHE (else ~/.cache/dotbias), named by a hash of the source, flags, compiler and host.
+The step runs as one torch op (`dotbias::row_step`), so the floor counter sees its tensors."""
+from __future__ import annotations
+
+import ctypes
+import hashlib
+import os
+import platform
+import shutil
+import subprocess
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+
+import torch
+from torch import Tensor, nn
+
+SOURCE = Path(__file__).with_name("row_step.c")
+FLAGS = ("-O3", "-march=native", "-ffp-contract=off", "-fno-math-errno", "-shared", "-fPIC")
+BETA2, EPS = 0.99, 1e-5
+_P, _I64, _F64 = ctypes.c_void_p, ctypes.c_int64, ctypes.c_double
+
+
+class Hypers(ctypes.Structure):
+    _fields_ = [(name, ctypes.c_double) for name in
+                ("lo", "hi", "lr", "beta1", "beta2", "eps", "wd", "bc1", "bc2_sqrt")]
+
+
+class Ctx(ctypes.Structure):
+    """row_step.c's `Ctx`: what a step needs beside its batch (sizes, the tables, their moments,
+    the scratch, this step's hyper-parameters), kept by the stepper and passed by address."""
+    _fields_ = [("n_users", _I64), ("n_items", _I64), ("k", _I64), ("tables", _P * 4),
+                ("moments", _P * 8), ("slots", _P), ("gu", _P), ("gi", _P), ("h", Hypers)]
+
+
+def compiler() -> str:
+    """The C compiler: $CC, else `cc`; OSError when neither is on PATH."""
+    cc = os.environ.get("CC", "cc")
+    if shutil.which(cc) is None:
+        raise OSError(f"row_step needs a C compiler: {cc!r} is not on PATH (set CC)")
+    return cc
+
+
+def library_path() -> Path:
+    """Where the built library lives: named by source, flags, compiler and host (-march=native)."""
+    cc = compiler()
+    version = subprocess.run([cc, "--version"], capture_output=True, text=True).stdout
+    key = "\0".join([SOURCE.read_text(), *FLAGS, version, platform.node(), platform.machine()])
+    root = Path(os.environ.get("DOTBIAS_CACHE") or Path.home() / ".cache" / "dotbias")
+    return root / f"row_step-{hashlib.sha256(key.encode()).hexdigest()[:16]}.so"
+
+
+def load_library() -> ctypes.CDLL:
+    """The compiled step, built first if this machine has not built it (atomically: a build
+    beside another process's lands whole). OSError naming the compiler's first error line."""
+    path = library_path()
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(suffix=".so", dir=path.parent)
+        os.close(fd)
+        done = subprocess.run([compiler(), *FLAGS, "-o", tmp, str(SOURCE)], capture_output=True,
+                              text=True)
+        if done.returncode != 0:
+            os.unlink(tmp)
+            first = (done.stderr.strip().splitlines() or ["no output"])[0]
+            raise OSError(f"row_step: building {SOURCE.name} failed: {first}")
+        os.replace(tmp, path)
+    return ctypes.CDLL(str(path))
+
+
+def _row_step(x: Tensor, y: Tensor, tables: list[Tensor], moments: Tensor, slots: Tensor,
+              grads: Tensor, fn: int, ctx: int) -> float:
+    """The op's CPU body: the C function at address `fn` on the `Ctx` at address `ctx`, which
+    points into `tables`, `moments`, `slots` and `grads` (passed so that the op declares them)."""
+    return _PROTOTYPE(fn)(ctx, x.data_ptr(), x.stride(0), y.data_ptr(), x.shape[0])
+
+
+_PROTOTYPE = ctypes.CFUNCTYPE(_F64, _P, _P, _I64, _P, _I64)
+# One torch op, so that the floor counter (`timing.floors`) sees the tensors the step reads and
+# writes ((a!): written in place). A fragment, defined once per process: a second import of this
+# module (pytester drops modules between nested sessions) finds the op already there.
+OPS = torch.library.Library("dotbias", "FRAGMENT")
+if not hasattr(torch.ops.dotbias, "row_step"):
+    OPS.define("row_step(Tensor x, Tensor y, Tensor(a!)[] tables, Tensor(b!) moments, "
+               "Tensor(c!) slots, Tensor(d!) grads, int fn, int ctx) -> float")
+    OPS.impl("row_step", _row_step, "CPU")
+
+
+class RowStep:
+    """A stepper that runs the whole step in C (`models.training.train_step` calls
+    `train(model, x, y, loss_fn)`), for the book's four canonical tensors: contiguous, float32 or
+    float64, on the CPU. lr and beta1 come from `set_hypers`; the step count is its own."""
+    whole_step = True
+
+    def __init__(self, params, lr: float, wd: float):
+        self.params, self.wd, self.lr, self.beta1, self.t = list(params), wd, lr, 0.95, 0
+        dtype = self.params[0].dtype if self.params else None
+        if dtype not in (torch.float32, torch.float64) or any(
+                p.device.type != "cpu" or not p.is_contiguous() or p.dtype != dtype for p in self.params):
+            raise ValueError("row_step trains contiguous CPU tensors of one dtype, float32 or "
+                             "float64, got " + ", ".join(f"{list(p.shape)} {p.dtype} {p.device}"
+                                                         for p in self.params))
+        canonical_tables(self.params)
+        lib = load_library()
+        self.fn = ctypes.cast(lib.row_step_double if dtype == torch.float64 else lib.row_step_float,
+                              _P).value
+        self.lib, self.model = lib, None
+
+    def set_hypers(self, lr: float, beta1: float) -> None:
+        self.lr, self.beta1 = lr, beta1
+
+    def train(self, model: nn.Module, x: Tensor, y: Tensor, loss_fn: Callable) -> Tensor:
+        if self.model is not model:
+            self._bind(model, x, y, loss_fn)
+        self.t += 1
+        h, dtype = self.ctx.h, self.tables[0].dtype
+        h.lr, h.beta1, h.bc1 = self.lr, self.beta1, 1 - self.beta1 ** self.t
+        h.bc2_sqrt = (1 - BETA2 ** self.t) ** 0.5
+        if self.grads.numel() < 2 * x.shape[0] * (self.ctx.k + 1):
+            self._scratch(x.shape[0])
+        if x.dtype != torch.int64 or x.stride(1) != 1:
+            x = x.to(torch.int64).contiguous()
+        if y.dtype != dtype or not y.is_contiguous():
+            y = y.to(dtype).contiguous()
+        loss = torch.ops.dotbias.row_step(x, y, self.tables, self.moments, self.slots, self.grads,
+                                          self.fn, self.address)
+        if loss < 0:
+            raise IndexError(f"row_step: batch row {int(-loss) - 1} indexes outside the tables "
+                             f"({self.ctx.n_users} users, {self.ctx.n_items} items): "
+                             f"{x[int(-loss) - 1].tolist()}")
+        return torch.scalar_tensor(loss, dtype=dtype)
+
+    def _bind(self, model: nn.Module, x: Tensor, y: Tensor, loss_fn: Callable) -> None:
+        """The model's four canonical tensors (checked to be the parameters this stepper was made
+        for), fresh moments (one buffer) and scratch; ValueError when the model's forward and
+        loss on this batch are not the book's arithmetic that the C step computes."""
+        if sorted(map(id, model.parameters())) != sorted(map(id, self.params)):
+            raise ValueError("row_step: the model's parameters are not the ones it was made for")
+        tables = canonical_tables(self.params)
+        y_range = tuple(getattr(model, "y_range", (0, 5.5)))
+        _check_book_arithmetic(model, tables, x, y, loss_fn, y_range)
+        sizes = [t.numel() for t in tables for _ in range(2)]
+        self.tables, self.moments = tables, tables[0].new_zeros(sum(sizes))
+        self.ctx = Ctx(tables[0].shape[0], tables[2].shape[0], tables[0].shape[1],
+                       (_P * 4)(*[t.data_ptr() for t in tables]),
+                       (_P * 8)(*[m.data_ptr() for m in self.moments.split(sizes)]),
+                       h=Hypers(*y_range, self.lr, self.beta1, BETA2, EPS, self.wd, 1.0, 1.0))
+        self.address = ctypes.addressof(self.ctx)
+        self.slots = torch.full((self.ctx.n_users + self.ctx.n_items,), -1, dtype=torch.int32)
+        self.ctx.slots = self.slots.data_ptr()
+        self._scratch(x.shape[0])
+        self.model = model
+
+    def _scratch(self, bs: int) -> None:
+        """Gradient rows (users', then items') for a batch of `bs`; the `Ctx` told."""
+        self.grads = self.tables[0].new_empty(2 * bs * (self.ctx.k + 1))
+        self.ctx.gu = self.grads.data_ptr()
+        self.ctx.gi = self.ctx.gu + bs * (self.ctx.k + 1) * self.grads.element_size()
+
+
+def canonical_tables(params: list[Tensor]) -> list[Tensor]:
+    """The four parameters in canonical order (user factors, user bias, item factors, item bias),
+    detached: factors are the [n, k] tables, biases the [n] or [n, 1] ones; users come first in
+    the model's order, and each bias goes with the factors of as many rows. With one factor
+    (k = 1) the model's order is the canonical one. ValueError when they do not fit; a model whose
+    layout fits by shape but means something else fails `_check_book_arithmetic`."""
+    bias = [p.numel() == p.shape[0] and p.dim() <= 2 for p in params]
+    factors = [p for p, b in zip(params, bias) if not b and p.dim() == 2]
+    biases = [p for p, b in zip(params, bias) if b]
+    if all(bias):
+        factors, biases = params[0::2], params[1::2]
+    if len(factors) != 2 or len(biases) != 2:
+        raise ValueError("row_step trains a model whose parameters are the four canonical tensors "
+                         "(two [n, k] factor tables, two [n] or [n, 1] biases), got " +
+                         ", ".join(str(list(p.shape)) for p in params))
+    if biases[0].shape[0] != factors[0].shape[0]:
+        biases = biases[::-1]
+    if [b.shape[0] for b in biases] != [f.shape[0] for f in factors]:
+        raise ValueError("row_step: the bias tensors do not have as many rows as the factor tables: " +
+                         ", ".join(str(list(p.shape)) for p in params))
+    return [t.detach() for t in (factors[0], biases[0], factors[1], biases[1])]
+
+
+def _check_book_arithmetic(model: nn.Module, tables: list[Tensor], x: Tensor, y: Tensor,
+                           loss_fn: Callable, y_range: tuple[float, float]) -> None:
+    """ValueError unless `model`'s output and `loss_fn` on this batch match the book's
+    create_params forward and MSE (what the C step computes) to `assert_close`'s tolerance."""
+    uf, ub, itf, ib = tables
+    u, i = x[:, 0], x[:, 1]
+    with torch.no_grad():
+        res = (uf[u] * itf[i]).sum(dim=1) + ub.reshape(-1)[u] + ib.reshape(-1)[i]
+        book = torch.sigmoid(res) * (y_range[1] - y_range[0]) + y_range[0]
+        out = model(x)
+        pairs = [("forward", out.reshape(-1), book),
+                 ("loss", loss_fn(out, y), ((book - y.to(book.dtype)) ** 2).mean())]
+    for what, got, want in pairs:
+        try:
+            torch.testing.assert_close(got, want)
+        except AssertionError as e:
+            lines = str(e).strip().splitlines()
+            raise ValueError(f"row_step computes the book's create_params model and MSE loss; "
+                             f"this model's {what} differs on the first batch: "
+                             f"{lines[-1].strip()}") from None

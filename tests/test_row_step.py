@@ -1,0 +1,120 @@
+"""`row_step`: the whole step of the book's model in one C function (models/row_step.py). The
+trajectory contract judges it like every implementation (test_mutants.py counts it); these tests
+hold what the contract cannot see from outside: float64 agreement with torch AdamW step by step
+over batches of changing size with repeated rows, the refusals (a forward that is not the book's,
+a layout that is not canonical, an index outside the tables: no write out of bounds) and the
+build (no compiler, a failing one, one build per machine)."""
+from __future__ import annotations
+
+import os
+
+import pytest
+import torch
+from torch import nn
+
+from dotbias.models.inputs import random_canonical
+from dotbias.models.optimizers import BOOK, BUILT_IN_IMPLS
+from dotbias.models.row_step import RowStep, canonical_tables, library_path, load_library
+from dotbias.models.training import mse_flat, scheduled_steps, train_step
+
+ROW_STEP = BUILT_IN_IMPLS["row_step"]
+
+
+def _batches(n_users: int, n_items: int, sizes: list[int], seed: int = 0):
+    g = torch.Generator().manual_seed(seed)
+    out = []
+    for bs in sizes:
+        x = torch.stack([torch.randint(0, n_users, (bs,), generator=g),
+                         torch.randint(0, n_items, (bs,), generator=g)], dim=1)
+        out.append((x, torch.rand(bs, generator=g, dtype=torch.float64) * 5.5))
+    return out
+
+
+def test_it_steps_as_torch_adamw_in_float64_over_changing_batches(baseline):
+    """Every parameter after every step within 1e-9 (relative) of torch AdamW's, batches of 1 to
+    40 rows drawn from 5 users and 7 items (rows repeat within a batch; most rows sit out a step).
+    Caught: repeated rows not summed, rows outside the batch not decayed, scratch not regrown for
+    a larger batch, a bias correction off by a step."""
+    try:
+        canonical_tables(list(baseline.make(5, 7, 3).parameters()))
+    except ValueError as e:
+        pytest.skip(f"the baseline's layout is not row_step's: {e}")
+    params = random_canonical(5, 7, 3, dtype=torch.float64, std=0.5,
+                              generator=torch.Generator().manual_seed(1))
+    batches = _batches(5, 7, [4, 1, 40, 3, 17, 2, 40, 8])
+    book = scheduled_steps(baseline, params, batches, impl=BOOK, lr=0.05)
+    mine = scheduled_steps(baseline, params, batches, impl=ROW_STEP, lr=0.05)
+    for step, (a, b) in enumerate(zip(mine, book), 1):
+        for name, got, want in zip(a._fields, a, b):
+            torch.testing.assert_close(got, want, rtol=1e-9, atol=1e-12,
+                                       msg=lambda m, at=f"step {step}, {name}": f"{at}: {m}")
+    assert not torch.equal(mine[-1].user_factors, params.user_factors)
+
+
+def _stepper(baseline, dtype=torch.float32):
+    model = baseline.make(6, 9, 4, dtype=dtype)
+    return model, ROW_STEP.make(list(model.parameters()), 1e-2, 0.1)
+
+
+def test_an_index_outside_the_tables_is_an_index_error_and_writes_nothing(baseline):
+    """Caught: a C step that reads or writes past a table for a bad batch (torch raises)."""
+    model, opt = _stepper(baseline)
+    x, y = _batches(6, 9, [5])[0]
+    train_step(model, opt, x, y)
+    before = [p.detach().clone() for p in model.parameters()]
+    bad = x.clone()
+    bad[3, 1] = 9
+    with pytest.raises(IndexError, match=r"batch row 3 indexes outside the tables \(6 users, 9 items\)"):
+        train_step(model, opt, bad, y)
+    assert all(torch.equal(p, q) for p, q in zip(model.parameters(), before))
+
+
+def test_a_model_whose_forward_is_not_the_books_is_refused(baseline):
+    """The C step computes the book's forward, not the model's: a model that differs (here by
+    0.01 on every output) is refused on its first batch, naming the forward. Caught: row_step
+    training a variant it does not compute, and calling it the same training."""
+    model, _ = _stepper(baseline)
+    forward = model.forward
+    model.forward = lambda x: forward(x) + 0.01
+    opt = ROW_STEP.make(list(model.parameters()), 1e-2, 0.1)
+    x, y = _batches(6, 9, [5])[0]
+    with pytest.raises(ValueError, match="this model's forward differs on the first batch"):
+        train_step(model, opt, x, y)
+    book_model, _ = _stepper(baseline)
+    with pytest.raises(ValueError, match="this model's loss differs on the first batch"):
+        RowStep(list(book_model.parameters()), 1e-2, 0.1).train(
+            book_model, x, y, lambda out, y: mse_flat(out, y) * 2)
+
+
+@pytest.mark.parametrize("shapes", [[[3, 2], [3, 2], [4, 2], [4]], [[3, 2], [3], [4, 2]],
+                                    [[3, 2], [4], [4, 2], [3, 1, 1]]])
+def test_a_layout_that_is_not_the_canonical_four_is_refused(shapes):
+    with pytest.raises(ValueError, match="row_step"):
+        RowStep([nn.Parameter(torch.zeros(*s)) for s in shapes], 1e-2, 0.1)
+
+
+def test_float16_and_mixed_dtypes_are_refused_naming_them():
+    params = [torch.zeros(3, 2), torch.zeros(3), torch.zeros(4, 2, dtype=torch.float64), torch.zeros(4)]
+    with pytest.raises(ValueError, match="one dtype, float32 or float64, got .*torch.float64"):
+        RowStep(params, 1e-2, 0.1)
+
+
+def test_without_a_compiler_it_says_which_and_with_a_failing_one_its_first_line(tmp_path, monkeypatch):
+    monkeypatch.setenv("DOTBIAS_CACHE", str(tmp_path))
+    monkeypatch.setenv("CC", "no-such-cc-here")
+    with pytest.raises(OSError, match="row_step needs a C compiler: 'no-such-cc-here' is not on PATH"):
+        load_library()
+    monkeypatch.setenv("CC", "false")
+    with pytest.raises(OSError, match="row_step: building row_step.c failed"):
+        load_library()
+    assert not list(tmp_path.iterdir()), "a failed build left a file in the cache"
+
+
+def test_it_is_built_once_per_machine(tmp_path, monkeypatch):
+    """Caught: a rebuild on every stepper (seconds a worker process) or a cache that is not used."""
+    monkeypatch.setenv("DOTBIAS_CACHE", str(tmp_path))
+    load_library()
+    built = library_path()
+    stamp = built.stat().st_mtime_ns
+    load_library()
+    assert os.listdir(tmp_path) == [built.name] and built.stat().st_mtime_ns == stamp
