@@ -28,6 +28,8 @@ from dotbias.timing.worker_server import SERVERS, Workers
 from dotbias.timing.workers import WorkSpec, aa_name
 
 STOPPED = {"target": "stopped at its target",
+           "stretched": "stopped at its target past the budget (a busy machine: the run took longer "
+                        "rather than stop wide)",
            "budget": "stopped at the budget (--max-time) short of its target (more --max-time narrows it)",
            "fixed": "ran its fixed --processes"}
 

@@ -8,6 +8,11 @@ processes timed it; all open groups close at "budget" when the next process woul
 or `max_processes` ran. The seconds a closed group no longer needs go to the open ones of its
 kind, split evenly (every process's estimate of a group equally precise: see `shares`).
 
+A busy machine takes longer rather than stopping wide: past the default budget the run goes on,
+up to `stretch` times it (STRETCH; an explicit --max-time is a hard limit), for the open groups
+whose interval, narrowing as 1/sqrt(processes), is projected to reach its target within that;
+those that reach it there close at "stretched" (the run says so), the others at "budget".
+
 Why peeking stays honest: the interval is a t interval over process means, whose spread is
 estimated from the processes themselves; stopping at the first look where it is narrow favours
 looks where that spread came out small by chance. With few processes that estimate is loose
@@ -33,6 +38,7 @@ MIN_PROCESSES = 4
 TARGET = {"kernel": 0.01, "epoch": 0.03}
 # The default budget of a run: seconds of worker processes per selected group.
 BUDGET_S = {"kernel": 16.0, "epoch": 80.0}
+STRETCH = 2.0       # past the default budget, at most this multiple of it (module doc)
 
 
 def kind(operation: str) -> str:
@@ -42,7 +48,8 @@ def kind(operation: str) -> str:
 @dataclass(frozen=True)
 class Plan:
     """When an adaptive run stops: the half-widths aimed at, the run's budget (wall seconds of
-    worker processes; None: BUDGET_S per group), and the process counts. `fixed`: exactly
+    worker processes; None: BUDGET_S per group), how far a busy machine may stretch it
+    (`stretch` times; 1 with an explicit `max_s`), and the process counts. `fixed`: exactly
     `max_processes` processes and no stopping rule (the design before adaptive rounds)."""
     kernel_target: float = TARGET["kernel"]
     epoch_target: float = TARGET["epoch"]
@@ -50,6 +57,7 @@ class Plan:
     min_processes: int = MIN_PROCESSES
     max_processes: int = 20
     fixed: bool = False
+    stretch: float = STRETCH
 
     def target(self, operation: str) -> float:
         return self.kernel_target if kind(operation) == "kernel" else self.epoch_target
@@ -57,13 +65,17 @@ class Plan:
     def budget(self, groups: Sequence[Group]) -> float:
         return self.max_s if self.max_s is not None else sum(BUDGET_S[kind(g.operation)] for g in groups)
 
+    def limit(self, groups: Sequence[Group]) -> float:
+        """The budget a busy machine may stretch to: `stretch` x the default, an explicit max_s."""
+        return self.budget(groups) * (self.stretch if self.max_s is None else 1.0)
+
 
 @dataclass(frozen=True)
 class GroupTiming:
     """One group's rounds, one `Rounds` per process, and why its timing stopped."""
     group: Group
     rounds: tuple[Rounds, ...]
-    stopped: str                 # "target", "budget" or "fixed"
+    stopped: str                 # "target", "stretched" (past the budget), "budget" or "fixed"
     half_width: float            # its widest interval's half-width (0.01 = +-1%)
     target: float
 
@@ -106,7 +118,7 @@ class _Run:
         self.width: dict[str, float] = {}
         self.iterations: dict[str, int] = {}
         self.done: dict[str, GroupTiming] = {}
-        self.n = 0
+        self.n, self.past_budget = 0, False
 
     def next_spec(self) -> WorkSpec:
         """The next process's work: the open groups, their shares and calls per block."""
@@ -126,14 +138,23 @@ class _Run:
             self.width[g.label] = widest(got, self.spec.baseline) if self.n >= 2 else math.inf
             if (not self.plan.fixed and self.n >= self.plan.min_processes
                     and self.width[g.label] <= self.plan.target(g.operation)):
-                self._close(g, "target")
+                self._close(g, "stretched" if self.past_budget else "target")
 
-    def stop(self, out_of_time: bool) -> None:
-        """Close every open group at the budget (or at its fixed process count)."""
+    def stop(self, elapsed: float, next_s: float, budget: float, limit: float) -> None:
+        """After a process: close every open group at its fixed count or the process cap; past
+        the budget (the next process, `next_s` long, would end after it), close those not
+        projected to reach their target by `limit` (width ~ 1/sqrt(processes))."""
         plan = self.plan
-        if self.n >= plan.max_processes or (out_of_time and not plan.fixed and self.n >= plan.min_processes):
+        if self.n >= plan.max_processes:
             for g in list(self.open):
                 self._close(g, "fixed" if plan.fixed else "budget")
+        if plan.fixed or self.n < plan.min_processes or elapsed + next_s <= budget:
+            return
+        self.past_budget = True
+        for g in list(self.open):
+            needed = self.n * (self.width[g.label] / plan.target(g.operation)) ** 2
+            if elapsed + max(needed - self.n, 1.0) * next_s > limit:
+                self._close(g, "budget")
 
     def _close(self, g: Group, why: str) -> None:
         self.done[g.label] = GroupTiming(g, tuple(self.got[g.label]), why, self.width[g.label],
@@ -147,11 +168,12 @@ def time_adaptively(spec: WorkSpec, plan: Plan, progress: Callable[[str], None] 
     """Every group of `spec` timed until its target or the budget (see the module doc); group
     label -> its timing. A failing worker raises RuntimeError (one line) as `run_process` does."""
     state, start = _Run(spec, plan), clock()
-    budget = plan.budget(state.groups)
+    budget, limit = plan.budget(state.groups), plan.limit(state.groups)
     while state.open:
         began = clock()
         state.add(run(state.next_spec(), state.n, 600.0))
         now = clock()
-        state.stop(out_of_time=now - start + (now - began) > budget)
-        progress(f"  process {state.n} done ({now - start:.0f} s), {len(state.open)} group(s) open")
+        state.stop(now - start, now - began, budget, limit)
+        past = f", past the {budget:.0f} s budget (busy: up to {limit:.0f} s)" if state.past_budget else ""
+        progress(f"  process {state.n} done ({now - start:.0f} s{past}), {len(state.open)} group(s) open")
     return {g.label: state.done[g.label] for g in state.groups}
