@@ -81,7 +81,7 @@ def test_a_busy_machine_takes_longer_to_reach_the_target_and_says_so(max_s, stop
                         progress=said.append)[FWD.label]
     assert (t.stopped, len(t.rounds), clock.now) == (stopped, processes, seconds)
     assert (t.half_width <= t.target) == (stopped == "stretched")
-    assert any("past the 16 s budget (busy: up to 32 s)" in line for line in said) == (max_s is None)
+    assert any("at the 16 s budget (busy: on up to 32 s)" in line for line in said) == (max_s is None)
 
 
 def test_a_group_that_cannot_reach_its_target_in_the_stretch_stops_at_the_budget():

@@ -11,6 +11,7 @@ import os
 import pytest
 import torch
 from torch import nn
+from torch.utils._python_dispatch import TorchDispatchMode
 
 from dotbias.models.inputs import random_canonical
 from dotbias.models.optimizers import BOOK, BUILT_IN_IMPLS
@@ -118,3 +119,31 @@ def test_it_is_built_once_per_machine(tmp_path, monkeypatch):
     stamp = built.stat().st_mtime_ns
     load_library()
     assert os.listdir(tmp_path) == [built.name] and built.stat().st_mtime_ns == stamp
+
+
+class _Watching(TorchDispatchMode):
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        return func(*args, **(kwargs or {}))
+
+
+def test_watched_through_its_op_or_called_directly_it_steps_bit_for_bit_the_same(baseline):
+    """Under a dispatch mode (the floor counter) the step goes through `dotbias::row_step`;
+    otherwise it calls the C function directly. Caught: two paths that diverge (the floor
+    counted for one step, the time measured for another)."""
+    (a, opt_a), (b, opt_b) = _stepper(baseline), _stepper(baseline)
+    b.load_state_dict(a.state_dict())
+    for x, y in _batches(6, 9, [5, 3, 7]):
+        loss_a = train_step(a, opt_a, x, y)
+        with _Watching():
+            loss_b = train_step(b, opt_b, x, y)
+        assert torch.equal(loss_a, loss_b)
+    assert all(torch.equal(p, q) for p, q in zip(a.parameters(), b.parameters()))
+
+
+def test_a_batch_off_the_cpu_is_refused_before_the_c_step_reads_it(baseline):
+    """Caught: a device pointer handed to C (a crash, not an error)."""
+    model, opt = _stepper(baseline)
+    x, y = _batches(6, 9, [5])[0]
+    train_step(model, opt, x, y)
+    with pytest.raises(ValueError, match="row_step runs on the CPU; the batch is on meta"):
+        opt.train(model, x.to("meta"), y.to("meta"), mse_flat)

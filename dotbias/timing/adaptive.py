@@ -174,7 +174,7 @@ def time_adaptively(spec: WorkSpec, plan: Plan, progress: Callable[[str], None] 
         state.add(run(state.next_spec(), state.n, 600.0))
         now = clock()
         state.stop(now - start, now - began, budget, limit)
-        busy = f" (busy: up to {limit:.0f} s)" if limit > budget else ""
-        past = f", past the {budget:.0f} s budget{busy}" if state.past_budget else ""
+        busy = f" (busy: on up to {limit:.0f} s)" if limit > budget and state.open else ""
+        past = f", at the {budget:.0f} s budget{busy}" if state.past_budget else ""
         progress(f"  process {state.n} done ({now - start:.0f} s{past}), {len(state.open)} group(s) open")
     return {g.label: state.done[g.label] for g in state.groups}

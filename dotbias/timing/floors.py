@@ -84,14 +84,15 @@ def op_seconds(device: str = "cpu", calls: int = 20_000) -> float:
 
 def copy_bandwidth(device: str = "cpu", nbytes: int = 2**29) -> float:
     """Bytes per second read plus written by a float32 tensor copy moving `nbytes` (half read,
-    half written; at least 8 KiB, at most 512 MiB, past any cache): the best of 5 blocks of
-    copies, each block at least ~2 ms."""
+    half written; at least 8 KiB, at most 512 MiB, past any cache): the best of 15 blocks of
+    copies, each moving at least 32 MiB (a floor is the best case; 5 blocks of 8 MiB, about
+    0.1 ms each at cache speed, came out 16% apart from one call to the next)."""
     n = min(max(int(nbytes), 2**13), 2**29) // 8
     src = torch.ones(n, device=device)
     dst = torch.empty_like(src)
-    reps = max(1, 2**23 // (8 * n))         # ~8 MiB moved a block: a few ms at cache speed
+    reps = max(1, 2**25 // (8 * n))
     best = float("inf")
-    for _ in range(5):
+    for _ in range(15):
         if device.startswith("cuda"):
             torch.cuda.synchronize()
         t0 = time.perf_counter()
