@@ -140,10 +140,12 @@ def test_watched_through_its_op_or_called_directly_it_steps_bit_for_bit_the_same
     assert all(torch.equal(p, q) for p, q in zip(a.parameters(), b.parameters()))
 
 
-def test_a_batch_off_the_cpu_is_refused_before_the_c_step_reads_it(baseline):
-    """Caught: a device pointer handed to C (a crash, not an error)."""
+def test_a_batch_off_the_cpu_or_of_the_wrong_length_is_refused_before_the_c_step_reads_it(baseline):
+    """Caught: a device pointer handed to C, or fewer targets than rows (a crash, not an error)."""
     model, opt = _stepper(baseline)
     x, y = _batches(6, 9, [5])[0]
     train_step(model, opt, x, y)
-    with pytest.raises(ValueError, match="row_step runs on the CPU; the batch is on meta"):
+    with pytest.raises(ValueError, match=r"row_step takes a CPU batch .* on meta"):
         opt.train(model, x.to("meta"), y.to("meta"), mse_flat)
+    with pytest.raises(ValueError, match=r"got \[5, 2\] on cpu and \[4\] on cpu"):
+        opt.train(model, x, y[:4], mse_flat)         # caught: C reading targets past the end

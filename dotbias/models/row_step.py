@@ -61,9 +61,19 @@ def library_path() -> Path:
     """Where the built library lives: named by source, flags, compiler and host (-march=native)."""
     cc = compiler()
     version = subprocess.run([cc, "--version"], capture_output=True, text=True).stdout
-    key = "\0".join([SOURCE.read_text(), *FLAGS, version, platform.node(), platform.machine()])
+    key = "\0".join([SOURCE.read_text(), *FLAGS, version, platform.node(), platform.machine(),
+                     _cpu_flags()])
     root = Path(os.environ.get("DOTBIAS_CACHE") or Path.home() / ".cache" / "dotbias")
     return root / f"row_step-{hashlib.sha256(key.encode()).hexdigest()[:16]}.so"
+
+
+def _cpu_flags() -> str:
+    """The CPU's feature flags where Linux lists them (-march=native code needs the same ones)."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            return next((line for line in f if line.startswith("flags")), "")
+    except OSError:
+        return ""
 
 
 def load_library() -> ctypes.CDLL:
@@ -127,6 +137,9 @@ class RowStep:
         self.lr, self.beta1 = lr, beta1
 
     def train(self, model: nn.Module, x: Tensor, y: Tensor, loss_fn: Callable) -> Tensor:
+        if not (x.is_cpu and y.is_cpu) or x.dim() != 2 or x.shape[1] != 2 or y.numel() != x.shape[0]:
+            raise ValueError(f"row_step takes a CPU batch of [bs, 2] indices and bs targets, got "
+                             f"{list(x.shape)} on {x.device} and {list(y.shape)} on {y.device}")
         if self.model is not model:
             self._bind(model, x, y, loss_fn)
         self.t += 1
@@ -135,8 +148,6 @@ class RowStep:
         h.bc2_sqrt = (1 - BETA2 ** self.t) ** 0.5
         if self.grads.numel() < 2 * x.shape[0] * (self.ctx.k + 1):
             self._scratch(x.shape[0])
-        if not (x.is_cpu and y.is_cpu):
-            raise ValueError(f"row_step runs on the CPU; the batch is on {x.device} and {y.device}")
         if x.dtype != torch.int64 or x.stride(1) != 1:
             x = x.to(torch.int64).contiguous()
         if y.dtype != dtype or not y.is_contiguous():
@@ -186,7 +197,7 @@ def canonical_tables(params: list[Tensor]) -> list[Tensor]:
     the model's order, and each bias goes with the factors of as many rows. With one factor
     (k = 1) the model's order is the canonical one. ValueError when they do not fit; a model whose
     layout fits by shape but means something else fails `_check_book_arithmetic`."""
-    bias = [p.numel() == p.shape[0] and p.dim() <= 2 for p in params]
+    bias = [1 <= p.dim() <= 2 and p.numel() == p.shape[0] for p in params]
     factors = [p for p, b in zip(params, bias) if not b and p.dim() == 2]
     biases = [p for p, b in zip(params, bias) if b]
     if all(bias):
