@@ -7,7 +7,7 @@ its sizes the time is dispatch and extra bytes. Not a reformulation of the train
 updated as torch AdamW updates it (rows outside the batch decay, their moments too), so the
 trajectory contract (`equivalence.trajectories.check_training`) holds it to the book's setup like
 any implementation. It computes the book's create_params arithmetic on the model's four canonical
-tensors (found by shape: `canonical_tables`), not the variant's own forward: `RowStep` refuses a
+tensors (read by shape, `role_candidates`), not the variant's own forward: `RowStep` refuses a
 model whose forward and loss differ from that arithmetic on the first batch.
 
 The C source is compiled once per machine with the system's C compiler ($CC, else `cc`) into
@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import ctypes
 import hashlib
+import itertools
 import os
 import platform
 import shutil
@@ -69,11 +70,9 @@ def library_path() -> Path:
 
 def _cpu_flags() -> str:
     """The CPU's feature flags where Linux lists them (-march=native code needs the same ones)."""
-    try:
-        with open("/proc/cpuinfo") as f:
-            return next((line for line in f if line.startswith("flags")), "")
-    except OSError:
-        return ""
+    cpuinfo = Path("/proc/cpuinfo")
+    lines = cpuinfo.read_text().splitlines() if cpuinfo.exists() else []
+    return next((line for line in lines if line.startswith("flags")), "")
 
 
 def load_library() -> ctypes.CDLL:
@@ -126,7 +125,10 @@ class RowStep:
             raise ValueError("row_step trains contiguous CPU tensors of one dtype, float32 or "
                              "float64, got " + ", ".join(f"{list(p.shape)} {p.dtype} {p.device}"
                                                          for p in self.params))
-        canonical_tables(self.params)
+        if not role_candidates(self.params):
+            raise ValueError("row_step trains a model whose parameters are the four canonical "
+                             "tensors (two [n, k] factor tables, two [n] or [n, 1] biases), got " +
+                             ", ".join(str(list(p.shape)) for p in self.params))
         lib = load_library()
         self.fn = ctypes.cast(lib.row_step_double if dtype == torch.float64 else lib.row_step_float,
                               _P).value
@@ -169,9 +171,8 @@ class RowStep:
         loss on this batch are not the book's arithmetic that the C step computes."""
         if sorted(map(id, model.parameters())) != sorted(map(id, self.params)):
             raise ValueError("row_step: the model's parameters are not the ones it was made for")
-        tables = canonical_tables(self.params)
         y_range = tuple(getattr(model, "y_range", (0, 5.5)))
-        _check_book_arithmetic(model, tables, x, y, loss_fn, y_range)
+        tables = _book_roles(model, role_candidates(self.params), x, y, loss_fn, y_range)
         sizes = [t.numel() for t in tables for _ in range(2)]
         self.tables, self.moments = tables, tables[0].new_zeros(sum(sizes))
         self.ctx = Ctx(tables[0].shape[0], tables[2].shape[0], tables[0].shape[1],
@@ -191,27 +192,38 @@ class RowStep:
         self.ctx.gi = self.ctx.gu + bs * (self.ctx.k + 1) * self.grads.element_size()
 
 
-def canonical_tables(params: list[Tensor]) -> list[Tensor]:
-    """The four parameters in canonical order (user factors, user bias, item factors, item bias),
-    detached: factors are the [n, k] tables, biases the [n] or [n, 1] ones; users come first in
-    the model's order, and each bias goes with the factors of as many rows. With one factor
-    (k = 1) the model's order is the canonical one. ValueError when they do not fit; a model whose
-    layout fits by shape but means something else fails `_check_book_arithmetic`."""
-    bias = [1 <= p.dim() <= 2 and p.numel() == p.shape[0] for p in params]
-    factors = [p for p, b in zip(params, bias) if not b and p.dim() == 2]
-    biases = [p for p, b in zip(params, bias) if b]
-    if all(bias):
-        factors, biases = params[0::2], params[1::2]
-    if len(factors) != 2 or len(biases) != 2:
-        raise ValueError("row_step trains a model whose parameters are the four canonical tensors "
-                         "(two [n, k] factor tables, two [n] or [n, 1] biases), got " +
-                         ", ".join(str(list(p.shape)) for p in params))
-    if biases[0].shape[0] != factors[0].shape[0]:
-        biases = biases[::-1]
-    if [b.shape[0] for b in biases] != [f.shape[0] for f in factors]:
-        raise ValueError("row_step: the bias tensors do not have as many rows as the factor tables: " +
-                         ", ".join(str(list(p.shape)) for p in params))
-    return [t.detach() for t in (factors[0], biases[0], factors[1], biases[1])]
+def role_candidates(params: list[Tensor]) -> list[list[Tensor]]:
+    """Every way to read the four parameters as the canonical tensors (user factors, user bias,
+    item factors, item bias; detached) that fits their shapes: factors [n, k] with one k, each
+    bias [n] or [n, 1] with its factors' n. The model's own order comes first (users, then
+    items; factors before their bias). Shapes alone can be ambiguous (one factor, as many users
+    as items): `RowStep` keeps the first whose forward is the model's on its first batch."""
+    def fits(uf, ub, itf, ib) -> bool:
+        return (uf.dim() == itf.dim() == 2 and uf.shape[1] == itf.shape[1] and
+                all(b.dim() in (1, 2) and b.numel() == b.shape[0] == f.shape[0]
+                    for f, b in ((uf, ub), (itf, ib))))
+    if len(params) != 4:
+        return []
+    orders = sorted(itertools.permutations(range(4)),
+                    key=lambda o: (min(o[0], o[1]) > min(o[2], o[3]), o[0] > o[1], o[2] > o[3], o))
+    return [[params[i].detach() for i in o] for o in orders if fits(*(params[i] for i in o))]
+
+
+def _book_roles(model: nn.Module, candidates: list[list[Tensor]], x: Tensor, y: Tensor,
+                loss_fn: Callable, y_range: tuple[float, float]) -> list[Tensor]:
+    """The first of `candidates` (those whose tables the batch's indices fit) under which the
+    model's forward and loss on this batch are the book's arithmetic; else the first one's
+    ValueError (torch's IndexError where no candidate fits the indices)."""
+    top = x.max(dim=0).values.tolist() if x.numel() else [-1, -1]
+    fit = [t for t in candidates if top[0] < t[0].shape[0] and top[1] < t[2].shape[0]]
+    errors = []
+    for tables in fit or candidates[:1]:
+        try:
+            _check_book_arithmetic(model, tables, x, y, loss_fn, y_range)
+            return tables
+        except ValueError as e:
+            errors.append(e)
+    raise errors[0]
 
 
 def _check_book_arithmetic(model: nn.Module, tables: list[Tensor], x: Tensor, y: Tensor,
