@@ -193,6 +193,23 @@ def test_setups_are_timed_only_where_an_optimizer_runs():
         make_op(Group("forward", "cpu", tiny, "float32"), name, reg)()
 
 
+def test_a_setup_whose_implementation_cannot_train_the_layout_is_left_out_saying_why(baseline):
+    """row_step takes the four canonical tensors on the CPU in float32/float64: a two-table
+    layout, float16 and a CUDA group are refused in one line, and `setups_for` leaves them out
+    (caught: a bench worker crashing on them, or a setup silently timed with another layout)."""
+    tiny = Size("tiny", 20, 30, 4, 8)
+    reg = Registry()
+    setups = parse_setups(f"packed+row_step,{baseline.name}+row_step", reg.impls)
+    fits = reg.impls["row_step"].cannot_train(baseline.make(3, 4, 2)) is None
+    assert setups_for(Group("step", "cpu", tiny, "float32"), setups, reg) == (
+        (f"{baseline.name}+row_step",) if fits else ())
+    assert setups_for(Group("step", "cpu", tiny, "float16"), setups, reg) == ()
+    assert setups_for(Group("step", "cuda", tiny, "float32"), setups, reg) == ()
+    with pytest.raises(ValueError, match=r"'packed\+row_step': row_step trains a model whose "
+                                         r"parameters are the four canonical tensors"):
+        make_op(Group("step", "cpu", tiny, "float32"), "packed+row_step", reg)
+
+
 def test_a_worker_process_times_the_setups_beside_the_variants(tiny_workers):
     """conftest.py's tiny real worker run (forward and step, cp+fused): the setup only in step."""
     spec, result, _ = tiny_workers
@@ -217,6 +234,8 @@ def test_dotbias_compare_takes_a_setup_and_holds_it_to_the_training_trajectories
         setup_operations(["forward"], fused, registry)
     with pytest.raises(ValueError, match="'cp\\+compiled_step' is timed in step, epoch_lean;"):
         setup_operations(["forward"], whole, registry)
+    with pytest.raises(ValueError, match="'packed\\+row_step': row_step trains a model whose"):
+        setup_operations(["step"], parse_candidate("packed+row_step", registry), registry)
     with pytest.raises(ValueError, match="CANDIDATE 'nope\\+fused': unknown variant 'nope'"):
         parse_candidate("nope+fused", registry)
     [ok] = setup_rows(parse_candidate("cp+fused", registry), "cp", Examples(1, 2, 1), registry)

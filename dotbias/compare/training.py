@@ -31,7 +31,7 @@ from dotbias.equivalence.trajectories import check_training
 from dotbias.models.optimizers import BOOK_LOADER, SEP, Training
 from dotbias.models.registry import Registry
 from dotbias.timing.groups import DEFAULT_SIZES, Group
-from dotbias.timing.operations import TRAINED, setups_for
+from dotbias.timing.operations import TRAINED, refusal, setups_for
 
 
 def is_setup(text: str) -> bool:
@@ -56,9 +56,12 @@ def setup_operations(operations: list[str], setup: Training, registry: Registry)
     timed = lambda op: setups_for(Group(op, "cpu", DEFAULT_SIZES[0], "float32"), [setup], registry)  # noqa: E731
     ops = [op for op in operations if timed(op)]
     if not ops:
-        raise ValueError(f"training setup {setup.name!r} is timed in "
-                         f"{', '.join(op for op in TRAINED if timed(op))}; --operations gave "
-                         f"{', '.join(operations)}")
+        where = [op for op in TRAINED if timed(op)]
+        if not where:       # no operation can run it: say why (`refusal`, e.g. row_step's layout)
+            raise ValueError(f"training setup {setup.name!r}: "
+                             f"{refusal(Group('step', 'cpu', DEFAULT_SIZES[0], 'float32'), setup, registry)}")
+        raise ValueError(f"training setup {setup.name!r} is timed in {', '.join(where)}; "
+                         f"--operations gave {', '.join(operations)}")
     return ops
 
 

@@ -21,6 +21,7 @@ from torch.optim.adamw import adamw
 
 from dotbias.models.compiled import compile_fn
 from dotbias.models.row_step import RowStep
+from dotbias.models.row_step import refusal as row_step_refusal
 from dotbias.models.whole_step import WholeStep
 
 BETAS, EPS = (0.95, 0.99), 1e-5     # fastai's Adam: mom (scheduled from 0.95), sqr_mom, eps
@@ -139,13 +140,19 @@ class AdamImpl:
     """One implementation of the book's optimizer: `make(params, lr, wd)` returns a stepper;
     `opt_func` is what fastai's `Learner` takes for it (None: fastai's own `Adam`, its default);
     `in_fastai` False: fastai's Learner cannot run it (`fit_fastai` refuses it); `compiles`: it
-    runs torch.compile (seconds per new graph: the test suite keeps it to its slow set)."""
+    runs torch.compile (seconds per new graph: the test suite keeps it to its slow set);
+    `refuse(params)`: why it cannot train a model with these parameters (None: any model)."""
     name: str
-    make: Callable[..., TorchStepper | FastaiStepper | WholeStep]
+    make: Callable[..., TorchStepper | FastaiStepper | WholeStep | RowStep]
     description: str
     opt_func: Callable | None = None
     in_fastai: bool = True
     compiles: bool = False
+    refuse: Callable[[list], str | None] | None = None
+
+    def cannot_train(self, model) -> str | None:
+        """Why this implementation cannot train `model` (its parameters' layout), or None."""
+        return self.refuse(list(model.parameters())) if self.refuse else None
 
 
 BOOK_IMPL = "torch"     # what the book's loop and `step` use: torch AdamW, torch's default path
@@ -170,7 +177,8 @@ BUILT_IN_IMPLS: Mapping[str, AdamImpl] = MappingProxyType({impl.name: impl for i
     AdamImpl("compiled_step", WholeStep, "the whole step (forward, backward, AdamW) in one "
              "torch.compile graph", in_fastai=False, compiles=True),
     AdamImpl("row_step", RowStep, "the whole step of the book's model in one C function: no dense "
-             "gradient, one pass over parameters and moments", in_fastai=False),
+             "gradient, one pass over parameters and moments", in_fastai=False,
+             refuse=row_step_refusal),
 ]})
 BOOK = BUILT_IN_IMPLS[BOOK_IMPL]
 

@@ -10,30 +10,21 @@ any implementation. It computes the book's create_params arithmetic on the model
 tensors (read by shape, `role_candidates`), not the variant's own forward: `RowStep` refuses a
 model whose forward and loss differ from that arithmetic on the first batch.
 
-The C source is compiled once per machine with the system's C compiler ($CC, else `cc`) into
-$DOTBIAS_CACHE (else ~/.cache/dotbias), named by a hash of the source, flags, compiler and host.
-Under a torch dispatch mode (the floor counter, `timing.floors`) the step runs as one torch op,
+The C source is compiled once per machine (`models.c_library`). Under a torch dispatch mode (the floor counter, `timing.floors`) the step runs as one torch op,
 `dotbias::row_step`, which declares the tensors it reads and writes; otherwise the same C function
 is called directly (the op's dispatch cost about 3 µs of a 35 µs step)."""
 from __future__ import annotations
 
 import ctypes
-import hashlib
 import itertools
-import os
-import platform
-import shutil
-import subprocess
-import tempfile
 from collections.abc import Callable
-from pathlib import Path
 
 import torch
 from torch import Tensor, nn
 from torch._C import _len_torch_dispatch_stack
 
-SOURCE = Path(__file__).with_name("row_step.c")
-FLAGS = ("-O3", "-march=native", "-ffp-contract=off", "-fno-math-errno", "-shared", "-fPIC")
+from dotbias.models.c_library import load_library
+
 BETA2, EPS = 0.99, 1e-5
 _P, _I64, _F64 = ctypes.c_void_p, ctypes.c_int64, ctypes.c_double
 
@@ -48,49 +39,6 @@ class Ctx(ctypes.Structure):
     the scratch, this step's hyper-parameters), kept by the stepper and passed by address."""
     _fields_ = [("n_users", _I64), ("n_items", _I64), ("k", _I64), ("tables", _P * 4),
                 ("moments", _P * 8), ("slots", _P), ("gu", _P), ("gi", _P), ("h", Hypers)]
-
-
-def compiler() -> str:
-    """The C compiler: $CC, else `cc`; OSError when neither is on PATH."""
-    cc = os.environ.get("CC", "cc")
-    if shutil.which(cc) is None:
-        raise OSError(f"row_step needs a C compiler: {cc!r} is not on PATH (set CC)")
-    return cc
-
-
-def library_path() -> Path:
-    """Where the built library lives: named by source, flags, compiler and host (-march=native)."""
-    cc = compiler()
-    version = subprocess.run([cc, "--version"], capture_output=True, text=True).stdout
-    key = "\0".join([SOURCE.read_text(), *FLAGS, version, platform.node(), platform.machine(),
-                     _cpu_flags()])
-    root = Path(os.environ.get("DOTBIAS_CACHE") or Path.home() / ".cache" / "dotbias")
-    return root / f"row_step-{hashlib.sha256(key.encode()).hexdigest()[:16]}.so"
-
-
-def _cpu_flags() -> str:
-    """The CPU's feature flags where Linux lists them (-march=native code needs the same ones)."""
-    cpuinfo = Path("/proc/cpuinfo")
-    lines = cpuinfo.read_text().splitlines() if cpuinfo.exists() else []
-    return next((line for line in lines if line.startswith("flags")), "")
-
-
-def load_library() -> ctypes.CDLL:
-    """The compiled step, built first if this machine has not built it (atomically: a build
-    beside another process's lands whole). OSError naming the compiler's first error line."""
-    path = library_path()
-    if not path.exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(suffix=".so", dir=path.parent)
-        os.close(fd)
-        done = subprocess.run([compiler(), *FLAGS, "-o", tmp, str(SOURCE)], capture_output=True,
-                              text=True)
-        if done.returncode != 0:
-            os.unlink(tmp)
-            first = (done.stderr.strip().splitlines() or ["no output"])[0]
-            raise OSError(f"row_step: building {SOURCE.name} failed: {first}")
-        os.replace(tmp, path)
-    return ctypes.CDLL(str(path))
 
 
 def _row_step(x: Tensor, y: Tensor, tables: list[Tensor], moments: Tensor, slots: Tensor,
@@ -119,16 +67,9 @@ class RowStep:
 
     def __init__(self, params, lr: float, wd: float):
         self.params, self.wd, self.lr, self.beta1, self.t = list(params), wd, lr, 0.95, 0
-        dtype = self.params[0].dtype if self.params else None
-        if dtype not in (torch.float32, torch.float64) or any(
-                p.device.type != "cpu" or not p.is_contiguous() or p.dtype != dtype for p in self.params):
-            raise ValueError("row_step trains contiguous CPU tensors of one dtype, float32 or "
-                             "float64, got " + ", ".join(f"{list(p.shape)} {p.dtype} {p.device}"
-                                                         for p in self.params))
-        if not role_candidates(self.params):
-            raise ValueError("row_step trains a model whose parameters are the four canonical "
-                             "tensors (two [n, k] factor tables, two [n] or [n, 1] biases), got " +
-                             ", ".join(str(list(p.shape)) for p in self.params))
+        if (why := refusal(self.params)) is not None:
+            raise ValueError(why)
+        dtype = self.params[0].dtype
         lib = load_library()
         self.fn = ctypes.cast(lib.row_step_double if dtype == torch.float64 else lib.row_step_float,
                               _P).value
@@ -190,6 +131,21 @@ class RowStep:
         self.grads = self.tables[0].new_empty(2 * bs * (self.ctx.k + 1))
         self.ctx.gu = self.grads.data_ptr()
         self.ctx.gi = self.ctx.gu + bs * (self.ctx.k + 1) * self.grads.element_size()
+
+
+def refusal(params) -> str | None:
+    """Why row_step cannot train these parameters, or None: it takes the four canonical tensors
+    (two [n, k] factor tables, two [n] or [n, 1] biases), contiguous CPU float32 or float64."""
+    params = list(params)
+    shown = ", ".join(f"{list(p.shape)} {p.dtype} {p.device}" for p in params)
+    dtype = params[0].dtype if params else None
+    if dtype not in (torch.float32, torch.float64) or any(
+            p.device.type != "cpu" or not p.is_contiguous() or p.dtype != dtype for p in params):
+        return f"row_step trains contiguous CPU tensors of one dtype, float32 or float64, got {shown}"
+    if not role_candidates(params):
+        return ("row_step trains a model whose parameters are the four canonical tensors (two "
+                f"[n, k] factor tables, two [n] or [n, 1] biases), got {shown}")
+    return None
 
 
 def role_candidates(params: list[Tensor]) -> list[list[Tensor]]:

@@ -70,14 +70,22 @@ def setup_in(group: Group, name: str, registry: Registry) -> Training:
 
 def refusal(group: Group, setup: Training, registry: Registry) -> str | None:
     """Why `group` cannot run `setup`, or None: an implementation outside a training operation,
-    outside fastai's Learner in epoch_fastai, or a loader outside epoch_fastai (the one place
-    these rules are written: `setup_in` raises them, `setups_for` leaves such setups out)."""
+    outside fastai's Learner in epoch_fastai, a loader outside epoch_fastai, or an implementation
+    that cannot train the variant's parameters there (`AdamImpl.cannot_train`: row_step) (the
+    one place these rules are written: `setup_in` raises them, `setups_for` leaves such setups
+    out)."""
     if setup.name != setup.variant and group.operation not in TRAINED:
         return f"{group.operation} runs no optimizer; setups are timed in {', '.join(TRAINED)}"
     if group.operation == "epoch_fastai" and not registry.get_impl(setup.impl).in_fastai:
         return f"{setup.impl!r} does not run in fastai's Learner"
     if setup.loader != BOOK_LOADER and group.operation != "epoch_fastai":
         return "a loader feeds fastai's Learner only; it is timed in epoch_fastai"
+    impl = registry.get_impl(setup.impl)
+    if impl.refuse is not None and group.operation in TRAINED:    # the layout, dtype and device
+        device = group.device if group.device == "cpu" else "meta"   # no GPU needed to ask
+        dtype = getattr(torch, group.dtype if group.operation in KERNELS else "float32")
+        model = registry.get_variant(setup.variant).make(3, 4, 2, dtype=dtype, device=device)
+        return impl.cannot_train(model)
     return None
 
 
