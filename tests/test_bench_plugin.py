@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import statistics
 import subprocess
 import sys
 from pathlib import Path
@@ -91,13 +92,14 @@ def test_pytest_benchmark_stats_are_the_worker_rounds_and_agree_with_the_report(
         assert own.value == pytest.approx(stats.typical_time(rounds), rel=1e-9), v
         if v == row.baseline:       # the others' times shown are the baseline's times their ratio
             assert row.time(v).seconds == pytest.approx(own.value, rel=1e-9), v
-        for key in ("median", "mean"):
-            assert own.low / 1.03 <= b["stats"][key] <= own.high * 1.03, (v, key, b["stats"], own)
+        # the median within it; the mean is the rounds' own mean, which one slow round can pull
+        # outside it (seen on a noisy host: 1 round of 16 at 1.6x the others)
+        assert own.low / 1.03 <= b["stats"]["median"] <= own.high * 1.03, (v, b["stats"], own)
+        assert b["stats"]["mean"] == pytest.approx(statistics.fmean(every), rel=1e-9), v
     base = by_variant[row.ratios[0].denominator]["stats"]
-    for x in row.ratios:
-        for key in ("median", "mean"):      # pytest-benchmark's ratio against the report's interval
-            shown = by_variant[x.numerator]["stats"][key] / base[key]
-            assert x.low / 1.03 <= shown <= x.high * 1.03, (x, key, shown)
+    for x in row.ratios:                    # pytest-benchmark's ratio against the report's interval
+        shown = by_variant[x.numerator]["stats"]["median"] / base["median"]
+        assert x.low / 1.03 <= shown <= x.high * 1.03, (x, shown)
 
 
 @pytest.mark.slow
