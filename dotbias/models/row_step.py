@@ -10,9 +10,10 @@ any implementation. It computes the book's create_params arithmetic on the model
 tensors (read by shape, `role_candidates`), not the variant's own forward: `RowStep` refuses a
 model whose forward and loss differ from that arithmetic on the first batch.
 
-The C source is compiled once per machine (`models.c_library`). Under a torch dispatch mode (the floor counter, `timing.floors`) the step runs as one torch op,
-`dotbias::row_step`, which declares the tensors it reads and writes; otherwise the same C function
-is called directly (the op's dispatch cost about 3 µs of a 35 µs step)."""
+The C source is compiled once per machine (`models.c_library`). Under a torch dispatch mode (the
+floor counter, `timing.floors`) the step runs as one torch op, `dotbias::row_step`, which declares
+the tensors it reads and writes; otherwise the same C function is called directly (the op's dispatch
+cost about 3 µs of a 35 µs step)."""
 from __future__ import annotations
 
 import ctypes
