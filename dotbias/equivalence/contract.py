@@ -102,8 +102,9 @@ def check_tensor(name: str, runs: dict[str, Tensor], label: str, *, exact: bool,
         allowed, why = bound, f"a-priori bound {APRIORI_ULPS} ulps per rounding"
     head = (lambda d: f"{label}: {worst(what, d)}: |variant - float64| up to {_max(d):.3g} > allowed "
             f"{why} = {allowed:.3g}")
-    msg = close_message(v64, ref, allowed, head)
-    return TensorCheck(name, "within error", _max(v64 - ref), allowed, not msg, msg)
+    err = _max(v64 - ref)
+    msg = close_message(v64, ref, allowed, head, largest=err)
+    return TensorCheck(name, "within error", err, allowed, not msg, msg)
 
 
 def check_baseline(baseline: Variant, params: Canonical, x: Tensor, y: Tensor | None = None,
@@ -122,8 +123,10 @@ def check_baseline(baseline: Variant, params: Canonical, x: Tensor, y: Tensor | 
         head = (lambda d, what=what, bound=bound: f"{label}: {worst(what, d)}: |baseline - float64| "
                 f"up to {_max(d):.3g} > a-priori bound {APRIORI_ULPS} ulps per rounding = "
                 f"{bound:.3g}")
-        msg = close_message(t.double(), r, bound, head)
-        checks.append(TensorCheck(name, "a-priori", _max(t.double() - r), bound, not msg, msg))
+        t64 = t.double()
+        err = _max(t64 - r)
+        msg = close_message(t64, r, bound, head, largest=err)
+        checks.append(TensorCheck(name, "a-priori", err, bound, not msg, msg))
     return VariantCheck(baseline.name, baseline.name, label, tuple(checks), True)
 
 
