@@ -19,12 +19,12 @@ from types import MappingProxyType
 import torch
 from torch.optim.adamw import adamw
 
+from dotbias.models.adam import BETAS, EPS
 from dotbias.models.compiled import compile_fn
 from dotbias.models.row_step import RowStep
 from dotbias.models.row_step import refusal as row_step_refusal
 from dotbias.models.whole_step import WholeStep
 
-BETAS, EPS = (0.95, 0.99), 1e-5     # fastai's Adam: mom (scheduled from 0.95), sqr_mom, eps
 SEP = "+"                           # "cp+fused": a variant, then an implementation
 
 

@@ -17,9 +17,8 @@ import torch
 from torch import Tensor, nn
 from torch.func import functional_call, grad_and_value
 
+from dotbias.models.adam import BETA2, BETAS, EPS
 from dotbias.models.compiled import compile_fn
-
-BETA2, EPS = 0.99, 1e-5
 
 
 def _whole(model: nn.Module, params: dict[str, Tensor], moments: tuple[list, list], x: Tensor,
@@ -50,7 +49,7 @@ class WholeStep:
     def __init__(self, params, lr: float, wd: float):
         self.params, self.wd = list(params), wd
         self.moments = tuple([torch.zeros_like(p) for p in self.params] for _ in range(2))
-        self.hypers = tuple(torch.tensor(h, dtype=torch.float64) for h in (lr, 0.95, 0.0))
+        self.hypers = tuple(torch.tensor(h, dtype=torch.float64) for h in (lr, BETAS[0], 0.0))
         self.model: nn.Module | None = None
         self.inputs: dict[str, Tensor] = {}
         self.whole = compile_fn(_whole)
