@@ -3,7 +3,8 @@
  * corrections), with no dense gradient. The batch's gradient rows are gathered into a small
  * buffer (`grads`, `slots`); the update then walks every parameter once, reading and writing the
  * parameter and its two moments and nothing else; rows outside the batch take a zero gradient,
- * as torch's dense one gives them. Built by models/row_step.py; float and double. */
+ * as torch's dense one gives them. Built by models/c_library.py, called by models/row_step.py;
+ * float and double. */
 #include <math.h>
 #include <stdint.h>
 

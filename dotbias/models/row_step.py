@@ -24,9 +24,9 @@ import torch
 from torch import Tensor, nn
 from torch._C import _len_torch_dispatch_stack
 
+from dotbias.models.adam import BETA2, BETAS, EPS
 from dotbias.models.c_library import load_library
 
-BETA2, EPS = 0.99, 1e-5
 _P, _I64, _F64 = ctypes.c_void_p, ctypes.c_int64, ctypes.c_double
 
 
@@ -67,7 +67,7 @@ class RowStep:
     whole_step = True
 
     def __init__(self, params, lr: float, wd: float):
-        self.params, self.wd, self.lr, self.beta1, self.t = list(params), wd, lr, 0.95, 0
+        self.params, self.wd, self.lr, self.beta1, self.t = list(params), wd, lr, BETAS[0], 0
         if (why := refusal(self.params)) is not None:
             raise ValueError(why)
         dtype = self.params[0].dtype
@@ -152,18 +152,17 @@ def refusal(params) -> str | None:
 def role_candidates(params: list[Tensor]) -> list[list[Tensor]]:
     """Every way to read the four parameters as the canonical tensors (user factors, user bias,
     item factors, item bias; detached) that fits their shapes: factors [n, k] with one k, each
-    bias [n] or [n, 1] with its factors' n. The model's own order comes first (users, then
-    items; factors before their bias). Shapes alone can be ambiguous (one factor, as many users
-    as items): `RowStep` keeps the first whose forward is the model's on its first batch."""
+    bias [n] or [n, 1] with its factors' n; the model's own order first (permutations in
+    lexicographic order). Shapes alone can be ambiguous (one factor, as many users as items):
+    `RowStep` keeps the first whose forward is the model's on its first batch."""
     def fits(uf, ub, itf, ib) -> bool:
         return (uf.dim() == itf.dim() == 2 and uf.shape[1] == itf.shape[1] and
                 all(b.dim() in (1, 2) and b.numel() == b.shape[0] == f.shape[0]
                     for f, b in ((uf, ub), (itf, ib))))
     if len(params) != 4:
         return []
-    orders = sorted(itertools.permutations(range(4)),
-                    key=lambda o: (min(o[0], o[1]) > min(o[2], o[3]), o[0] > o[1], o[2] > o[3], o))
-    return [[params[i].detach() for i in o] for o in orders if fits(*(params[i] for i in o))]
+    return [[params[i].detach() for i in o] for o in itertools.permutations(range(4))
+            if fits(*(params[i] for i in o))]
 
 
 def _book_roles(model: nn.Module, candidates: list[list[Tensor]], x: Tensor, y: Tensor,
@@ -173,28 +172,31 @@ def _book_roles(model: nn.Module, candidates: list[list[Tensor]], x: Tensor, y: 
     ValueError (torch's IndexError where no candidate fits the indices)."""
     top = x.max(dim=0).values.tolist() if x.numel() else [-1, -1]
     fit = [t for t in candidates if top[0] < t[0].shape[0] and top[1] < t[2].shape[0]]
+    with torch.no_grad():
+        out = model(x)
+        loss = loss_fn(out, y)
     errors = []
     for tables in fit or candidates[:1]:
         try:
-            _check_book_arithmetic(model, tables, x, y, loss_fn, y_range)
+            _check_book_arithmetic(tables, x, y, out, loss, y_range)
             return tables
         except ValueError as e:
             errors.append(e)
     raise errors[0]
 
 
-def _check_book_arithmetic(model: nn.Module, tables: list[Tensor], x: Tensor, y: Tensor,
-                           loss_fn: Callable, y_range: tuple[float, float]) -> None:
-    """ValueError unless `model`'s output and `loss_fn` on this batch match the book's
-    create_params forward and MSE (what the C step computes) to `assert_close`'s tolerance."""
+def _check_book_arithmetic(tables: list[Tensor], x: Tensor, y: Tensor, out: Tensor, loss: Tensor,
+                           y_range: tuple[float, float]) -> None:
+    """ValueError unless the model's output `out` and its `loss` on this batch match the book's
+    create_params forward and MSE on `tables` (what the C step computes) to `assert_close`'s
+    tolerance."""
     uf, ub, itf, ib = tables
     u, i = x[:, 0], x[:, 1]
     with torch.no_grad():
         res = (uf[u] * itf[i]).sum(dim=1) + ub.reshape(-1)[u] + ib.reshape(-1)[i]
         book = torch.sigmoid(res) * (y_range[1] - y_range[0]) + y_range[0]
-        out = model(x)
         pairs = [("forward", out.reshape(-1), book),
-                 ("loss", loss_fn(out, y), ((book - y.to(book.dtype)) ** 2).mean())]
+                 ("loss", loss, ((book - y.to(book.dtype)) ** 2).mean())]
     for what, got, want in pairs:
         try:
             torch.testing.assert_close(got, want)
