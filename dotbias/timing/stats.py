@@ -25,6 +25,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
+from scipy import special
 from scipy import stats as sps
 
 CONFIDENCE = 0.95
@@ -106,12 +107,12 @@ def ratio(num: Processes, den: Processes, names: tuple[str, str] = ("a", "b"),
     logs = _log_ratios(num, den)
     if not logs:
         raise ValueError(f"{names[0]}/{names[1]}: no timed rounds")
-    means = np.array([np.median(r) for r in logs])
+    means, quartiles = _medians_and_quartiles(logs)
     centre = float(means.mean())
     rounds = sum(len(r) for r in logs)
     if len(logs) >= 2:
         se = float(means.std(ddof=1)) / math.sqrt(len(means))
-        half = float(sps.t.ppf((1 + confidence) / 2, len(means) - 1)) * se * NEXT_RUN
+        half = _t_quantile((1 + confidence) / 2, len(means) - 1) * se * NEXT_RUN
         low, high, method = centre - half, centre + half, f"t over {len(logs)} processes"
     else:
         low, high = _bootstrap_median(logs[0], confidence)
@@ -119,27 +120,39 @@ def ratio(num: Processes, den: Processes, names: tuple[str, str] = ("a", "b"),
         low, high = centre - NEXT_RUN * (centre - low), centre + NEXT_RUN * (high - centre)
         method = "bootstrap over rounds of 1 process"
     return Ratio(*names, math.exp(centre), math.exp(low), math.exp(high), len(logs), rounds, method,
-                 se, _process_share(logs, means))
+                 se, _process_share(logs, means, quartiles))
 
 
-def _process_share(logs: list[np.ndarray], means: np.ndarray) -> float:
+def _t_quantile(q: float, df: int) -> float:
+    """Student t quantile: the function `scipy.stats.t.ppf` calls, without its 30 us of argument
+    handling (the same value; `ratio` is called thousands of times by the adaptive runs' tests)."""
+    return float(special.stdtrit(df, q))
+
+
+def _medians_and_quartiles(logs: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    """Each process's median and (q1, q3) of its rounds: one numpy call over every process when
+    they have as many rounds (the usual case; the same values as process by process)."""
+    if len({len(r) for r in logs}) == 1:
+        stacked = np.stack(logs)
+        return np.median(stacked, axis=1), np.percentile(stacked, [25, 75], axis=1).T
+    return (np.array([np.median(r) for r in logs]),
+            np.array([np.percentile(r, [25, 75]) for r in logs]))
+
+
+def _process_share(logs: list[np.ndarray], means: np.ndarray, quartiles: np.ndarray) -> float:
     """1 - (mean over processes of var(rounds)/n) / var(process medians), clipped at 0: how much
     of the between-process spread is the processes themselves rather than noise in their rounds
-    (a round's variance from its interquartile range, the scale the median sees)."""
+    (a round's variance from its interquartile range, the scale the median sees: a normal's IQR is
+    1.349 sd)."""
     if len(logs) < 2 or any(len(r) < 2 for r in logs):
         return math.nan
     between = float(means.var(ddof=1))
-    within = float(np.mean([_robust_var(r) * MEDIAN_EFFICIENCY / len(r) for r in logs]))
+    within = float(np.mean([float(((q3 - q1) / 1.349) ** 2) * MEDIAN_EFFICIENCY / len(r)
+                            for (q1, q3), r in zip(quartiles, logs)]))
     return max(0.0, 1.0 - within / between) if between > 0 else 0.0
 
 
 MEDIAN_EFFICIENCY = math.pi / 2      # var(median) / var(mean) of normal rounds
-
-
-def _robust_var(x: np.ndarray) -> float:
-    """Variance of `x` from its interquartile range (a normal's IQR is 1.349 sd)."""
-    q1, q3 = np.percentile(x, [25, 75])
-    return float(((q3 - q1) / 1.349) ** 2)
 
 
 def _bootstrap_median(x: np.ndarray, confidence: float) -> tuple[float, float]:
