@@ -209,24 +209,50 @@ def _tiny_workers():
         return spec, good.result(), failed.exception()
 
 
-# Session fixtures whose value is only child processes' work, started in a background thread as
-# soon as collection ends when a selected test uses them: the children run on another core while
-# this process runs the tests before their first user (a plain session fixture, then, only waits).
-# Not in an xdist worker (it runs only some of the tests it collected) nor under --collect-only,
-# and not for tests marked timing: those run alone (.ci/run's `-m timing`), children beside them
-# would share their cores.
+def _worker_pool():
+    """Two timing servers (`timing.worker_server.Workers`), started and waited for: their imports
+    (about 1.7 s on two cores) are done in them before the next child starts; nothing is timed
+    until the test asks."""
+    from dotbias.timing.worker_server import Workers
+    pool = Workers(servers=2).start()
+    for index, server in enumerate(pool.servers):
+        server.wait_ready(index)
+    return pool
+
+
+# Session fixtures whose value is only child processes' work, started as soon as collection ends
+# when a selected test uses them, so the children run on the other core while this process runs
+# the tests before their first user (a plain session fixture, then, only waits). One after the
+# other, in the order of their first use, on one background thread: started all at once (18 s of
+# the children's CPU here) they outnumbered the cores and held this process to a fraction of one
+# for the session's first ten seconds. Not in an xdist worker (it runs only some of the tests it
+# collected) nor under --collect-only, and not for tests marked timing: those run alone (.ci/run's
+# `-m timing`), children beside them would share their cores. IMPORT_ONLY's children only import,
+# and their test times nothing before that is done: started early for a timing test too, when
+# the session has other tests to run meanwhile (not in `-m timing`, where their imports would run
+# beside another timing test).
 EARLY = {"tiny_workers": _tiny_workers, "interrupted_runs": children.interrupted_runs,
-         "report_child": children.report_child, "console_children": children.console_children}
+         "report_child": children.report_child, "console_children": children.console_children,
+         "worker_pool": _worker_pool}
+IMPORT_ONLY = {"worker_pool"}
 _started: dict[str, Future] = {}
 
 
 def start_early(session) -> None:
     if hasattr(session.config, "workerinput") or session.config.option.collectonly:
         return
-    used = {name for item in session.items if item.get_closest_marker("timing") is None
-            for name in getattr(item, "fixturenames", ())}
-    for name in sorted(EARLY.keys() & used - _started.keys()):
-        _started[name] = ThreadPoolExecutor(1, thread_name_prefix=name).submit(EARLY[name])
+    timed = [item.get_closest_marker("timing") is not None for item in session.items]
+    order = {}          # fixture name -> None, in the order of their first use
+    for item, is_timed in zip(session.items, timed):
+        for name in getattr(item, "fixturenames", ()):
+            if name in EARLY and name not in _started and (
+                    not is_timed or (name in IMPORT_ONLY and not all(timed))):
+                order.setdefault(name)
+    if order:
+        queue = ThreadPoolExecutor(1, thread_name_prefix="dotbias-early")
+        for name in order:
+            _started[name] = queue.submit(EARLY[name])
+        queue.shutdown(wait=False)
 
 
 def early(name: str):
@@ -238,6 +264,14 @@ def early(name: str):
 def tiny_workers():
     """`_tiny_workers`' run, once per session (tests/test_timing.py, tests/test_training.py)."""
     return early("tiny_workers")
+
+
+@pytest.fixture(scope="session")
+def worker_pool():
+    """`_worker_pool`'s two servers, closed at the session's end (tests/test_workers.py)."""
+    pool = early("worker_pool")
+    yield pool
+    pool.close()
 
 
 @contextmanager

@@ -153,7 +153,8 @@ def test_a_training_setup_is_timed_beside_the_baseline_with_its_floor(tmp_path, 
     time_in_process(monkeypatch)
     base = baseline.name
     setup = f"{base}+fused"
-    done = nested_pytest("bench", "-q", "-k", f"test_step and cpu and {base}", "--training", setup,
+    # `float32-BASE` selects the baseline's and the setup's rows only (`cpu` alone contains `cp`)
+    done = nested_pytest("bench", "-q", "-k", f"test_step and cpu and float32-{base}", "--training", setup,
                          "--baseline", base,
                          "--processes=1", "--interleave-s=0.05", f"--benchmark-storage=file://{tmp_path}",
                          f"--benchmark-json={tmp_path / 'run.json'}")

@@ -22,13 +22,13 @@ print("a stray print from a plug-in")
 
 @pytest.mark.timing        # real (tiny) timing: .ci/run runs these serially (docs/ci.md)
 def test_forked_workers_time_a_plugin_from_the_callers_path_and_survive_failures(tmp_path, monkeypatch,
-                                                                                baseline):
+                                                                                baseline, worker_pool):
     """Caught: the server's own sys.path (fixed when it started) used instead of the caller's (the
     plug-in added later is not found); a stray print read as the reply; an error or a hang that
     kills the server or leaves the next call waiting; every process forked from the same server (the
     pool's layouts unused)."""
-    base = baseline.name
-    with Workers(servers=2) as workers:      # two servers show the pool; four cost 2 s more
+    base, workers = baseline.name, worker_pool     # two servers (conftest._worker_pool)
+    with workers:
         first = workers.run(WorkSpec((GROUP,), (base,), base, budget_s=0.02), 0, 120)
         assert len(first[GROUP.label].seconds[base]) >= 4
         (tmp_path / "wkmod.py").write_text(PLUGIN.format(base=base))
