@@ -92,3 +92,17 @@ def test_a_server_that_served_no_worker_is_stopped_at_once_and_one_that_did_at_i
     proc, busy.served = busy.proc, True
     busy.close()
     assert proc.returncode == 0 and busy.proc is None
+
+
+def test_a_server_that_died_is_closed_before_it_is_replaced():
+    """Caught: a dead server dropped from the pool with its pipes open (two file descriptors
+    leaked per crash in a long session)."""
+    workers = Workers(servers=1).start()
+    dead = workers.servers[0]
+    proc = dead.proc
+    proc.kill()
+    proc.wait()
+    workers.start()
+    assert dead.proc is None and proc.stdin.closed and proc.stdout.closed
+    assert workers.servers[0] is not dead and workers.servers[0].alive()
+    workers.close()

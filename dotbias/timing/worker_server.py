@@ -118,8 +118,12 @@ class Workers:
         self.servers = []
 
     def start(self) -> Workers:
-        """Start the servers not running now (their imports overlap the caller's work)."""
-        kept = [s for s in self.servers if s.alive()]
+        """Start the servers not running now (their imports overlap the caller's work); a server
+        that died is closed first (its pipes)."""
+        for server in self.servers:
+            if not server.alive():
+                server.close()
+        kept = [s for s in self.servers if s.proc is not None]
         self.servers = kept + [Server(self.threads) for _ in range(self.count - len(kept))]
         return self
 
