@@ -49,8 +49,9 @@ def test_every_compiled_implementation_trains_the_same_within_the_contract(basel
 @given(small_cases, st.integers(2, 5), st.sampled_from(EAGER_IMPLS))
 def test_the_training_bound_holds_a_correct_implementation_well_inside_it(baseline, registry, case, k,
                                                                           impl):
-    """The bound attacked: hypothesis steers towards the largest error/allowed of a correct
-    implementation; it must stay below 1 (the test above) and is reported here at most 0.5."""
+    """The bound attacked: under the `thorough` profile hypothesis steers towards the largest
+    error/allowed of a correct implementation (`ci` samples); it must stay below 1 (the test
+    above) and is reported here at most 0.5."""
     assume(trains(impl, baseline, registry))
     setup = Training(baseline.name, impl)
     steps = check_training(setup, case.params(), [case.batch(s) for s in range(k)], case.y_range,
