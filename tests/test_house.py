@@ -4,6 +4,7 @@ module and function stays readable in one sitting (docs/architecture.md)."""
 from __future__ import annotations
 
 import ast
+import functools
 import re
 from pathlib import Path
 
@@ -26,11 +27,23 @@ def sources() -> dict[str, Path]:
     return {module_name(p): p for p in sorted(files)}
 
 
+@functools.cache
+def _parsed(path: Path, stamp: tuple[int, int]) -> ast.Module:
+    return ast.parse(path.read_text(encoding="utf-8"))
+
+
+def parse(path: Path) -> ast.Module:
+    """`path`'s syntax tree, parsed once per version of the file (its mtime and size): several
+    rules walk every module (about 700 parses of 100 files before)."""
+    st = path.stat()
+    return _parsed(path, (st.st_mtime_ns, st.st_size))
+
+
 def imports_of(path: Path, name: str) -> set[str]:
     """Every dotbias module `path` imports, at any depth (a function's imports count too)."""
     package = name if path.name == "__init__.py" else name.rpartition(".")[0]
     found = set()
-    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+    for node in ast.walk(parse(path)):
         if isinstance(node, ast.Import):
             found |= {a.name for a in node.names}
         elif isinstance(node, ast.ImportFrom):
@@ -71,7 +84,7 @@ def allowed() -> dict[str, set[str]]:
     """Subpackage -> the subpackages its `__init__` docstring says it may import."""
     out = {}
     for init in sorted(PACKAGE.glob("*/__init__.py")):
-        doc = ast.get_docstring(ast.parse(init.read_text(encoding="utf-8"))) or ""
+        doc = ast.get_docstring(parse(init)) or ""
         m = re.search(r"^May import: (.*)\.$", doc, re.M)
         assert m, f"{init}: its docstring must end with 'May import: a, b.' (or 'nothing of dotbias.')"
         out[init.parent.name] = {s.strip() for s in m.group(1).split(",")} - {"nothing of dotbias"}
@@ -125,7 +138,7 @@ def test_modules_and_functions_read_in_one_sitting(path):
     text = path.read_text(encoding="utf-8")
     assert len(text.splitlines()) <= MAX_MODULE_LINES, f"{path}: {len(text.splitlines())} lines"
     long = [f"{n.name} ({n.end_lineno - n.lineno + 1} lines, line {n.lineno})"
-            for n in ast.walk(ast.parse(text)) if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef))
+            for n in ast.walk(parse(path)) if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef))
             and n.end_lineno - n.lineno + 1 > MAX_FUNCTION_LINES]
     assert not long, f"{path}: functions over {MAX_FUNCTION_LINES} lines: {', '.join(long)}"
 
@@ -150,7 +163,7 @@ LAZY_ENTRY_POINTS = ("dotbias.cli", "dotbias.commands", "dotbias.compare.cli", "
 
 def function_level_imports(path: Path) -> list[tuple[int, str]]:
     out = []
-    for node in ast.walk(ast.parse(path.read_text())):
+    for node in ast.walk(parse(path)):
         if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
             for sub in ast.walk(node):
                 if isinstance(sub, ast.Import):
@@ -206,7 +219,7 @@ def _is_mutable(value: ast.expr | None) -> bool:
 def module_bindings(path: Path) -> tuple[set[str], set[str]]:
     """(names bound at module level to a mutable container, classes defined at module level)."""
     containers, classes = set(), set()
-    for node in _top_level(ast.parse(path.read_text(encoding="utf-8"))):
+    for node in _top_level(parse(path)):
         if isinstance(node, ast.ClassDef):
             classes.add(node.name)
         targets = node.targets if isinstance(node, ast.Assign) else [node.target] if isinstance(
@@ -228,7 +241,7 @@ def module_state(path: Path, name: str, watched: dict[str, str], classes: dict[s
     statement, a cached function, a mutable container mutated anywhere (`watched`: its name ->
     the module binding it), a class attribute assigned (`classes`: class -> module)."""
     found = set()
-    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+    for node in ast.walk(parse(path)):
         if isinstance(node, ast.Global):
             found |= {f"{name}.{n}" for n in node.names}
         elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
