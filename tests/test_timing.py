@@ -55,6 +55,20 @@ def test_rounds_pair_a_random_order_with_its_reverse_and_every_variant_gets_the_
     assert all(s == pytest.approx(1e-3) for s in res.seconds["b"])
 
 
+@pytest.mark.parametrize("load, block", [(1.0, rounds.SHORT_BLOCK_S), (2.0, rounds.SHORT_BLOCK_S),
+                                         (8.0, rounds.LONG_BLOCK_S)])
+def test_blocks_are_short_unless_other_processes_wait_for_the_cores(clock, monkeypatch, load, block):
+    """On 2 cores, the 1-minute load at or under 2 gives short blocks, 8 long ones, and the
+    calibration fills the chosen length. Caught: long blocks on a machine with a core to spare (a
+    quarter of the rounds, wider intervals) or short ones where processes queue for the cores (a
+    block either escapes or loses a whole scheduler slice)."""
+    monkeypatch.setattr(rounds.os, "getloadavg", lambda: (load, load, load))
+    monkeypatch.setattr(rounds.os, "sched_getaffinity", lambda pid: {0, 1})
+    assert rounds.block_seconds() == block
+    res = interleave(_fns(clock, {"a": 1e-3, "b": 1e-3}, []), budget_s=0.5)
+    assert res.iterations == round(block / 1e-3)
+
+
 def test_epoch_rounds_cost_one_warm_up_call_each_and_no_calibration(clock):
     """Epochs (one call a round, `block_s=0`): each variant runs once to warm up, then once a round;
     a calibration call would cost a whole extra epoch per variant and process."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gc
 import math
+import os
 import random
 import time
 from collections.abc import Callable
@@ -36,10 +37,22 @@ def time_block(fn: Callable[[], None], iterations: int, device: str | torch.devi
     return (time.perf_counter() - t0) / iterations
 
 
-# Calls per timed block: enough for the fastest variant to run this long. A block much shorter
-# than the scheduler's time slice (a few ms) is either untouched or loses a whole slice to another
-# process (+50..100%), so its rounds are noisy and pairing cannot cancel load (docs/timing.md).
-BLOCK_S = 0.02
+# Calls per timed block: enough for the fastest variant to run this long (docs/timing.md). Where
+# no other process waits for a core, short blocks: four times the rounds, and the two blocks of a
+# round close enough in time to share the machine's changes of speed (five alternating runs of
+# `pytest bench -k "not epoch"`, load about 1 on 2 cores: widest interval +-0.9..6.4% against
+# +-1.6..23% with 20 ms blocks, coverage 81% against 77%). On an oversubscribed machine a block
+# much shorter than the scheduler's time slice either escapes or loses a whole slice (+50..100%,
+# load 8 on 2 cores), so blocks are long there.
+SHORT_BLOCK_S, LONG_BLOCK_S = 0.005, 0.02
+
+
+def block_seconds(load: float | None = None, cores: int | None = None) -> float:
+    """The timed block's length for this machine now: SHORT_BLOCK_S while the 1-minute load
+    average is at most the cores this process may run on, else LONG_BLOCK_S."""
+    load = os.getloadavg()[0] if load is None else load
+    cores = len(os.sched_getaffinity(0)) if cores is None else cores
+    return SHORT_BLOCK_S if load <= cores else LONG_BLOCK_S
 
 
 @dataclass(frozen=True)
@@ -90,15 +103,16 @@ def warm_up(fn: Callable[[], None], device: str | torch.device) -> float:
 
 
 def interleave(fns: dict[str, Callable[[], None]], *, device: str | torch.device = "cpu",
-               budget_s: float = 0.5, block_s: float = BLOCK_S, min_rounds: int = 4,
+               budget_s: float = 0.5, block_s: float | None = None, min_rounds: int = 4,
                max_rounds: int = 2000, seed: int = 0, iterations: int | None = None) -> Rounds:
     """Time `fns` in interleaved rounds so a change of machine load hits every variant alike and
     their per-round ratio cancels it, in the order `OrderedRounds` gives each round.
 
     Own loop rather than `torch.utils.benchmark.Timer`, which times one statement at a time: the
     ratio needs the variants alternated block by block. Every function gets the same number of
-    calls per round (`iterations`, or enough for the fastest to take `block_s`, from the fastest of
-    three warm calls: a preempted call does not shrink it). Rounds run, a pair at a time, until the
+    calls per round (`iterations`, or enough for the fastest to take `block_s`, by default
+    `block_seconds()`, from the fastest of three warm calls: a preempted call does not shrink
+    it). Rounds run, a pair at a time, until the
     rounds' own clock says the next pair would pass `budget_s` (within `min_rounds`..`max_rounds`):
     a round count fixed in advance from a calibration that load slowed would cut the rounds short.
     One warm-up call each first; the garbage collector is off. Compilation belongs to the warm-up
@@ -107,6 +121,7 @@ def interleave(fns: dict[str, Callable[[], None]], *, device: str | torch.device
     first = {n: warm_up(fns[n], device) for n in names}         # lazy init, compilation
     if iterations is None:
         iterations = 1
+        block_s = block_seconds() if block_s is None else block_s
         if block_s > 0:     # one call a round (epochs) needs no calibration
             fastest = min(min(time_block(fns[n], 1, device) for _ in range(3)) for n in names)
             iterations = max(1, math.ceil(block_s / max(fastest, 1e-9) - 1e-6))
