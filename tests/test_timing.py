@@ -63,10 +63,18 @@ def test_blocks_are_short_unless_other_processes_wait_for_the_cores(clock, monke
     quarter of the rounds, wider intervals) or short ones where processes queue for the cores (a
     block either escapes or loses a whole scheduler slice)."""
     monkeypatch.setattr(rounds.os, "getloadavg", lambda: (load, load, load))
-    monkeypatch.setattr(rounds.os, "sched_getaffinity", lambda pid: {0, 1})
+    monkeypatch.setattr(rounds.os, "sched_getaffinity", lambda pid: {0, 1}, raising=False)
     assert rounds.block_seconds() == block
+    assert rounds.block_seconds(load=load, cores=2) == block
     res = interleave(_fns(clock, {"a": 1e-3, "b": 1e-3}, []), budget_s=0.5)
     assert res.iterations == round(block / 1e-3)
+
+
+def test_blocks_are_long_where_the_system_does_not_say_its_load(monkeypatch):
+    def unknown():
+        raise OSError("no load average here")
+    monkeypatch.setattr(rounds.os, "getloadavg", unknown)
+    assert rounds.block_seconds() == rounds.LONG_BLOCK_S
 
 
 def test_epoch_rounds_cost_one_warm_up_call_each_and_no_calibration(clock):

@@ -49,9 +49,15 @@ SHORT_BLOCK_S, LONG_BLOCK_S = 0.005, 0.02
 
 def block_seconds(load: float | None = None, cores: int | None = None) -> float:
     """The timed block's length for this machine now: SHORT_BLOCK_S while the 1-minute load
-    average is at most the cores this process may run on, else LONG_BLOCK_S."""
-    load = os.getloadavg()[0] if load is None else load
-    cores = len(os.sched_getaffinity(0)) if cores is None else cores
+    average is at most the cores this process may run on, else LONG_BLOCK_S (also where the
+    system does not say its load)."""
+    if load is None:
+        try:
+            load = os.getloadavg()[0]
+        except (AttributeError, OSError):
+            return LONG_BLOCK_S
+    if cores is None:
+        cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
     return SHORT_BLOCK_S if load <= cores else LONG_BLOCK_S
 
 
@@ -112,9 +118,9 @@ def interleave(fns: dict[str, Callable[[], None]], *, device: str | torch.device
     ratio needs the variants alternated block by block. Every function gets the same number of
     calls per round (`iterations`, or enough for the fastest to take `block_s`, by default
     `block_seconds()`, from the fastest of three warm calls: a preempted call does not shrink
-    it). Rounds run, a pair at a time, until the
-    rounds' own clock says the next pair would pass `budget_s` (within `min_rounds`..`max_rounds`):
-    a round count fixed in advance from a calibration that load slowed would cut the rounds short.
+    it). Rounds run, a pair at a time, until the rounds' own clock says the next pair would pass
+    `budget_s` (within `min_rounds`..`max_rounds`): a round count fixed in advance from a
+    calibration that load slowed would cut the rounds short.
     One warm-up call each first; the garbage collector is off. Compilation belongs to the warm-up
     (`warm_up`); a graph compiled inside a timed block is counted in `compiles_in_rounds`."""
     names = list(fns)
