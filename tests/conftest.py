@@ -230,7 +230,7 @@ def _worker_pool():
 # the tests before their first user (a plain session fixture, then, only waits). One after the
 # other, in the order of their first use, on one background thread: started all at once (18 s of
 # the children's CPU here) they outnumbered the cores and held this process to a fraction of one
-# for the session's first ten seconds. Not in an xdist worker (it runs only some of the tests it
+# for the session's first seconds. Not in an xdist worker (it runs only some of the tests it
 # collected) nor under --collect-only, and not for tests marked timing: those run alone (.ci/run's
 # `-m timing`), children beside them would share their cores. IMPORT_ONLY's children only import,
 # and their test times nothing before that is done: started early for a timing test too, when
