@@ -18,19 +18,23 @@ FLAGS = ("-O3", "-march=native", "-ffp-contract=off", "-fno-math-errno", "-share
 
 
 def compiler() -> str:
-    """The C compiler: $CC, else `cc`; OSError when neither is on PATH."""
+    """The C compiler's path: $CC, else `cc`; OSError when neither is on PATH."""
     cc = os.environ.get("CC", "cc")
-    if shutil.which(cc) is None:
+    path = shutil.which(cc)
+    if path is None:
         raise OSError(f"row_step needs a C compiler: {cc!r} is not on PATH (set CC)")
-    return cc
+    return path
 
 
-def library_path() -> Path:
-    """Where the built library lives: named by source, flags, compiler and host (-march=native)."""
-    cc = compiler()
-    version = subprocess.run([cc, "--version"], capture_output=True, text=True).stdout
-    key = "\0".join([SOURCE.read_text(), *FLAGS, version, platform.node(), platform.machine(),
-                     _cpu_flags()])
+def library_path(cc: str | None = None) -> Path:
+    """Where the built library lives: named by source, flags, the compiler `cc` (default
+    `compiler()`: its binary's resolved path, size and modification time, which change with the
+    compiler; asking `cc --version` cost a subprocess, 2 ms, on every stepper made) and host
+    (-march=native)."""
+    cc = cc or compiler()
+    binary = os.stat(cc)
+    key = "\0".join([SOURCE.read_text(), *FLAGS, os.path.realpath(cc), str(binary.st_size),
+                     str(binary.st_mtime_ns), platform.node(), platform.machine(), _cpu_flags()])
     root = Path(os.environ.get("DOTBIAS_CACHE") or Path.home() / ".cache" / "dotbias")
     return root / f"row_step-{hashlib.sha256(key.encode()).hexdigest()[:16]}.so"
 
@@ -45,13 +49,13 @@ def _cpu_flags() -> str:
 def load_library() -> ctypes.CDLL:
     """The compiled step, built first if this machine has not built it (atomically: a build
     beside another process's lands whole). OSError naming the compiler's first error line."""
-    path = library_path()
+    cc = compiler()
+    path = library_path(cc)
     if not path.exists():
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(suffix=".so", dir=path.parent)
         os.close(fd)
-        done = subprocess.run([compiler(), *FLAGS, "-o", tmp, str(SOURCE)], capture_output=True,
-                              text=True)
+        done = subprocess.run([cc, *FLAGS, "-o", tmp, str(SOURCE)], capture_output=True, text=True)
         if done.returncode != 0:
             os.unlink(tmp)
             first = (done.stderr.strip().splitlines() or ["no output"])[0]
