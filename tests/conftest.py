@@ -247,11 +247,12 @@ def start_early(session) -> None:
     if hasattr(session.config, "workerinput") or session.config.option.collectonly:
         return
     timed = [item.get_closest_marker("timing") is not None for item in session.items]
+    untimed_too = not all(timed)        # tests to run while IMPORT_ONLY's children import
     order = {}          # fixture name -> None, in the order of their first use
     for item, is_timed in zip(session.items, timed):
         for name in getattr(item, "fixturenames", ()):
             if name in EARLY and name not in _started and (
-                    not is_timed or (name in IMPORT_ONLY and not all(timed))):
+                    not is_timed or (name in IMPORT_ONLY and untimed_too)):
                 order.setdefault(name)
     if order:
         queue = ThreadPoolExecutor(1, thread_name_prefix="dotbias-early")

@@ -53,13 +53,13 @@ def parse_candidate(text: str, registry: Registry) -> Training:
 def setup_operations(operations: list[str], setup: Training, registry: Registry) -> list[str]:
     """The operations of `operations` that time `setup`: those that run an optimizer, and
     epoch_fastai only for an implementation fastai's Learner runs (`timing.operations.setups_for`)."""
-    timed = lambda op: setups_for(Group(op, "cpu", DEFAULT_SIZES[0], "float32"), [setup], registry)  # noqa: E731
+    group = lambda op: Group(op, "cpu", DEFAULT_SIZES[0], "float32")  # noqa: E731
+    timed = lambda op: setups_for(group(op), [setup], registry)  # noqa: E731
     ops = [op for op in operations if timed(op)]
     if not ops:
         where = [op for op in TRAINED if timed(op)]
         if not where:       # no operation can run it: say why (`refusal`, e.g. row_step's layout)
-            raise ValueError(f"training setup {setup.name!r}: "
-                             f"{refusal(Group('step', 'cpu', DEFAULT_SIZES[0], 'float32'), setup, registry)}")
+            raise ValueError(f"training setup {setup.name!r}: {refusal(group('step'), setup, registry)}")
         raise ValueError(f"training setup {setup.name!r} is timed in {', '.join(where)}; "
                          f"--operations gave {', '.join(operations)}")
     return ops

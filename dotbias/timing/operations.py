@@ -76,11 +76,11 @@ def refusal(group: Group, setup: Training, registry: Registry) -> str | None:
     out)."""
     if setup.name != setup.variant and group.operation not in TRAINED:
         return f"{group.operation} runs no optimizer; setups are timed in {', '.join(TRAINED)}"
-    if group.operation == "epoch_fastai" and not registry.get_impl(setup.impl).in_fastai:
+    impl = registry.get_impl(setup.impl)
+    if group.operation == "epoch_fastai" and not impl.in_fastai:
         return f"{setup.impl!r} does not run in fastai's Learner"
     if setup.loader != BOOK_LOADER and group.operation != "epoch_fastai":
         return "a loader feeds fastai's Learner only; it is timed in epoch_fastai"
-    impl = registry.get_impl(setup.impl)
     if impl.refuse is not None and group.operation in TRAINED:    # the layout, dtype and device
         device = group.device if group.device == "cpu" else "meta"   # no GPU needed to ask
         dtype = getattr(torch, group.dtype if group.operation in KERNELS else "float32")
