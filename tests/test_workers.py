@@ -7,7 +7,8 @@ import time
 
 import pytest
 
-from dotbias.timing.groups import Group, Size
+from dotbias.models.registry import Registry
+from dotbias.timing.groups import KERNELS, Group, Size
 from dotbias.timing.worker_server import Server, Workers
 from dotbias.timing.workers import WorkSpec, aa_name
 
@@ -28,25 +29,39 @@ def test_forked_workers_time_a_plugin_from_the_callers_path_and_survive_failures
     kills the server or leaves the next call waiting; every process forked from the same server (the
     pool's layouts unused)."""
     base, workers = baseline.name, worker_pool     # two servers (conftest._worker_pool)
-    with workers:
-        first = workers.run(WorkSpec((GROUP,), (base,), base, budget_s=0.02), 0, 120)
-        assert len(first[GROUP.label].seconds[base]) >= 4
-        (tmp_path / "wkmod.py").write_text(PLUGIN.format(base=base))
-        monkeypatch.syspath_prepend(str(tmp_path))            # after the server started
-        spec = WorkSpec((GROUP,), (base, "wk_copy"), base, aa=True, budget_s=0.02,
-                        plugins=("wkmod:COPY",))
-        seconds = workers.run(spec, 1, 120)[GROUP.label].seconds
-        assert set(seconds) == {base, "wk_copy", aa_name(base)}
-        assert len({len(s) for s in seconds.values()}) == 1
-        assert all(t > 0 for s in seconds.values() for t in s)
-        with pytest.raises(RuntimeError, match=r"^timing worker 3 exited 2: ValueError: unknown variant"):
-            workers.run(WorkSpec((GROUP,), ("nope",), base), 2, 120)
-        with pytest.raises(RuntimeError, match=r"^timing worker 4 did not finish within 1 s$"):
-            workers.run(WorkSpec((GROUP,), (base,), base, budget_s=30), 3, 1)
-        assert all(server.served for server in workers.servers)      # one process on each
-        hung = workers.servers[3 % workers.count]                     # the hung worker's server
-        again = workers.run(WorkSpec((GROUP,), (base,), base, budget_s=0.02), 3 + workers.count, 120)
-        assert len(again[GROUP.label].seconds[base]) >= 4 and workers.servers[3 % workers.count] is hung
+    first = workers.run(WorkSpec((GROUP,), (base,), base, budget_s=0.02), 0, 120)
+    assert len(first[GROUP.label].seconds[base]) >= 4
+    (tmp_path / "wkmod.py").write_text(PLUGIN.format(base=base))
+    monkeypatch.syspath_prepend(str(tmp_path))            # after the server started
+    spec = WorkSpec((GROUP,), (base, "wk_copy"), base, aa=True, budget_s=0.02,
+                    plugins=("wkmod:COPY",))
+    seconds = workers.run(spec, 1, 120)[GROUP.label].seconds
+    assert set(seconds) == {base, "wk_copy", aa_name(base)}
+    assert len({len(s) for s in seconds.values()}) == 1
+    assert all(t > 0 for s in seconds.values() for t in s)
+    with pytest.raises(RuntimeError, match=r"^timing worker 3 exited 2: ValueError: unknown variant"):
+        workers.run(WorkSpec((GROUP,), ("nope",), base), 2, 120)
+    with pytest.raises(RuntimeError, match=r"^timing worker 4 did not finish within 1 s$"):
+        workers.run(WorkSpec((GROUP,), (base,), base, budget_s=30), 3, 1)
+    assert all(server.served for server in workers.servers)      # one process on each
+    hung = workers.servers[3 % workers.count]                     # the hung worker's server
+    again = workers.run(WorkSpec((GROUP,), (base,), base, budget_s=0.02), 3 + workers.count, 120)
+    assert len(again[GROUP.label].seconds[base]) >= 4 and workers.servers[3 % workers.count] is hung
+
+
+@pytest.mark.timing        # real (tiny) timing: .ci/run runs these serially (docs/ci.md)
+def test_a_forked_worker_imports_nothing_its_server_could_have(baseline, worker_pool):
+    """Every kernel operation of every built-in variant (the optimizer and the A/A copy too) in one
+    forked worker. Caught: a library a variant or the optimizer imports lazily (fastai's collab
+    stack, dynamo: 1,515 modules) imported after the fork, in every process, about 1.4 s of a
+    7.5 s benchmark process spent outside its rounds (PRELOAD)."""
+    base = baseline.name
+    groups = tuple(Group(op, "cpu", TINY, "float32") for op in KERNELS)
+    spec = WorkSpec(groups, tuple(dict.fromkeys((*Registry().variants, base))), base, aa=True,
+                    budget_s=0.01, setups=(f"{base}+fused",))
+    assert set(worker_pool.run(spec, 0, 120)) == {g.label for g in groups}
+    imported = worker_pool.imported
+    assert len(imported) <= 3, f"the worker imported {len(imported)} modules: {', '.join(imported[:10])}"
 
 
 def test_a_group_times_only_what_its_benchmarks_selected_and_the_baseline(baseline, registry):

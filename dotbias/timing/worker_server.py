@@ -10,6 +10,8 @@ process and what went wrong (a hung one is killed, and the server goes on)."""
 from __future__ import annotations
 
 import gc
+import importlib
+import io
 import json
 import os
 import random
@@ -27,6 +29,11 @@ LAYOUT_BYTES = 1 << 20      # a forked worker first holds 1..LAYOUT_BYTES bytes:
 
 
 SERVERS = 4     # servers per pool: a process's worker forks from server (process index mod SERVERS)
+# What a worker timing the built-in variants would otherwise import after the fork, every process:
+# fastai's collab module (the `fastai` variant's class, and with it fastai's tabular stack, scipy
+# and sklearn) and dynamo (torch.optim's first step imports it): 1,515 modules, about 1.4 s of a
+# 7.5 s process (three kernel groups of 2 s) spent before its rounds, 2026-12-07.
+PRELOAD = ("fastai.layers", "fastai.collab", "torch._dynamo")
 
 
 class Server:
@@ -105,6 +112,7 @@ class Workers:
     def __init__(self, threads: int = 1, servers: int = SERVERS):
         self.threads, self.count, self.lock = threads, servers, threading.Lock()
         self.servers: list[Server] = []
+        self.imported: list[str] = []   # the modules the last worker imported after its fork
 
     def __enter__(self) -> Workers:
         return self
@@ -136,15 +144,17 @@ class Workers:
             request = {"spec": spec.to_json(), "cwd": os.getcwd(), "path": sys.path,
                        "env": worker_env(spec.threads)}
             done = self.servers[index % self.count].ask(request, timeout_s, index)
+            self.imported = done.get("imported", [])
             return read_result(done["rc"], done["out"], done["err"], index)
 
 
 def serve() -> int:
     """`python -m dotbias.timing.worker_server`: for each request line on stdin, fork a worker,
-    say its pid, then its exit status and output, one JSON line each. fastai is imported here once
-    too (the `fastai` variant's first build would import it in every worker), and what the imports
-    made is moved out of the garbage collector's sight (`gc.freeze`)."""
-    import fastai.layers  # noqa: F401  (a heavy library where it is needed: docs/architecture.md)
+    say its pid, then its exit status, output and the modules it imported, one JSON line each.
+    PRELOAD is imported here once, not in every worker, and what the imports made is moved out of
+    the garbage collector's sight (`gc.freeze`)."""
+    for name in PRELOAD:    # heavy libraries where they are needed (docs/architecture.md)
+        importlib.import_module(name)
     gc.freeze()     # what the imports made is never collected: a worker's gc.collect skips it (0.25 s)
     print(json.dumps({"ready": True}), flush=True)
     for line in sys.stdin:
@@ -161,24 +171,32 @@ def serve() -> int:
         os.close(out_w)
         print(json.dumps({"pid": pid}), flush=True)
         with os.fdopen(out_r) as f:
-            out = f.read()
+            raw = f.read()
         rc = os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1])
+        try:
+            sent = json.loads(raw)
+            out, imported = sent["out"], sent["imported"]
+        except (json.JSONDecodeError, TypeError, KeyError):    # it died before it wrote
+            out, imported = raw, []
         reply, err = (out, "") if out.startswith("{") else ("", out)
-        print(json.dumps({"rc": rc, "out": reply, "err": err}), flush=True)
+        print(json.dumps({"rc": rc, "out": reply, "err": err, "imported": imported}), flush=True)
     return 0
 
 
 def _forked(request: dict, fd: int) -> int:
-    """A forked worker: the caller's folder, path and environment, a layout of its own, then one
-    JSON line of results (or one line of error) on `fd`; its exit status."""
+    """A forked worker: the caller's folder, path and environment, a layout of its own, then on
+    `fd` one JSON object: its output (a line of results, or one line of error) and the modules it
+    imported; its exit status."""
     os.dup2(2, 1)               # a stray print must not reach the server's replies
     os.chdir(request["cwd"])
     sys.path[:] = request["path"]
     os.environ.clear()
     os.environ.update(request["env"])
     padding = bytearray(random.SystemRandom().randrange(1, LAYOUT_BYTES))      # noqa: F841 (held)
-    with os.fdopen(fd, "w") as out:
-        rc = run_spec(request["spec"], out, out)
+    before, out = set(sys.modules), io.StringIO()
+    rc = run_spec(request["spec"], out, out)
+    with os.fdopen(fd, "w") as f:
+        json.dump({"out": out.getvalue(), "imported": sorted(set(sys.modules) - before)}, f)
     return rc
 
 
