@@ -13,7 +13,7 @@ from dotbias.models.registry import Registry
 from dotbias.pytest_bench import adapter
 from dotbias.pytest_bench.options import plan
 from dotbias.pytest_bench.session import Session
-from dotbias.timing.adaptive import MIN_PROCESSES, GroupTiming, Plan, time_adaptively
+from dotbias.timing.adaptive import MIN_PROCESSES, STRETCH_WIDTH, GroupTiming, Plan, time_adaptively
 from dotbias.timing.groups import DEFAULT_SIZES, Group
 from dotbias.timing.stats import ratio
 from dotbias.timing.workers import WorkSpec
@@ -67,21 +67,25 @@ def _clocked(worker, seconds: float):
     return run, clock
 
 
-@pytest.mark.parametrize("max_s, stopped, processes, seconds",
-                         [(None, "stretched", 6, 24.0), (16.0, "budget", 4, 16.0)])
-def test_a_busy_machine_takes_longer_to_reach_the_target_and_says_so(max_s, stopped, processes,
-                                                                     seconds):
-    """Processes of 4 s against the default 16 s budget of one kernel group, whose interval is
-    still +-1.7% at 4 processes but narrows as processes come: the run goes on past the budget
-    (within 2x) and stops at its target, "stretched"; an explicit --max-time is a hard limit.
-    Caught: a fixed budget that stops wide on a busy machine, or a stretch past --max-time."""
-    run, clock = _clocked(_worker({FWD: QUIET}, process_sd=0.01), 4.0)
+@pytest.mark.parametrize("process_sd, max_s, stopped, processes, seconds",
+                         [(0.015, None, "stretched", 6, 24.0), (0.015, 16.0, "budget", 4, 16.0),
+                          (0.01, None, "budget", 4, 16.0)])
+def test_a_busy_machine_takes_longer_to_reach_the_target_and_says_so(process_sd, max_s, stopped,
+                                                                     processes, seconds):
+    """Processes of 4 s against the default 16 s budget of one kernel group. Wider than 1.5x its
+    target at 4 processes (+-2.1%) but narrowing as processes come, the run goes on past the
+    budget (within 2x) until within 1.5x its target, "stretched"; an explicit --max-time is a hard
+    limit. Within 1.5x at the budget (+-1.4%), it stops there, short of its target, and says so.
+    Caught: a fixed budget that stops wide on a busy machine, a stretch past --max-time, and a
+    stretch that chases the last part of the way to +-1% (quiet runs of 68-76 s, not 51-57 s)."""
+    run, clock = _clocked(_worker({FWD: QUIET}, process_sd=process_sd), 4.0)
     said = []
     t = time_adaptively(_spec(FWD), Plan(max_s=max_s), run=run, clock=lambda: clock.now,
                         progress=said.append)[FWD.label]
     assert (t.stopped, len(t.rounds), clock.now) == (stopped, processes, seconds)
-    assert (t.half_width <= t.target) == (stopped == "stretched")
-    assert any("at the 16 s budget (busy: on up to 32 s)" in line for line in said) == (max_s is None)
+    assert t.half_width > t.target and (t.half_width <= STRETCH_WIDTH * t.target) == (max_s is None)
+    busy = any("at the 16 s budget (busy: on up to 32 s)" in line for line in said)
+    assert busy == (stopped == "stretched")
 
 
 def test_a_group_that_cannot_reach_its_target_in_the_stretch_stops_at_the_budget():
@@ -162,8 +166,8 @@ def test_the_verdict_says_what_stopped_each_group():
                 "once": GroupTiming(FWD, (), "fixed", math.inf, 0.01),
                 "busy": GroupTiming(STEP, (), "stretched", 0.009, 0.01)}
     fwd, step, once, busy = s._stopped()
-    assert busy.startswith("busy: stopped at its target past the budget (a busy machine: the run "
-                           "took longer rather than stop wide): widest interval +-0.90%")
+    assert busy.startswith("busy: stopped past the budget within 1.5x its target (a busy machine: "
+                           "the run took longer rather than stop wide): widest interval +-0.90%")
     assert fwd == "forward: stopped at its target: widest interval +-0.80% (target +-1%), 0 processes"
     assert step.startswith("step: stopped at the budget (--max-time) short of its target")
     assert "+-1.40%" in step

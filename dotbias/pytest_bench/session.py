@@ -19,7 +19,7 @@ from dotbias.report.markdown import verdict_lines
 from dotbias.report.saved_run import changes, different_baselines, instruction_minima, resolve, slower_than
 from dotbias.report.summary import load_run, row_order, summarise, summarise_group
 from dotbias.timing import instruction_counts as ins
-from dotbias.timing.adaptive import GroupTiming, Plan, time_adaptively
+from dotbias.timing.adaptive import STRETCH_WIDTH, GroupTiming, Plan, time_adaptively
 from dotbias.timing.groups import KERNELS, SIZES, Group
 from dotbias.timing.instruction_counts import gate
 from dotbias.timing.memory import op_peak_bytes
@@ -28,8 +28,8 @@ from dotbias.timing.worker_server import SERVERS, Workers
 from dotbias.timing.workers import WorkSpec, aa_name
 
 STOPPED = {"target": "stopped at its target",
-           "stretched": "stopped at its target past the budget (a busy machine: the run took longer "
-                        "rather than stop wide)",
+           "stretched": f"stopped past the budget within {STRETCH_WIDTH:g}x its target (a busy machine: the run "
+                        "took longer rather than stop wide)",
            "budget": "stopped at the budget (--max-time) short of its target (more --max-time narrows it)",
            "fixed": "ran its fixed --processes"}
 

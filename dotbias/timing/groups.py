@@ -16,8 +16,11 @@ TARGET_HALF_WIDTH = {"epoch_lean": 0.03, "epoch_fastai": 0.05}
 # A fastai epoch costs several lean ones, hence fewer fastai rounds.
 EPOCH_ROUNDS = {"epoch_lean": 8, "epoch_fastai": 3}
 # Seconds of interleaved rounds per kernel group and process: a run of adaptive rounds adds
-# processes (each a fresh layout, and a t quantile that falls with them) until its target.
-INTERLEAVE_S = 2.0
+# processes (each a fresh layout, and a t quantile that falls with them) until its target. 1 s
+# since a forked worker starts in 0.1 s (worker_server.PRELOAD): in the same 48 s, 12 processes
+# of 1 s gave widest intervals of +-0.97-2.31% (median 1.6%) where 6 of 2 s gave +-1.22-4.45%
+# (median 2.0%), four alternating runs each of `pytest bench -k "not epoch"`, 2026-12-07.
+INTERLEAVE_S = 1.0
 EPOCH_NOTE = (f"an epoch is one fit over the train split (80%) of the first {EPOCH_RATINGS:,} synthetic "
               "MovieLens-shaped ratings, batch 64, from the same canonical parameters every round")
 
