@@ -28,8 +28,8 @@ from dotbias.timing.worker_server import SERVERS, Workers
 from dotbias.timing.workers import WorkSpec, aa_name
 
 STOPPED = {"target": "stopped at its target",
-           "stretched": f"stopped past the budget within {STRETCH_WIDTH:g}x its target (a busy machine: the run "
-                        "took longer rather than stop wide)",
+           "stretched": f"stopped past the budget within {STRETCH_WIDTH:g}x its target (a busy machine: "
+                        "the run took longer rather than stop wide)",
            "budget": "stopped at the budget (--max-time) short of its target (more --max-time narrows it)",
            "fixed": "ran its fixed --processes"}
 
