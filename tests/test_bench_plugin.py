@@ -17,7 +17,8 @@ from pytest_benchmark.stats import Stats
 from dotbias.pytest_bench.options import fail_slower
 from dotbias.report.summary import load_run, summarise
 from dotbias.timing import stats
-from dotbias.timing.groups import DEFAULT_SIZES
+from dotbias.timing.groups import DEFAULT_SIZES, Group
+from dotbias.timing.operations import refusal
 from helpers.inprocess import time_in_process
 from helpers.synthetic_timing import paired
 
@@ -166,6 +167,27 @@ def test_a_training_setup_is_timed_beside_the_baseline_with_its_floor(tmp_path, 
     assert rows[setup]["contract"]["passed"] is True and "one-cycle steps" in rows[setup]["contract"]["what"]
     assert "contract" not in rows[base]          # the baseline is what the others are held to
     assert all(s > 0 for s in sum(rows[setup]["timing"]["seconds"], []))
+
+
+def test_a_setup_is_collected_where_it_trains_and_deselected_in_one_line_elsewhere(tmp_path, nested_pytest,
+                                                                                  baseline, registry):
+    """`--training BASE+row_step --dtypes float32,float16` (row_step trains float32 and float64 CPU
+    tensors of the four canonical tensors only). Caught: collection asked `refusal` about a group
+    with no device or dtype (`getattr(torch, '')`: every `pytest bench --training X+row_step` failed
+    to collect); a refused (group, setup) collected, to fail in the workers."""
+    base = baseline.name
+    setup = f"{base}+row_step"
+    done = nested_pytest("bench", "--collect-only", "-q", "-k", "test_step and cpu", "--training", setup,
+                         "--baseline", base, "--dtypes", "float32,float16",
+                         f"--benchmark-storage=file://{tmp_path}")
+    assert done.ret == 0, "\n".join(done.outlines[-30:])
+    out = "\n".join(done.outlines)
+    whys = {dtype: refusal(Group("step", "cpu", DEFAULT_SIZES[0], dtype), registry.setup(setup), registry)
+            for dtype in ("float32", "float16")}
+    trains_somewhere = None in whys.values()
+    for dtype, why in whys.items():
+        assert (f"test_step[cpu-ml100k-{dtype}-{setup}]" in out) == (why is None), out
+        assert (f"benchmark(s) of {setup}: {why}" in out) == (why is not None and trains_somewhere), out
 
 
 def test_a_setup_compiles_where_its_variant_or_its_optimizer_does(baseline, registry):

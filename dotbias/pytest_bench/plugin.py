@@ -29,7 +29,7 @@ from dotbias.pytest_bench.session import Session, group_of
 from dotbias.report.summary import FORMAT
 from dotbias.timing.adaptive import BUDGET_S
 from dotbias.timing.groups import DEFAULT_SIZES, INTERLEAVE_S, SWEEP_AXES, Group, sweep_sizes
-from dotbias.timing.operations import make_op, setups_for
+from dotbias.timing.operations import make_op, refusal, setups_for
 
 SESSION = pytest.StashKey[Session]()      # this `pytest bench` run's dotbias state, on config.stash
 
@@ -148,32 +148,47 @@ def pytest_generate_tests(metafunc):
         return
     cfg = metafunc.config
     epoch = "epoch" in metafunc.function.__name__
+    devices = [d.strip() for d in cfg.getoption("devices").split(",")]
+    dtypes = ["float32"] if epoch else [d.strip() for d in cfg.getoption("dtypes").split(",")]
     if "device" in metafunc.fixturenames:
-        metafunc.parametrize("device", [d.strip() for d in cfg.getoption("devices").split(",")])
+        metafunc.parametrize("device", devices)
     if "size" in metafunc.fixturenames:
         sizes = [s.name for s in DEFAULT_SIZES]
         if cfg.getoption("sweep") and not epoch:
             sizes += [s.name for s, _ in sweep_sizes()]
         metafunc.parametrize("size", sizes)
     if "dtype" in metafunc.fixturenames:
-        dtypes = [d.strip() for d in cfg.getoption("dtypes").split(",")]
-        metafunc.parametrize("dtype", ["float32"] if epoch else dtypes)
-    if "variant" in metafunc.fixturenames:
+        metafunc.parametrize("dtype", dtypes)
+    if "variant" in metafunc.fixturenames:      # the setups that some selected device and dtype run
         operation = metafunc.function.__name__.removeprefix("test_")
         registry = cfg.stash[REGISTRY]
-        trained = setups_for(Group(operation, "", DEFAULT_SIZES[0], ""), _setups(cfg, registry), registry)
+        setups = _setups(cfg, registry)
+        trained = dict.fromkeys(name for device in devices for dtype in dtypes for name in setups_for(
+            Group(operation, device, DEFAULT_SIZES[0], dtype), setups, registry))
         metafunc.parametrize("variant", list(registry.variants) + list(trained))
 
 
 def pytest_collection_modifyitems(config, items):
-    """Without a GPU, CUDA benchmarks are deselected (one line says so) rather than skipped."""
-    if torch.cuda.is_available():
-        return
+    """Without a GPU, CUDA benchmarks are deselected (one line says so) rather than skipped; so is
+    a training setup where its implementation cannot train the variant (`operations.refusal`:
+    row_step in float16, say), one line per setup and reason."""
     cuda = [it for it in items if (g := group_of(it)) and g.device.startswith("cuda")]
-    if cuda:
-        items[:] = [it for it in items if it not in cuda]
-        config.hook.pytest_deselected(items=cuda)
-        config.stash[SESSION].notes.append(f"deselected {len(cuda)} CUDA benchmarks: no GPU on this machine")
+    if cuda and not torch.cuda.is_available():
+        _deselect(config, items, cuda, f"deselected {len(cuda)} CUDA benchmarks: no GPU on this machine")
+    registry, refused = config.stash[REGISTRY], {}
+    for it in items:
+        if (g := group_of(it)) and "+" in (name := it.callspec.params.get("variant", "")):
+            if (why := refusal(g, registry.setup(name), registry)) is not None:
+                refused.setdefault(f"{name}: {why}", []).append(it)
+    for why, those in refused.items():
+        _deselect(config, items, those, f"deselected {len(those)} benchmark(s) of {why}")
+
+
+def _deselect(config, items: list, those: list, line: str) -> None:
+    gone = set(map(id, those))
+    items[:] = [it for it in items if id(it) not in gone]
+    config.hook.pytest_deselected(items=those)
+    config.stash[SESSION].notes.append(line)
 
 
 def pytest_report_collectionfinish(config, start_path, items):
