@@ -156,8 +156,9 @@ def test_slower_only_when_the_interval_lies_above_the_allowance(low, max_slowdow
 def test_timing_stops_at_the_target_or_the_budget_and_says_which():
     g = Group("forward", "cpu", DEFAULT_SIZES[0], "float32")
     names = ("a", "b")
-    steady = [Rounds({"a": [1.0, 1.0, 1.0], "b": [2.0, 2.0, 2.0]}, 1)] * 2
-    noisy = [Rounds({"a": [1.0, 1.2], "b": [1.0, 1.0]}, 1), Rounds({"a": [2.0, 2.2], "b": [1.0, 1.0]}, 1)]
+    one = {"a": 1, "b": 1}
+    steady = [Rounds({"a": [1.0, 1.0, 1.0], "b": [2.0, 2.0, 2.0]}, one)] * 2
+    noisy = [Rounds({"a": [1.0, 1.2], "b": [1.0, 1.0]}, one), Rounds({"a": [2.0, 2.2], "b": [1.0, 1.0]}, one)]
     budget = Budget(10.0, 1.0, None, 10)
     assert _state(g, steady[:1], 100.0, budget, names) is None      # one process: never stops
     assert _state(g, steady, 0.0, budget, names) == "target"
@@ -177,7 +178,8 @@ def _fake_worker(monkeypatch, noise: float, fail_at: int | None = None):
             raise RuntimeError(f"timing worker {index + 1} exited 2: RuntimeError: kaboom")
         shift = rng.normal(0, noise)
         return {g.label: Rounds({spec.variants[0]: [1.2e-3 * np.exp(shift)] * 5,
-                                 spec.variants[1]: [1e-3] * 5}, 100) for g in spec.groups}
+                                 spec.variants[1]: [1e-3] * 5}, dict.fromkeys(spec.variants[:2], 100))
+                for g in spec.groups}
     monkeypatch.setattr(speed, "Workers", stand_in(run_process))
     return calls
 

@@ -215,7 +215,7 @@ def test_a_recompile_inside_the_rounds_is_counted_and_flagged_in_the_report(fake
     group = Group("forward", "cpu", Size("tiny", 5, 6, 2, 4), "float32")
     benches = [{"name": v, "stats": {"median": 1e-3}, "extra_info": {
         "group": group.as_dict(), "variant": v, "compiled": v == "compiled", "timing": {
-            "seconds": [res.seconds[v]], "iterations": [res.iterations],
+            "seconds": [res.seconds[v]], "iterations": [res.iterations[v]],
             "first_call_s": [res.first_call_s[v]], "compiles_in_rounds": [res.compiles_in_rounds[v]]}}}
         for v in ("compiled", "eager")]
     text = "\n".join(verdict_lines(summarise_group([read_benchmark(b, b["name"]) for b in benches])))

@@ -23,9 +23,9 @@ def benchmark_session(config):
 
 def record_rounds(fixture, seconds: list[list[float]], iterations: list[int]) -> None:
     """Give `fixture` the worker timing as its stats: every timed round of every process, each
-    `iterations` back-to-back calls (one count for the whole group: the first process calibrates
-    it, the others reuse it), so pytest-benchmark's Rounds, Iterations, Min, Max, StdDev and
-    outliers mean what they mean in any pytest-benchmark table. Nothing is timed here."""
+    `iterations` back-to-back calls (this variant's count: the first process calibrates it, the
+    others reuse it), so pytest-benchmark's Rounds, Iterations, Min, Max, StdDev and outliers mean
+    what they mean in any pytest-benchmark table. Nothing is timed here."""
     if fixture._mode:
         raise RuntimeError(f"{fixture.name}: the benchmark fixture was already used ({fixture._mode})")
     fixture._mode = MODE

@@ -114,7 +114,7 @@ class Session:
             self._time_all(pysession)
         timed = self.rounds[group.label]
         info = {"timing": {"seconds": timed.seconds(variant),
-                           "iterations": [r.iterations for r in timed.rounds],
+                           "iterations": [r.iterations[variant] for r in timed.rounds],
                            "first_call_s": [r.first_call_s[variant] for r in timed.rounds],
                            "compiles_in_rounds": [r.compiles_in_rounds[variant] for r in timed.rounds],
                            "stopped": timed.stopped, "target": timed.target}}

@@ -121,7 +121,7 @@ class _Run:
         self.open = list(self.groups)
         self.got: dict[str, list[Rounds]] = {g.label: [] for g in self.groups}
         self.width: dict[str, float] = {}
-        self.iterations: dict[str, int] = {}
+        self.iterations: dict[str, dict[str, int]] = {}     # group label -> calls per block
         self.done: dict[str, GroupTiming] = {}
         self.n, self.past_budget = 0, False
 
@@ -131,7 +131,7 @@ class _Run:
         return dataclasses.replace(
             self.spec, groups=tuple(self.open), process=self.n,
             shares=share if self.n >= 2 and not self.plan.fixed else (),
-            iterations=tuple(self.iterations.get(g.label, 0) for g in self.open))
+            iterations=tuple(self.iterations.get(g.label, {}) for g in self.open))
 
     def add(self, out: dict[str, Rounds]) -> None:
         """One process's rounds; a group whose interval reached its target closes."""

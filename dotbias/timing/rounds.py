@@ -37,7 +37,7 @@ def time_block(fn: Callable[[], None], iterations: int, device: str | torch.devi
     return (time.perf_counter() - t0) / iterations
 
 
-# Calls per timed block: enough for the fastest variant to run this long (docs/timing.md). Where
+# Calls per timed block: enough for each variant to run this long (docs/timing.md). Where
 # no other process waits for a core, short blocks: four times the rounds, and the two blocks of a
 # round close enough in time to share the machine's changes of speed (five alternating runs of
 # `pytest bench -k "not epoch"`, load about 1 on 2 cores: widest interval +-0.9..6.4% against
@@ -64,18 +64,19 @@ def block_seconds(load: float | None = None, cores: int | None = None) -> float:
 @dataclass(frozen=True)
 class Rounds:
     """Seconds per call of each variant, round by round; round r of every variant ran back to back.
-    `first_call_s`: each variant's first call (compilation, lazy init); `compiles_in_rounds`: graphs
-    dynamo compiled inside each variant's timed blocks (0 unless a recompile spoiled the rounds).
-    A worker writes it as JSON (`as_dict`) and the parent reads it back once (`from_dict`)."""
+    `iterations`: each variant's calls per timed block. `first_call_s`: each variant's first call
+    (compilation, lazy init); `compiles_in_rounds`: graphs dynamo compiled inside each variant's
+    timed blocks (0 unless a recompile spoiled the rounds). A worker writes it as JSON (`as_dict`)
+    and the parent reads it back once (`from_dict`)."""
     seconds: dict[str, list[float]]
-    iterations: int
+    iterations: dict[str, int]
     first_call_s: dict[str, float] = field(default_factory=dict)
     compiles_in_rounds: dict[str, int] = field(default_factory=dict)
 
     @property
     def spent_s(self) -> float:
         """Seconds of timed calls in these rounds, every variant."""
-        return sum(sum(s) for s in self.seconds.values()) * self.iterations
+        return sum(sum(s) * self.iterations[n] for n, s in self.seconds.items())
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -85,7 +86,7 @@ class Rounds:
         """The inverse of `as_dict`; anything else raises ValueError in one line."""
         try:
             seconds = {str(n): [float(t) for t in s] for n, s in d["seconds"].items()}
-            return cls(seconds, int(d["iterations"]),
+            return cls(seconds, {str(n): int(i) for n, i in d["iterations"].items()},
                        {str(n): float(t) for n, t in d.get("first_call_s", {}).items()},
                        {str(n): int(c) for n, c in d.get("compiles_in_rounds", {}).items()})
         except (KeyError, TypeError, ValueError, AttributeError) as e:
@@ -110,15 +111,18 @@ def warm_up(fn: Callable[[], None], device: str | torch.device) -> float:
 
 def interleave(fns: dict[str, Callable[[], None]], *, device: str | torch.device = "cpu",
                budget_s: float = 0.5, block_s: float | None = None, min_rounds: int = 4,
-               max_rounds: int = 2000, seed: int = 0, iterations: int | None = None) -> Rounds:
+               max_rounds: int = 2000, seed: int = 0, iterations: dict[str, int] | None = None
+               ) -> Rounds:
     """Time `fns` in interleaved rounds so a change of machine load hits every variant alike and
     their per-round ratio cancels it, in the order `OrderedRounds` gives each round.
 
     Own loop rather than `torch.utils.benchmark.Timer`, which times one statement at a time: the
-    ratio needs the variants alternated block by block. Every function gets the same number of
-    calls per round (`iterations`, or enough for the fastest to take `block_s`, by default
-    `block_seconds()`, from the fastest of three warm calls: a preempted call does not shrink
-    it). Rounds run, a pair at a time, until the rounds' own clock says the next pair would pass
+    ratio needs the variants alternated block by block. Each function's block is `iterations[name]`
+    calls, or enough for it to take `block_s` (by default `block_seconds()`), from the fastest of
+    three warm calls (a preempted call does not shrink it): every block about as long, whatever
+    the variant's speed. (One count for all, sized for the fastest, gave a variant 18x slower
+    than `cp+row_step` blocks of 92 ms and 4 rounds a process: the step's ratios +-10-18%.)
+    Rounds run, a pair at a time, until the rounds' own clock says the next pair would pass
     `budget_s` (within `min_rounds`..`max_rounds`): a round count fixed in advance from a
     calibration that load slowed would cut the rounds short.
     One warm-up call each first; the garbage collector is off. Compilation belongs to the warm-up
@@ -126,14 +130,20 @@ def interleave(fns: dict[str, Callable[[], None]], *, device: str | torch.device
     names = list(fns)
     first = {n: warm_up(fns[n], device) for n in names}         # lazy init, compilation
     if iterations is None:
-        iterations = 1
         block_s = block_seconds() if block_s is None else block_s
-        if block_s > 0:     # one call a round (epochs) needs no calibration
-            fastest = min(min(time_block(fns[n], 1, device) for _ in range(3)) for n in names)
-            iterations = max(1, math.ceil(block_s / max(fastest, 1e-9) - 1e-6))
+        iterations = {n: calls_per_block(fns[n], block_s, device) for n in names}
     order = OrderedRounds(names, random.Random(seed))
     seconds, compiles = _timed_rounds(fns, order, (budget_s, min_rounds, max_rounds), iterations, device)
     return Rounds(seconds, iterations, first, compiles)
+
+
+def calls_per_block(fn: Callable[[], None], block_s: float, device: str | torch.device) -> int:
+    """Calls of `fn` that take about `block_s`, from the fastest of three warm calls; 1 when
+    `block_s` is 0 (an epoch: one call a round, no calibration call)."""
+    if block_s <= 0:
+        return 1
+    fastest = min(time_block(fn, 1, device) for _ in range(3))
+    return max(1, math.ceil(block_s / max(fastest, 1e-9) - 1e-6))
 
 
 class OrderedRounds:
@@ -153,7 +163,7 @@ class OrderedRounds:
 
 
 def _timed_rounds(fns: dict[str, Callable[[], None]], order: OrderedRounds,
-                  limits: tuple[float, int, int], iterations: int,
+                  limits: tuple[float, int, int], iterations: dict[str, int],
                   device) -> tuple[dict[str, list[float]], dict[str, int]]:
     """The rounds in `order`, garbage collector off, until `limits` (budget_s, min_rounds,
     max_rounds) say stop: seconds per call of each function per round, and the graphs compiled
@@ -169,7 +179,7 @@ def _timed_rounds(fns: dict[str, Callable[[], None]], order: OrderedRounds,
         while done < max(1, max_rounds):
             for n in order(done):
                 before = compile_count()
-                seconds[n].append(time_block(fns[n], iterations, device))
+                seconds[n].append(time_block(fns[n], iterations[n], device))
                 compiles[n] += (compile_count() - before).graphs
             done += 1
             spent = time.perf_counter() - start

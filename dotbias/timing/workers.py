@@ -44,9 +44,9 @@ class WorkSpec:
     # Per group (aligned with `groups`; empty: all 1): a multiple of `budget_s` (kernel) or of its
     # epoch rounds, so an adaptive run spends more where an interval is widest (`timing.adaptive`).
     shares: tuple[float, ...] = ()
-    # Per group: calls per timed block, calibrated by the first process (0: calibrate here), so
-    # every process times blocks of the same length.
-    iterations: tuple[int, ...] = ()
+    # Per group: each name's calls per timed block, calibrated by the first process (empty:
+    # calibrate here), so every process times blocks of the same length.
+    iterations: tuple[dict[str, int], ...] = ()
     # Per group label, the names its benchmarks selected (pytest -k); a group not listed times
     # every variant and setup. The baseline is timed in every group whatever the selection.
     selected: tuple[tuple[str, tuple[str, ...]], ...] = ()
@@ -72,7 +72,7 @@ class WorkSpec:
         d["plugins"] = tuple(d.get("plugins", ()))
         d["setups"] = tuple(d.get("setups", ()))
         d["shares"] = tuple(d.get("shares", ()))
-        d["iterations"] = tuple(d.get("iterations", ()))
+        d["iterations"] = tuple({str(n): int(i) for n, i in its.items()} for its in d.get("iterations", ()))
         d["selected"] = tuple((label, tuple(names)) for label, names in d.get("selected", ()))
         return cls(**d)
 
@@ -83,16 +83,16 @@ def aa_name(baseline: str) -> str:
 
 
 def time_group(spec: WorkSpec, group: Group, registry: Registry, share: float = 1.0,
-               iterations: int = 0) -> Rounds:
+               iterations: dict[str, int] | None = None) -> Rounds:
     """One group's interleaved rounds in this process: kernels for `budget_s` x `share` seconds,
-    epochs for their rounds x `share` (at least one); `iterations` calls a block (0: calibrate).
-    `registry`: the worker's, built from `spec.plugins`."""
+    epochs for their rounds x `share` (at least one); `iterations`: each name's calls a block
+    (empty or None: calibrate). `registry`: the worker's, built from `spec.plugins`."""
     fns = {v: make_op(group, v, registry, spec.seed) for v in spec.names(group, registry)}
     if spec.aa:
         fns[aa_name(spec.baseline)] = make_op(group, spec.baseline, registry, spec.seed)
     if group.operation in KERNELS:
         rounds = interleave(fns, device=group.device, budget_s=spec.budget_s * share,
-                            seed=spec.process, iterations=iterations or None)
+                            seed=spec.process, iterations=dict(iterations) if iterations else None)
     else:   # an epoch: one call per round, a fixed number of rounds
         n = max(1, round((spec.epoch_rounds or EPOCH_ROUNDS[group.operation]) * share))
         rounds = interleave(fns, device=group.device, budget_s=0, block_s=0, seed=spec.process,
@@ -108,7 +108,7 @@ def work(spec: WorkSpec) -> dict[str, Rounds]:
     this process's own, loaded from the specs the caller loaded (`spec.plugins`)."""
     torch.set_num_threads(spec.threads)
     registry = load_variants(spec.plugins, env=False, entry_points=False)
-    its = spec.iterations or (0,) * len(spec.groups)
+    its = spec.iterations or ({},) * len(spec.groups)
     return {g.label: time_group(spec, g, registry, spec.share(i), its[i])
             for i, g in enumerate(spec.groups)}
 

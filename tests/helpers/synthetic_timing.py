@@ -28,7 +28,8 @@ def paired(ratio: float, *, processes: int = 6, rounds: int = 60, seed: int = 0,
 class FakeWorker:
     """A stand-in for `timing.workers.run_process`: each call is one process whose groups get
     `paired` rounds (the first variant `ratios[label]` x the baseline, noise `noise[label]`), as
-    many rounds as `rounds` x the group's share; it records every spec it was given."""
+    many rounds as `rounds` x the group's share, blocks of `iterations` calls (the baseline's one
+    more) unless the spec says; it records every spec it was given."""
 
     def __init__(self, ratios: dict[str, float], noise: dict[str, float], *, rounds: int = 30,
                  process_sd: float = 0.005, seed: int = 0, iterations: int = 7):
@@ -45,6 +46,8 @@ class FakeWorker:
             num, den = paired(self.ratios[g.label], processes=1, rounds=n, load_sd=0.0,
                               seed=self.seed * 100_003 + index * 1009 + i, noise_sd=self.noise[g.label],
                               process_sd=self.process_sd)
-            out[g.label] = Rounds({spec.variants[0]: num[0], spec.baseline: den[0]},
-                                  (spec.iterations[i] if spec.iterations else 0) or self.iterations)
+            names = (spec.variants[0], spec.baseline)
+            its = (spec.iterations[i] if spec.iterations else {}) or {
+                name: self.iterations + k for k, name in enumerate(names)}
+            out[g.label] = Rounds(dict(zip(names, (num[0], den[0]))), dict(its))
         return out
