@@ -92,7 +92,7 @@ def time_group(spec: WorkSpec, group: Group, registry: Registry, share: float = 
         fns[aa_name(spec.baseline)] = make_op(group, spec.baseline, registry, spec.seed)
     if group.operation in KERNELS:
         rounds = interleave(fns, device=group.device, budget_s=spec.budget_s * share,
-                            seed=spec.process, iterations=dict(iterations) if iterations else None)
+                            seed=spec.process, iterations=iterations or None)
     else:   # an epoch: one call per round, a fixed number of rounds
         n = max(1, round((spec.epoch_rounds or EPOCH_ROUNDS[group.operation]) * share))
         rounds = interleave(fns, device=group.device, budget_s=0, block_s=0, seed=spec.process,
