@@ -46,6 +46,18 @@ def time_block(fn: Callable[[], None], iterations: int, device: str | torch.devi
 # load 8 on 2 cores), so blocks are long there.
 SHORT_BLOCK_S, LONG_BLOCK_S = 0.005, 0.02
 
+# Untimed calls before each timed block, as a fraction of its calls (at least one): the calls
+# right after another variant's block run slow while caches and predictors refill (with the seven
+# built-in variants of forward_backward at ml100k, 2026-12-07: +50% on the first call, +10% on the
+# second, then +1-2% for a few more; about 100-150 us a block in every kernel operation). Timed, that
+# refill was a share of the block that followed its length: blocks calibrated 25% longer for one
+# variant and 25% shorter for the other moved their ratio by 1.9% (forward_backward) and 2.2%
+# (step), and each run calibrates its own lengths, so runs differed by it (the run-level drift of
+# round 26: forward_backward emb/cp 1.191 in the runs whose emb blocks came out long, 1.209 where
+# short). After a lead-in of 4 calls (forward_backward) or 2 (step) the same swap moved them
+# by -0.1% and 0.3% (+-0.4%) (docs/timing.md).
+LEAD_IN = 1 / 8
+
 
 def block_seconds(load: float | None = None, cores: int | None = None) -> float:
     """The timed block's length for this machine now: SHORT_BLOCK_S while the 1-minute load
@@ -122,6 +134,9 @@ def interleave(fns: dict[str, Callable[[], None]], *, device: str | torch.device
     three warm calls (a preempted call does not shrink it): every block about as long, whatever
     the variant's speed. (One count for all, sized for the fastest, gave a variant 18x slower
     than `cp+row_step` blocks of 92 ms and 4 rounds a process: the step's ratios +-10-18%.)
+    Each timed block follows `lead_in_calls` untimed calls of the same function (LEAD_IN): what is
+    timed is a call in steady state, not the refill after another variant's block, whatever the
+    block's length; epochs (`block_s=0`, one call a round) have none.
     Rounds run, a pair at a time, until the rounds' own clock says the next pair would pass
     `budget_s` (within `min_rounds`..`max_rounds`): a round count fixed in advance from a
     calibration that load slowed would cut the rounds short.
@@ -132,9 +147,16 @@ def interleave(fns: dict[str, Callable[[], None]], *, device: str | torch.device
     if iterations is None:
         block_s = block_seconds() if block_s is None else block_s
         iterations = {n: calls_per_block(fns[n], block_s, device) for n in names}
+    lead = {n: 0 if block_s == 0 else lead_in_calls(iterations[n]) for n in names}
     order = OrderedRounds(names, random.Random(seed))
-    seconds, compiles = _timed_rounds(fns, order, (budget_s, min_rounds, max_rounds), iterations, device)
+    seconds, compiles = _timed_rounds(fns, order, (budget_s, min_rounds, max_rounds),
+                                      (iterations, lead), device)
     return Rounds(seconds, iterations, first, compiles)
+
+
+def lead_in_calls(iterations: int) -> int:
+    """Untimed calls before a timed block of `iterations` calls (LEAD_IN)."""
+    return math.ceil(iterations * LEAD_IN - 1e-9)
 
 
 def calls_per_block(fn: Callable[[], None], block_s: float, device: str | torch.device) -> int:
@@ -163,12 +185,14 @@ class OrderedRounds:
 
 
 def _timed_rounds(fns: dict[str, Callable[[], None]], order: OrderedRounds,
-                  limits: tuple[float, int, int], iterations: dict[str, int],
+                  limits: tuple[float, int, int], blocks: tuple[dict[str, int], dict[str, int]],
                   device) -> tuple[dict[str, list[float]], dict[str, int]]:
     """The rounds in `order`, garbage collector off, until `limits` (budget_s, min_rounds,
     max_rounds) say stop: seconds per call of each function per round, and the graphs compiled
-    inside each one's timed blocks."""
+    inside each one's timed blocks. `blocks`: each function's timed calls a block and the untimed
+    calls before them."""
     budget_s, min_rounds, max_rounds = limits
+    iterations, lead = blocks
     seconds: dict[str, list[float]] = {n: [] for n in fns}
     compiles = dict.fromkeys(fns, 0)
     gc.collect()
@@ -178,6 +202,8 @@ def _timed_rounds(fns: dict[str, Callable[[], None]], order: OrderedRounds,
         start, done = time.perf_counter(), 0
         while done < max(1, max_rounds):
             for n in order(done):
+                for _ in range(lead[n]):
+                    fns[n]()
                 before = compile_count()
                 seconds[n].append(time_block(fns[n], iterations[n], device))
                 compiles[n] += (compile_count() - before).graphs
