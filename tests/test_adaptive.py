@@ -39,6 +39,22 @@ def test_a_quiet_group_stops_at_its_target_after_the_minimum_processes():
     assert len(t.seconds("a")) == MIN_PROCESSES and all(len(p) == 30 for p in t.seconds("a"))
 
 
+def test_processes_on_a_busy_machine_are_set_aside_and_the_run_says_how_many():
+    """Processes 2 and 5 ran on a busy machine (the baseline 1.6x and 1.8x slower, the ratio 10%
+    off): the group still stops at its target, on the quiet processes' ratio, and its verdict line
+    counts the two. Caught: kept, they widen the interval past the target (budget, +-5%)."""
+    w = _worker({FWD: QUIET}, process_sd=1e-4, busy={1: 1.6, 4: 1.8})
+    t = time_adaptively(_spec(FWD), Plan(max_processes=12), run=w)[FWD.label]
+    r = ratio(t.seconds("a"), t.seconds("b"))
+    assert (t.stopped, r.set_aside, r.processes, len(t.rounds)) == ("target", 2, 4, 6)
+    assert r.value == pytest.approx(1.2, rel=1e-3) and t.half_width <= 0.01
+    s = Session(None, "b", Registry())
+    s.rounds = {"forward": t}
+    [line] = s._stopped()
+    assert line.endswith("6 processes (2 set aside: b ran >= 1.1x its median process's time there, "
+                         "a busy machine)"), line
+
+
 def test_a_noisy_group_stops_at_the_process_cap_and_says_budget():
     t = time_adaptively(_spec(FWD), Plan(max_processes=6), run=_worker({FWD: NOISY}))[FWD.label]
     assert (t.stopped, len(t.rounds)) == ("budget", 6) and t.half_width > t.target

@@ -71,11 +71,12 @@ def _timed(g: Group, results: list[Rounds], names: tuple[str, str], spent: float
 
 def _state(g: Group, results: list[Rounds], spent: float, budget: Budget, names) -> str | None:
     """Why timing of `g` stops now ("target", "budget"), or None to go on; never before
-    MIN_PROCESSES processes."""
+    MIN_PROCESSES processes, nor at its target before MIN_PROCESSES of them count (not set aside
+    on a busy machine, `stats.busy`)."""
     if len(results) < MIN_PROCESSES:
         return None
     r = ratio(*([p.seconds[n] for p in results] for n in names), names)
-    if r.half_width <= target(g.operation):
+    if r.processes >= MIN_PROCESSES and r.half_width <= target(g.operation):
         return "target"
     if spent >= budget.operation_s or len(results) >= budget.max_processes:
         return "budget"

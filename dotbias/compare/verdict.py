@@ -111,6 +111,14 @@ def _stopped(t: Timed) -> str:
     return t.stopped
 
 
+def _processes(t: Timed | None) -> str:
+    """Its processes, and those set aside on a busy machine (`stats.busy`) if any."""
+    if t is None:
+        return "0"
+    aside = t.ratio.set_aside if t.ratio else 0
+    return f"{t.processes} ({aside} set aside: busy)" if aside else str(t.processes)
+
+
 def operations_table(c: Comparison) -> str:
     """One row per operation: both times, the ratio with its interval, what stopped timing, peak
     memory of both and its ratio."""
@@ -121,7 +129,7 @@ def operations_table(c: Comparison) -> str:
         rows.append([LABELS[op], fmt_seconds(t.candidate_s) if t else None,
                      fmt_seconds(t.baseline_s) if t else None,
                      fmt_ratio(t.ratio.value, t.ratio.low, t.ratio.high) if t and t.ratio else None,
-                     _stopped(t) if t else "not timed", t.processes if t else 0,
+                     _stopped(t) if t else "not timed", _processes(t),
                      fmt_bytes(m and m.candidate_bytes),
                      fmt_bytes(m and m.baseline_bytes),
                      f"{m.ratio:.3f}" if m and not math.isnan(m.ratio) else (m and m.failure) or None])

@@ -2,7 +2,6 @@
 at the first benchmark), floors, instruction counts, the run compared with, and the verdict lines."""
 from __future__ import annotations
 
-import math
 import sys
 from dataclasses import replace
 from pathlib import Path
@@ -14,24 +13,19 @@ from dotbias.models.registry import Registry
 from dotbias.pytest_bench import adapter
 from dotbias.pytest_bench.floors_and_notes import FloorsAndNotes
 from dotbias.pytest_bench.measured import benchmark_record
+from dotbias.pytest_bench.stopped import stopped_lines
 from dotbias.report.benchmark_json import Benchmark
 from dotbias.report.markdown import verdict_lines
 from dotbias.report.saved_run import changes, different_baselines, instruction_minima, resolve, slower_than
 from dotbias.report.summary import load_run, row_order, summarise, summarise_group
 from dotbias.timing import instruction_counts as ins
-from dotbias.timing.adaptive import STRETCH_WIDTH, GroupTiming, Plan, time_adaptively
+from dotbias.timing.adaptive import GroupTiming, Plan, time_adaptively
 from dotbias.timing.groups import KERNELS, SIZES, Group
 from dotbias.timing.instruction_counts import gate
 from dotbias.timing.memory import op_peak_bytes
 from dotbias.timing.operations import op_notes
 from dotbias.timing.worker_server import SERVERS, Workers
 from dotbias.timing.workers import WorkSpec, aa_name
-
-STOPPED = {"target": "stopped at its target",
-           "stretched": f"stopped past the budget within {STRETCH_WIDTH:g}x its target (a busy machine: "
-                        "the run took longer rather than stop wide)",
-           "budget": "stopped at the budget (--max-time) short of its target (more --max-time narrows it)",
-           "fixed": "ran its fixed --processes"}
 
 
 class Session:
@@ -197,13 +191,7 @@ class Session:
         return self._compare(rows)
 
     def _stopped(self) -> list[str]:
-        """One line per timed group: what stopped its timing, its widest interval, its processes."""
-        out = []
-        for label, t in (self.rounds or {}).items():
-            width = f"+-{t.half_width:.2%}" if math.isfinite(t.half_width) else "none (1 process)"
-            out.append(f"{label}: {STOPPED[t.stopped]}: widest interval {width} "
-                       f"(target +-{t.target:.0%}), {len(t.rounds)} processes")
-        return out
+        return stopped_lines(self.rounds or {}, self.base)
 
     def _rows(self) -> list:
         """A summary row per group, from the records `measure` kept for the benchmarks that ran."""

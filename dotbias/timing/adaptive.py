@@ -4,9 +4,10 @@ next-run interval reaches its target or the run's budget runs out; each group sa
 After each process every open group's ratios to the baseline (and the A/A copy) are recomputed
 (`timing.stats.ratio`, a t prediction interval over the processes' median log-ratios). A group
 closes at "target" when its widest half-width is within its target and at least `min_processes`
-processes timed it; all open groups close at "budget" when the next process would pass `max_s`
-or `max_processes` ran. The seconds a closed group no longer needs go to the open ones of its
-kind, split evenly (every process's estimate of a group equally precise: see `shares`).
+processes that the interval counts timed it (none on a busy machine: `stats.busy`); all open
+groups close at "budget" when the next process would pass `max_s` or `max_processes` ran. The
+seconds a closed group no longer needs go to the open ones of its kind, split evenly (every
+process's estimate of a group equally precise: see `shares`).
 
 A busy machine takes longer rather than stopping wide: past the default budget the run goes on,
 up to `stretch` times it (STRETCH; an explicit --max-time is a hard limit), for the open groups
@@ -34,7 +35,7 @@ from dataclasses import dataclass
 
 from dotbias.timing.groups import KERNELS, Group
 from dotbias.timing.rounds import Rounds
-from dotbias.timing.stats import ratio
+from dotbias.timing.stats import busy, ratio
 from dotbias.timing.workers import WorkSpec, run_process
 
 MIN_PROCESSES = 4
@@ -87,6 +88,10 @@ class GroupTiming:
     def seconds(self, name: str) -> list[list[float]]:
         return [r.seconds[name] for r in self.rounds]
 
+    def set_aside(self, baseline: str) -> int:
+        """Its processes on a busy machine, which no interval counts (`stats.busy`)."""
+        return sum(busy(self.seconds(baseline))) if self.rounds and baseline in self.rounds[0].seconds else 0
+
 
 def widest(rounds: Sequence[Rounds], baseline: str) -> float:
     """The widest half-width among every timed name's ratio to `baseline` (inf: nothing to say)."""
@@ -95,6 +100,11 @@ def widest(rounds: Sequence[Rounds], baseline: str) -> float:
     names = [n for n in rounds[0].seconds if n != baseline]
     base = [r.seconds[baseline] for r in rounds]
     return max((ratio([r.seconds[n] for r in rounds], base).half_width for n in names), default=0.0)
+
+
+def quiet_count(rounds: Sequence[Rounds], baseline: str) -> int:
+    """The processes an interval counts: those not on a busy machine (`stats.busy`)."""
+    return len(rounds) - sum(busy([r.seconds[baseline] for r in rounds]))
 
 
 def shares(open_: Sequence[Group], all_: Sequence[Group]) -> tuple[float, ...]:
@@ -141,7 +151,7 @@ class _Run:
             got.append(out[g.label])
             self.iterations.setdefault(g.label, out[g.label].iterations)
             self.width[g.label] = widest(got, self.spec.baseline) if self.n >= 2 else math.inf
-            if (not self.plan.fixed and self.n >= self.plan.min_processes
+            if (not self.plan.fixed and quiet_count(got, self.spec.baseline) >= self.plan.min_processes
                     and self.width[g.label] <= self.plan.target(g.operation)):
                 self._close(g, "stretched" if self.past_budget else "target")
 

@@ -17,6 +17,16 @@ run's estimate falls inside it only about 83% of the time (two estimates of equa
 differ by sqrt(2) x the standard error). With one
 process only, a bootstrap (`scipy.stats.bootstrap`) of the median over that process's
 paired rounds, widened the same way and flagged as within-process only.
+
+A process that ran on a busy machine is set aside (`busy`): one whose baseline ran at least BUSY
+times slower than in the run's median process (of 4 or more). Interleaving cancels a slowdown that
+hits every variant alike, not one that hits them differently (another tenant sharing the cache):
+in such processes the baseline ran 1.3-2.1x its usual time and every ratio moved by 4-13%, so one
+of them widened a group's interval from +-1% to +-3.3% (2026-12-07). Over 6,588 saved processes,
+ratios deviated from their run's median by 0.54% (median) where the baseline ran within 5% of its
+run's median process, 1.5-2.9% where it ran 1.1-1.3x slower; a process that ran faster than the
+median is never set aside. The criterion is the baseline's own time, not any ratio, so it picks no
+ratio it likes; a machine busy all run long sets nothing aside (its median process is busy too).
 """
 from __future__ import annotations
 
@@ -35,8 +45,12 @@ METHOD = ("ratio: per process the median of its paired per-round ratios, then th
           "baseline's times its ratio); interval: where the next run's ratio lands, a Student t "
           "prediction interval over the per-process medians (each process a fresh worker running "
           "interleaved rounds in a random order), so it includes between-process spread; a single "
-          "process falls back to a bootstrap over its paired rounds")
+          "process falls back to a bootstrap over its paired rounds; a process in which the "
+          "baseline ran at least 1.1x slower than in the median process (a busy machine) is set "
+          "aside")
 NEXT_RUN = math.sqrt(2)     # this run's mean and the next one's each carry one standard error
+BUSY = 1.10             # a process whose baseline ran this much slower than the median process's
+MIN_FOR_BUSY = 4        # fewer processes than this say too little of what is usual: none set aside
 
 Processes = list[list[float]]     # seconds per call: one list of rounds per worker process
 
@@ -57,6 +71,7 @@ class Ratio:
     # explain (0: the rounds explain it all, more rounds help; near 1: the processes differ, more
     # processes help); nan with one process.
     process_share: float = math.nan
+    set_aside: int = 0       # processes on a busy machine, left out of the ratio (`busy`)
 
     @property
     def faster(self) -> str | None:
@@ -74,7 +89,7 @@ class Ratio:
         return {"numerator": self.numerator, "denominator": self.denominator, "value": self.value,
                 "low": self.low, "high": self.high, "processes": self.processes, "rounds": self.rounds,
                 "method": self.method, "faster": self.faster, "se": self.se,
-                "process_share": self.process_share}
+                "process_share": self.process_share, "set_aside": self.set_aside}
 
 
 def typical_time(processes: Processes) -> float:
@@ -84,13 +99,32 @@ def typical_time(processes: Processes) -> float:
     return float(math.exp(np.mean(centres))) if centres else math.nan
 
 
+def busy(processes: Processes) -> list[bool]:
+    """Which of one variant's processes ran on a busy machine: its median log time over its rounds
+    at least log(BUSY) above the median over processes (the module doc); none of fewer than
+    MIN_FOR_BUSY processes with rounds, nor one without rounds."""
+    centres = [float(np.median(np.log(np.asarray(p, float)))) if len(p) else math.nan
+               for p in processes]
+    timed = [c for c in centres if not math.isnan(c)]
+    if len(timed) < MIN_FOR_BUSY:
+        return [False] * len(processes)
+    usual = float(np.median(timed))
+    return [c >= usual + math.log(BUSY) for c in centres]     # nan compares False
+
+
+def quiet(processes: Processes) -> Processes:
+    """`processes` without those that `busy` says ran on a busy machine."""
+    return [p for p, b in zip(processes, busy(processes)) if not b]
+
+
 def group_times(rounds: dict[str, Processes], baseline: str, ratios: Sequence[Ratio]) -> dict[str, float]:
-    """Every variant's time shown: the baseline's `typical_time`, the others' that times their
-    ratio to it (`ratios`, made once by the caller: numerator -> the variant), so that a ratio
-    shown is exactly the quotient of the times shown; a variant without a ratio (no baseline
-    rounds) gets its own `typical_time`."""
-    base = typical_time(rounds[baseline]) if rounds.get(baseline) else math.nan
+    """Every variant's time shown: the baseline's `typical_time` over its quiet processes (`busy`),
+    the others' that times their ratio to it (`ratios`, made once by the caller: numerator -> the
+    variant), so that a ratio shown is exactly the quotient of the times shown; a variant without
+    a ratio (no baseline rounds) gets its own `typical_time`."""
+    base = typical_time(quiet(rounds[baseline])) if rounds.get(baseline) else math.nan
     paired = {x.numerator: base * x.value for x in ratios} if math.isfinite(base) else {}
+    paired |= {baseline: base} if math.isfinite(base) else {}
     return {name: paired[name] if name in paired else typical_time(ps) for name, ps in rounds.items()}
 
 
@@ -103,7 +137,11 @@ def _log_ratios(num: Processes, den: Processes) -> list[np.ndarray]:
 
 def ratio(num: Processes, den: Processes, names: tuple[str, str] = ("a", "b"),
           confidence: float = CONFIDENCE) -> Ratio:
-    """The ratio num/den of two variants timed in the same rounds of the same processes."""
+    """The ratio num/den of two variants timed in the same rounds of the same processes, `den`
+    the baseline: the processes it ran on a busy machine (`busy`) are left out and counted."""
+    flags = busy(den) if len(num) == len(den) else []     # unpaired: _log_ratios says so
+    if any(flags):
+        num, den = ([p for p, b in zip(ps, flags) if not b] for ps in (num, den))
     logs = _log_ratios(num, den)
     if not logs:
         raise ValueError(f"{names[0]}/{names[1]}: no timed rounds")
@@ -120,7 +158,7 @@ def ratio(num: Processes, den: Processes, names: tuple[str, str] = ("a", "b"),
         low, high = centre - NEXT_RUN * (centre - low), centre + NEXT_RUN * (high - centre)
         method = "bootstrap over rounds of 1 process"
     return Ratio(*names, math.exp(centre), math.exp(low), math.exp(high), len(logs), rounds, method,
-                 se, _process_share(logs, means, quartiles))
+                 se, _process_share(logs, means, quartiles), sum(flags))
 
 
 def _t_quantile(q: float, df: int) -> float:

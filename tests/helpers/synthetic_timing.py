@@ -17,7 +17,7 @@ def paired(ratio: float, *, processes: int = 6, rounds: int = 60, seed: int = 0,
     rng = np.random.default_rng(seed)
     num, den = [], []
     for _ in range(processes):
-        level = rng.normal(0, 0.1)
+        level = rng.normal(0, 0.03)     # quiet runs' baseline: 0.92-1.09x its median process
         shift = rng.normal(0, process_sd)
         load = rng.normal(0, load_sd, rounds)
         den.append((base_s * np.exp(level + load + rng.normal(0, noise_sd, rounds))).tolist())
@@ -29,12 +29,16 @@ class FakeWorker:
     """A stand-in for `timing.workers.run_process`: each call is one process whose groups get
     `paired` rounds (the first variant `ratios[label]` x the baseline, noise `noise[label]`), as
     many rounds as `rounds` x the group's share, blocks of `iterations` calls (the baseline's one
-    more) unless the spec says; it records every spec it was given."""
+    more) unless the spec says; it records every spec it was given. `busy`: process index -> how
+    many times slower the machine ran it (the baseline that much slower, the variant's ratio 10%
+    higher: a slowdown that hit them differently)."""
 
     def __init__(self, ratios: dict[str, float], noise: dict[str, float], *, rounds: int = 30,
-                 process_sd: float = 0.005, seed: int = 0, iterations: int = 7):
+                 process_sd: float = 0.005, seed: int = 0, iterations: int = 7,
+                 busy: dict[int, float] | None = None):
         self.ratios, self.noise, self.rounds = ratios, noise, rounds
         self.process_sd, self.seed, self.iterations = process_sd, seed, iterations
+        self.busy = busy or {}
         self.specs: list = []
 
     def __call__(self, spec, index: int, timeout_s: float) -> dict:
@@ -46,6 +50,9 @@ class FakeWorker:
             num, den = paired(self.ratios[g.label], processes=1, rounds=n, load_sd=0.0,
                               seed=self.seed * 100_003 + index * 1009 + i, noise_sd=self.noise[g.label],
                               process_sd=self.process_sd)
+            slow = self.busy.get(index, 1.0)
+            if slow != 1.0:
+                num, den = [[t * slow * 1.1 for t in num[0]]], [[t * slow for t in den[0]]]
             names = (spec.variants[0], spec.baseline)
             its = (spec.iterations[i] if spec.iterations else {}) or {
                 name: self.iterations + k for k, name in enumerate(names)}
