@@ -96,6 +96,37 @@ def test_bad_json_gives_one_line_error_naming_the_file(tmp_path, capsys, good_ru
     assert not out.exists()
 
 
+@pytest.mark.parametrize("servers, says", [([0, 1], "each of its 3 processes"),
+                                           ([0, 1, -1], "timing.servers is [0, 1, -1]"),
+                                           ("0,1,2", "timing.servers is '0,1,2'")])
+def test_a_bad_servers_list_is_one_line_naming_the_file(tmp_path, capsys, servers, says):
+    """Caught: a servers list that does not fit the processes read as if it did (every interval
+    of the group then counted the wrong layouts) or a traceback."""
+    num, den = paired(1.2, seed=0, processes=3, rounds=5)
+    entries = [_bench("forward", "emb", num), _bench("forward", "cp", den)]
+    entries[1]["extra_info"]["timing"]["servers"] = servers
+    path = _run(tmp_path / "servers.json", entries)
+    assert main(["report", str(path), "--out", str(tmp_path / "out")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "servers.json" in err and says in err, err
+    assert not (tmp_path / "out").exists()
+
+
+def test_the_servers_a_run_saved_make_its_interval(tmp_path):
+    """A saved run's servers (process i from server i % 2) reach the report's interval: wider
+    than the same rounds read as independent processes when the servers differ."""
+    num, den = paired(1.2, seed=1, processes=6, rounds=20, process_sd=0.001)
+    num = [[t * (1.03 if i % 2 else 1.0) for t in p] for i, p in enumerate(num)]
+    widths = []
+    for servers in (None, [i % 2 for i in range(6)]):
+        entries = [_bench("forward", "emb", num), _bench("forward", "cp", den)]
+        if servers:
+            entries[1]["extra_info"]["timing"]["servers"] = servers
+        [row] = summarise([load_run(_run(tmp_path / f"s{servers is None}.json", entries))]).rows
+        widths.append(row.ratios[0].half_width)
+    assert widths[1] > 3 * widths[0], widths
+
+
 def test_a_zero_time_is_one_line_not_a_zero_division(tmp_path, capsys):
     num, den = paired(1.2, seed=0, processes=2, rounds=5)
     den[1][3] = 0.0

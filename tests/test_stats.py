@@ -87,6 +87,46 @@ def test_busy_is_judged_by_the_baseline_against_its_median_process(levels, aside
     assert stats.ratio(num, den).value == pytest.approx(1.2)
 
 
+def _served(seed: int, servers: int = 4, processes: int = 12, server_sd: float = 0.01):
+    """`paired` processes whose ratio also moves with their server's layout (sd `server_sd`),
+    process i forked from server i % `servers`, each run with servers of its own."""
+    num, den = paired(TRUE, seed=seed, processes=processes, rounds=40, process_sd=0.005)
+    shift = np.random.default_rng(seed + 100_000).normal(0, server_sd, servers)
+    return [[t * math.exp(shift[i % servers]) for t in p] for i, p in enumerate(num)], den
+
+
+def test_processes_of_one_server_count_as_sharing_its_layout():
+    """Twelve processes forked from 4 servers whose layouts move the ratio by sd 1% (each process
+    by 0.5% more): the next run, from 4 servers of its own, lands inside this run's interval about
+    95% of the time when the interval counts the servers, far less often when it counts 12
+    independent processes. Caught: the servers ignored (five real runs: 73-85% inside where 95%
+    was meant, round 26-27)."""
+    inside = {"servers": 0, "processes": 0}
+    for seed in range(0, 400, 2):
+        this, after = _served(seed), stats.ratio(*_served(seed + 1)).value
+        for how, servers in (("servers", [i % 4 for i in range(12)]), ("processes", ())):
+            r = stats.ratio(*this, servers=servers)
+            inside[how] += r.low <= after <= r.high
+    assert inside["servers"] >= 0.9 * 200 and inside["processes"] <= 0.85 * 200, inside
+
+
+def test_balanced_servers_give_the_t_over_their_means_and_one_each_the_t_over_processes():
+    """The random-effects interval's two ends (`stats._standard_error`): as many processes per
+    server, the t over the servers' means (3 degrees of freedom); every process its own server,
+    the t over processes, as with no servers given."""
+    logs = np.random.default_rng(5).normal(0, 0.01, 12) + np.array([0.02, -0.01, 0.0, 0.015] * 3)
+    den = [[1e-4] * 9 for _ in logs]
+    num = [[1e-4 * math.exp(v)] * 9 for v in logs]
+    r = stats.ratio(num, den, servers=[i % 4 for i in range(12)])
+    means = np.array([logs[k::4].mean() for k in range(4)])
+    half = sps.t.ppf(0.975, 3) * means.std(ddof=1) / 2 * math.sqrt(2)
+    assert math.log(r.high / r.value) == pytest.approx(half, rel=1e-9)
+    assert r.method == "t over 12 processes of 4 servers"
+    alone, plain = stats.ratio(num, den, servers=list(range(12))), stats.ratio(num, den)
+    assert (alone.low, alone.high, alone.method) == (plain.low, plain.high, "t over 12 processes")
+    assert (alone.high - alone.low) < (r.high - r.low) / 2     # the servers' spread counts
+
+
 def test_pooling_rounds_across_processes_would_not_cover():
     """What the interval must not be: rounds of all processes pooled as if independent (the old
     method) ignore the per-process shift of the ratio and cover far less than 95%."""

@@ -60,22 +60,29 @@ def target(operation: str) -> float:
     return TARGET["kernel" if operation in KERNELS else "epoch"]
 
 
-def _timed(g: Group, results: list[Rounds], names: tuple[str, str], spent: float, stopped: str
-           ) -> Timed:
+def _timed(g: Group, results: list[Rounds], names: tuple[str, str], spent: float, stopped: str,
+           servers: int = 0) -> Timed:
     cand, base = ([r.seconds[n] for r in results] for n in names)
-    r = ratio(cand, base, names) if results else None
+    r = ratio(cand, base, names, servers=_servers(len(results), servers)) if results else None
     shown = group_times(dict(zip(names, (cand, base))), names[1], [r] if r else [])
     return Timed(g.operation, r, shown[names[0]], shown[names[1]], target(g.operation), stopped,
                  len(results), spent)
 
 
-def _state(g: Group, results: list[Rounds], spent: float, budget: Budget, names) -> str | None:
+def _servers(processes: int, servers: int) -> tuple[int, ...]:
+    """Process i forks from server i % servers (`Workers`)."""
+    return tuple(i % servers for i in range(processes)) if servers else ()
+
+
+def _state(g: Group, results: list[Rounds], spent: float, budget: Budget, names, servers: int = 0
+           ) -> str | None:
     """Why timing of `g` stops now ("target", "budget"), or None to go on; never before
     MIN_PROCESSES processes, nor at its target before MIN_PROCESSES of them count (not set aside
     on a busy machine, `stats.busy`)."""
     if len(results) < MIN_PROCESSES:
         return None
-    r = ratio(*([p.seconds[n] for p in results] for n in names), names)
+    r = ratio(*([p.seconds[n] for p in results] for n in names), names,
+              servers=_servers(len(results), servers))
     if r.processes >= MIN_PROCESSES and r.half_width <= target(g.operation):
         return "target"
     if spent >= budget.operation_s or len(results) >= budget.max_processes:
@@ -97,7 +104,8 @@ def time_pair(candidate: str, baseline: str, operations: list[str], budget: Budg
     workers = Workers(threads)     # forked from a pool of servers: imports paid once per server
     while open_:
         if n >= MIN_PROCESSES and time.perf_counter() + last_s > budget.deadline:
-            done.update({g.label: _timed(g, results[g.label], names, spent[g.label], "deadline")
+            done.update({g.label: _timed(g, results[g.label], names, spent[g.label], "deadline",
+                                         workers.count)
                          for g in open_})
             break
         spec = WorkSpec(tuple(open_), names, baseline, budget_s=budget.kernel_s,
@@ -108,15 +116,15 @@ def time_pair(candidate: str, baseline: str, operations: list[str], budget: Budg
             out = workers.run(spec, n, timeout_s=600)
         except RuntimeError as e:
             done.update({g.label: _timed(g, results[g.label], names, spent[g.label],
-                                         f"failed: {e}") for g in open_})
+                                         f"failed: {e}", workers.count) for g in open_})
             break
         n, last_s = n + 1, time.perf_counter() - started
         for g in list(open_):
             results[g.label].append(out[g.label])
             spent[g.label] += out[g.label].spent_s
-            why = _state(g, results[g.label], spent[g.label], budget, names)
+            why = _state(g, results[g.label], spent[g.label], budget, names, workers.count)
             if why:
-                done[g.label] = _timed(g, results[g.label], names, spent[g.label], why)
+                done[g.label] = _timed(g, results[g.label], names, spent[g.label], why, workers.count)
                 open_.remove(g)
         say(f"speed: process {n} done, {len(open_)} operation(s) still open")
     workers.close()

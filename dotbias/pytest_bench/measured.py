@@ -30,4 +30,4 @@ def benchmark_record(group: Group, variant: str, baseline: str, timed: GroupTimi
         tuple(tuple(p) for p in aa), None, compiled, torch.get_num_threads(),
         tuple(SWEEP_AXES.get(group.size.name, ())), max(first_calls) if first_calls else None,
         sum(r.compiles_in_rounds[variant] for r in timed.rounds), peak_bytes, floor,
-        instructions, tuple(notes), contract=contract)
+        instructions, tuple(notes), contract=contract, servers=timed.servers)

@@ -96,7 +96,8 @@ class Session:
                f"each interval reaches its target or {plan.budget(groups):.0f} s pass")
         self._say(f"\ntiming {len(groups)} groups {how}, one after the other ...")
         try:
-            self.rounds = time_adaptively(spec, plan, progress=self._say, run=self.workers.run)
+            self.rounds = time_adaptively(spec, plan, progress=self._say, run=self.workers.run,
+                                          servers=self.workers.count)
         except RuntimeError as e:
             pytest.exit(f"dotbias: {e}", returncode=1)
 
@@ -112,6 +113,8 @@ class Session:
                            "first_call_s": [r.first_call_s[variant] for r in timed.rounds],
                            "compiles_in_rounds": [r.compiles_in_rounds[variant] for r in timed.rounds],
                            "stopped": timed.stopped, "target": timed.target}}
+        if timed.servers:
+            info["timing"]["servers"] = list(timed.servers)
         if notes := op_notes(group, variant, self.registry):
             info["notes"] = notes
         contract = self.beside.contract(group, variant) if variant != self.base else None

@@ -69,6 +69,7 @@ class Benchmark:
     notes: tuple[str, ...] = ()
     fullname: str = ""                  # pytest's node id: what --benchmark-compare matches
     contract: ContractNote | None = None    # held to the contract at this shape (not the baseline)
+    servers: tuple[int, ...] = ()       # the server each process forked from (): each its own
 
 
 def _rounds(info: dict, key: str, where: str) -> Rounds:
@@ -78,6 +79,18 @@ def _rounds(info: dict, key: str, where: str) -> Rounds:
         if bad is not None:
             raise ValueError(f"{where}: {key} holds a time of {bad!r} s; every round must be positive")
     return tuple(tuple(p) for p in seconds)
+
+
+def _servers(timing: dict, processes: int, where: str) -> tuple[int, ...]:
+    """timing["servers"]: one server index (an int >= 0) per process, or absent (each its own)."""
+    servers = timing.get("servers")
+    if servers is None:
+        return ()
+    if (not isinstance(servers, list) or len(servers) != processes
+            or any(not isinstance(s, int) or isinstance(s, bool) or s < 0 for s in servers)):
+        raise ValueError(f"{where}: timing.servers is {servers!r:.60}; expected one server index "
+                         f"(an int >= 0) for each of its {processes} processes")
+    return tuple(servers)
 
 
 def read_benchmark(b: object, where: str) -> Benchmark:
@@ -105,7 +118,8 @@ def read_benchmark(b: object, where: str) -> Benchmark:
         Floor(**info["floor"]) if info.get("floor") else None,
         Counts.from_dict(info["instructions"]) if info.get("instructions") else None,
         tuple(info.get("notes") or ()), str(b.get("fullname", "")),
-        ContractNote.from_dict(info["contract"], where) if info.get("contract") else None)
+        ContractNote.from_dict(info["contract"], where) if info.get("contract") else None,
+        _servers(timing, len(_rounds(info, "timing", where)), where))
 
 
 @dataclass(frozen=True)

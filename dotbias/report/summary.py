@@ -85,14 +85,15 @@ def summarise_group(benches: Sequence[Benchmark], run: str = "", torch: str = "?
     if base in rounds and sum(len(p) for p in rounds[base]) > CAP_ROUNDS:
         step = stats.thin(rounds[base], CAP_ROUNDS)[1]
         rounds = {v: tuple(p[::step] for p in ps) for v, ps in rounds.items()}
-    ratios = tuple(stats.ratio(rounds[v], rounds[base], (v, base)) for v in rounds
+    servers = by_name[base].servers if base in by_name else ()
+    ratios = tuple(stats.ratio(rounds[v], rounds[base], (v, base), servers=servers) for v in rounds
                    if v != base and rounds[v] and rounds.get(base))
     shown = stats.group_times({v: ps for v, ps in rounds.items() if ps}, base, ratios)
     times = tuple(VariantTime(v, shown[v] if ps else by_name[v].median,
                               len(ps), sum(map(len, ps)), by_name[v])
                   for v, ps in rounds.items())
     copy = [p[::step] for p in by_name[base].aa] if base in by_name else []
-    aa = stats.ratio(copy, rounds[base], (f"{base}_copy", base)) if copy else None
+    aa = stats.ratio(copy, rounds[base], (f"{base}_copy", base), servers=servers) if copy else None
     first = by_name.get(base, benches[0])
     return Row(benches[0].group, run, torch, first.threads, times, ratios, aa, step,
                first.sweep_axes, base)

@@ -84,6 +84,7 @@ class GroupTiming:
     stopped: str                 # "target", "stretched" (past the budget), "budget" or "fixed"
     half_width: float            # its widest interval's half-width (0.01 = +-1%)
     target: float
+    servers: tuple[int, ...] = ()    # the server each process forked from (): each its own
 
     def seconds(self, name: str) -> list[list[float]]:
         return [r.seconds[name] for r in self.rounds]
@@ -93,13 +94,15 @@ class GroupTiming:
         return sum(busy(self.seconds(baseline))) if self.rounds and baseline in self.rounds[0].seconds else 0
 
 
-def widest(rounds: Sequence[Rounds], baseline: str) -> float:
-    """The widest half-width among every timed name's ratio to `baseline` (inf: nothing to say)."""
+def widest(rounds: Sequence[Rounds], baseline: str, servers: Sequence[int] = ()) -> float:
+    """The widest half-width among every timed name's ratio to `baseline` (inf: nothing to say);
+    `servers`: the server each process forked from (`stats.ratio`)."""
     if not rounds:
         return math.inf
     names = [n for n in rounds[0].seconds if n != baseline]
     base = [r.seconds[baseline] for r in rounds]
-    return max((ratio([r.seconds[n] for r in rounds], base).half_width for n in names), default=0.0)
+    return max((ratio([r.seconds[n] for r in rounds], base, servers=servers).half_width
+                for n in names), default=0.0)
 
 
 def quiet_count(rounds: Sequence[Rounds], baseline: str) -> int:
@@ -126,8 +129,9 @@ def shares(open_: Sequence[Group], all_: Sequence[Group]) -> tuple[float, ...]:
 class _Run:
     """The state of one adaptive run: each group's rounds so far, widths, and which are open."""
 
-    def __init__(self, spec: WorkSpec, plan: Plan):
+    def __init__(self, spec: WorkSpec, plan: Plan, servers: int = 0):
         self.spec, self.plan, self.groups = spec, plan, list(spec.groups)
+        self.servers = servers          # process i forks from server i % servers (0: none shared)
         self.open = list(self.groups)
         self.got: dict[str, list[Rounds]] = {g.label: [] for g in self.groups}
         self.width: dict[str, float] = {}
@@ -150,7 +154,8 @@ class _Run:
             got = self.got[g.label]
             got.append(out[g.label])
             self.iterations.setdefault(g.label, out[g.label].iterations)
-            self.width[g.label] = widest(got, self.spec.baseline) if self.n >= 2 else math.inf
+            self.width[g.label] = (widest(got, self.spec.baseline, self.server_of(len(got)))
+                                   if self.n >= 2 else math.inf)
             if (not self.plan.fixed and quiet_count(got, self.spec.baseline) >= self.plan.min_processes
                     and self.width[g.label] <= self.plan.target(g.operation)):
                 self._close(g, "stretched" if self.past_budget else "target")
@@ -176,18 +181,27 @@ class _Run:
             if elapsed + max(needed - self.n, 1.0) * next_s > limit:
                 self._close(g, "budget")
 
+    def server_of(self, processes: int) -> tuple[int, ...]:
+        """The server of each of a group's first `processes` (every open group times every
+        process): i % servers, () where none is shared."""
+        return tuple(i % self.servers for i in range(processes)) if self.servers else ()
+
     def _close(self, g: Group, why: str) -> None:
-        self.done[g.label] = GroupTiming(g, tuple(self.got[g.label]), why, self.width[g.label],
-                                         self.plan.target(g.operation))
+        got = tuple(self.got[g.label])
+        self.done[g.label] = GroupTiming(g, got, why, self.width[g.label],
+                                         self.plan.target(g.operation), self.server_of(len(got)))
         self.open.remove(g)
 
 
 def time_adaptively(spec: WorkSpec, plan: Plan, progress: Callable[[str], None] = lambda s: None,
                     run: Callable[[WorkSpec, int, float], dict[str, Rounds]] = run_process,
-                    clock: Callable[[], float] = time.perf_counter) -> dict[str, GroupTiming]:
+                    clock: Callable[[], float] = time.perf_counter, servers: int = 0
+                    ) -> dict[str, GroupTiming]:
     """Every group of `spec` timed until its target or the budget (see the module doc); group
-    label -> its timing. A failing worker raises RuntimeError (one line) as `run_process` does."""
-    state, start = _Run(spec, plan), clock()
+    label -> its timing. `servers`: `run` forks process i from server i % servers (`Workers`;
+    0: fresh interpreters, none shared). A failing worker raises RuntimeError (one line) as
+    `run_process` does."""
+    state, start = _Run(spec, plan, servers), clock()
     budget, limit = plan.budget(state.groups), plan.limit(state.groups)
     while state.open:
         began = clock()

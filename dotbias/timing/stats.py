@@ -11,22 +11,17 @@ of its rounds), and every other variant's time is the baseline's times its ratio
 shown is exactly the ratio of the times shown (`group_times`).
 
 Its interval says where the *next* run's ratio will land (same settings, 95%): a Student t
-prediction interval from the per-process medians, so between-process spread (layout,
-load) is in it. A confidence interval for the true ratio would be sqrt(2) narrower, and another
-run's estimate falls inside it only about 83% of the time (two estimates of equal precision
-differ by sqrt(2) x the standard error). With one
-process only, a bootstrap (`scipy.stats.bootstrap`) of the median over that process's
-paired rounds, widened the same way and flagged as within-process only.
+prediction interval from the per-process medians, so between-process spread (layout, load) is in
+it. A confidence interval for the true ratio would be sqrt(2) narrower, and another run's estimate
+falls inside it only about 83% of the time (two estimates of equal precision differ by sqrt(2) x
+the standard error). With one process only, a bootstrap (`scipy.stats.bootstrap`) of the median
+over that process's paired rounds, widened the same way and flagged as within-process only.
 
-A process that ran on a busy machine is set aside (`busy`): one whose baseline ran at least BUSY
-times slower than in the run's median process (of 4 or more). Interleaving cancels a slowdown that
-hits every variant alike, not one that hits them differently (another tenant sharing the cache):
-in such processes the baseline ran 1.3-2.1x its usual time and every ratio moved by 4-13%, so one
-of them widened a group's interval from +-1% to +-3.3% (2026-12-07). Over 6,588 saved processes,
-ratios deviated from their run's median by 0.54% (median) where the baseline ran within 5% of its
-run's median process, 1.5-2.9% where it ran 1.1-1.3x slower; a process that ran faster than the
-median is never set aside. The criterion is the baseline's own time, not any ratio, so it picks no
-ratio it likes; a machine busy all run long sets nothing aside (its median process is busy too).
+Processes forked from one server share its layout, so the interval counts servers as well as
+processes (`_standard_error`), and a process that ran on a busy machine is set aside (`busy`):
+one whose baseline ran at least BUSY times slower than in the run's median process, where every
+ratio moved by 4-13%. The criterion is the baseline's own time, never a ratio; a machine busy all
+run long sets nothing aside (docs/timing.md, round 27).
 """
 from __future__ import annotations
 
@@ -41,13 +36,12 @@ from scipy import stats as sps
 CONFIDENCE = 0.95
 MIN_ROUNDS = 10          # no winner is named from fewer paired rounds than this
 METHOD = ("ratio: per process the median of its paired per-round ratios, then their geometric mean "
-          "over processes (the baseline's time: the same over its rounds; every other time is the "
-          "baseline's times its ratio); interval: where the next run's ratio lands, a Student t "
-          "prediction interval over the per-process medians (each process a fresh worker running "
-          "interleaved rounds in a random order), so it includes between-process spread; a single "
-          "process falls back to a bootstrap over its paired rounds; a process in which the "
-          "baseline ran at least 1.1x slower than in the median process (a busy machine) is set "
-          "aside")
+          "over processes (the baseline's time: the same; every other time is the baseline's times "
+          "its ratio); interval: where the next run's ratio lands, a Student t prediction interval "
+          "over the per-process medians (fresh workers, interleaved rounds in a random order), "
+          "processes forked from one server counted as sharing its layout; one process: a "
+          "bootstrap over its paired rounds; a process where the baseline ran at least 1.1x its "
+          "median process's time (a busy machine) is set aside")
 NEXT_RUN = math.sqrt(2)     # this run's mean and the next one's each carry one standard error
 BUSY = 1.10             # a process whose baseline ran this much slower than the median process's
 MIN_FOR_BUSY = 4        # fewer processes than this say too little of what is usual: none set aside
@@ -112,17 +106,13 @@ def busy(processes: Processes) -> list[bool]:
     return [c >= usual + math.log(BUSY) for c in centres]     # nan compares False
 
 
-def quiet(processes: Processes) -> Processes:
-    """`processes` without those that `busy` says ran on a busy machine."""
-    return [p for p, b in zip(processes, busy(processes)) if not b]
-
-
 def group_times(rounds: dict[str, Processes], baseline: str, ratios: Sequence[Ratio]) -> dict[str, float]:
     """Every variant's time shown: the baseline's `typical_time` over its quiet processes (`busy`),
     the others' that times their ratio to it (`ratios`, made once by the caller: numerator -> the
     variant), so that a ratio shown is exactly the quotient of the times shown; a variant without
     a ratio (no baseline rounds) gets its own `typical_time`."""
-    base = typical_time(quiet(rounds[baseline])) if rounds.get(baseline) else math.nan
+    ps = rounds.get(baseline) or []
+    base = typical_time([p for p, b in zip(ps, busy(ps)) if not b]) if ps else math.nan
     paired = {x.numerator: base * x.value for x in ratios} if math.isfinite(base) else {}
     paired |= {baseline: base} if math.isfinite(base) else {}
     return {name: paired[name] if name in paired else typical_time(ps) for name, ps in rounds.items()}
@@ -136,22 +126,29 @@ def _log_ratios(num: Processes, den: Processes) -> list[np.ndarray]:
 
 
 def ratio(num: Processes, den: Processes, names: tuple[str, str] = ("a", "b"),
-          confidence: float = CONFIDENCE) -> Ratio:
+          confidence: float = CONFIDENCE, servers: Sequence[int] = ()) -> Ratio:
     """The ratio num/den of two variants timed in the same rounds of the same processes, `den`
-    the baseline: the processes it ran on a busy machine (`busy`) are left out and counted."""
+    the baseline: the processes it ran on a busy machine (`busy`) are left out and counted.
+    `servers`: the server each process forked from (`timing.worker_server`); () or a length other
+    than the processes': each its own. Processes of one server share its layout, so the interval
+    counts them as such (`_standard_error`)."""
     flags = busy(den) if len(num) == len(den) else []     # unpaired: _log_ratios says so
+    servers = list(servers) if len(servers) == len(den) else list(range(len(den)))
     if any(flags):
-        num, den = ([p for p, b in zip(ps, flags) if not b] for ps in (num, den))
+        num, den, servers = ([p for p, b in zip(ps, flags) if not b] for ps in (num, den, servers))
     logs = _log_ratios(num, den)
     if not logs:
         raise ValueError(f"{names[0]}/{names[1]}: no timed rounds")
+    servers = [s for s, p in zip(servers, num) if len(p)]      # the processes _log_ratios kept
     means, quartiles = _medians_and_quartiles(logs)
     centre = float(means.mean())
     rounds = sum(len(r) for r in logs)
     if len(logs) >= 2:
-        se = float(means.std(ddof=1)) / math.sqrt(len(means))
-        half = _t_quantile((1 + confidence) / 2, len(means) - 1) * se * NEXT_RUN
-        low, high, method = centre - half, centre + half, f"t over {len(logs)} processes"
+        se, df = _standard_error(means, servers)
+        half = _t_quantile((1 + confidence) / 2, df) * se * NEXT_RUN
+        layouts = len(set(servers))
+        method = f"t over {len(logs)} processes" + (f" of {layouts} servers" if layouts < len(logs) else "")
+        low, high = centre - half, centre + half
     else:
         low, high = _bootstrap_median(logs[0], confidence)
         se = (high - low) / (2 * float(sps.norm.ppf((1 + confidence) / 2)))
@@ -161,7 +158,31 @@ def ratio(num: Processes, den: Processes, names: tuple[str, str] = ("a", "b"),
                  se, _process_share(logs, means, quartiles), sum(flags))
 
 
-def _t_quantile(q: float, df: int) -> float:
+def _standard_error(means: np.ndarray, servers: Sequence[int]) -> tuple[float, float]:
+    """The standard error of `means.mean()` and its degrees of freedom, a process's server a random
+    effect (one-way ANOVA): var = s_server^2 sum(n_k^2)/n^2 + s_within^2/n, s_server^2 = (MSB -
+    MSW)/n0 (at most 0: MSW/n, n - a degrees of freedom), Satterthwaite's degrees of freedom.
+    Balanced, the t over server means (a - 1); each process its own server, the t over processes."""
+    n, labels = len(means), np.asarray(servers)
+    keys = np.unique(labels)
+    a = len(keys)
+    if a == n or a < 2:
+        return float(means.std(ddof=1)) / math.sqrt(n), n - 1
+    members = [means[labels == k] for k in keys]
+    sizes = np.array([len(m) for m in members], float)
+    centres = np.array([m.mean() for m in members])
+    msw = float(sum(((m - c) ** 2).sum() for m, c in zip(members, centres))) / (n - a)
+    msb = float((sizes * (centres - means.mean()) ** 2).sum()) / (a - 1)
+    n0 = (n - float((sizes ** 2).sum()) / n) / (a - 1)
+    c1 = float((sizes ** 2).sum()) / n ** 2 / n0
+    c2 = 1 / n - c1
+    v = c1 * msb + c2 * msw
+    if v <= msw / n:        # the servers differ no more than their processes do
+        return math.sqrt(msw / n), n - a
+    return math.sqrt(v), v ** 2 / ((c1 * msb) ** 2 / (a - 1) + (c2 * msw) ** 2 / (n - a))
+
+
+def _t_quantile(q: float, df: float) -> float:
     """Student t quantile: the function `scipy.stats.t.ppf` calls, without its 30 us of argument
     handling (the same value; `ratio` is called thousands of times by the adaptive runs' tests)."""
     return float(special.stdtrit(df, q))

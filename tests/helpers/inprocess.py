@@ -23,6 +23,8 @@ def run_here(spec: workers.WorkSpec, index: int, timeout_s: float) -> dict[str, 
 class StandInWorkers:
     """`timing.worker_server.Workers` without a server: each `run` is `run(spec, index,
     timeout_s)` in this process (`run_here`, or a test's synthetic rounds)."""
+    count = 0       # no servers: the interval counts each process as its own
+
     def __init__(self, run=run_here):
         self.run = run
 
