@@ -160,12 +160,18 @@ def lead_in_calls(iterations: int) -> int:
 
 
 def calls_per_block(fn: Callable[[], None], block_s: float, device: str | torch.device) -> int:
-    """Calls of `fn` that take about `block_s`, from the fastest of three warm calls; 1 when
-    `block_s` is 0 (an epoch: one call a round, no calibration call)."""
+    """Calls of `fn` that take about `block_s`: a first count from the fastest of three warm
+    calls, then the count from the faster of two blocks of that many calls; 1 when `block_s` is 0
+    (an epoch: one call a round, no calibration call). Single calls right after the warm-up ran
+    1.1-2x their steady time in a run's first process, so the baseline's blocks came out 2.3-4.5
+    ms from run to run where the others' were 4.5-4.9, and with them its ratios (forward+backward
+    emb/cp 1.193-1.206 in five runs, in the order of the baseline's block length, 2026-12-07)."""
     if block_s <= 0:
         return 1
     fastest = min(time_block(fn, 1, device) for _ in range(3))
-    return max(1, math.ceil(block_s / max(fastest, 1e-9) - 1e-6))
+    first = max(1, math.ceil(block_s / max(fastest, 1e-9) - 1e-6))
+    per_call = min(time_block(fn, first, device) for _ in range(2))
+    return max(1, math.ceil(block_s / max(per_call, 1e-9) - 1e-6))
 
 
 class OrderedRounds:
