@@ -13,6 +13,7 @@ from dotbias.models.registry import Registry
 from dotbias.pytest_bench import adapter
 from dotbias.pytest_bench.options import plan
 from dotbias.pytest_bench.session import Session
+from dotbias.timing import adaptive
 from dotbias.timing.adaptive import MIN_PROCESSES, STRETCH_WIDTH, GroupTiming, Plan, time_adaptively
 from dotbias.timing.groups import DEFAULT_SIZES, Group
 from dotbias.timing.stats import ratio
@@ -53,6 +54,30 @@ def test_processes_on_a_busy_machine_are_set_aside_and_the_run_says_how_many():
     [line] = s._stopped()
     assert line.endswith("6 processes (2 set aside: b ran >= 1.1x its median process's time there, "
                          "a busy machine)"), line
+
+
+@pytest.mark.parametrize("share, needed", [(0.0, 16.0), (0.5, math.inf),
+                                           (0.1, 4 * 0.9 / 0.15)])
+def test_more_processes_narrow_only_the_processes_share_of_an_interval(share, needed):
+    """+-2% now at 4 processes, aiming at +-1%: 16 processes if the processes are all of the
+    variance; never when half of it is the servers' layouts, which more processes of the same
+    servers do not average (a quarter is all 1/sqrt(n) can reach)."""
+    assert adaptive.processes_needed(4, 0.02, share, 0.01) == pytest.approx(needed)
+
+
+def test_a_group_whose_width_is_the_servers_stops_at_the_budget_rather_than_stretch():
+    """Past the budget at +-2% (aim +-1.5%), 4 processes of 4 s, the limit 8 processes away: the
+    processes' own spread would get there in 3 more (stretch); the servers' layouts would not
+    (stop at the budget, said). Caught: a stretch projected as 1/sqrt(processes) whatever the
+    servers, which ran quiet runs to 61-74 s and still stopped wide."""
+    for share, open_after in ((0.0, True), (0.8, False)):
+        state = adaptive._Run(_spec(FWD), Plan(), servers=4)
+        state.n, state.width[FWD.label], state.share[FWD.label] = 4, 0.02, share
+        state.got[FWD.label] = []
+        state.stop(elapsed=16.0, next_s=4.0, budget=16.0, limit=32.0)
+        assert (FWD in state.open) is open_after, share
+        if not open_after:
+            assert state.done[FWD.label].stopped == "budget"
 
 
 def test_a_noisy_group_stops_at_the_process_cap_and_says_budget():

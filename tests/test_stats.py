@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from scipy import stats as sps
 
-from dotbias.timing import stats
+from dotbias.timing import spread, stats
 from helpers.synthetic_timing import paired
 
 TRUE = 1.2
@@ -82,7 +82,7 @@ def test_busy_is_judged_by_the_baseline_against_its_median_process(levels, aside
     a fast process set aside, or a verdict from fewer processes than MIN_FOR_BUSY."""
     den = [[1e-4 * level] * 9 for level in levels]
     num = [[1.2e-4 * level] * 9 for level in levels]
-    assert sum(stats.busy(den)) == aside
+    assert sum(spread.busy(den)) == aside
     assert stats.ratio(num, den).set_aside == aside
     assert stats.ratio(num, den).value == pytest.approx(1.2)
 
@@ -111,7 +111,7 @@ def test_processes_of_one_server_count_as_sharing_its_layout():
 
 
 def test_balanced_servers_give_the_t_over_their_means_and_one_each_the_t_over_processes():
-    """The random-effects interval's two ends (`stats._standard_error`): as many processes per
+    """The random-effects interval's two ends (`spread.standard_error`): as many processes per
     server, the t over the servers' means (3 degrees of freedom); every process its own server,
     the t over processes, as with no servers given."""
     logs = np.random.default_rng(5).normal(0, 0.01, 12) + np.array([0.02, -0.01, 0.0, 0.015] * 3)

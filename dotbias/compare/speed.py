@@ -78,7 +78,7 @@ def _state(g: Group, results: list[Rounds], spent: float, budget: Budget, names,
            ) -> str | None:
     """Why timing of `g` stops now ("target", "budget"), or None to go on; never before
     MIN_PROCESSES processes, nor at its target before MIN_PROCESSES of them count (not set aside
-    on a busy machine, `stats.busy`)."""
+    on a busy machine, `spread.busy`)."""
     if len(results) < MIN_PROCESSES:
         return None
     r = ratio(*([p.seconds[n] for p in results] for n in names), names,

@@ -112,7 +112,7 @@ def _stopped(t: Timed) -> str:
 
 
 def _processes(t: Timed | None) -> str:
-    """Its processes, and those set aside on a busy machine (`stats.busy`) if any."""
+    """Its processes, and those set aside on a busy machine (`spread.busy`) if any."""
     if t is None:
         return "0"
     aside = t.ratio.set_aside if t.ratio else 0

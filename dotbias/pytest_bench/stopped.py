@@ -1,11 +1,11 @@
 """The verdict's line per timed group: what stopped its timing (`timing.adaptive`), its widest
-interval, its processes and those set aside on a busy machine (`timing.stats.busy`)."""
+interval, its processes and those set aside on a busy machine (`timing.spread.busy`)."""
 from __future__ import annotations
 
 import math
 
 from dotbias.timing.adaptive import STRETCH_WIDTH, GroupTiming
-from dotbias.timing.stats import BUSY
+from dotbias.timing.spread import BUSY
 
 STOPPED = {"target": "stopped at its target",
            "stretched": f"stopped past the budget within {STRETCH_WIDTH:g}x its target (a busy machine: "

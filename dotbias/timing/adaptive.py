@@ -4,16 +4,18 @@ next-run interval reaches its target or the run's budget runs out; each group sa
 After each process every open group's ratios to the baseline (and the A/A copy) are recomputed
 (`timing.stats.ratio`, a t prediction interval over the processes' median log-ratios). A group
 closes at "target" when its widest half-width is within its target and at least `min_processes`
-processes that the interval counts timed it (none on a busy machine: `stats.busy`); all open
+processes that the interval counts timed it (none on a busy machine: `spread.busy`); all open
 groups close at "budget" when the next process would pass `max_s` or `max_processes` ran. The
 seconds a closed group no longer needs go to the open ones of its kind, split evenly (every
 process's estimate of a group equally precise: see `shares`).
 
 A busy machine takes longer rather than stopping wide: past the default budget the run goes on,
 up to `stretch` times it (STRETCH; an explicit --max-time is a hard limit), for the open groups
-whose interval is still wider than `stretch_width` times their target (STRETCH_WIDTH) and,
-narrowing as 1/sqrt(processes), is projected to get within it by then; those that get there close
-at "stretched" (the run says so), the others at "budget". A group within STRETCH_WIDTH x its
+whose interval is still wider than `stretch_width` times their target (STRETCH_WIDTH) and is
+projected to get within it by then (`processes_needed`: narrowing as 1/sqrt(processes), but for
+the share that is the servers' layouts, which more processes of the same servers do not shrink);
+those that get there close at "stretched" (the run says so), the others at "budget". A group
+within STRETCH_WIDTH x its
 target at the budget stops there ("budget", short of its target, said): chasing the last part of
 the way to +-1% made quiet runs 68-76 s instead of 51-57 s (2026-12-07, docs/timing.md).
 
@@ -35,7 +37,8 @@ from dataclasses import dataclass
 
 from dotbias.timing.groups import KERNELS, Group
 from dotbias.timing.rounds import Rounds
-from dotbias.timing.stats import busy, ratio
+from dotbias.timing.spread import busy
+from dotbias.timing.stats import ratio
 from dotbias.timing.workers import WorkSpec, run_process
 
 MIN_PROCESSES = 4
@@ -90,23 +93,38 @@ class GroupTiming:
         return [r.seconds[name] for r in self.rounds]
 
     def set_aside(self, baseline: str) -> int:
-        """Its processes on a busy machine, which no interval counts (`stats.busy`)."""
+        """Its processes on a busy machine, which no interval counts (`spread.busy`)."""
         return sum(busy(self.seconds(baseline))) if self.rounds and baseline in self.rounds[0].seconds else 0
 
 
 def widest(rounds: Sequence[Rounds], baseline: str, servers: Sequence[int] = ()) -> float:
     """The widest half-width among every timed name's ratio to `baseline` (inf: nothing to say);
     `servers`: the server each process forked from (`stats.ratio`)."""
+    r = widest_ratio(rounds, baseline, servers)
+    return math.inf if not rounds else r.half_width if r else 0.0
+
+
+def widest_ratio(rounds: Sequence[Rounds], baseline: str, servers: Sequence[int] = ()):
+    """The ratio to `baseline` with the widest interval (None: no other name was timed)."""
     if not rounds:
-        return math.inf
+        return None
     names = [n for n in rounds[0].seconds if n != baseline]
     base = [r.seconds[baseline] for r in rounds]
-    return max((ratio([r.seconds[n] for r in rounds], base, servers=servers).half_width
-                for n in names), default=0.0)
+    return max((ratio([r.seconds[n] for r in rounds], base, servers=servers) for n in names),
+               key=lambda x: x.half_width, default=None)
+
+
+def processes_needed(processes: int, half_width: float, server_share: float, aim: float) -> float:
+    """The processes at which an interval `half_width` wide now would be `aim` wide, when more
+    processes of the same servers shrink only the (1 - server_share) of its variance that is
+    the processes' own (inf: never; the t quantile taken as it is now). With no server share,
+    processes x (half_width / aim)^2."""
+    q = (aim / half_width) ** 2
+    return processes * (1 - server_share) / (q - server_share) if q > server_share else math.inf
 
 
 def quiet_count(rounds: Sequence[Rounds], baseline: str) -> int:
-    """The processes an interval counts: those not on a busy machine (`stats.busy`)."""
+    """The processes an interval counts: those not on a busy machine (`spread.busy`)."""
     return len(rounds) - sum(busy([r.seconds[baseline] for r in rounds]))
 
 
@@ -135,6 +153,7 @@ class _Run:
         self.open = list(self.groups)
         self.got: dict[str, list[Rounds]] = {g.label: [] for g in self.groups}
         self.width: dict[str, float] = {}
+        self.share: dict[str, float] = {}      # the widest ratio's `server_share`
         self.iterations: dict[str, dict[str, int]] = {}     # group label -> calls per block
         self.done: dict[str, GroupTiming] = {}
         self.n, self.past_budget = 0, False
@@ -154,8 +173,9 @@ class _Run:
             got = self.got[g.label]
             got.append(out[g.label])
             self.iterations.setdefault(g.label, out[g.label].iterations)
-            self.width[g.label] = (widest(got, self.spec.baseline, self.server_of(len(got)))
-                                   if self.n >= 2 else math.inf)
+            worst = widest_ratio(got, self.spec.baseline, self.server_of(len(got)))
+            self.width[g.label] = (worst.half_width if worst else 0.0) if self.n >= 2 else math.inf
+            self.share[g.label] = worst.server_share if worst and self.n >= 2 else 0.0
             if (not self.plan.fixed and quiet_count(got, self.spec.baseline) >= self.plan.min_processes
                     and self.width[g.label] <= self.plan.target(g.operation)):
                 self._close(g, "stretched" if self.past_budget else "target")
@@ -164,7 +184,8 @@ class _Run:
         """After a process: close every open group at its fixed count or the process cap; past
         the budget (the next process, `next_s` long, would end after it), close those within
         `stretch_width` x their target ("budget" at the budget, "stretched" when they got there
-        past it) and those not projected to get there by `limit` (width ~ 1/sqrt(processes))."""
+        past it) and those not projected to get there by `limit` (`processes_needed`: width ~
+        1/sqrt(processes) but for the servers' share, which more processes do not shrink)."""
         plan = self.plan
         if self.n >= plan.max_processes:
             for g in list(self.open):
@@ -177,7 +198,7 @@ class _Run:
             if self.width[g.label] <= aim:      # near enough: at the budget, or got there past it
                 self._close(g, "budget" if first else "stretched")
                 continue
-            needed = self.n * (self.width[g.label] / aim) ** 2
+            needed = processes_needed(self.n, self.width[g.label], self.share[g.label], aim)
             if elapsed + max(needed - self.n, 1.0) * next_s > limit:
                 self._close(g, "budget")
 

@@ -18,7 +18,7 @@ the standard error). With one process only, a bootstrap (`scipy.stats.bootstrap`
 over that process's paired rounds, widened the same way and flagged as within-process only.
 
 Processes forked from one server share its layout, so the interval counts servers as well as
-processes (`_standard_error`), and a process that ran on a busy machine is set aside (`busy`):
+processes (`spread.standard_error`), and a process that ran on a busy machine is set aside (`busy`):
 one whose baseline ran at least BUSY times slower than in the run's median process, where every
 ratio moved by 4-13%. The criterion is the baseline's own time, never a ratio; a machine busy all
 run long sets nothing aside (docs/timing.md, round 27).
@@ -33,6 +33,8 @@ import numpy as np
 from scipy import special
 from scipy import stats as sps
 
+from dotbias.timing.spread import Processes, busy, standard_error
+
 CONFIDENCE = 0.95
 MIN_ROUNDS = 10          # no winner is named from fewer paired rounds than this
 METHOD = ("ratio: per process the median of its paired per-round ratios, then their geometric mean "
@@ -43,10 +45,6 @@ METHOD = ("ratio: per process the median of its paired per-round ratios, then th
           "bootstrap over its paired rounds; a process where the baseline ran at least 1.1x its "
           "median process's time (a busy machine) is set aside")
 NEXT_RUN = math.sqrt(2)     # this run's mean and the next one's each carry one standard error
-BUSY = 1.10             # a process whose baseline ran this much slower than the median process's
-MIN_FOR_BUSY = 4        # fewer processes than this say too little of what is usual: none set aside
-
-Processes = list[list[float]]     # seconds per call: one list of rounds per worker process
 
 
 @dataclass(frozen=True)
@@ -66,6 +64,8 @@ class Ratio:
     # processes help); nan with one process.
     process_share: float = math.nan
     set_aside: int = 0       # processes on a busy machine, left out of the ratio (`busy`)
+    # Share of se^2 that more processes of the same servers would not shrink: the servers' layouts
+    server_share: float = 0.0
 
     @property
     def faster(self) -> str | None:
@@ -83,7 +83,8 @@ class Ratio:
         return {"numerator": self.numerator, "denominator": self.denominator, "value": self.value,
                 "low": self.low, "high": self.high, "processes": self.processes, "rounds": self.rounds,
                 "method": self.method, "faster": self.faster, "se": self.se,
-                "process_share": self.process_share, "set_aside": self.set_aside}
+                "process_share": self.process_share, "set_aside": self.set_aside,
+                "server_share": self.server_share}
 
 
 def typical_time(processes: Processes) -> float:
@@ -91,19 +92,6 @@ def typical_time(processes: Processes) -> float:
     own (the baseline's time shown; the others' are paired with it, `group_times`)."""
     centres = [np.median(np.log(np.asarray(p, float))) for p in processes if len(p)]
     return float(math.exp(np.mean(centres))) if centres else math.nan
-
-
-def busy(processes: Processes) -> list[bool]:
-    """Which of one variant's processes ran on a busy machine: its median log time over its rounds
-    at least log(BUSY) above the median over processes (the module doc); none of fewer than
-    MIN_FOR_BUSY processes with rounds, nor one without rounds."""
-    centres = [float(np.median(np.log(np.asarray(p, float)))) if len(p) else math.nan
-               for p in processes]
-    timed = [c for c in centres if not math.isnan(c)]
-    if len(timed) < MIN_FOR_BUSY:
-        return [False] * len(processes)
-    usual = float(np.median(timed))
-    return [c >= usual + math.log(BUSY) for c in centres]     # nan compares False
 
 
 def group_times(rounds: dict[str, Processes], baseline: str, ratios: Sequence[Ratio]) -> dict[str, float]:
@@ -131,7 +119,7 @@ def ratio(num: Processes, den: Processes, names: tuple[str, str] = ("a", "b"),
     the baseline: the processes it ran on a busy machine (`busy`) are left out and counted.
     `servers`: the server each process forked from (`timing.worker_server`); () or a length other
     than the processes': each its own. Processes of one server share its layout, so the interval
-    counts them as such (`_standard_error`)."""
+    counts them as such (`spread.standard_error`)."""
     flags = busy(den) if len(num) == len(den) else []     # unpaired: _log_ratios says so
     servers = list(servers) if len(servers) == len(den) else list(range(len(den)))
     if any(flags):
@@ -144,7 +132,7 @@ def ratio(num: Processes, den: Processes, names: tuple[str, str] = ("a", "b"),
     centre = float(means.mean())
     rounds = sum(len(r) for r in logs)
     if len(logs) >= 2:
-        se, df = _standard_error(means, servers)
+        se, df, server_share = standard_error(means, servers)
         half = _t_quantile((1 + confidence) / 2, df) * se * NEXT_RUN
         layouts = len(set(servers))
         method = f"t over {len(logs)} processes" + (f" of {layouts} servers" if layouts < len(logs) else "")
@@ -154,32 +142,9 @@ def ratio(num: Processes, den: Processes, names: tuple[str, str] = ("a", "b"),
         se = (high - low) / (2 * float(sps.norm.ppf((1 + confidence) / 2)))
         low, high = centre - NEXT_RUN * (centre - low), centre + NEXT_RUN * (high - centre)
         method = "bootstrap over rounds of 1 process"
+        server_share = 0.0
     return Ratio(*names, math.exp(centre), math.exp(low), math.exp(high), len(logs), rounds, method,
-                 se, _process_share(logs, means, quartiles), sum(flags))
-
-
-def _standard_error(means: np.ndarray, servers: Sequence[int]) -> tuple[float, float]:
-    """The standard error of `means.mean()` and its degrees of freedom, a process's server a random
-    effect (one-way ANOVA): var = s_server^2 sum(n_k^2)/n^2 + s_within^2/n, s_server^2 = (MSB -
-    MSW)/n0 (at most 0: MSW/n, n - a degrees of freedom), Satterthwaite's degrees of freedom.
-    Balanced, the t over server means (a - 1); each process its own server, the t over processes."""
-    n, labels = len(means), np.asarray(servers)
-    keys = np.unique(labels)
-    a = len(keys)
-    if a == n or a < 2:
-        return float(means.std(ddof=1)) / math.sqrt(n), n - 1
-    members = [means[labels == k] for k in keys]
-    sizes = np.array([len(m) for m in members], float)
-    centres = np.array([m.mean() for m in members])
-    msw = float(sum(((m - c) ** 2).sum() for m, c in zip(members, centres))) / (n - a)
-    msb = float((sizes * (centres - means.mean()) ** 2).sum()) / (a - 1)
-    n0 = (n - float((sizes ** 2).sum()) / n) / (a - 1)
-    c1 = float((sizes ** 2).sum()) / n ** 2 / n0
-    c2 = 1 / n - c1
-    v = c1 * msb + c2 * msw
-    if v <= msw / n:        # the servers differ no more than their processes do
-        return math.sqrt(msw / n), n - a
-    return math.sqrt(v), v ** 2 / ((c1 * msb) ** 2 / (a - 1) + (c2 * msw) ** 2 / (n - a))
+                 se, _process_share(logs, means, quartiles), sum(flags), server_share)
 
 
 def _t_quantile(q: float, df: float) -> float:

@@ -103,8 +103,8 @@ class Server:
 class Workers:
     """Worker processes forked from a pool of `servers` server processes that imported everything
     once (see the module doc); process `index` forks from server `index % servers`, so processes
-    differ in the layout their server's imports left, as fresh interpreters would, and a layout's
-    effect on the time shows between processes, in the interval, rather than between runs. A
+    differ in the layout their server's imports left, as fresh interpreters would, and the interval
+    counts the processes of one server as sharing it (`stats.ratio`'s `servers`). A
     context manager: the servers start at `start` (or the first `run`) and stop at exit or
     `close`; no worker runs until every server's imports are done (none beside a timed one); a
     hung worker is killed and its server goes on."""
