@@ -99,13 +99,18 @@ def cases(draw, dtypes=full_dtypes, *, sizes=sizes, kinds=index_kinds, y_range=y
 
 
 # The hunt for the bound's edge (`hypothesis.target` on error / allowed): every spread, up to 256
-# factors, batches from 1 to 64, targets at both ends; one dtype at a time.
+# factors, batches from 1 to 64, targets at both ends, and repeated rows; one dtype at a time.
 corner_sizes = st.tuples(st.integers(1, 800), st.integers(1, 300), st.integers(1, 256),
                          st.integers(1, 64))
 
 
 def corner_cases(dtype: torch.dtype) -> st.SearchStrategy:
-    return cases(st.just(dtype), sizes=corner_sizes, spread=wide_spreads)
+    """The hunt's cases: the corners above, and batches where rows repeat (up to one pair 6,000
+    times: a gradient sum of equal terms, whose rounding grows as their count)."""
+    repeated = cases(st.just(dtype), kinds=st.sampled_from(["duplicates", "same"]),
+                     sizes=st.tuples(st.integers(1, 3000), st.integers(1, 300), st.integers(1, 64),
+                                     st.integers(64, 6000)), spread=wide_spreads)
+    return st.one_of(cases(st.just(dtype), sizes=corner_sizes, spread=wide_spreads), repeated)
 
 
 # Duplicate-heavy batches, up to past 4,096 rows.
