@@ -21,7 +21,15 @@ from dotbias.compare.command import CompareRun
 from dotbias.compare.presets import DEFAULT, THOROUGH
 from dotbias.compare.settings import Settings
 from dotbias.compare.speed import Budget, Timed, _state
-from dotbias.compare.verdict import DIFFERENT, EQUIVALENT, SLOWER, Comparison, as_json, verdict_line
+from dotbias.compare.verdict import (
+    DIFFERENT,
+    EQUIVALENT,
+    SLOWER,
+    Comparison,
+    as_json,
+    operations_table,
+    verdict_line,
+)
 from dotbias.models import plugins
 from dotbias.timing.groups import DEFAULT_SIZES, Group
 from dotbias.timing.rounds import Rounds
@@ -151,6 +159,17 @@ def test_slower_only_when_the_interval_lies_above_the_allowance(low, max_slowdow
     ok = [EquivalenceRow("grid: x, float32", 1, True, False, 0.2, "output, float32")]
     c = Comparison("a", "b", "b", ok, [_timed(low, low * 1.05, low * 1.1)], [], max_slowdown)
     assert c.exit_status() == status, verdict_line(c)
+
+
+def test_the_operations_table_counts_the_processes_set_aside():
+    """Caught: processes set aside on a busy machine (`spread.busy`) left out of the ratio but not
+    said where the table counts the processes."""
+    r = Ratio("a", "b", 1.2, 1.19, 1.21, 5, 100, "t", se=0.01, set_aside=2)
+    ok = [EquivalenceRow("grid: x, float32", 1, True, False, 0.2, "output, float32")]
+    table = operations_table(Comparison("a", "b", "b", ok, [Timed("forward", r, 1.2, 1.0, 0.01,
+                                                                    "target", 7, 1.0)], [], None))
+    assert "| 7 (2 set aside: busy) |" in table, table
+    assert "| 5 |" in operations_table(Comparison("a", "b", "b", ok, [_timed(1.1, 1.2, 1.3)], [], None))
 
 
 def test_timing_stops_at_the_target_or_the_budget_and_says_which():

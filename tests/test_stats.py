@@ -125,6 +125,8 @@ def test_balanced_servers_give_the_t_over_their_means_and_one_each_the_t_over_pr
     alone, plain = stats.ratio(num, den, servers=list(range(12))), stats.ratio(num, den)
     assert (alone.low, alone.high, alone.method) == (plain.low, plain.high, "t over 12 processes")
     assert (alone.high - alone.low) < (r.high - r.low) / 2     # the servers' spread counts
+    with pytest.raises(ValueError, match="3 servers for 12 processes"):
+        stats.ratio(num, den, servers=[0, 1, 2])
 
 
 def test_pooling_rounds_across_processes_would_not_cover():

@@ -15,9 +15,9 @@ whose interval is still wider than `stretch_width` times their target (STRETCH_W
 projected to get within it by then (`processes_needed`: narrowing as 1/sqrt(processes), but for
 the share that is the servers' layouts, which more processes of the same servers do not shrink);
 those that get there close at "stretched" (the run says so), the others at "budget". A group
-within STRETCH_WIDTH x its
-target at the budget stops there ("budget", short of its target, said): chasing the last part of
-the way to +-1% made quiet runs 68-76 s instead of 51-57 s (2026-12-07, docs/timing.md).
+within STRETCH_WIDTH x its target at the budget stops there ("budget", short of its target,
+said): chasing the last part of the way to +-1% made quiet runs 68-76 s instead of 51-57 s
+(2026-12-07, docs/timing.md).
 
 Why peeking stays honest: the interval is a t interval over process means, whose spread is
 estimated from the processes themselves; stopping at the first look where it is narrow favours
@@ -173,9 +173,9 @@ class _Run:
             got = self.got[g.label]
             got.append(out[g.label])
             self.iterations.setdefault(g.label, out[g.label].iterations)
-            worst = widest_ratio(got, self.spec.baseline, self.server_of(len(got)))
+            worst = widest_ratio(got, self.spec.baseline, self.server_of(len(got))) if self.n >= 2 else None
             self.width[g.label] = (worst.half_width if worst else 0.0) if self.n >= 2 else math.inf
-            self.share[g.label] = worst.server_share if worst and self.n >= 2 else 0.0
+            self.share[g.label] = worst.server_share if worst else 0.0
             if (not self.plan.fixed and quiet_count(got, self.spec.baseline) >= self.plan.min_processes
                     and self.width[g.label] <= self.plan.target(g.operation)):
                 self._close(g, "stretched" if self.past_budget else "target")

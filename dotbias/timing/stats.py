@@ -117,11 +117,13 @@ def ratio(num: Processes, den: Processes, names: tuple[str, str] = ("a", "b"),
           confidence: float = CONFIDENCE, servers: Sequence[int] = ()) -> Ratio:
     """The ratio num/den of two variants timed in the same rounds of the same processes, `den`
     the baseline: the processes it ran on a busy machine (`busy`) are left out and counted.
-    `servers`: the server each process forked from (`timing.worker_server`); () or a length other
-    than the processes': each its own. Processes of one server share its layout, so the interval
-    counts them as such (`spread.standard_error`)."""
+    `servers`: the server each process forked from (`timing.worker_server`), () each its own.
+    Processes of one server share its layout, so the interval counts them as such
+    (`spread.standard_error`)."""
+    if servers and len(servers) != len(den):
+        raise ValueError(f"{names[0]}/{names[1]}: {len(servers)} servers for {len(den)} processes")
     flags = busy(den) if len(num) == len(den) else []     # unpaired: _log_ratios says so
-    servers = list(servers) if len(servers) == len(den) else list(range(len(den)))
+    servers = list(servers) or list(range(len(den)))
     if any(flags):
         num, den, servers = ([p for p, b in zip(ps, flags) if not b] for ps in (num, den, servers))
     logs = _log_ratios(num, den)
