@@ -19,7 +19,7 @@ from dotbias.timing.groups import DEFAULT_SIZES, KERNELS, Group
 from dotbias.timing.memory import op_peak_bytes
 from dotbias.timing.rounds import Rounds
 from dotbias.timing.stats import Ratio, group_times, ratio
-from dotbias.timing.worker_server import Workers
+from dotbias.timing.worker_server import Workers, servers_of
 from dotbias.timing.workers import WorkSpec
 
 MIN_PROCESSES = 2                      # a t interval needs two processes
@@ -63,15 +63,10 @@ def target(operation: str) -> float:
 def _timed(g: Group, results: list[Rounds], names: tuple[str, str], spent: float, stopped: str,
            servers: int = 0) -> Timed:
     cand, base = ([r.seconds[n] for r in results] for n in names)
-    r = ratio(cand, base, names, servers=_servers(len(results), servers)) if results else None
+    r = ratio(cand, base, names, servers=servers_of(len(results), servers)) if results else None
     shown = group_times(dict(zip(names, (cand, base))), names[1], [r] if r else [])
     return Timed(g.operation, r, shown[names[0]], shown[names[1]], target(g.operation), stopped,
                  len(results), spent)
-
-
-def _servers(processes: int, servers: int) -> tuple[int, ...]:
-    """Process i forks from server i % servers (`Workers`)."""
-    return tuple(i % servers for i in range(processes)) if servers else ()
 
 
 def _state(g: Group, results: list[Rounds], spent: float, budget: Budget, names, servers: int = 0
@@ -82,7 +77,7 @@ def _state(g: Group, results: list[Rounds], spent: float, budget: Budget, names,
     if len(results) < MIN_PROCESSES:
         return None
     r = ratio(*([p.seconds[n] for p in results] for n in names), names,
-              servers=_servers(len(results), servers))
+              servers=servers_of(len(results), servers))
     if r.processes >= MIN_PROCESSES and r.half_width <= target(g.operation):
         return "target"
     if spent >= budget.operation_s or len(results) >= budget.max_processes:

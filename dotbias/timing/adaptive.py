@@ -39,6 +39,7 @@ from dotbias.timing.groups import KERNELS, Group
 from dotbias.timing.rounds import Rounds
 from dotbias.timing.spread import busy
 from dotbias.timing.stats import ratio
+from dotbias.timing.worker_server import servers_of
 from dotbias.timing.workers import WorkSpec, run_process
 
 MIN_PROCESSES = 4
@@ -149,7 +150,9 @@ class _Run:
 
     def __init__(self, spec: WorkSpec, plan: Plan, servers: int = 0):
         self.spec, self.plan, self.groups = spec, plan, list(spec.groups)
-        self.servers = servers          # process i forks from server i % servers (0: none shared)
+        # The pool's size (0: none shared). Every open group times every process, so a group's
+        # processes are the run's first ones, forked from `servers_of(len, servers)`.
+        self.servers = servers
         self.open = list(self.groups)
         self.got: dict[str, list[Rounds]] = {g.label: [] for g in self.groups}
         self.width: dict[str, float] = {}
@@ -173,7 +176,8 @@ class _Run:
             got = self.got[g.label]
             got.append(out[g.label])
             self.iterations.setdefault(g.label, out[g.label].iterations)
-            worst = widest_ratio(got, self.spec.baseline, self.server_of(len(got))) if self.n >= 2 else None
+            worst = (widest_ratio(got, self.spec.baseline, servers_of(len(got), self.servers))
+                     if self.n >= 2 else None)
             self.width[g.label] = (worst.half_width if worst else 0.0) if self.n >= 2 else math.inf
             self.share[g.label] = worst.server_share if worst else 0.0
             if (not self.plan.fixed and quiet_count(got, self.spec.baseline) >= self.plan.min_processes
@@ -202,15 +206,10 @@ class _Run:
             if elapsed + max(needed - self.n, 1.0) * next_s > limit:
                 self._close(g, "budget")
 
-    def server_of(self, processes: int) -> tuple[int, ...]:
-        """The server of each of a group's first `processes` (every open group times every
-        process): i % servers, () where none is shared."""
-        return tuple(i % self.servers for i in range(processes)) if self.servers else ()
-
     def _close(self, g: Group, why: str) -> None:
         got = tuple(self.got[g.label])
         self.done[g.label] = GroupTiming(g, got, why, self.width[g.label],
-                                         self.plan.target(g.operation), self.server_of(len(got)))
+                                         self.plan.target(g.operation), servers_of(len(got), self.servers))
         self.open.remove(g)
 
 

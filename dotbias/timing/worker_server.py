@@ -29,6 +29,12 @@ LAYOUT_BYTES = 1 << 20      # a forked worker first holds 1..LAYOUT_BYTES bytes:
 
 
 SERVERS = 4     # servers per pool: a process's worker forks from server (process index mod SERVERS)
+
+
+def servers_of(processes: int, count: int) -> tuple[int, ...]:
+    """The server each of the first `processes` processes of a pool of `count` forks from
+    (`Workers.run`: process i from server i % count); () for no pool (fresh interpreters)."""
+    return tuple(i % count for i in range(processes)) if count else ()
 # What a worker timing the built-in variants would otherwise import after the fork, every process:
 # fastai's collab module (the `fastai` variant's class, and with it fastai's tabular stack, scipy
 # and sklearn) and dynamo (torch.optim's first step imports it): 1,515 modules, about 1.4 s of a
@@ -143,7 +149,7 @@ class Workers:
                 server.wait_ready(index)
             request = {"spec": spec.to_json(), "cwd": os.getcwd(), "path": sys.path,
                        "env": worker_env(spec.threads)}
-            done = self.servers[index % self.count].ask(request, timeout_s, index)
+            done = self.servers[index % self.count].ask(request, timeout_s, index)    # `servers_of`
             self.imported = done.get("imported", [])
             return read_result(done["rc"], done["out"], done["err"], index)
 
