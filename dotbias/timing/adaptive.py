@@ -98,13 +98,6 @@ class GroupTiming:
         return sum(busy(self.seconds(baseline))) if self.rounds and baseline in self.rounds[0].seconds else 0
 
 
-def widest(rounds: Sequence[Rounds], baseline: str, servers: Sequence[int] = ()) -> float:
-    """The widest half-width among every timed name's ratio to `baseline` (inf: nothing to say);
-    `servers`: the server each process forked from (`stats.ratio`)."""
-    r = widest_ratio(rounds, baseline, servers)
-    return math.inf if not rounds else r.half_width if r else 0.0
-
-
 def widest_ratio(rounds: Sequence[Rounds], baseline: str, servers: Sequence[int] = ()):
     """The ratio to `baseline` with the widest interval (None: no other name was timed)."""
     if not rounds:
