@@ -106,10 +106,10 @@ def read_benchmark(b: object, where: str) -> Benchmark:
         group = Group.from_dict(info["group"])
     except ValueError as e:
         raise ValueError(f"{where}: {e}") from None
-    timing = info.get("timing") or {}
+    timing, rounds = info.get("timing") or {}, _rounds(info, "timing", where)
     return Benchmark(
         str(b.get("name", "?")), group, str(info.get("variant")),
-        info.get("baseline") or DEFAULT_BASELINE, _rounds(info, "timing", where),
+        info.get("baseline") or DEFAULT_BASELINE, rounds,
         _rounds(info, "aa", where), (b.get("stats") or {}).get("median"), bool(info.get("compiled")),
         info.get("threads"), tuple(info.get("sweep_axes") or ()),
         max(timing["first_call_s"]) if timing.get("first_call_s") else None,
@@ -119,7 +119,7 @@ def read_benchmark(b: object, where: str) -> Benchmark:
         Counts.from_dict(info["instructions"]) if info.get("instructions") else None,
         tuple(info.get("notes") or ()), str(b.get("fullname", "")),
         ContractNote.from_dict(info["contract"], where) if info.get("contract") else None,
-        _servers(timing, len(_rounds(info, "timing", where)), where))
+        _servers(timing, len(rounds), where))
 
 
 @dataclass(frozen=True)
