@@ -217,9 +217,10 @@ def _tiny_workers():
 def _worker_pool():
     """Two timing servers (`timing.worker_server.Workers`), started and waited for: their imports
     (about 1.7 s on two cores) are done in them before the next child starts; nothing is timed
-    until the test asks."""
+    until the test asks. The tests' workers all fork from the first (`uses`): a successor's
+    imports would run beside them (tests/test_workers.py checks the retiring on stand-ins)."""
     from dotbias.timing.worker_server import Workers
-    pool = Workers(servers=2).start()
+    pool = Workers(servers=2, uses=100).start()
     for index, server in enumerate(pool.servers):
         server.wait_ready(index)
     return pool

@@ -71,7 +71,7 @@ def test_a_group_whose_width_is_the_servers_stops_at_the_budget_rather_than_stre
     (stop at the budget, said). Caught: a stretch projected as 1/sqrt(processes) whatever the
     servers, which ran quiet runs to 61-74 s and still stopped wide."""
     for share, open_after in ((0.0, True), (0.8, False)):
-        state = adaptive._Run(_spec(FWD), Plan(), servers=4)
+        state = adaptive._Run(_spec(FWD), Plan(), uses=3)
         state.n, state.width[FWD.label], state.share[FWD.label] = 4, 0.02, share
         state.got[FWD.label] = []
         state.stop(elapsed=16.0, next_s=4.0, budget=16.0, limit=32.0)

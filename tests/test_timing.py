@@ -2,6 +2,8 @@
 worker processes (a real tiny run, and a failing one reported in one line)."""
 from __future__ import annotations
 
+import io
+
 import pytest
 
 from dotbias.timing import rounds
@@ -86,11 +88,11 @@ def test_a_ratio_does_not_follow_the_block_lengths(clock, iterations):
 @pytest.mark.parametrize("load, block", [(1.0, rounds.SHORT_BLOCK_S), (2.0, rounds.SHORT_BLOCK_S),
                                          (8.0, rounds.LONG_BLOCK_S)])
 def test_blocks_are_short_unless_other_processes_wait_for_the_cores(clock, monkeypatch, load, block):
-    """On 2 cores, the 1-minute load at or under 2 gives short blocks, 8 long ones, and the
+    """On 2 cores, at most 2 threads runnable now give short blocks, 8 long ones, and the
     calibration fills the chosen length. Caught: long blocks on a machine with a core to spare (a
     quarter of the rounds, wider intervals) or short ones where processes queue for the cores (a
     block either escapes or loses a whole scheduler slice)."""
-    monkeypatch.setattr(rounds.os, "getloadavg", lambda: (load, load, load))
+    monkeypatch.setattr(rounds, "runnable_now", lambda: load)
     monkeypatch.setattr(rounds.os, "sched_getaffinity", lambda pid: {0, 1}, raising=False)
     assert rounds.block_seconds() == block
     assert rounds.block_seconds(load=load, cores=2) == block
@@ -98,9 +100,40 @@ def test_blocks_are_short_unless_other_processes_wait_for_the_cores(clock, monke
     assert res.iterations == {"a": round(block / 1e-3), "b": round(block / 2.5e-3)}
 
 
+def _proc_stat(counts):
+    """A stand-in for `open` that reads /proc/stat with procs_running from `counts`, in turn."""
+    left = iter(counts)
+
+    def fake(path, *args, **kwargs):
+        assert path == "/proc/stat"
+        return io.StringIO(f"cpu  1 2 3\nprocs_running {next(left)}\nprocs_blocked 0\n")
+    return fake
+
+
+def test_blocks_follow_the_threads_runnable_now_not_the_last_minute(monkeypatch):
+    """A run's own server imports, or the run before it, leave the 1-minute load average above
+    the cores for a minute after the machine went quiet (2.1-2.6 on 2 cores). Caught: the block
+    length read from the load average (long blocks, a quarter of the rounds, on a quiet machine);
+    one busy sample of procs_running taken for the machine's state (the median of them is)."""
+    monkeypatch.setattr(rounds.os, "getloadavg", lambda: (2.6, 2.0, 1.5))
+    monkeypatch.setattr(rounds.os, "sched_getaffinity", lambda pid: {0, 1}, raising=False)
+    monkeypatch.setattr(rounds.time, "sleep", lambda s: None)
+    monkeypatch.setattr(rounds, "open", _proc_stat([1, 2, 5, 1, 2]), raising=False)
+    assert rounds.runnable_now(samples=5) == 2.0
+    monkeypatch.setattr(rounds, "open", _proc_stat([2] * 21), raising=False)
+    assert rounds.block_seconds() == rounds.SHORT_BLOCK_S
+    monkeypatch.setattr(rounds, "open", _proc_stat([3] * 21), raising=False)
+    assert rounds.block_seconds() == rounds.LONG_BLOCK_S
+
+
 def test_blocks_are_long_where_the_system_does_not_say_its_load(monkeypatch):
-    def unknown():
-        raise OSError("no load average here")
+    """Caught: a machine without /proc/stat (macOS) read as quiet; the load average's fallback lost."""
+    def unknown(*args, **kwargs):
+        raise OSError("no such file here")
+    monkeypatch.setattr(rounds, "open", unknown, raising=False)
+    monkeypatch.setattr(rounds.os, "getloadavg", lambda: (8.0, 8.0, 8.0))
+    assert rounds.runnable_now() is None
+    assert rounds.block_seconds(cores=2) == rounds.LONG_BLOCK_S
     monkeypatch.setattr(rounds.os, "getloadavg", unknown)
     assert rounds.block_seconds() == rounds.LONG_BLOCK_S
 

@@ -1,5 +1,5 @@
-"""Worker processes forked from one server (`timing.worker_server.Workers`): what `pytest bench` and
-`dotbias compare` time in. Each test starts a pool of servers (their imports, ~3 s) and forks from them."""
+"""Worker processes forked from servers (`timing.worker_server.Workers`): what `pytest bench` and
+`dotbias compare` time in. The tests share a pool of servers (their imports, ~3 s) and fork from them."""
 from __future__ import annotations
 
 import sys
@@ -9,7 +9,7 @@ import pytest
 
 from dotbias.models.registry import Registry
 from dotbias.timing.groups import KERNELS, Group, Size
-from dotbias.timing.worker_server import Server, Workers
+from dotbias.timing.worker_server import Server, Workers, servers_of
 from dotbias.timing.workers import WorkSpec, aa_name
 
 TINY = Size("tiny", 30, 40, 4, 8)
@@ -26,27 +26,60 @@ def test_forked_workers_time_a_plugin_from_the_callers_path_and_survive_failures
                                                                                 baseline, worker_pool):
     """Caught: the server's own sys.path (fixed when it started) used instead of the caller's (the
     plug-in added later is not found); a stray print read as the reply; an error or a hang that
-    kills the server or leaves the next call waiting; every process forked from the same server (the
-    pool's layouts unused)."""
+    kills the server or leaves the next call waiting."""
     base, workers = baseline.name, worker_pool     # two servers (conftest._worker_pool)
-    first = workers.run(WorkSpec((GROUP,), (base,), base, budget_s=0.02), 0, 120)
+    run = workers.run
+
+    first = run(WorkSpec((GROUP,), (base,), base, budget_s=0.02), 0, 120)
     assert len(first[GROUP.label].seconds[base]) >= 4
     (tmp_path / "wkmod.py").write_text(PLUGIN.format(base=base))
     monkeypatch.syspath_prepend(str(tmp_path))            # after the server started
     spec = WorkSpec((GROUP,), (base, "wk_copy"), base, aa=True, budget_s=0.02,
                     plugins=("wkmod:COPY",))
-    seconds = workers.run(spec, 1, 120)[GROUP.label].seconds
+    seconds = run(spec, 1, 120)[GROUP.label].seconds
     assert set(seconds) == {base, "wk_copy", aa_name(base)}
     assert len({len(s) for s in seconds.values()}) == 1
     assert all(t > 0 for s in seconds.values() for t in s)
     with pytest.raises(RuntimeError, match=r"^timing worker 3 exited 2: ValueError: unknown variant"):
-        workers.run(WorkSpec((GROUP,), ("nope",), base), 2, 120)
+        run(WorkSpec((GROUP,), ("nope",), base), 2, 120)
     with pytest.raises(RuntimeError, match=r"^timing worker 4 did not finish within 1 s$"):
-        workers.run(WorkSpec((GROUP,), (base,), base, budget_s=30), 3, 1)
-    assert all(server.served for server in workers.servers)      # one process on each
-    hung = workers.servers[3 % workers.count]                     # the hung worker's server
-    again = workers.run(WorkSpec((GROUP,), (base,), base, budget_s=0.02), 3 + workers.count, 120)
-    assert len(again[GROUP.label].seconds[base]) >= 4 and workers.servers[3 % workers.count] is hung
+        run(WorkSpec((GROUP,), (base,), base, budget_s=30), 3, 1)
+    again = run(WorkSpec((GROUP,), (base,), base, budget_s=0.02), 4, 120)
+    assert len(again[GROUP.label].seconds[base]) >= 4
+    assert len(workers.servers) == workers.count and all(s.alive() for s in workers.servers)
+
+
+# A stand-in server: the protocol of `worker_server.serve` without its imports; each worker's
+# "rounds" are the pid of the server that forked it.
+STAND_IN = """import json, os, sys
+print(json.dumps({"ready": True}), flush=True)
+for line in sys.stdin:
+    print(json.dumps({"pid": os.getpid()}), flush=True)
+    out = json.dumps({"g": {"seconds": {"server": [os.getpid()]}, "iterations": {"server": 1}}})
+    print(json.dumps({"rc": 0, "out": out, "err": "", "imported": []}), flush=True)
+"""
+
+
+def test_each_server_forks_its_uses_then_is_retired_while_the_next_one_is_ready():
+    """Five workers of servers that fork two each: the servers of the processes are
+    `servers_of(5, 2)`, each retired server stopped, and its successor started before the next
+    worker is asked (its imports overlap that worker's timing). Caught: a server that forks more
+    than its `uses` workers (its processes share a layout the interval then counts as theirs
+    alone); a retired one left running; a successor started only when its worker is due (the
+    imports in the worker's time, as fresh interpreters)."""
+    workers = Workers(servers=2, uses=2, argv=[sys.executable, "-c", STAND_IN]).start()
+    try:
+        forking, running = [], []
+        for index in range(5):
+            forking.append(workers.servers[0])
+            pid = forking[-1].proc.pid
+            assert workers.run(WorkSpec((GROUP,), ("x",), "x"), index, 20)["g"].seconds["server"] == [pid]
+            running.append(len([s for s in workers.servers if s.alive()]))
+        order = {id(s): i for i, s in enumerate(dict.fromkeys(forking))}
+        assert tuple(order[id(s)] for s in forking) == servers_of(5, 2) == (0, 0, 1, 1, 2)
+        assert all(s.proc is None for s in forking[:4]) and running == [2] * 5
+    finally:
+        workers.close()
 
 
 @pytest.mark.timing        # real (tiny) timing: .ci/run runs these serially (docs/ci.md)

@@ -61,15 +61,15 @@ def target(operation: str) -> float:
 
 
 def _timed(g: Group, results: list[Rounds], names: tuple[str, str], spent: float, stopped: str,
-           servers: int = 0) -> Timed:
+           uses: int = 0) -> Timed:
     cand, base = ([r.seconds[n] for r in results] for n in names)
-    r = ratio(cand, base, names, servers=servers_of(len(results), servers)) if results else None
+    r = ratio(cand, base, names, servers=servers_of(len(results), uses)) if results else None
     shown = group_times(dict(zip(names, (cand, base))), names[1], [r] if r else [])
     return Timed(g.operation, r, shown[names[0]], shown[names[1]], target(g.operation), stopped,
                  len(results), spent)
 
 
-def _state(g: Group, results: list[Rounds], spent: float, budget: Budget, names, servers: int = 0
+def _state(g: Group, results: list[Rounds], spent: float, budget: Budget, names, uses: int = 0
            ) -> str | None:
     """Why timing of `g` stops now ("target", "budget"), or None to go on; never before
     MIN_PROCESSES processes, nor at its target before MIN_PROCESSES of them count (not set aside
@@ -77,7 +77,7 @@ def _state(g: Group, results: list[Rounds], spent: float, budget: Budget, names,
     if len(results) < MIN_PROCESSES:
         return None
     r = ratio(*([p.seconds[n] for p in results] for n in names), names,
-              servers=servers_of(len(results), servers))
+              servers=servers_of(len(results), uses))
     if r.processes >= MIN_PROCESSES and r.half_width <= target(g.operation):
         return "target"
     if spent >= budget.operation_s or len(results) >= budget.max_processes:
@@ -96,11 +96,11 @@ def time_pair(candidate: str, baseline: str, operations: list[str], budget: Budg
     spent = dict.fromkeys(results, 0.0)
     done: dict[str, Timed] = {}
     open_, n, last_s = list(groups), 0, 0.0
-    workers = Workers(threads)     # forked from a pool of servers: imports paid once per server
+    workers = Workers(threads)     # forked from servers that import ahead (timing.worker_server)
     while open_:
         if n >= MIN_PROCESSES and time.perf_counter() + last_s > budget.deadline:
             done.update({g.label: _timed(g, results[g.label], names, spent[g.label], "deadline",
-                                         workers.count)
+                                         workers.uses)
                          for g in open_})
             break
         spec = WorkSpec(tuple(open_), names, baseline, budget_s=budget.kernel_s,
@@ -111,15 +111,15 @@ def time_pair(candidate: str, baseline: str, operations: list[str], budget: Budg
             out = workers.run(spec, n, timeout_s=600)
         except RuntimeError as e:
             done.update({g.label: _timed(g, results[g.label], names, spent[g.label],
-                                         f"failed: {e}", workers.count) for g in open_})
+                                         f"failed: {e}", workers.uses) for g in open_})
             break
         n, last_s = n + 1, time.perf_counter() - started
         for g in list(open_):
             results[g.label].append(out[g.label])
             spent[g.label] += out[g.label].spent_s
-            why = _state(g, results[g.label], spent[g.label], budget, names, workers.count)
+            why = _state(g, results[g.label], spent[g.label], budget, names, workers.uses)
             if why:
-                done[g.label] = _timed(g, results[g.label], names, spent[g.label], why, workers.count)
+                done[g.label] = _timed(g, results[g.label], names, spent[g.label], why, workers.uses)
                 open_.remove(g)
         say(f"speed: process {n} done, {len(open_)} operation(s) still open")
     workers.close()

@@ -24,7 +24,7 @@ from dotbias.timing.groups import KERNELS, SIZES, Group
 from dotbias.timing.instruction_counts import gate
 from dotbias.timing.memory import op_peak_bytes
 from dotbias.timing.operations import op_notes
-from dotbias.timing.worker_server import SERVERS, Workers
+from dotbias.timing.worker_server import Workers
 from dotbias.timing.workers import WorkSpec, aa_name
 
 
@@ -45,8 +45,8 @@ class Session:
         self.measured: dict[tuple[str, str], Benchmark] = {}   # the report's record of each item
         self.compared: Path | None = None
         self.setups: list = []              # --training: parsed `Training`s, timed where they train
-        # forked from a pool of servers (timing.worker_server), no more than the processes it may run
-        self.workers = Workers(servers=min(SERVERS, self.plan.max_processes))
+        # forked from servers that import ahead (timing.worker_server)
+        self.workers = Workers()
 
     def opt(self, name: str):
         return self.config.getoption(name)
@@ -97,7 +97,7 @@ class Session:
         self._say(f"\ntiming {len(groups)} groups {how}, one after the other ...")
         try:
             self.rounds = time_adaptively(spec, plan, progress=self._say, run=self.workers.run,
-                                          servers=self.workers.count)
+                                          uses=self.workers.uses)
         except RuntimeError as e:
             pytest.exit(f"dotbias: {e}", returncode=1)
 

@@ -141,11 +141,11 @@ def shares(open_: Sequence[Group], all_: Sequence[Group]) -> tuple[float, ...]:
 class _Run:
     """The state of one adaptive run: each group's rounds so far, widths, and which are open."""
 
-    def __init__(self, spec: WorkSpec, plan: Plan, servers: int = 0):
+    def __init__(self, spec: WorkSpec, plan: Plan, uses: int = 0):
         self.spec, self.plan, self.groups = spec, plan, list(spec.groups)
-        # The pool's size (0: none shared). Every open group times every process, so a group's
-        # processes are the run's first ones, forked from `servers_of(len, servers)`.
-        self.servers = servers
+        # Workers a server forks (0: fresh interpreters). Every open group times every process,
+        # so a group's processes are the run's first ones, forked from `servers_of(len, uses)`.
+        self.uses = uses
         self.open = list(self.groups)
         self.got: dict[str, list[Rounds]] = {g.label: [] for g in self.groups}
         self.width: dict[str, float] = {}
@@ -169,7 +169,7 @@ class _Run:
             got = self.got[g.label]
             got.append(out[g.label])
             self.iterations.setdefault(g.label, out[g.label].iterations)
-            worst = (widest_ratio(got, self.spec.baseline, servers_of(len(got), self.servers))
+            worst = (widest_ratio(got, self.spec.baseline, servers_of(len(got), self.uses))
                      if self.n >= 2 else None)
             self.width[g.label] = (worst.half_width if worst else 0.0) if self.n >= 2 else math.inf
             self.share[g.label] = worst.server_share if worst else 0.0
@@ -202,19 +202,19 @@ class _Run:
     def _close(self, g: Group, why: str) -> None:
         got = tuple(self.got[g.label])
         self.done[g.label] = GroupTiming(g, got, why, self.width[g.label],
-                                         self.plan.target(g.operation), servers_of(len(got), self.servers))
+                                         self.plan.target(g.operation), servers_of(len(got), self.uses))
         self.open.remove(g)
 
 
 def time_adaptively(spec: WorkSpec, plan: Plan, progress: Callable[[str], None] = lambda s: None,
                     run: Callable[[WorkSpec, int, float], dict[str, Rounds]] = run_process,
-                    clock: Callable[[], float] = time.perf_counter, servers: int = 0
+                    clock: Callable[[], float] = time.perf_counter, uses: int = 0
                     ) -> dict[str, GroupTiming]:
     """Every group of `spec` timed until its target or the budget (see the module doc); group
-    label -> its timing. `servers`: `run` forks process i from server i % servers (`Workers`;
-    0: fresh interpreters, none shared). A failing worker raises RuntimeError (one line) as
+    label -> its timing. `uses`: `run` forks process i from the (i // uses)-th server
+    (`Workers`; 0: fresh interpreters, none shared). A failing worker raises RuntimeError (one line) as
     `run_process` does."""
-    state, start = _Run(spec, plan, servers), clock()
+    state, start = _Run(spec, plan, uses), clock()
     budget, limit = plan.budget(state.groups), plan.limit(state.groups)
     while state.open:
         began = clock()

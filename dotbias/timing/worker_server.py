@@ -1,12 +1,15 @@
-"""Worker processes forked from a few servers (`Workers`): what `pytest bench` and `dotbias compare`
-time in. A fresh interpreter per worker (`workers.run_process`) pays torch's, fastai's and dotbias's
-imports again, 2.5-3.7 s a process here, a third of a benchmark run; the server
-(`python -m dotbias.timing.worker_server`) imports them once and forks a worker per call; a pool
-holds SERVERS of them, so processes differ in their servers' layouts as fresh ones would. Nothing
-is built or timed before the fork, and each worker first holds a random number of bytes so that
-its models land at addresses of their own. A worker gets the caller's folder, `sys.path` and
-environment at the time of the call; one that fails, dies or hangs raises one line naming the
-process and what went wrong (a hung one is killed, and the server goes on)."""
+"""Worker processes forked from servers (`Workers`): what `pytest bench` and `dotbias compare` time
+in. A fresh interpreter per worker (`workers.run_process`) pays torch's, fastai's and dotbias's
+imports in the worker's own time, 2.5-3.7 s a process here, a third of a benchmark run; a server
+(`python -m dotbias.timing.worker_server`) imports them ahead, while the last server's worker is
+timed on the other core, and forks the next worker (`USES` of them, then it is retired). Processes
+forked from one server share its layout (code and import-time heap addresses, hash seed), and
+one server's processes agree more than two servers' do; so each server forks one worker by
+default: every process a layout of its own, as a fresh interpreter. Nothing is built or timed
+before the fork, and each worker first holds a random number of bytes so that its models land at
+addresses of their own. A worker gets the caller's folder, `sys.path` and environment at the time
+of the call; one that fails, dies or hangs raises one line naming the process and what went wrong
+(a hung one is killed, and the server goes on)."""
 from __future__ import annotations
 
 import gc
@@ -28,13 +31,15 @@ from dotbias.timing.workers import WorkSpec, read_result, run_spec, worker_env
 LAYOUT_BYTES = 1 << 20      # a forked worker first holds 1..LAYOUT_BYTES bytes: a layout of its own
 
 
-SERVERS = 4     # servers per pool: a process's worker forks from server (process index mod SERVERS)
+SERVERS = 2     # servers running at once: the next imports while the one before forks the timed worker
+USES = 1        # workers a server forks before it is retired (docs/timing.md, round 28)
 
 
-def servers_of(processes: int, count: int) -> tuple[int, ...]:
-    """The server each of the first `processes` processes of a pool of `count` forks from
-    (`Workers.run`: process i from server i % count); () for no pool (fresh interpreters)."""
-    return tuple(i % count for i in range(processes)) if count else ()
+def servers_of(processes: int, uses: int) -> tuple[int, ...]:
+    """The server each of the first `processes` processes forks from, servers forking `uses`
+    workers each in turn (`Workers.run`: process i from the (i // uses)-th server); () for no
+    servers (fresh interpreters)."""
+    return tuple(i // uses for i in range(processes)) if uses else ()
 # What a worker timing the built-in variants would otherwise import after the fork, every process:
 # fastai's collab module (the `fastai` variant's class, and with it fastai's tabular stack, scipy
 # and sklearn) and dynamo (torch.optim's first step imports it): 1,515 modules, about 1.4 s of a
@@ -107,18 +112,22 @@ class Server:
 
 
 class Workers:
-    """Worker processes forked from a pool of `servers` server processes that imported everything
-    once (see the module doc); process `index` forks from server `index % servers`, so processes
-    differ in the layout their server's imports left, as fresh interpreters would, and the interval
-    counts the processes of one server as sharing it (`stats.ratio`'s `servers`). A
-    context manager: the servers start at `start` (or the first `run`) and stop at exit or
-    `close`; no worker runs until every server's imports are done (none beside a timed one); a
-    hung worker is killed and its server goes on."""
+    """Worker processes forked from servers that imported everything ahead (see the module doc):
+    `count` servers run at once, the first forks the next worker while the others import, and
+    each is retired after forking `uses` workers, so process `index` forks from the
+    (index // uses)-th server (`servers_of`) and the interval counts the processes of one server
+    as sharing its layout (`stats.ratio`'s `servers`). A context manager: the servers start at
+    `start` (or the first `run`) and stop at exit or `close`; a worker waits for its own server's
+    imports only; a hung worker is killed (its server is retired after its uses as usual)."""
 
-    def __init__(self, threads: int = 1, servers: int = SERVERS):
-        self.threads, self.count, self.lock = threads, servers, threading.Lock()
-        self.servers: list[Server] = []
-        self.imported: list[str] = []   # the modules the last worker imported after its fork
+    def __init__(self, threads: int = 1, servers: int = SERVERS, uses: int = USES,
+                 argv: list[str] | None = None):
+        """`argv`: the command each server runs instead of the server (a test's stand-in)."""
+        self.threads, self.count, self.uses, self.lock = threads, servers, uses, threading.Lock()
+        self.argv = argv
+        self.servers: list[Server] = []     # the first forks the next worker
+        self.forked = 0                     # workers the first server has forked
+        self.imported: list[str] = []       # the modules the last worker imported after its fork
 
     def __enter__(self) -> Workers:
         return self
@@ -132,24 +141,34 @@ class Workers:
         self.servers = []
 
     def start(self) -> Workers:
-        """Start the servers not running now (their imports overlap the caller's work); a server
-        that died is closed first (its pipes)."""
+        """Start servers until `count` run (their imports overlap the caller's work); a server
+        that died is closed first (its pipes), and one in the first place forked nothing yet."""
+        first = self.servers[0] if self.servers else None
         for server in self.servers:
             if not server.alive():
                 server.close()
         kept = [s for s in self.servers if s.proc is not None]
-        self.servers = kept + [Server(self.threads) for _ in range(self.count - len(kept))]
+        if not kept or kept[0] is not first:
+            self.forked = 0
+        self.servers = kept + [Server(self.threads, self.argv) for _ in range(self.count - len(kept))]
         return self
 
     def run(self, spec: WorkSpec, index: int, timeout_s: float) -> dict[str, Rounds]:
         """One forked worker process: group label -> its rounds (like `run_process`)."""
-        with self.lock:     # one worker at a time, whichever server it forks from
+        with self.lock:     # one worker at a time
             self.start()
-            for server in self.servers:
-                server.wait_ready(index)
+            server = self.servers[0]
+            server.wait_ready(index)
             request = {"spec": spec.to_json(), "cwd": os.getcwd(), "path": sys.path,
                        "env": worker_env(spec.threads)}
-            done = self.servers[index % self.count].ask(request, timeout_s, index)    # `servers_of`
+            try:
+                done = server.ask(request, timeout_s, index)
+            finally:
+                self.forked += 1
+                if self.forked >= self.uses:     # retired: the next server's worker is a layout of its own
+                    self.servers.pop(0).close()
+                    self.forked = 0
+                    self.start()
             self.imported = done.get("imported", [])
             return read_result(done["rc"], done["out"], done["err"], index)
 
@@ -207,4 +226,6 @@ def _forked(request: dict, fd: int) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(serve())
+    code = serve()
+    sys.stdout.flush()
+    os._exit(code)      # not the teardown of what PRELOAD imported (0.16 s): a retired server ends at once

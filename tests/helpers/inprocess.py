@@ -23,7 +23,7 @@ def run_here(spec: workers.WorkSpec, index: int, timeout_s: float) -> dict[str, 
 class StandInWorkers:
     """`timing.worker_server.Workers` without a server: each `run` is `run(spec, index,
     timeout_s)` in this process (`run_here`, or a test's synthetic rounds)."""
-    count = 0       # no servers: the interval counts each process as its own
+    uses = 0        # no servers: the interval counts each process as its own
 
     def __init__(self, run=run_here):
         self.run = run
@@ -37,7 +37,7 @@ class StandInWorkers:
 
 def stand_in(run=run_here):
     """A `Workers` class to monkeypatch in: every pool it makes calls `run`."""
-    return lambda threads=1, servers=1: StandInWorkers(run)
+    return lambda threads=1, servers=1, uses=1: StandInWorkers(run)
 
 
 def time_in_process(monkeypatch) -> None:
