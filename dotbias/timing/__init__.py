@@ -1,5 +1,5 @@
 """Timing: what is timed (`groups`, torch-free), the operations, interleaved rounds in worker
-processes (`workers`; forked from a pool of servers that imported everything once, `worker_server`),
+processes (`workers`; each forked from a server of its own that imported everything ahead, `worker_server`),
 how many processes (`adaptive`), ratios and their next-run intervals (`stats`), floors and
 callgrind instruction counts (`instruction_counts`).
 
