@@ -52,8 +52,8 @@ def test_processes_on_a_busy_machine_are_set_aside_and_the_run_says_how_many():
     s = Session(None, "b", Registry())
     s.rounds = {"forward": t}
     [line] = s._stopped()
-    assert line.endswith("6 processes (2 set aside: b ran >= 1.1x its median process's time there, "
-                         "a busy machine)"), line
+    assert line.endswith("6 processes (2 set aside: a variant ran >= 1.1x its median process's time "
+                         "there, a busy machine)"), line
 
 
 @pytest.mark.parametrize("share, needed", [(0.0, 16.0), (0.5, math.inf),

@@ -194,7 +194,7 @@ class Session:
         return self._compare(rows)
 
     def _stopped(self) -> list[str]:
-        return stopped_lines(self.rounds or {}, self.base)
+        return stopped_lines(self.rounds or {})
 
     def _rows(self) -> list:
         """A summary row per group, from the records `measure` kept for the benchmarks that ran."""

@@ -14,13 +14,13 @@ STOPPED = {"target": "stopped at its target",
            "fixed": "ran its fixed --processes"}
 
 
-def stopped_lines(rounds: dict[str, GroupTiming], base: str) -> list[str]:
-    """One line per timed group (label -> its timing), `base` the run's baseline."""
+def stopped_lines(rounds: dict[str, GroupTiming]) -> list[str]:
+    """One line per timed group (label -> its timing)."""
     out = []
     for label, t in rounds.items():
         width = f"+-{t.half_width:.2%}" if math.isfinite(t.half_width) else "none (1 process)"
-        why = (f" ({aside} set aside: {base} ran >= {BUSY:g}x its median process's time there, "
-               "a busy machine)") if (aside := t.set_aside(base)) else ""
+        why = (f" ({aside} set aside: a variant ran >= {BUSY:g}x its median process's time there, "
+               "a busy machine)") if (aside := t.set_aside()) else ""
         out.append(f"{label}: {STOPPED[t.stopped]}: widest interval {width} "
                    f"(target +-{t.target:.0%}), {len(t.rounds)} processes{why}")
     return out

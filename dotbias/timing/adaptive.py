@@ -38,7 +38,7 @@ from dataclasses import dataclass
 from dotbias.timing.groups import KERNELS, Group
 from dotbias.timing.rounds import Rounds
 from dotbias.timing.spread import busy
-from dotbias.timing.stats import ratio
+from dotbias.timing.stats import Ratio, ratio
 from dotbias.timing.worker_server import servers_of
 from dotbias.timing.workers import WorkSpec, run_process
 
@@ -93,19 +93,20 @@ class GroupTiming:
     def seconds(self, name: str) -> list[list[float]]:
         return [r.seconds[name] for r in self.rounds]
 
-    def set_aside(self, baseline: str) -> int:
-        """Its processes on a busy machine, which no interval counts (`spread.busy`)."""
-        return sum(busy(self.seconds(baseline))) if self.rounds and baseline in self.rounds[0].seconds else 0
+    def set_aside(self) -> int:
+        """Its processes on a busy machine for one of its names (`spread.busy`), which the
+        intervals of that name's ratios do not count."""
+        flags = [busy(self.seconds(n)) for n in (self.rounds[0].seconds if self.rounds else ())]
+        return sum(any(process) for process in zip(*flags))
 
 
-def widest_ratio(rounds: Sequence[Rounds], baseline: str, servers: Sequence[int] = ()):
-    """The ratio to `baseline` with the widest interval (None: no other name was timed)."""
+def group_ratios(rounds: Sequence[Rounds], baseline: str, servers: Sequence[int] = ()) -> list[Ratio]:
+    """Every other name's ratio to `baseline` over `rounds` (one per process)."""
     if not rounds:
-        return None
-    names = [n for n in rounds[0].seconds if n != baseline]
+        return []
     base = [r.seconds[baseline] for r in rounds]
-    return max((ratio([r.seconds[n] for r in rounds], base, servers=servers) for n in names),
-               key=lambda x: x.half_width, default=None)
+    return [ratio([r.seconds[n] for r in rounds], base, servers=servers)
+            for n in rounds[0].seconds if n != baseline]
 
 
 def processes_needed(processes: int, half_width: float, server_share: float, aim: float) -> float:
@@ -115,11 +116,6 @@ def processes_needed(processes: int, half_width: float, server_share: float, aim
     processes x (half_width / aim)^2."""
     q = (aim / half_width) ** 2
     return processes * (1 - server_share) / (q - server_share) if q > server_share else math.inf
-
-
-def quiet_count(rounds: Sequence[Rounds], baseline: str) -> int:
-    """The processes an interval counts: those not on a busy machine (`spread.busy`)."""
-    return len(rounds) - sum(busy([r.seconds[baseline] for r in rounds]))
 
 
 def shares(open_: Sequence[Group], all_: Sequence[Group]) -> tuple[float, ...]:
@@ -169,11 +165,13 @@ class _Run:
             got = self.got[g.label]
             got.append(out[g.label])
             self.iterations.setdefault(g.label, out[g.label].iterations)
-            worst = (widest_ratio(got, self.spec.baseline, servers_of(len(got), self.uses))
-                     if self.n >= 2 else None)
+            servers = servers_of(len(got), self.uses)
+            ratios = group_ratios(got, self.spec.baseline, servers) if self.n >= 2 else []
+            worst = max(ratios, key=lambda x: x.half_width, default=None)
             self.width[g.label] = (worst.half_width if worst else 0.0) if self.n >= 2 else math.inf
             self.share[g.label] = worst.server_share if worst else 0.0
-            if (not self.plan.fixed and quiet_count(got, self.spec.baseline) >= self.plan.min_processes
+            counted = min((r.processes for r in ratios), default=len(got))     # not set aside
+            if (not self.plan.fixed and counted >= self.plan.min_processes
                     and self.width[g.label] <= self.plan.target(g.operation)):
                 self._close(g, "stretched" if self.past_budget else "target")
 

@@ -1,6 +1,13 @@
-"""Which worker processes an interval counts, and how (`stats.ratio` applies both): a process on
-a busy machine is set aside (`busy`), and processes forked from one server share its layout, a
-random effect the standard error counts (`standard_error`). docs/timing.md, round 27."""
+"""Which worker processes an interval counts, and how (`stats.ratio` applies both): a ratio sets
+aside the processes where either of its variants ran on a busy machine (`busy`, each variant
+against its own median process), and processes forked from one server share its layout, a
+random effect the standard error counts (`standard_error`). docs/timing.md, rounds 27 and 28.
+
+Judging the numerator too does not bias a ratio: a variant's median time moves between quiet
+processes by about 1% (sd), so 10% is ten of those, reached only where the machine slowed it;
+and the rule is the same for both variants, cutting either tail only there. A disturbance can
+slow one variant much more than the other (memory traffic: in one process forward+backward bag
+ran 1.16x its median process and cp 1.05x, bag/cp +13%), which the baseline alone missed."""
 from __future__ import annotations
 
 import math
@@ -8,7 +15,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-BUSY = 1.10             # a process whose baseline ran this much slower than the median process's
+BUSY = 1.10             # a process where a variant ran this much slower than in its median process
 MIN_FOR_BUSY = 4        # fewer processes than this say too little of what is usual: none set aside
 
 Processes = list[list[float]]     # seconds per call: one list of rounds per worker process

@@ -42,8 +42,8 @@ METHOD = ("ratio: per process the median of its paired per-round ratios, then th
           "its ratio); interval: where the next run's ratio lands, a Student t prediction interval "
           "over the per-process medians (fresh workers, interleaved rounds in a random order), "
           "processes forked from one server counted as sharing its layout; one process: a "
-          "bootstrap over its paired rounds; a process where the baseline ran at least 1.1x its "
-          "median process's time (a busy machine) is set aside")
+          "bootstrap over its paired rounds; a process where either variant of a ratio ran at "
+          "least 1.1x its own median process's time (a busy machine) is set aside from that ratio")
 NEXT_RUN = math.sqrt(2)     # this run's mean and the next one's each carry one standard error
 
 
@@ -116,13 +116,15 @@ def _log_ratios(num: Processes, den: Processes) -> list[np.ndarray]:
 def ratio(num: Processes, den: Processes, names: tuple[str, str] = ("a", "b"),
           confidence: float = CONFIDENCE, servers: Sequence[int] = ()) -> Ratio:
     """The ratio num/den of two variants timed in the same rounds of the same processes, `den`
-    the baseline: the processes it ran on a busy machine (`busy`) are left out and counted.
+    the baseline: the processes where either ran on a busy machine (`busy`, each against its own
+    median process) are left out and counted.
     `servers`: the server each process forked from (`timing.worker_server`), () each its own.
     Processes of one server share its layout, so the interval counts them as such
     (`spread.standard_error`)."""
     if servers and len(servers) != len(den):
         raise ValueError(f"{names[0]}/{names[1]}: {len(servers)} servers for {len(den)} processes")
-    flags = busy(den) if len(num) == len(den) else []     # unpaired: _log_ratios says so
+    flags = ([a or b for a, b in zip(busy(num), busy(den))]
+             if len(num) == len(den) else [])     # unpaired: _log_ratios says so
     servers = list(servers) or list(range(len(den)))
     if any(flags):
         num, den, servers = ([p for p, b in zip(ps, flags) if not b] for ps in (num, den, servers))
