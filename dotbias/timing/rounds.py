@@ -46,7 +46,7 @@ def time_block(fn: Callable[[], None], iterations: int, device: str | torch.devi
 # load 8 on 2 cores), so blocks are long there.
 SHORT_BLOCK_S, LONG_BLOCK_S = 0.005, 0.02
 
-# Untimed calls before each timed block, as a fraction of its calls (at least one): the calls
+# Untimed calls before each timed block, as a fraction of its calls (at least two): the calls
 # right after another variant's block run slow while caches and predictors refill (with the seven
 # built-in variants of forward_backward at ml100k, 2026-12-07: +50% on the first call, +10% on the
 # second, then +1-2% for a few more; about 100-150 us a block in every kernel operation). Timed, that
@@ -55,8 +55,12 @@ SHORT_BLOCK_S, LONG_BLOCK_S = 0.005, 0.02
 # (step), and each run calibrates its own lengths, so runs differed by it (the run-level drift of
 # round 26: forward_backward emb/cp 1.191 in the runs whose emb blocks came out long, 1.209 where
 # short). After a lead-in of 4 calls (forward_backward) or 2 (step) the same swap moved them
-# by -0.1% and 0.3% (+-0.4%) (docs/timing.md).
+# by -0.1% and 0.3% (+-0.4%) (docs/timing.md). At least MIN_LEAD_IN calls: the second call's
+# refill timed in a block of a few long calls is a percent of it, and an eighth rounded up gave a
+# block of 8 calls one lead-in call and a block of 9 two (step emb/cp 1.057 in the run whose
+# blocks were 8 and 9 calls, 1.044-1.048 in four runs of 8 and 8 or 9 and 9; round 28).
 LEAD_IN = 1 / 8
+MIN_LEAD_IN = 2
 
 
 def runnable_now(samples: int = 21, pause_s: float = 0.001) -> float | None:
@@ -173,8 +177,8 @@ def interleave(fns: dict[str, Callable[[], None]], *, device: str | torch.device
 
 
 def lead_in_calls(iterations: int) -> int:
-    """Untimed calls before a timed block of `iterations` calls (LEAD_IN)."""
-    return math.ceil(iterations * LEAD_IN - 1e-9)
+    """Untimed calls before a timed block of `iterations` calls (LEAD_IN, at least MIN_LEAD_IN)."""
+    return max(MIN_LEAD_IN, math.ceil(iterations * LEAD_IN - 1e-9))
 
 
 def calls_per_block(fn: Callable[[], None], block_s: float, device: str | torch.device) -> int:
