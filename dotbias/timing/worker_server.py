@@ -25,6 +25,7 @@ import sys
 import threading
 import time
 
+from dotbias.timing.groups import KERNELS
 from dotbias.timing.rounds import Rounds
 from dotbias.timing.workers import WorkSpec, read_result, run_spec, worker_env
 
@@ -117,8 +118,9 @@ class Workers:
     each is retired after forking `uses` workers, so process `index` forks from the
     (index // uses)-th server (`servers_of`) and the interval counts the processes of one server
     as sharing its layout (`stats.ratio`'s `servers`). A context manager: the servers start at
-    `start` (or the first `run`) and stop at exit or `close`; a worker waits for its own server's
-    imports only; a hung worker is killed (its server is retired after its uses as usual)."""
+    `start` (or the first `run`) and stop at exit or `close`; a kernel worker waits for its own
+    server's imports only, an epoch worker for every server's (`alone`); a hung worker is killed
+    (its server is retired after its uses as usual)."""
 
     def __init__(self, threads: int = 1, servers: int = SERVERS, uses: int = USES,
                  argv: list[str] | None = None):
@@ -154,11 +156,13 @@ class Workers:
         return self
 
     def run(self, spec: WorkSpec, index: int, timeout_s: float) -> dict[str, Rounds]:
-        """One forked worker process: group label -> its rounds (like `run_process`)."""
+        """One forked worker process: group label -> its rounds (like `run_process`). A worker
+        that times an epoch group waits for every server's imports first (`alone`)."""
         with self.lock:     # one worker at a time
             self.start()
             server = self.servers[0]
-            server.wait_ready(index)
+            for waited in (self.servers if alone(spec) else [server]):
+                waited.wait_ready(index)
             request = {"spec": spec.to_json(), "cwd": os.getcwd(), "path": sys.path,
                        "env": worker_env(spec.threads)}
             try:
@@ -171,6 +175,16 @@ class Workers:
                     self.start()
             self.imported = done.get("imported", [])
             return read_result(done["rc"], done["out"], done["err"], index)
+
+
+def alone(spec: WorkSpec) -> bool:
+    """Whether a worker for `spec` must run with no server importing beside it: where it times an
+    epoch group. A kernel worker's blocks of a few ms interleave the variants, so an import beside
+    it slows them alike, and its process (about 3 s) lies within the import (about 3.5 s), the
+    same in every process. An epoch's rounds are single calls of up to a second, and a process of
+    tens of seconds met the import in some of them only: the fastai epoch's processes ranged
+    0.83-1.58x their median and its intervals +-15-42%, where they had been +-3.5% (round 28)."""
+    return any(g.operation not in KERNELS for g in spec.groups)
 
 
 def serve() -> int:
