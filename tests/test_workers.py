@@ -159,10 +159,10 @@ def test_a_server_that_died_is_closed_before_it_is_replaced():
 
 def test_an_epoch_worker_waits_for_every_server_and_a_kernel_worker_for_its_own():
     """A kernel worker runs while the next server imports (its blocks interleave the variants);
-    an epoch worker waits for every server's imports (single calls of up to a second, met by an
-    import in some processes only). Caught: an epoch worker timed beside an import (the fastai
-    epoch's intervals +-15-42% instead of +-3.5%); a kernel worker waiting for every server (an
-    import's time added to every process, 7 processes in a run's budget instead of 13)."""
+    an epoch worker waits for every server's imports (single calls of up to a second, which an
+    import would meet in some processes only). Caught: an epoch worker timed beside an import; a
+    kernel worker waiting for every server (an import's time added to every process: about 7
+    processes in a default run's budget instead of 13)."""
     stand_in = [sys.executable, "-c", STAND_IN.replace("SLEEP", "0.3")]
     epoch = Group("epoch_lean", "cpu", TINY, "float32")
     for group, waited in ((GROUP, False), (epoch, True)):

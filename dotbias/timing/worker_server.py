@@ -178,12 +178,12 @@ class Workers:
 
 
 def alone(spec: WorkSpec) -> bool:
-    """Whether a worker for `spec` must run with no server importing beside it: where it times an
-    epoch group. A kernel worker's blocks of a few ms interleave the variants, so an import beside
-    it slows them alike, and its process (about 3 s) lies within the import (about 3.5 s), the
-    same in every process. An epoch's rounds are single calls of up to a second, and a process of
-    tens of seconds met the import in some of them only: the fastai epoch's processes ranged
-    0.83-1.58x their median and its intervals +-15-42%, where they had been +-3.5% (round 28)."""
+    """Whether a worker for `spec` runs with no server importing beside it: where it times an
+    epoch group. An import beside a worker was measured harmless for kernel groups only: their
+    blocks of a few ms interleave the variants, and a kernel process (about 3 s) lies within the
+    import (about 3.5 s), the same in every process. An epoch's rounds are single calls of up to
+    a second in a process of tens of seconds, which an import would meet in some of them only;
+    epoch workers keep round 27's rule (docs/timing.md, round 28)."""
     return any(g.operation not in KERNELS for g in spec.groups)
 
 
