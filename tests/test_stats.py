@@ -153,6 +153,17 @@ def test_one_process_bootstrap_over_paired_rounds_covers_at_the_stated_rate():
     assert 0.9 <= cover <= 0.985, cover
 
 
+@pytest.mark.parametrize("n, seed", [(3, 0), (80, 1), (81, 2), (40, 3)])
+def test_the_one_process_bootstrap_is_scipys(n, seed):
+    """The median's percentile bootstrap read from sorted ranks gives scipy's interval, the same
+    draws from the same seed (odd and even counts, ties). Caught: a rank off by one at the middle,
+    ties broken unstably, another stream of draws (a saved single-process interval would move)."""
+    x = np.round(np.random.default_rng(seed).normal(0, 0.02, n), 3)      # rounded: ties
+    want = sps.bootstrap((x,), np.median, confidence_level=0.95, n_resamples=stats.RESAMPLES,
+                         method="percentile", random_state=np.random.default_rng(0)).confidence_interval
+    assert stats._bootstrap_median(x, 0.95) == pytest.approx((want.low, want.high), abs=1e-15)
+
+
 def test_broken_pairing_widens_the_interval():
     """Shuffled rounds lose the shared load: the interval of one process gets much wider."""
     num, den = paired(TRUE, seed=3, processes=1, rounds=80, process_sd=0.0)

@@ -45,6 +45,7 @@ METHOD = ("ratio: per process the median of its paired per-round ratios, then th
           "bootstrap over its paired rounds; a process where either variant of a ratio ran at "
           "least 1.1x its own median process's time (a busy machine) is set aside from that ratio")
 NEXT_RUN = math.sqrt(2)     # this run's mean and the next one's each carry one standard error
+RESAMPLES = 2000            # a one-process interval's bootstrap resamples (`_bootstrap_median`)
 
 
 @dataclass(frozen=True)
@@ -184,13 +185,21 @@ MEDIAN_EFFICIENCY = math.pi / 2      # var(median) / var(mean) of normal rounds
 
 
 def _bootstrap_median(x: np.ndarray, confidence: float) -> tuple[float, float]:
-    """Percentile bootstrap interval of the median of `x` (seeded: the same data give the same
-    interval; BCa's jackknife is degenerate for a median)."""
+    """Percentile bootstrap interval of the median of `x`, RESAMPLES resamples from a generator
+    seeded 0 (the same data give the same interval; BCa's jackknife is degenerate for a median):
+    the draws and the interval of `scipy.stats.bootstrap((x,), np.median, method="percentile",
+    n_resamples=RESAMPLES, random_state=np.random.default_rng(0))`, each resample's median read
+    from its sorted ranks (1.6 ms against scipy's 4.2 ms for 80 rounds; tests/test_stats.py)."""
     if len(x) < 3 or np.ptp(x) == 0:
         return float(np.median(x)), float(np.median(x))
-    res = sps.bootstrap((x,), np.median, confidence_level=confidence, n_resamples=2000,
-                        method="percentile", random_state=np.random.default_rng(0))
-    return float(res.confidence_interval.low), float(res.confidence_interval.high)
+    n, order = len(x), np.argsort(x, kind="stable")
+    ranks = np.empty(n, dtype=np.intp)
+    ranks[order] = np.arange(n)
+    draws = np.random.default_rng(0).integers(0, n, (RESAMPLES, n))
+    middle = np.sort(ranks[draws], axis=1)[:, [(n - 1) // 2, n // 2]]
+    medians = x[order][middle].mean(axis=1)
+    low, high = np.percentile(medians, [50 * (1 - confidence), 50 * (1 + confidence)])
+    return float(low), float(high)
 
 
 def change(now: Ratio, before: Ratio) -> tuple[float, float, float]:
