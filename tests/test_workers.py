@@ -163,7 +163,7 @@ def test_an_epoch_worker_waits_for_every_server_and_a_kernel_worker_for_its_own(
     import would meet in some processes only). Caught: an epoch worker timed beside an import; a
     kernel worker waiting for every server (an import's time added to every process: about 7
     processes in a default run's budget instead of 13)."""
-    stand_in = [sys.executable, "-c", STAND_IN.replace("SLEEP", "0.3")]
+    stand_in = [sys.executable, "-c", STAND_IN.replace("SLEEP", "0.05")]
     epoch = Group("epoch_lean", "cpu", TINY, "float32")
     for group, waited in ((GROUP, False), (epoch, True)):
         workers = Workers(servers=2, uses=1, argv=stand_in).start()
