@@ -88,7 +88,7 @@ def test_pytest_benchmark_stats_are_the_worker_rounds_and_agree_with_the_report(
         assert b["stats"]["rounds"] == len(every) == row.time(v).rounds > len(rounds), v
         assert b["stats"]["iterations"] == b["extra_info"]["timing"]["iterations"][0], v
         assert len(rounds) == row.time(v).processes == 2, v
-        assert b["extra_info"]["timing"]["servers"] == [0, 1], v    # process i from server i % 2
+        assert b["extra_info"]["timing"]["servers"] == [0, 1], v    # each process a server of its own
         # each time pytest-benchmark shows lies within the variant's own next-run interval
         own = stats.ratio(rounds, [[1.0] * len(p) for p in rounds], (v, "1 s"))
         assert own.value == pytest.approx(stats.typical_time(rounds), rel=1e-9), v

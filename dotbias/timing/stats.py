@@ -14,14 +14,15 @@ Its interval says where the *next* run's ratio will land (same settings, 95%): a
 prediction interval from the per-process medians, so between-process spread (layout, load) is in
 it. A confidence interval for the true ratio would be sqrt(2) narrower, and another run's estimate
 falls inside it only about 83% of the time (two estimates of equal precision differ by sqrt(2) x
-the standard error). With one process only, a bootstrap (`scipy.stats.bootstrap`) of the median
+the standard error). With one process only, a percentile bootstrap (scipy.stats.bootstrap's) of the median
 over that process's paired rounds, widened the same way and flagged as within-process only.
 
-Processes forked from one server share its layout, so the interval counts servers as well as
-processes (`spread.standard_error`), and a process that ran on a busy machine is set aside (`busy`):
-one whose baseline ran at least BUSY times slower than in the run's median process, where every
-ratio moved by 4-13%. The criterion is the baseline's own time, never a ratio; a machine busy all
-run long sets nothing aside (docs/timing.md, round 27).
+Processes forked from one server share its layout, so where a run records them the interval
+counts servers as well as processes (`spread.standard_error`). A ratio sets aside the processes
+where either of its variants ran at least BUSY times its own median process's time (a busy
+machine: every ratio there moved by 4-13%); the criterion is each variant's own time, never a
+ratio, and a machine busy all run long sets nothing aside (`spread`, docs/timing.md, rounds 27
+and 28).
 """
 from __future__ import annotations
 

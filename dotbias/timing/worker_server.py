@@ -3,13 +3,13 @@ in. A fresh interpreter per worker (`workers.run_process`) pays torch's, fastai'
 imports in the worker's own time, 2.5-3.7 s a process here, a third of a benchmark run; a server
 (`python -m dotbias.timing.worker_server`) imports them ahead, while the last server's worker is
 timed on the other core, and forks the next worker (`USES` of them, then it is retired). Processes
-forked from one server share its layout (code and import-time heap addresses, hash seed), and
-one server's processes agree more than two servers' do; so each server forks one worker by
-default: every process a layout of its own, as a fresh interpreter. Nothing is built or timed
-before the fork, and each worker first holds a random number of bytes so that its models land at
-addresses of their own. A worker gets the caller's folder, `sys.path` and environment at the time
-of the call; one that fails, dies or hangs raises one line naming the process and what went wrong
-(a hung one is killed, and the server goes on)."""
+forked from one server share its layout (code and import-time heap addresses; every server has hash
+seed 0), and one server's processes agree more than two servers' do; so each server forks one
+worker by default: every process a layout of its own, as a fresh interpreter. Nothing is built or
+timed before the fork, and each worker first holds a random number of bytes so that its models land
+at addresses of their own. A worker gets the caller's folder, `sys.path` and environment at the
+time of the call; one that fails, dies or hangs raises one line naming the process and what went
+wrong (a hung one is killed, and the server goes on)."""
 from __future__ import annotations
 
 import gc
