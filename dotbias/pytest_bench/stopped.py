@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import math
 
-from dotbias.timing.adaptive import STRETCH_WIDTH, GroupTiming
+from dotbias.timing.adaptive import STRETCH, STRETCH_WIDTH, GroupTiming
 from dotbias.timing.spread import BUSY
 
 STOPPED = {"target": "stopped at its target",
            "stretched": f"stopped past the budget within {STRETCH_WIDTH:g}x its target (a busy machine: "
                         "the run took longer rather than stop wide)",
            "budget": "stopped at the budget (--max-time) short of its target (more --max-time narrows it)",
+           "limit": f"stopped at {STRETCH:g}x the budget still short of its target (a busy machine: the run "
+                    "took longer and the machine stayed noisy; rerun it when the machine is quiet)",
            "fixed": "ran its fixed --processes"}
 
 
