@@ -151,6 +151,19 @@ def test_a_group_far_from_its_target_takes_the_whole_stretch_and_says_it_fell_sh
     assert ("short of its target (a busy machine" in line) == (max_s is None), line
 
 
+@pytest.mark.parametrize("max_processes, stopped, processes", [(None, "limit", 2 * adaptive.MAX_PROCESSES),
+                                                               (20, "budget", 20)])
+def test_the_default_process_cap_stretches_with_the_budget(max_processes, stopped, processes):
+    """Processes of 0.5 s: the default cap (20) comes before the 16 s budget and counts as the
+    budget; a wide group goes on to 2x it, an explicit --max-processes is a hard cap. Caught: the
+    default cap stopping a busy run where the time would stretch (set U7, round 29: two runs
+    stopped at 20 processes, +-1.8-1.9%, 75 of their 96 s)."""
+    run, clock = _clocked(_worker({FWD: NOISY}), 0.5)
+    t = time_adaptively(_spec(FWD), Plan(max_processes=max_processes), run=run,
+                        clock=lambda: clock.now)[FWD.label]
+    assert (t.stopped, len(t.rounds)) == (stopped, processes)
+
+
 def test_the_saved_time_goes_to_the_groups_still_open():
     """Until a group closes every process gives each group the same time (equally precise process
     estimates, as the t interval assumes); then the closed group's time goes to the open one.
@@ -201,7 +214,7 @@ def test_the_stopping_rule_keeps_the_next_run_interval_honest():
 
 
 def _opt(**kw) -> SimpleNamespace:
-    d = dict(kernel_target="1%", epoch_target="3%", processes=None, max_processes=20, max_time=None)
+    d = dict(kernel_target="1%", epoch_target="3%", processes=None, max_processes=None, max_time=None)
     return SimpleNamespace(**(d | kw))
 
 

@@ -27,7 +27,7 @@ from dotbias.pytest_bench.options import (  # noqa: F401
 )
 from dotbias.pytest_bench.session import Session, group_of
 from dotbias.report.summary import FORMAT
-from dotbias.timing.adaptive import BUDGET_S
+from dotbias.timing.adaptive import BUDGET_S, MAX_PROCESSES, STRETCH
 from dotbias.timing.groups import DEFAULT_SIZES, INTERLEAVE_S, SWEEP_AXES, Group, sweep_sizes
 from dotbias.timing.operations import make_op, refusal, setups_for
 
@@ -46,10 +46,12 @@ def pytest_addoption(parser):
     add("--threads", type=int, default=1, help="torch threads, here and in every worker (default 1)")
     add("--processes", type=int, default=None, help="exactly this many fresh worker processes, no "
         "stopping rule (default: adaptive, see --max-time)")
-    add("--max-processes", type=int, default=20, help="adaptive: at most this many processes (default 20)")
+    add("--max-processes", type=int, default=None, help="adaptive: at most this many processes "
+        f"(default {MAX_PROCESSES}, and up to {STRETCH:g}x that on a busy machine, see --max-time)")
     add("--max-time", type=float, default=None, metavar="S", help="adaptive: the run's timing budget in "
         f"seconds of worker processes (default {BUDGET_S['kernel']:g} per kernel group and "
-        f"{BUDGET_S['epoch']:g} per epoch group); each group stops at its target or here, and says which")
+        f"{BUDGET_S['epoch']:g} per epoch group; a busy machine may go on to {STRETCH:g}x the default, and "
+        "says so); each group stops at its target or here, and says which")
     add("--kernel-target", default="1%", metavar="P", help="adaptive: the 95%% interval half-width a "
         f"kernel group stops at (default 1%%); {PERCENT_RULE}")
     add("--epoch-target", default="3%", metavar="P", help="adaptive: the same for an epoch group "

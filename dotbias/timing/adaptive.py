@@ -5,12 +5,13 @@ After each process every open group's ratios to the baseline (and the A/A copy) 
 (`timing.stats.ratio`, a t prediction interval over the processes' median log-ratios). A group
 closes at "target" when its widest half-width is within its target and at least `min_processes`
 processes that the interval counts timed it (none on a busy machine: `spread.busy`); all open
-groups close at "budget" when the next process would pass `max_s` or `max_processes` ran. The
+groups close at "budget" when the next process would pass `max_s` or the process cap ran. The
 seconds a closed group no longer needs go to the open ones of its kind, split evenly (every
 process's estimate of a group equally precise: see `shares`).
 
 A busy machine takes longer rather than stopping wide: past the default budget the run goes on,
-up to `stretch` times it (STRETCH; an explicit --max-time is a hard limit), for the open groups
+up to `stretch` times it and its process cap (STRETCH; an explicit --max-time or --max-processes
+is a hard limit), for the open groups
 whose interval is still wider than `stretch_width` times their target (STRETCH_WIDTH); those that
 get within it close at "stretched", the others at "limit" when the next process would pass it,
 and the run says which. A group within STRETCH_WIDTH x its target at the budget stops there
@@ -46,6 +47,7 @@ from dotbias.timing.worker_server import servers_of
 from dotbias.timing.workers import WorkSpec, run_process
 
 MIN_PROCESSES = 4
+MAX_PROCESSES = 20      # the default process cap at the budget (`Plan.cap`)
 TARGET = {"kernel": 0.01, "epoch": 0.03}
 # The default budget of a run: seconds of worker processes per selected group.
 BUDGET_S = {"kernel": 16.0, "epoch": 80.0}
@@ -61,13 +63,14 @@ def kind(operation: str) -> str:
 class Plan:
     """When an adaptive run stops: the half-widths aimed at, the run's budget (wall seconds of
     worker processes; None: BUDGET_S per group), how far a busy machine may stretch it
-    (`stretch` times; 1 with an explicit `max_s`), and the process counts. `fixed`: exactly
+    (`stretch` times; 1 with an explicit `max_s`), and the process counts (`max_processes`: the
+    cap, None: MAX_PROCESSES at the budget and `stretch` times it past). `fixed`: exactly
     `max_processes` processes and no stopping rule (the design before adaptive rounds)."""
     kernel_target: float = TARGET["kernel"]
     epoch_target: float = TARGET["epoch"]
     max_s: float | None = None
     min_processes: int = MIN_PROCESSES
-    max_processes: int = 20
+    max_processes: int | None = None
     fixed: bool = False
     stretch: float = STRETCH
     stretch_width: float = STRETCH_WIDTH
@@ -81,6 +84,13 @@ class Plan:
     def limit(self, groups: Sequence[Group]) -> float:
         """The budget a busy machine may stretch to: `stretch` x the default, an explicit max_s."""
         return self.budget(groups) * (self.stretch if self.max_s is None else 1.0)
+
+    def cap(self, stretched: bool = False) -> int:
+        """The process cap at the budget (MAX_PROCESSES unless given), and past it where
+        `stretched` (`stretch` x the default cap, when the time budget is the default too)."""
+        if self.max_processes is not None:
+            return self.max_processes
+        return round(MAX_PROCESSES * (self.stretch if stretched and self.max_s is None else 1.0))
 
 
 @dataclass(frozen=True)
@@ -183,14 +193,19 @@ class _Run:
         the budget (the next process, `next_s` long, would end after it), close those within
         `stretch_width` x their target ("budget" at the budget, "stretched" when they got there
         past it), those whose width more processes cannot bring there (`processes_needed`: the
-        servers' share) at "budget", and the rest when the next process would pass `limit`
-        ("limit"; "budget" where the limit is the budget, an explicit --max-time)."""
+        servers' share) at "budget", and the rest when the next process would pass `limit` or
+        the stretched process cap ran ("limit"; "budget" where the limit is the budget: an
+        explicit --max-time or --max-processes). The process cap counts as the budget too."""
         plan = self.plan
-        if self.n >= plan.max_processes:
-            for g in list(self.open):
-                self._close(g, "fixed" if plan.fixed else "budget")
-        if plan.fixed or self.n < plan.min_processes or elapsed + next_s <= budget:
+        if plan.fixed:
+            if self.n >= plan.cap():
+                for g in list(self.open):
+                    self._close(g, "fixed")
             return
+        enough = self.n >= plan.min_processes
+        if self.n < plan.cap() and not (enough and elapsed + next_s > budget):
+            return
+        at_limit = self.n >= plan.cap(stretched=True) or (enough and elapsed + next_s > limit)
         first, self.past_budget = not self.past_budget, True
         for g in list(self.open):
             aim = plan.stretch_width * plan.target(g.operation)
@@ -198,8 +213,8 @@ class _Run:
                 self._close(g, "budget" if first else "stretched")
             elif first and math.isinf(processes_needed(self.n, self.width[g.label], self.share[g.label], aim)):
                 self._close(g, "budget")
-            elif elapsed + next_s > limit:
-                self._close(g, "limit" if limit > budget else "budget")
+            elif at_limit:                      # at a hard limit, or past the budget to the stretch's
+                self._close(g, "budget" if first else "limit")
 
     def _close(self, g: Group, why: str) -> None:
         got = tuple(self.got[g.label])
