@@ -208,10 +208,10 @@ class _Run:
         at_limit = self.n >= plan.cap(stretched=True) or (enough and elapsed + next_s > limit)
         first, self.past_budget = not self.past_budget, True
         for g in list(self.open):
-            aim = plan.stretch_width * plan.target(g.operation)
-            if self.width[g.label] <= aim:      # near enough: at the budget, or got there past it
+            aim, width = plan.stretch_width * plan.target(g.operation), self.width[g.label]
+            if width <= aim:                    # near enough: at the budget, or got there past it
                 self._close(g, "budget" if first else "stretched")
-            elif first and math.isinf(processes_needed(self.n, self.width[g.label], self.share[g.label], aim)):
+            elif first and math.isinf(processes_needed(self.n, width, self.share[g.label], aim)):
                 self._close(g, "budget")
             elif at_limit:                      # at a hard limit, or past the budget to the stretch's
                 self._close(g, "budget" if first else "limit")
