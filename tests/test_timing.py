@@ -195,6 +195,21 @@ def test_a_slow_calibration_does_not_cut_the_rounds_short(clock):
     assert res.spent_s == pytest.approx(0.256)      # timed; the lead-in calls took 0.128 s more
 
 
+def test_a_slow_moment_in_one_variants_calibration_does_not_halve_its_blocks(clock):
+    """The machine runs 2x slow for the first 25 ms, while the first variant calibrates when the
+    variants calibrate one after the other: both still get blocks of 4 calls, from the fastest of
+    their interleaved calibration blocks. Caught: calibration one variant after the other (blocks
+    of 2 calls for `a` and 4 for `b` here, for the whole run: step cp 4 calls where 7-9 is usual
+    moved bag/cp to 1.192, against 1.210-1.226 in 19 other runs, round 29)."""
+    def make(name):
+        def fn():
+            clock.now += 1e-3 * (2 if clock.now < 0.025 else 1)
+        return fn
+    res = interleave({n: make(n) for n in ("a", "b")}, budget_s=0.2, block_s=4e-3)
+    assert res.iterations == {"a": 4, "b": 4}
+    assert rounds.calls_per_block({"a": make("a")}, 0, "cpu") == {"a": 1}     # an epoch: none
+
+
 def test_every_variant_holds_every_position_equally_often_and_repeats_once_per_cycle(clock):
     log: list[str] = []
     names = ["a", "b", "c", "d"]

@@ -153,7 +153,8 @@ def interleave(fns: dict[str, Callable[[], None]], *, device: str | torch.device
     Own loop rather than `torch.utils.benchmark.Timer`, which times one statement at a time: the
     ratio needs the variants alternated block by block. Each function's block is `iterations[name]`
     calls, or enough for it to take `block_s` (by default `block_seconds()`), from the fastest of
-    three warm calls (a preempted call does not shrink it): every block about as long, whatever
+    interleaved calibration blocks (`calls_per_block`: a slow moment does not shrink one
+    variant's blocks): every block about as long, whatever
     the variant's speed. (One count for all, sized for the fastest, gave a variant 18x slower
     than `cp+row_step` blocks of 92 ms and 4 rounds a process: the step's ratios +-10-18%.)
     Each timed block follows `lead_in_calls` untimed calls of the same function (LEAD_IN): what is
@@ -168,7 +169,7 @@ def interleave(fns: dict[str, Callable[[], None]], *, device: str | torch.device
     first = {n: warm_up(fns[n], device) for n in names}         # lazy init, compilation
     if iterations is None:
         block_s = block_seconds() if block_s is None else block_s
-        iterations = {n: calls_per_block(fns[n], block_s, device) for n in names}
+        iterations = calls_per_block(fns, block_s, device)
     lead = {n: 0 if block_s == 0 else lead_in_calls(iterations[n]) for n in names}
     order = OrderedRounds(names, random.Random(seed))
     seconds, compiles = _timed_rounds(fns, order, (budget_s, min_rounds, max_rounds),
@@ -181,19 +182,38 @@ def lead_in_calls(iterations: int) -> int:
     return max(MIN_LEAD_IN, math.ceil(iterations * LEAD_IN - 1e-9))
 
 
-def calls_per_block(fn: Callable[[], None], block_s: float, device: str | torch.device) -> int:
-    """Calls of `fn` that take about `block_s`: a first count from the fastest of three warm
-    calls, then the count from the faster of two blocks of that many calls; 1 when `block_s` is 0
-    (an epoch: one call a round, no calibration call). Single calls right after the warm-up ran
-    1.1-2x their steady time in a run's first process, so the baseline's blocks came out 2.3-4.5
-    ms from run to run where the others' were 4.5-4.9, and with them its ratios (forward+backward
-    emb/cp 1.193-1.206 in five runs, in the order of the baseline's block length, 2026-12-07)."""
+CALIBRATION_ROUNDS = 5     # interleaved calibration blocks of each function (`calls_per_block`)
+
+
+def calls_per_block(fns: dict[str, Callable[[], None]], block_s: float,
+                    device: str | torch.device) -> dict[str, int]:
+    """Calls of each of `fns` that take about `block_s`: a first count from the fastest of three
+    warm calls, then the count from the fastest per call of CALIBRATION_ROUNDS blocks of that
+    many, the functions' blocks interleaved round by round, each after its lead-in as in the
+    timed rounds; 1 when `block_s` is 0 (an epoch: one call a round, no calibration call).
+    Single calls right after the warm-up ran 1.1-2x their steady time in a run's first process,
+    so the baseline's blocks came out 2.3-4.5 ms from run to run where the others' were 4.5-4.9,
+    and with them its ratios (forward+backward emb/cp 1.193-1.206 in five runs, in the order of
+    the baseline's block length, 2026-12-07). Interleaved, not one function after the other: a
+    slow moment of the machine during one function's calibration gave that function blocks of
+    half the length for the whole run (step cp 4 calls where 7-9 is usual; bag/cp 1.192 in that
+    run against 1.210-1.226 in 19 others; einsum 14 calls where 26-32 is usual in
+    forward+backward, einsum/cp 1.464 against 1.430-1.455; round 29, docs/timing.md); the
+    fastest block of each lets a slow moment pass, and one that lasts the whole calibration
+    slows every function alike."""
     if block_s <= 0:
-        return 1
-    fastest = min(time_block(fn, 1, device) for _ in range(3))
-    first = max(1, math.ceil(block_s / max(fastest, 1e-9) - 1e-6))
-    per_call = min(time_block(fn, first, device) for _ in range(2))
-    return max(1, math.ceil(block_s / max(per_call, 1e-9) - 1e-6))
+        return dict.fromkeys(fns, 1)
+    first = {}
+    for n, fn in fns.items():
+        fastest = min(time_block(fn, 1, device) for _ in range(3))
+        first[n] = max(1, math.ceil(block_s / max(fastest, 1e-9) - 1e-6))
+    names, per_call = list(fns), dict.fromkeys(fns, math.inf)
+    for r in range(CALIBRATION_ROUNDS):
+        for n in names[r % len(names):] + names[:r % len(names)]:
+            for _ in range(lead_in_calls(first[n])):
+                fns[n]()
+            per_call[n] = min(per_call[n], time_block(fns[n], first[n], device))
+    return {n: max(1, math.ceil(block_s / max(t, 1e-9) - 1e-6)) for n, t in per_call.items()}
 
 
 class OrderedRounds:
