@@ -6,7 +6,7 @@ import io
 
 import pytest
 
-from dotbias.timing import rounds
+from dotbias.timing import blocks, rounds
 from dotbias.timing.groups import KERNELS, Group, Size
 from dotbias.timing.operations import make_op
 from dotbias.timing.rounds import interleave
@@ -49,15 +49,15 @@ def test_rounds_pair_a_random_order_with_its_reverse_and_every_variant_gets_bloc
     res = interleave(_fns(clock, {"a": 2e-3, "b": 1e-3, "c": 1e-3}, log), budget_s=0.161,
                      block_s=4e-3)
     assert res.iterations == {"a": 2, "b": 4, "c": 4}       # each fills block_s
-    calls = {n: rounds.lead_in_calls(i) + i for n, i in res.iterations.items()}
+    calls = {n: blocks.lead_in_calls(i) + i for n, i in res.iterations.items()}
     assert calls == {"a": 4, "b": 6, "c": 6}                # two lead-in calls before each block
     assert {len(s) for s in res.seconds.values()} == {8}    # 20 ms rounds (8 lead-in) to 0.161 s
-    timed, blocks = log[-sum(calls.values()) * 8:], []
+    timed, starts = log[-sum(calls.values()) * 8:], []
     while timed:
-        blocks.append(timed[0])
+        starts.append(timed[0])
         assert timed[:calls[timed[0]]] == [timed[0]] * calls[timed[0]]
         timed = timed[calls[timed[0]]:]
-    rounds_ = [blocks[i:i + 3] for i in range(0, 24, 3)]
+    rounds_ = [starts[i:i + 3] for i in range(0, 24, 3)]
     assert all(sorted(r) == ["a", "b", "c"] for r in rounds_)
     assert all(rounds_[i + 1] == rounds_[i][::-1] for i in range(0, 8, 2))    # ABBA, generalised
     assert len({tuple(r) for r in rounds_[::2]}) > 1                          # not one fixed order
@@ -89,17 +89,17 @@ def test_a_ratio_does_not_follow_the_block_lengths(clock, iterations):
     assert len(ratios) >= 4 and all(r == pytest.approx(1.0) for r in ratios)
 
 
-@pytest.mark.parametrize("load, block", [(1.0, rounds.SHORT_BLOCK_S), (2.0, rounds.SHORT_BLOCK_S),
-                                         (8.0, rounds.LONG_BLOCK_S)])
+@pytest.mark.parametrize("load, block", [(1.0, blocks.SHORT_BLOCK_S), (2.0, blocks.SHORT_BLOCK_S),
+                                         (8.0, blocks.LONG_BLOCK_S)])
 def test_blocks_are_short_unless_other_processes_wait_for_the_cores(clock, monkeypatch, load, block):
     """On 2 cores, at most 2 threads runnable now give short blocks, 8 long ones, and the
     calibration fills the chosen length. Caught: long blocks on a machine with a core to spare (a
     quarter of the rounds, wider intervals) or short ones where processes queue for the cores (a
     block either escapes or loses a whole scheduler slice)."""
-    monkeypatch.setattr(rounds, "runnable_now", lambda: load)
-    monkeypatch.setattr(rounds.os, "sched_getaffinity", lambda pid: {0, 1}, raising=False)
-    assert rounds.block_seconds() == block
-    assert rounds.block_seconds(load=load, cores=2) == block
+    monkeypatch.setattr(blocks, "runnable_now", lambda: load)
+    monkeypatch.setattr(blocks.os, "sched_getaffinity", lambda pid: {0, 1}, raising=False)
+    assert blocks.block_seconds() == block
+    assert blocks.block_seconds(load=load, cores=2) == block
     res = interleave(_fns(clock, {"a": 1e-3, "b": 2.5e-3}, []), budget_s=0.5)
     assert res.iterations == {"a": round(block / 1e-3), "b": round(block / 2.5e-3)}
 
@@ -119,27 +119,27 @@ def test_blocks_follow_the_threads_runnable_now_not_the_last_minute(monkeypatch)
     the cores for a minute after the machine went quiet (2.1-2.6 on 2 cores). Caught: the block
     length read from the load average (long blocks, a quarter of the rounds, on a quiet machine);
     one busy sample of procs_running taken for the machine's state (the median of them is)."""
-    monkeypatch.setattr(rounds.os, "getloadavg", lambda: (2.6, 2.0, 1.5))
-    monkeypatch.setattr(rounds.os, "sched_getaffinity", lambda pid: {0, 1}, raising=False)
-    monkeypatch.setattr(rounds.time, "sleep", lambda s: None)
-    monkeypatch.setattr(rounds, "open", _proc_stat([1, 2, 5, 1, 2]), raising=False)
-    assert rounds.runnable_now(samples=5) == 2.0
-    monkeypatch.setattr(rounds, "open", _proc_stat([2] * 21), raising=False)
-    assert rounds.block_seconds() == rounds.SHORT_BLOCK_S
-    monkeypatch.setattr(rounds, "open", _proc_stat([3] * 21), raising=False)
-    assert rounds.block_seconds() == rounds.LONG_BLOCK_S
+    monkeypatch.setattr(blocks.os, "getloadavg", lambda: (2.6, 2.0, 1.5))
+    monkeypatch.setattr(blocks.os, "sched_getaffinity", lambda pid: {0, 1}, raising=False)
+    monkeypatch.setattr(blocks.time, "sleep", lambda s: None)
+    monkeypatch.setattr(blocks, "open", _proc_stat([1, 2, 5, 1, 2]), raising=False)
+    assert blocks.runnable_now(samples=5) == 2.0
+    monkeypatch.setattr(blocks, "open", _proc_stat([2] * 21), raising=False)
+    assert blocks.block_seconds() == blocks.SHORT_BLOCK_S
+    monkeypatch.setattr(blocks, "open", _proc_stat([3] * 21), raising=False)
+    assert blocks.block_seconds() == blocks.LONG_BLOCK_S
 
 
 def test_blocks_are_long_where_the_system_does_not_say_its_load(monkeypatch):
     """Caught: a machine without /proc/stat (macOS) read as quiet; the load average's fallback lost."""
     def unknown(*args, **kwargs):
         raise OSError("no such file here")
-    monkeypatch.setattr(rounds, "open", unknown, raising=False)
-    monkeypatch.setattr(rounds.os, "getloadavg", lambda: (8.0, 8.0, 8.0))
-    assert rounds.runnable_now() is None
-    assert rounds.block_seconds(cores=2) == rounds.LONG_BLOCK_S
-    monkeypatch.setattr(rounds.os, "getloadavg", unknown)
-    assert rounds.block_seconds() == rounds.LONG_BLOCK_S
+    monkeypatch.setattr(blocks, "open", unknown, raising=False)
+    monkeypatch.setattr(blocks.os, "getloadavg", lambda: (8.0, 8.0, 8.0))
+    assert blocks.runnable_now() is None
+    assert blocks.block_seconds(cores=2) == blocks.LONG_BLOCK_S
+    monkeypatch.setattr(blocks.os, "getloadavg", unknown)
+    assert blocks.block_seconds() == blocks.LONG_BLOCK_S
 
 
 def test_epoch_rounds_cost_one_warm_up_call_each_and_no_calibration(clock):
@@ -207,7 +207,7 @@ def test_a_slow_moment_in_one_variants_calibration_does_not_halve_its_blocks(clo
         return fn
     res = interleave({n: make(n) for n in ("a", "b")}, budget_s=0.2, block_s=4e-3)
     assert res.iterations == {"a": 4, "b": 4}
-    assert rounds.calls_per_block({"a": make("a")}, 0, "cpu") == {"a": 1}     # an epoch: none
+    assert blocks.calls_per_block({"a": make("a")}, 0, "cpu") == {"a": 1}     # an epoch: none
 
 
 def test_every_variant_holds_every_position_equally_often_and_repeats_once_per_cycle(clock):

@@ -46,12 +46,11 @@ def pytest_addoption(parser):
     add("--threads", type=int, default=1, help="torch threads, here and in every worker (default 1)")
     add("--processes", type=int, default=None, help="exactly this many fresh worker processes, no "
         "stopping rule (default: adaptive, see --max-time)")
-    add("--max-processes", type=int, default=None, help="adaptive: at most this many processes "
-        f"(default {MAX_PROCESSES}, and up to {STRETCH:g}x that on a busy machine, see --max-time)")
-    add("--max-time", type=float, default=None, metavar="S", help="adaptive: the run's timing budget in "
-        f"seconds of worker processes (default {BUDGET_S['kernel']:g} per kernel group and "
-        f"{BUDGET_S['epoch']:g} per epoch group; a busy machine may go on to {STRETCH:g}x the default, and "
-        "says so); each group stops at its target or here, and says which")
+    add("--max-processes", type=int, default=None, help=f"adaptive: at most this many processes "
+        f"(default {MAX_PROCESSES}; a busy machine may go on to {STRETCH:g}x it, as for --max-time)")
+    add("--max-time", type=float, default=None, metavar="S", help=f"adaptive: the run's budget in seconds "
+        f"of worker processes (default {BUDGET_S['kernel']:g} per kernel group, {BUDGET_S['epoch']:g} per "
+        f"epoch group, {STRETCH:g}x that on a busy machine, said); each group stops at its target or here")
     add("--kernel-target", default="1%", metavar="P", help="adaptive: the 95%% interval half-width a "
         f"kernel group stops at (default 1%%); {PERCENT_RULE}")
     add("--epoch-target", default="3%", metavar="P", help="adaptive: the same for an epoch group "
