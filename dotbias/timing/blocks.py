@@ -103,11 +103,10 @@ def calls_per_block(fns: dict[str, Callable[[], None]], block_s: float,
     and with them its ratios (forward+backward emb/cp 1.193-1.206 in five runs, in the order of
     the baseline's block length, 2026-12-07). Interleaved, not one function after the other: a
     slow moment of the machine during one function's calibration gave that function blocks of
-    half the length for the whole run (step cp 4 calls where 7-9 is usual; bag/cp 1.192 in that
-    run against 1.210-1.226 in 19 others; einsum 14 calls where 26-32 is usual in
-    forward+backward, einsum/cp 1.464 against 1.430-1.455; round 29, docs/timing.md); the
-    fastest block of each lets a slow moment pass, and one that lasts the whole calibration
-    slows every function alike."""
+    half the length for the whole run (step cp 4 calls where 7-9 is usual: bag/cp 1.192 in that
+    run against 1.210-1.226 in 19 others; round 29, docs/timing.md); the fastest block of each
+    lets a slow moment pass, and one that lasts the whole calibration slows every function
+    alike."""
     if block_s <= 0:
         return dict.fromkeys(fns, 1)
     first = {}
