@@ -215,12 +215,13 @@ def _tiny_workers():
 
 
 def _worker_pool():
-    """Two timing servers (`timing.worker_server.Workers`), started and waited for: their imports
-    (about 1.7 s on two cores) are done in them before the next child starts; nothing is timed
-    until the test asks. The tests' workers all fork from the first (`uses`): a successor's
-    imports would run beside them (tests/test_workers.py checks the retiring on stand-ins)."""
+    """One timing server (`timing.worker_server.Workers`), started and waited for: its imports are
+    done in it before the next child starts; nothing is timed until the test asks. The tests'
+    workers all fork from it (`uses`), so no successor waits beside it: its imports would run
+    beside them, 3 s of a core for nothing (tests/test_workers.py checks the retiring on
+    stand-ins)."""
     from dotbias.timing.worker_server import Workers
-    pool = Workers(servers=2, uses=100).start()
+    pool = Workers(servers=1, uses=100).start()
     for index, server in enumerate(pool.servers):
         server.wait_ready(index)
     return pool
@@ -275,7 +276,7 @@ def tiny_workers():
 
 @pytest.fixture(scope="session")
 def worker_pool():
-    """`_worker_pool`'s two servers, closed at the session's end (tests/test_workers.py)."""
+    """`_worker_pool`'s server, closed at the session's end (tests/test_workers.py)."""
     pool = early("worker_pool")
     yield pool
     pool.close()

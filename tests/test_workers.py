@@ -27,7 +27,7 @@ def test_forked_workers_time_a_plugin_from_the_callers_path_and_survive_failures
     """Caught: the server's own sys.path (fixed when it started) used instead of the caller's (the
     plug-in added later is not found); a stray print read as the reply; an error or a hang that
     kills the server or leaves the next call waiting."""
-    base, workers = baseline.name, worker_pool     # two servers (conftest._worker_pool)
+    base, workers = baseline.name, worker_pool     # one server (conftest._worker_pool)
     run = workers.run
     first = run(WorkSpec((GROUP,), (base,), base, budget_s=0.02), 0, 120)
     assert len(first[GROUP.label].seconds[base]) >= 4
