@@ -11,17 +11,18 @@ process's estimate of a group equally precise: see `shares`).
 
 A busy machine takes longer rather than stopping wide: past the default budget the run goes on,
 up to `stretch` times it and its process cap (STRETCH; an explicit --max-time or --max-processes
-is a hard limit), for the open groups
-whose interval is still wider than `stretch_width` times their target (STRETCH_WIDTH); those that
-get within it close at "stretched", the others at "limit" when the next process would pass it,
-and the run says which. A group within STRETCH_WIDTH x its target at the budget stops there
-("budget", short of its target, said): chasing the last part of the way to +-1% made quiet runs
-68-76 s instead of 51-57 s (2026-12-07, docs/timing.md). A group whose width is its servers'
+is a hard limit), for the open groups whose interval is still wider than `stretch_width` times
+their target (STRETCH_WIDTH); those that get within it close at "stretched", the others at
+"limit" when the next process would pass it, and the run says which. A group within
+STRETCH_WIDTH x its target at the budget stops there ("budget", short of its target, said):
+chasing the last part of the way to +-1% made quiet runs 68-76 s instead of 51-57 s
+(2026-12-07, docs/timing.md). A group whose width is its servers'
 layouts (processes forked from shared servers, which more processes do not average:
 `processes_needed` is inf) stops at the budget. Round 27 also stopped at the budget every group
 not projected to get within STRETCH_WIDTH x its target by the limit; in a slow spell of the
-host (per-round noise 4-5x the usual) that was every wide group, and runs stopped at the budget
-at +-2-4% (set U6, round 29): the stretch is now spent on them, which is what it is for.
+host (a step ratio's standard error within one process 3.3-5.2%, against 1.4-2.0%) that was
+every wide group, and runs stopped at the budget at +-2-4% (set U6): the stretch is now spent on
+them, which is what it is for (round 29, docs/timing.md).
 
 Why peeking stays honest: the interval is a t interval over process means, whose spread is
 estimated from the processes themselves; stopping at the first look where it is narrow favours
