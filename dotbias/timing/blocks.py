@@ -109,14 +109,14 @@ def calls_per_block(fns: dict[str, Callable[[], None]], block_s: float,
     alike."""
     if block_s <= 0:
         return dict.fromkeys(fns, 1)
-    first = {}
-    for n, fn in fns.items():
-        fastest = min(time_block(fn, 1, device) for _ in range(3))
-        first[n] = max(1, math.ceil(block_s / max(fastest, 1e-9) - 1e-6))
+
+    def filling(seconds_per_call: float) -> int:
+        return max(1, math.ceil(block_s / max(seconds_per_call, 1e-9) - 1e-6))
+    first = {n: filling(min(time_block(fn, 1, device) for _ in range(3))) for n, fn in fns.items()}
     names, per_call = list(fns), dict.fromkeys(fns, math.inf)
     for r in range(CALIBRATION_ROUNDS):
         for n in names[r % len(names):] + names[:r % len(names)]:
             for _ in range(lead_in_calls(first[n])):
                 fns[n]()
             per_call[n] = min(per_call[n], time_block(fns[n], first[n], device))
-    return {n: max(1, math.ceil(block_s / max(t, 1e-9) - 1e-6)) for n, t in per_call.items()}
+    return {n: filling(t) for n, t in per_call.items()}
