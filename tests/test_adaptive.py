@@ -11,6 +11,7 @@ import pytest
 
 from dotbias.models.registry import Registry
 from dotbias.pytest_bench import adapter
+from dotbias.pytest_bench import session as session_module
 from dotbias.pytest_bench.options import plan
 from dotbias.pytest_bench.session import Session
 from dotbias.timing import adaptive
@@ -18,6 +19,7 @@ from dotbias.timing.adaptive import MIN_PROCESSES, STRETCH_WIDTH, GroupTiming, P
 from dotbias.timing.groups import DEFAULT_SIZES, Group
 from dotbias.timing.stats import ratio
 from dotbias.timing.workers import WorkSpec
+from helpers.inprocess import run_here, stand_in
 from helpers.synthetic_timing import FakeWorker
 
 FWD, STEP = (Group(op, "cpu", DEFAULT_SIZES[0], "float32") for op in ("forward", "step"))
@@ -181,6 +183,39 @@ def test_a_fixed_count_runs_exactly_that_many_and_says_so():
     w = _worker({FWD: QUIET})
     t = time_adaptively(_spec(FWD), Plan(max_processes=3, fixed=True), run=w)[FWD.label]
     assert (t.stopped, len(t.rounds)) == ("fixed", 3) and all(s.shares == () for s in w.specs)
+
+
+def test_a_failing_worker_closes_the_open_groups_as_failed_and_keeps_the_closed_ones():
+    """The worker of process 6 fails: the group that closed at its target keeps it, the open
+    one closes as "failed: <the worker's line>" with the 5 processes it had (caught: a raise that
+    lost both, which `dotbias compare` needs as rows)."""
+    w = _worker({FWD: QUIET, STEP: NOISY}, process_sd=1e-5)
+
+    def run(spec, index, timeout_s):
+        if index == 5:
+            raise RuntimeError("timing worker 6 exited 2: ValueError: kaboom")
+        return w(spec, index, timeout_s)
+    out = time_adaptively(_spec(FWD, STEP), Plan(), run=run)
+    assert (out[FWD.label].stopped, len(out[FWD.label].rounds)) == ("target", MIN_PROCESSES)
+    assert (out[STEP.label].stopped, len(out[STEP.label].rounds)) == (
+        "failed: timing worker 6 exited 2: ValueError: kaboom", 5)
+
+
+def test_a_failing_worker_stops_pytest_bench_in_one_line(nested_pytest, pytester, monkeypatch):
+    """The second worker fails: `pytest bench` exits 1 with the worker's one line, no traceback
+    and no table of half-timed groups (caught: the failure taken as a group's stop reason)."""
+    def run(spec, index, timeout_s):
+        if index == 1:
+            raise RuntimeError("timing worker 2 exited 2: ValueError: kaboom")
+        return run_here(spec, index, timeout_s)
+    monkeypatch.setattr(session_module, "Workers", stand_in(run))
+    result = nested_pytest("bench", "-q", "--rootdir", str(pytester.path), "-k",
+                           "test_forward and not backward and cpu and float32-cp", "--processes=2",
+                           "--interleave-s=0.05", "--benchmark-max-time=0.05")
+    out = result.stdout.str() + result.stderr.str()
+    assert result.ret == 1, out[-2000:]
+    assert "dotbias: timing worker 2 exited 2: ValueError: kaboom" in out, out[-2000:]
+    assert "Traceback" not in out and "dotbias verdict" not in out, out[-2000:]
 
 
 def test_the_first_process_calibrates_the_block_length_for_the_others():

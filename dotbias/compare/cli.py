@@ -72,7 +72,7 @@ def add_parser(sub) -> argparse.ArgumentParser:
     p.add_argument("--operations", type=operations, default=None, metavar="OP[,OP...]",
                    help=f"what to time and measure (default: all of {','.join(OPERATIONS)})")
     p.add_argument("--time-budget", metavar="S", type=_number(float, "seconds", 0, 86400),
-                   default=None, help="seconds of timed rounds per operation before timing stops "
+                   default=None, help="seconds of worker processes per operation before timing stops "
                    "short of its target (+-1%% kernels, +-3%% epochs) (default: "
                    f"{DEFAULT['time_budget']:g}, --thorough {THOROUGH['time_budget']:g})")
     p.add_argument("--examples", metavar="N", type=_number(int, "a whole number", 1, 100_000),

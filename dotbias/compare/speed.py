@@ -1,11 +1,15 @@
 """The candidate timed against the baseline, adaptively, and their peak memory.
 
-Timing: fresh worker processes (`timing.workers`), one after the other, each running interleaved
-rounds of every operation still open; after each process the ratio and its 95% next-run interval
-(`timing.stats.ratio`) are recomputed, and an operation closes when the interval's half-width is
-within its target, or when the seconds spent timing it reach its budget (as `adaptive_autorange`
-does, but over processes, whose spread belongs in the interval). Each result says which of the two
-stopped it. Memory: `timing.memory.op_peak_bytes` of one call of each operation, in this process."""
+Timing: the bench's adaptive run (`timing.adaptive.time_adaptively`), one stopping rule for both
+commands: fresh worker processes, one after the other, each running interleaved rounds of every
+operation still open, with the calls per block the first process calibrated; after each process the
+ratio and its 95% next-run interval (`timing.stats.ratio`) are recomputed, and an operation closes
+when the interval is within its target and at least `adaptive.MIN_PROCESSES` processes count (a
+target reached at 2 processes is a lucky small spread: `tests/test_adaptive.py`), or when the
+budget runs out. The budget is `Budget.operation_s` seconds of worker processes per operation,
+or what is left before `Budget.deadline` where that is less ("deadline"); it is hard (no busy
+machine's stretch: the command has a time limit). Each result says which stopped it. Memory:
+`timing.memory.op_peak_bytes` of one call of each operation, in this process."""
 from __future__ import annotations
 
 import dataclasses
@@ -15,21 +19,18 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from dotbias.models.registry import Registry
-from dotbias.timing.groups import DEFAULT_SIZES, KERNELS, Group
+from dotbias.timing.adaptive import TARGET, GroupTiming, Plan, group_ratios, kind, time_adaptively
+from dotbias.timing.groups import DEFAULT_SIZES, Group
 from dotbias.timing.memory import op_peak_bytes
-from dotbias.timing.rounds import Rounds
-from dotbias.timing.stats import Ratio, group_times, ratio
-from dotbias.timing.worker_server import Workers, servers_of
+from dotbias.timing.stats import Ratio, group_times
+from dotbias.timing.worker_server import Workers
 from dotbias.timing.workers import WorkSpec
-
-MIN_PROCESSES = 2                      # a t interval needs two processes
-TARGET = {"kernel": 0.01, "epoch": 0.03}
 
 
 @dataclass(frozen=True)
 class Budget:
-    """How long timing may go on: seconds of timed rounds per operation (both variants), seconds
-    of rounds per kernel per process, epoch rounds per process (None: timing's defaults), a cap on
+    """How long timing may go on: seconds of worker processes per operation, seconds of rounds
+    per kernel per process, epoch rounds per process (None: timing's defaults), a cap on
     processes and the moment the whole command should be done by."""
     operation_s: float
     kernel_s: float
@@ -57,73 +58,52 @@ class Timed:
 
 
 def target(operation: str) -> float:
-    return TARGET["kernel" if operation in KERNELS else "epoch"]
+    return TARGET[kind(operation)]
 
 
-def _timed(g: Group, results: list[Rounds], names: tuple[str, str], spent: float, stopped: str,
-           uses: int = 0) -> Timed:
-    cand, base = ([r.seconds[n] for r in results] for n in names)
-    r = ratio(cand, base, names, servers=servers_of(len(results), uses)) if results else None
-    shown = group_times(dict(zip(names, (cand, base))), names[1], [r] if r else [])
-    return Timed(g.operation, r, shown[names[0]], shown[names[1]], target(g.operation), stopped,
-                 len(results), spent)
-
-
-def _state(g: Group, results: list[Rounds], spent: float, budget: Budget, names, uses: int = 0
-           ) -> str | None:
-    """Why timing of `g` stops now ("target", "budget"), or None to go on; never before
-    MIN_PROCESSES processes, nor at its target before MIN_PROCESSES of them count (not set aside
-    on a busy machine, `spread.busy`)."""
-    if len(results) < MIN_PROCESSES:
-        return None
-    r = ratio(*([p.seconds[n] for p in results] for n in names), names,
-              servers=servers_of(len(results), uses))
-    if r.processes >= MIN_PROCESSES and r.half_width <= target(g.operation):
-        return "target"
-    if spent >= budget.operation_s or len(results) >= budget.max_processes:
-        return "budget"
-    return None
+def _timed(t: GroupTiming, names: tuple[str, str], stopped: str) -> Timed:
+    """The adaptive run's timing of one group as the candidate's row."""
+    r = next(iter(group_ratios(t.rounds, names[1], t.servers)), None)
+    shown = group_times({n: t.seconds(n) for n in names}, names[1], [r] if r else [])
+    return Timed(t.group.operation, r, shown[names[0]], shown[names[1]], t.target, stopped,
+                 len(t.rounds), sum(x.spent_s for x in t.rounds))
 
 
 def time_pair(candidate: str, baseline: str, operations: list[str], budget: Budget,
               threads: int = 1, say: Callable[[str], None] = lambda s: None,
               specs: tuple[str, ...] = ()) -> list[Timed]:
     """Every operation of `operations` timed until its target or its budget (see module doc);
-    `specs`: the plug-in specs of the run's registry (`Registry.specs`), loaded by each worker."""
+    `specs`: the plug-in specs of the run's registry (`Registry.specs`), loaded by each worker.
+    Kernels and epochs are timed in runs of their own, one after the other: in one run every
+    process times every open group, and an epoch's rounds (0.1-0.7 s each here) would take the
+    kernels' processes (4 instead of 6 with the default budget, 2026-12-07)."""
     groups = [Group(op, "cpu", DEFAULT_SIZES[0], "float32") for op in operations]
     names = (candidate, baseline)
-    results: dict[str, list[Rounds]] = {g.label: [] for g in groups}
-    spent = dict.fromkeys(results, 0.0)
     done: dict[str, Timed] = {}
-    open_, n, last_s = list(groups), 0, 0.0
     workers = Workers(threads)     # forked from servers that import ahead (timing.worker_server)
-    while open_:
-        if n >= MIN_PROCESSES and time.perf_counter() + last_s > budget.deadline:
-            done.update({g.label: _timed(g, results[g.label], names, spent[g.label], "deadline",
-                                         workers.uses)
-                         for g in open_})
-            break
-        spec = WorkSpec(tuple(open_), names, baseline, budget_s=budget.kernel_s,
-                        epoch_rounds=budget.epoch_rounds, threads=threads,
-                        plugins=specs, process=n)
-        started = time.perf_counter()
-        try:
-            out = workers.run(spec, n, timeout_s=600)
-        except RuntimeError as e:
-            done.update({g.label: _timed(g, results[g.label], names, spent[g.label],
-                                         f"failed: {e}", workers.uses) for g in open_})
-            break
-        n, last_s = n + 1, time.perf_counter() - started
-        for g in list(open_):
-            results[g.label].append(out[g.label])
-            spent[g.label] += out[g.label].spent_s
-            why = _state(g, results[g.label], spent[g.label], budget, names, workers.uses)
-            if why:
-                done[g.label] = _timed(g, results[g.label], names, spent[g.label], why, workers.uses)
-                open_.remove(g)
-        say(f"speed: process {n} done, {len(open_)} operation(s) still open")
-    workers.close()
+    try:
+        for part in ([g for g in groups if kind(g.operation) == k] for k in ("kernel", "epoch")):
+            if part:
+                done |= _time_run(part, names, budget, threads, say, specs, workers)
+    finally:
+        workers.close()
     return [done[g.label] for g in groups]
+
+
+def _time_run(groups: list[Group], names: tuple[str, str], budget: Budget, threads: int,
+              say: Callable[[str], None], specs: tuple[str, ...], workers: Workers) -> dict[str, Timed]:
+    """One adaptive run of `groups` (of one kind): group label -> its row."""
+    spec = WorkSpec(tuple(groups), names, names[1], budget_s=budget.kernel_s,
+                    epoch_rounds=budget.epoch_rounds, threads=threads, plugins=specs)
+    own, left = budget.operation_s * len(groups), budget.deadline - time.perf_counter()
+    plan = Plan(max_s=max(0.0, min(own, left)), max_processes=budget.max_processes)
+    timed = time_adaptively(spec, plan, progress=lambda line: say(f"speed: {line.strip()}"),
+                            run=workers.run, uses=workers.uses)
+
+    def why(t: GroupTiming) -> str:     # the budget that ran out: the command's own, or the cap
+        late = t.stopped == "budget" and left < own and len(t.rounds) < budget.max_processes
+        return "deadline" if late else t.stopped
+    return {label: _timed(t, names, why(t)) for label, t in timed.items()}
 
 
 @dataclass(frozen=True)

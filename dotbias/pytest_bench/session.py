@@ -95,11 +95,11 @@ class Session:
         how = (f"in {plan.max_processes} fresh processes" if plan.fixed else "in fresh processes until "
                f"each interval reaches its target or {plan.budget(groups):.0f} s pass")
         self._say(f"\ntiming {len(groups)} groups {how}, one after the other ...")
-        try:
-            self.rounds = time_adaptively(spec, plan, progress=self._say, run=self.workers.run,
-                                          uses=self.workers.uses)
-        except RuntimeError as e:
-            pytest.exit(f"dotbias: {e}", returncode=1)
+        self.rounds = time_adaptively(spec, plan, progress=self._say, run=self.workers.run,
+                                      uses=self.workers.uses)
+        failed = next((t.stopped for t in self.rounds.values() if t.stopped.startswith("failed: ")), None)
+        if failed:      # a worker failed: one line naming it, no half-timed table
+            pytest.exit(f"dotbias: {failed.removeprefix('failed: ')}", returncode=1)
 
     def measure(self, pysession, group: Group, variant: str) -> dict:
         """What this (group, variant) stores in extra_info: rounds per process, why the timing

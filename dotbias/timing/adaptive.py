@@ -18,11 +18,10 @@ STRETCH_WIDTH x its target at the budget stops there ("budget", short of its tar
 chasing the last part of the way to +-1% made quiet runs 68-76 s instead of 51-57 s
 (2026-12-07, docs/timing.md). A group whose width is its servers'
 layouts (processes forked from shared servers, which more processes do not average:
-`processes_needed` is inf) stops at the budget. Round 27 also stopped at the budget every group
-not projected to get within STRETCH_WIDTH x its target by the limit; in a slow spell of the
-host (a step ratio's standard error within one process 3.3-5.2%, against 1.4-2.0%) that was
-every wide group, and runs stopped at the budget at +-2-4% (set U6): the stretch is now spent on
-them, which is what it is for (round 29, docs/timing.md).
+`processes_needed` is inf) stops at the budget; every other wide group takes the stretch (round
+27's projection stopped them all at +-2-4% in a slow spell of the host: docs/timing.md, round 29).
+A worker that fails closes every open group at "failed: <its line>"; `dotbias compare` keeps them
+as rows, `pytest bench` exits in that one line.
 
 Why peeking stays honest: the interval is a t interval over process means, whose spread is
 estimated from the processes themselves; stopping at the first look where it is narrow favours
@@ -99,7 +98,7 @@ class GroupTiming:
     """One group's rounds, one `Rounds` per process, and why its timing stopped."""
     group: Group
     rounds: tuple[Rounds, ...]
-    stopped: str                 # "target", "stretched" (past the budget), "budget", "limit" or "fixed"
+    stopped: str     # "target", "stretched" (past the budget), "budget", "limit", "fixed", "failed: <why>"
     half_width: float            # its widest interval's half-width (0.01 = +-1%)
     target: float
     servers: tuple[int, ...] = ()    # the server each process forked from (): each its own
@@ -119,7 +118,7 @@ def group_ratios(rounds: Sequence[Rounds], baseline: str, servers: Sequence[int]
     if not rounds:
         return []
     base = [r.seconds[baseline] for r in rounds]
-    return [ratio([r.seconds[n] for r in rounds], base, servers=servers)
+    return [ratio([r.seconds[n] for r in rounds], base, (n, baseline), servers=servers)
             for n in rounds[0].seconds if n != baseline]
 
 
@@ -219,7 +218,7 @@ class _Run:
 
     def _close(self, g: Group, why: str) -> None:
         got = tuple(self.got[g.label])
-        self.done[g.label] = GroupTiming(g, got, why, self.width[g.label],
+        self.done[g.label] = GroupTiming(g, got, why, self.width.get(g.label, math.inf),
                                          self.plan.target(g.operation), servers_of(len(got), self.uses))
         self.open.remove(g)
 
@@ -230,13 +229,19 @@ def time_adaptively(spec: WorkSpec, plan: Plan, progress: Callable[[str], None] 
                     ) -> dict[str, GroupTiming]:
     """Every group of `spec` timed until its target or the budget (see the module doc); group
     label -> its timing. `uses`: `run` forks process i from the (i // uses)-th server
-    (`Workers`; 0: fresh interpreters, none shared). A failing worker raises RuntimeError (one line) as
-    `run_process` does."""
+    (`Workers`; 0: fresh interpreters, none shared). A worker that fails (`run` raises
+    RuntimeError, one line, as `run_process` does) ends the run (the module doc)."""
     state, start = _Run(spec, plan, uses), clock()
     budget, limit = plan.budget(state.groups), plan.limit(state.groups)
     while state.open:
         began = clock()
-        state.add(run(state.next_spec(), state.n, 600.0))
+        try:
+            out = run(state.next_spec(), state.n, 600.0)
+        except RuntimeError as e:       # one line naming the process: every open group says it
+            for g in list(state.open):
+                state._close(g, f"failed: {e}")
+            break
+        state.add(out)
         now = clock()
         state.stop(now - start, now - began, budget, limit)
         busy = f" (busy: on up to {limit:.0f} s)" if limit > budget and state.open else ""
