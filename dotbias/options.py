@@ -29,6 +29,16 @@ class Parser(argparse.ArgumentParser):
     def error(self, message):
         raise UsageError(message.removeprefix("argument "))
 
+    def _get_values(self, action, arg_strings):
+        """An option's value '--' (`--epochs=--`) goes to its type, which names it if it is bad:
+        Python 3.11's argparse drops it and gives the option [] (`dotbias run --epochs=--` ran
+        with the default epochs; found by tests/test_fuzz.py)."""
+        if action.option_strings and action.nargs in (None, "?") and arg_strings == ["--"]:
+            value = self._get_value(action, "--")
+            self._check_value(action, value)
+            return value
+        return super()._get_values(action, arg_strings)
+
 
 class DefaultsFormatter(argparse.ArgumentDefaultsHelpFormatter):
     """Shows "(default: X)" on every option that has a default; None means "see the help text"."""

@@ -55,6 +55,9 @@ CASES = [
     Case("epochs_zero", "run --epochs 0 --out {out}", ("--epochs: expected a positive integer, got 0",)),
     Case("epochs_huge", "run --epochs 1001 --out {out}", ("--epochs", "1001")),
     Case("epochs_word", "run --epochs two --out {out}", ("--epochs", "'two'")),
+    # Python 3.11's argparse drops a value of '--' (`--epochs=--` parsed as epochs=[] and ran)
+    Case("epochs_dashes", "run --epochs=-- --out {out}", ("--epochs: expected a positive integer, got '--'",)),
+    Case("seed_dashes", "run --seed=-- --out {out}", ("--seed", "'--'")),
     Case("threads_zero", "run --threads 0 --out {out}", ("--threads: expected a positive integer, got 0",)),
     Case("threads_huge", "run --threads 1000 --out {out}", ("--threads", "1000")),
     Case("threads_word", "run --threads all --out {out}", ("--threads", "'all'")),

@@ -145,6 +145,15 @@ def test_a_bad_fail_slower_stops_pytest_bench_in_one_line(tmp_path, nested_pytes
                                        "1000% such as 5%, got 'fast'"], lines
 
 
+@pytest.mark.parametrize("arg", ["--threads=--", "--max-time=--", "--baseline=--"])
+def test_an_option_given_dashes_stops_pytest_bench_in_one_line(arg, nested_pytest):
+    """Python 3.11's argparse drops the value '--' and gives the option []: `--threads=--` was an
+    internal error, `--max-time=--` and `--baseline=--` ran with their defaults."""
+    done = nested_pytest("bench", "--collect-only", arg)
+    lines = [ln for ln in done.errlines + done.outlines if ln.strip()]
+    assert done.ret == 4 and lines == [f"ERROR: {arg.split('=')[0]}: expected a value, got '--'"], lines
+
+
 @pytest.mark.timing        # a tiny real timing: .ci/run runs these serially (docs/ci.md)
 def test_a_training_setup_is_timed_beside_the_baseline_with_its_floor(tmp_path, nested_pytest,
                                                                         baseline, monkeypatch):

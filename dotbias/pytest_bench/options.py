@@ -19,6 +19,16 @@ BASELINE = pytest.StashKey[str]()
 REGISTRY = pytest.StashKey[Registry]()
 
 
+def refuse_dashes(args) -> None:
+    """A usage error for an option given the value '--' (`--max-time=--`): Python 3.11's
+    argparse drops it and gives the option [], which ran with the default (`--max-time`,
+    `--baseline`) or failed deep inside (`--threads`: an internal error)."""
+    for arg in args:
+        flag, eq, value = str(arg).partition("=")
+        if eq and value == "--" and flag.startswith("--"):
+            raise pytest.UsageError(f"{flag}: expected a value, got '--'")
+
+
 def plan(opt) -> Plan:
     """When the timing stops: --processes N fixes the count, else targets and a budget."""
     targets = {"kernel_target": _fraction("--kernel-target", opt.kernel_target),

@@ -24,6 +24,7 @@ from dotbias.pytest_bench.options import (  # noqa: F401
     fail_slower,
     instructions_threshold,
     plan,
+    refuse_dashes,
 )
 from dotbias.pytest_bench.session import Session, group_of
 from dotbias.report.summary import FORMAT
@@ -105,6 +106,7 @@ def _defaults(config) -> None:
 
 def pytest_configure(config):
     """Runs before pytest-benchmark's own (trylast) configure reads these options."""
+    refuse_dashes(config.invocation_params.args)
     try:                                       # and DOTBIAS_VARIANTS, entry points; one line
         registry = plugins.load_variants(config.getoption("variant"), compile=config.getoption("compile"))
         chosen, registry = baseline.choose_baseline(config.getoption("baseline"), registry)
