@@ -225,9 +225,12 @@ def test_the_time_gates_interval_holds_on_the_next_run(monkeypatch):
 
 
 def test_a_worker_failure_is_a_failing_row_not_a_traceback(monkeypatch):
-    _fake_worker(monkeypatch, 0.2, fail_at=1)
-    [t] = speed.time_pair("a", "b", ["forward"], Budget(100.0, 1.0, None, 10))
+    """The second worker fails: the kernel's row keeps its one process and says why, and the
+    epoch's row says the same, untimed (caught: its processes started and failed again)."""
+    calls = _fake_worker(monkeypatch, 0.2, fail_at=1)
+    [t, epoch] = speed.time_pair("a", "b", ["forward", "epoch_lean"], Budget(100.0, 1.0, None, 10))
     assert t.stopped.startswith("failed: timing worker 2 exited 2") and t.processes == 1
+    assert (epoch.stopped, epoch.processes, calls) == (t.stopped, 0, [0, 1])
     ok = [EquivalenceRow("grid: x, float32", 1, True, False, 0.2, "output, float32")]
     c = Comparison("a", "b", "b", ok, [t], [])
     assert c.exit_status() == DIFFERENT and "kaboom" in verdict_line(c)

@@ -83,7 +83,11 @@ def time_pair(candidate: str, baseline: str, operations: list[str], budget: Budg
     workers = Workers(threads)     # forked from servers that import ahead (timing.worker_server)
     try:
         for part in ([g for g in groups if kind(g.operation) == k] for k in ("kernel", "epoch")):
-            if part:
+            failed = next((t.stopped for t in done.values() if t.stopped.startswith("failed")), None)
+            if failed:      # a worker failed: the later operations say so, untimed
+                done |= {g.label: Timed(g.operation, None, math.nan, math.nan, target(g.operation),
+                                        failed, 0, 0.0) for g in part}
+            elif part:
                 done |= _time_run(part, names, budget, threads, say, specs, workers)
     finally:
         workers.close()
