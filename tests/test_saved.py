@@ -8,7 +8,7 @@ import math
 import numpy as np
 import pytest
 
-from dotbias.report.saved_run import changes, resolve, slower_than
+from dotbias.report.saved_run import changes, other_speed, resolve, slower_than
 from dotbias.report.summary import load_run, read_benchmark, summarise, summarise_group
 from dotbias.timing import stats
 from helpers.reports import bench_entry as _bench
@@ -130,3 +130,45 @@ def test_the_change_interval_allows_for_drift_between_runs():
         new += low <= 1 <= high
         old += abs(math.log(value)) <= 1.96 * math.hypot(now.se, before.se)
     assert new >= 0.92 * 200 and old <= 0.85 * 200, (new, old)
+
+
+def _at_speed(entries: list[dict], factor: float) -> list[dict]:
+    """A run's benchmarks with every time `factor` times longer (the machine at another speed)."""
+    for e in entries:
+        timing = e["extra_info"]["timing"]
+        timing["seconds"] = [[t * factor for t in p] for p in timing["seconds"]]
+    return entries
+
+
+def test_a_saved_run_made_at_another_machine_speed_is_said(tmp_path):
+    """cp 1.6x slower than in the saved run: one line naming the group, the baseline and both
+    times; 1.2x is one speed, said nothing. Caught: ratios compared across speeds in silence
+    (forward emb/cp moved 5% between this host's fast and slow runs, docs/timing.md)."""
+    def rows(name, seed, factor):
+        return list(summarise([load_run(_run(tmp_path / name, _at_speed(_pair("forward", 1.3, seed),
+                                                                         factor)))]).rows)
+    before, slow, near = rows("a.json", 0, 1.0), rows("b.json", 1, 1.6), rows("c.json", 2, 1.2)
+    [line] = other_speed(slow, before)
+    assert line.startswith("forward cpu ml100k float32: cp ran 1.6") and "another speed" in line, line
+    assert "100 µs -> 16" in line, line
+    assert other_speed(near, before) == []
+    [back] = other_speed(before, slow)
+    assert "cp ran 0.6" in back, back
+
+
+def test_pytest_bench_says_the_saved_run_was_made_at_another_speed(tmp_path):
+    """`pytest bench --benchmark-compare` prints the line above its changes (caught: a line made
+    and never shown)."""
+    from types import SimpleNamespace
+
+    from dotbias.models.registry import Registry
+    from dotbias.pytest_bench.session import Session
+    session = Session(SimpleNamespace(getoption=lambda name: None), "cp", Registry(), None)
+    session.compared = _run(tmp_path / "saved.json", _pair("forward", 1.3, 0))
+    now = list(summarise([load_run(_run(tmp_path / "now.json",
+                                        _at_speed(_pair("forward", 1.3, 1), 1.6)))]).rows)
+    assert session._compare(now) is False
+    speed = [i for i, ln in enumerate(session.lines) if "the machine ran at another speed" in ln]
+    change = [i for i, ln in enumerate(session.lines)
+              if ln.startswith("forward cpu ml100k float32: emb/cp now")]
+    assert len(speed) == 1 and len(change) == 1 and speed[0] < change[0], session.lines

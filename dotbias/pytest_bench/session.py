@@ -16,7 +16,14 @@ from dotbias.pytest_bench.measured import benchmark_record
 from dotbias.pytest_bench.stopped import stopped_lines
 from dotbias.report.benchmark_json import Benchmark
 from dotbias.report.markdown import verdict_lines
-from dotbias.report.saved_run import changes, different_baselines, instruction_minima, resolve, slower_than
+from dotbias.report.saved_run import (
+    changes,
+    different_baselines,
+    instruction_minima,
+    other_speed,
+    resolve,
+    slower_than,
+)
 from dotbias.report.summary import load_run, row_order, summarise, summarise_group
 from dotbias.timing import instruction_counts as ins
 from dotbias.timing.adaptive import GroupTiming, Plan, time_adaptively
@@ -217,7 +224,8 @@ class Session:
         before = list(summarise([load_run(self.compared)]).rows)
         aa = max((r.aa.half_width for r in rows if r.aa is not None), default=0.0)
         found, mixed = changes(rows, before), different_baselines(rows, before)
-        self.lines += [f"compared with {self.compared}:"] + mixed + [c.line(aa) for c in found]
+        self.lines += [f"compared with {self.compared}:"] + mixed + other_speed(rows, before)
+        self.lines += [c.line(aa) for c in found]
         costlier = gate(instruction_minima(rows), instruction_minima(before),
                         self.instructions_threshold)
         self.lines += costlier

@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from dotbias.io.tables import fmt_ratio, fmt_speed_interval
+from dotbias.io.tables import fmt_ratio, fmt_seconds, fmt_speed_interval
 from dotbias.report.summary import Row, load_run
 from dotbias.timing import stats
 
@@ -110,6 +110,35 @@ def different_baselines(now: list[Row], before: list[Row]) -> list[str]:
     said = ", ".join(f"{a} there, {b} here" for a, b in pairs)
     return [f"the saved run was judged against another baseline ({said}): its ratios are not "
             "compared with this run's; rerun with the same --baseline to compare"]
+
+
+# The baseline's time against the saved run's beyond which the machine ran at another speed.
+# Ratios move with it: in 10 default runs of round 30 the host ran either fast (cp's forward
+# 31-34 us a call) or 1.6x slower for a whole run (50-53 us), and forward emb/cp was 1.31-1.35
+# in the fast runs and 1.24-1.27 in the slow ones, each run's interval +-1.4-2.3%; in the 20
+# runs of round 29, cp's forward 29-32 us in every run (docs/timing.md, round 30).
+OTHER_SPEED = 1.25
+
+
+def other_speed(now: list[Row], before: list[Row]) -> list[str]:
+    """One line per group whose baseline ran OTHER_SPEED times slower or faster than in the saved
+    run (same baseline): its changes may be the machine's, which no interval of either run can
+    show (each run's processes share its speed)."""
+    saved = {r.group: r for r in before}
+    out = []
+    for r in now:
+        prev = saved.get(r.group)
+        a = r.time(r.baseline) if prev is not None and prev.baseline == r.baseline else None
+        b = prev.time(prev.baseline) if a is not None else None
+        if a is None or b is None or not (a.seconds > 0 and b.seconds > 0):
+            continue
+        factor = a.seconds / b.seconds
+        if max(factor, 1 / factor) >= OTHER_SPEED:
+            out.append(f"{r.group.label}: {r.baseline} ran {factor:.2f}x its saved time "
+                       f"({fmt_seconds(b.seconds)} -> {fmt_seconds(a.seconds)} a call): the machine "
+                       "ran at another speed, and ratios move with it (forward emb/cp by 5% here, "
+                       "docs/timing.md); compare runs made at the same speed")
+    return out
 
 
 def changes(now: list[Row], before: list[Row]) -> list[Change]:
