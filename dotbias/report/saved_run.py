@@ -114,7 +114,7 @@ def different_baselines(now: list[Row], before: list[Row]) -> list[str]:
 
 # The baseline's time against the saved run's beyond which the machine ran at another speed.
 # Ratios move with it: in 10 default runs of round 30 the host ran either fast (cp's forward
-# 31-34 us a call) or 1.6x slower for a whole run (50-53 us), and forward emb/cp was 1.309-1.330
+# 31-34 us a call) or 1.4x slower for a whole run (44-47 us), and forward emb/cp was 1.309-1.330
 # in the fast runs and 1.279-1.286 in the slow ones, each run's interval +-1.4-2.3%; in the 20
 # runs of round 29, cp's forward 29-32 us in every run (docs/timing.md, round 30).
 OTHER_SPEED = 1.25
