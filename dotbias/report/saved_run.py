@@ -128,8 +128,9 @@ def other_speed(now: list[Row], before: list[Row]) -> list[str]:
     out = []
     for r in now:
         prev = saved.get(r.group)
-        a = r.time(r.baseline) if prev is not None and prev.baseline == r.baseline else None
-        b = prev.time(prev.baseline) if a is not None else None
+        if prev is None or prev.baseline != r.baseline:
+            continue
+        a, b = r.time(r.baseline), prev.time(r.baseline)
         if a is None or b is None or not (a.seconds > 0 and b.seconds > 0):
             continue
         factor = a.seconds / b.seconds
