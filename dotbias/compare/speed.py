@@ -19,7 +19,16 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from dotbias.models.registry import Registry
-from dotbias.timing.adaptive import TARGET, GroupTiming, Plan, group_ratios, kind, time_adaptively
+from dotbias.timing.adaptive import (
+    FAILED,
+    TARGET,
+    GroupTiming,
+    Plan,
+    failure,
+    group_ratios,
+    kind,
+    time_adaptively,
+)
 from dotbias.timing.groups import DEFAULT_SIZES, Group
 from dotbias.timing.memory import op_peak_bytes
 from dotbias.timing.stats import Ratio, group_times
@@ -47,7 +56,7 @@ class Timed:
     candidate_s: float
     baseline_s: float
     target: float                      # the half-width aimed at
-    stopped: str                       # "target", "budget", "deadline", or "failed: <why>"
+    stopped: str                       # "target", "budget", "deadline", or adaptive.FAILED + why
     processes: int
     spent_s: float                     # seconds of timed rounds, both variants
 
@@ -83,10 +92,10 @@ def time_pair(candidate: str, baseline: str, operations: list[str], budget: Budg
     workers = Workers(threads)     # forked from servers that import ahead (timing.worker_server)
     try:
         for part in ([g for g in groups if kind(g.operation) == k] for k in ("kernel", "epoch")):
-            failed = next((t.stopped for t in done.values() if t.stopped.startswith("failed")), None)
+            failed = failure(t.stopped for t in done.values())
             if failed:      # a worker failed: the later operations say so, untimed
                 done |= {g.label: Timed(g.operation, None, math.nan, math.nan, target(g.operation),
-                                        failed, 0, 0.0) for g in part}
+                                        FAILED + failed, 0, 0.0) for g in part}
             elif part:
                 done |= _time_run(part, names, budget, threads, say, specs, workers)
     finally:

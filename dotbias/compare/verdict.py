@@ -13,6 +13,7 @@ from dotbias.compare.settings import Settings
 from dotbias.compare.speed import Memory, Timed
 from dotbias.equivalence.contract import verdict_word
 from dotbias.io.tables import faster_words, fmt_bytes, fmt_ratio, fmt_seconds, markdown_table
+from dotbias.timing.adaptive import failure
 
 FORMAT = 1
 EQUIVALENT, DIFFERENT, SLOWER = 0, 1, 3
@@ -37,7 +38,7 @@ class Comparison:
         """Every check held, and the candidate raised nowhere (memory, timing)."""
         return (bool(self.equivalence) and all(r.passed for r in self.equivalence)
                 and not any(m.failure for m in self.memory)
-                and not any(t.stopped.startswith("failed") for t in self.timed))
+                and failure(t.stopped for t in self.timed) is None)
 
     def slower(self) -> list[Timed]:
         """Operations slower than 1 + max_slowdown beyond their interval."""
@@ -63,10 +64,9 @@ def _equivalence_phrase(c: Comparison) -> str:
     bad = next((r for r in c.equivalence if not r.passed), None)
     if bad is not None:
         return f"DIFFERENT ({bad.check}: {bad.where or 'see below'})"
-    crash = next((m.failure for m in c.memory if m.failure), None) or next(
-        (t.stopped for t in c.timed if t.stopped.startswith("failed")), None)
+    crash = next((m.failure for m in c.memory if m.failure), None) or failure(t.stopped for t in c.timed)
     if crash:
-        return f"FAILED ({crash.removeprefix('failed: ')})"
+        return f"FAILED ({crash})"
     w = c.worst()
     word = verdict_word(all(r.exact for r in c.equivalence), True)
     return word + (f" (worst {w.worst:.2f} of the budget: {w.where})" if w and w.worst else "")

@@ -26,7 +26,7 @@ from dotbias.report.saved_run import (
 )
 from dotbias.report.summary import load_run, row_order, summarise, summarise_group
 from dotbias.timing import instruction_counts as ins
-from dotbias.timing.adaptive import GroupTiming, Plan, time_adaptively
+from dotbias.timing.adaptive import GroupTiming, Plan, failure, time_adaptively
 from dotbias.timing.groups import KERNELS, SIZES, Group
 from dotbias.timing.instruction_counts import gate
 from dotbias.timing.memory import op_peak_bytes
@@ -104,9 +104,9 @@ class Session:
         self._say(f"\ntiming {len(groups)} groups {how}, one after the other ...")
         self.rounds = time_adaptively(spec, plan, progress=self._say, run=self.workers.run,
                                       uses=self.workers.uses)
-        failed = next((t.stopped for t in self.rounds.values() if t.stopped.startswith("failed: ")), None)
+        failed = failure(t.stopped for t in self.rounds.values())
         if failed:      # a worker failed: one line naming it, no half-timed table
-            pytest.exit(f"dotbias: {failed.removeprefix('failed: ')}", returncode=1)
+            pytest.exit(f"dotbias: {failed}", returncode=1)
 
     def measure(self, pysession, group: Group, variant: str) -> dict:
         """What this (group, variant) stores in extra_info: rounds per process, why the timing

@@ -14,14 +14,11 @@ up to `stretch` times it and its process cap (STRETCH; an explicit --max-time or
 is a hard limit), for the open groups whose interval is still wider than `stretch_width` times
 their target (STRETCH_WIDTH); those that get within it close at "stretched", the others at
 "limit" when the next process would pass it, and the run says which. A group within
-STRETCH_WIDTH x its target at the budget stops there ("budget", short of its target, said):
-chasing the last part of the way to +-1% made quiet runs 68-76 s instead of 51-57 s
-(2026-12-07, docs/timing.md). A group whose width is its servers'
-layouts (processes forked from shared servers, which more processes do not average:
-`processes_needed` is inf) stops at the budget; every other wide group takes the stretch (round
-27's projection stopped them all at +-2-4% in a slow spell of the host: docs/timing.md, round 29).
-A worker that fails closes every open group at "failed: <its line>"; `dotbias compare` keeps them
-as rows, `pytest bench` exits in that one line.
+STRETCH_WIDTH x its target at the budget stops there ("budget", short of its target, said), as
+does one whose width is its servers' layouts (which more processes of the same servers do not
+average: `processes_needed` is inf); docs/timing.md (rounds 28, 29) has the runs behind both. A
+worker that fails closes every open group at FAILED + its line (`failure`): `dotbias compare`
+keeps them as rows, `pytest bench` exits in that one line.
 
 Why peeking stays honest: the interval is a t interval over process means, whose spread is
 estimated from the processes themselves; stopping at the first look where it is narrow favours
@@ -36,7 +33,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
 from dotbias.timing.groups import KERNELS, Group
@@ -55,8 +52,16 @@ STRETCH = 2.0       # past the default budget, at most this multiple of it (modu
 STRETCH_WIDTH = 1.5     # past the budget, only intervals wider than this multiple of their target
 
 
+FAILED = "failed: "      # a group's stop when a worker failed; the worker's one line follows
+
+
 def kind(operation: str) -> str:
     return "kernel" if operation in KERNELS else "epoch"
+
+
+def failure(stops: Iterable[str]) -> str | None:
+    """The first worker failure's line among these stop reasons (FAILED ...), None if none."""
+    return next((s.removeprefix(FAILED) for s in stops if s.startswith(FAILED)), None)
 
 
 @dataclass(frozen=True)
@@ -107,8 +112,7 @@ class GroupTiming:
         return [r.seconds[name] for r in self.rounds]
 
     def set_aside(self) -> int:
-        """Its processes on a busy machine for one of its names (`spread.busy`), which the
-        intervals of that name's ratios do not count."""
+        """Its processes where any of its names ran on a busy machine (`spread.busy`)."""
         flags = [busy(self.seconds(n)) for n in (self.rounds[0].seconds if self.rounds else ())]
         return sum(any(process) for process in zip(*flags))
 
@@ -123,10 +127,9 @@ def group_ratios(rounds: Sequence[Rounds], baseline: str, servers: Sequence[int]
 
 
 def processes_needed(processes: int, half_width: float, server_share: float, aim: float) -> float:
-    """The processes at which an interval `half_width` wide now would be `aim` wide, when more
-    processes of the same servers shrink only the (1 - server_share) of its variance that is
-    the processes' own (inf: never; the t quantile taken as it is now). With no server share,
-    processes x (half_width / aim)^2."""
+    """The processes at which an interval `half_width` wide now would be `aim` wide (the t
+    quantile as now), when more processes of the same servers shrink only the processes' own
+    (1 - server_share) of its variance: inf where they never would."""
     q = (aim / half_width) ** 2
     return processes * (1 - server_share) / (q - server_share) if q > server_share else math.inf
 
@@ -135,10 +138,9 @@ def shares(open_: Sequence[Group], all_: Sequence[Group]) -> tuple[float, ...]:
     """Each open group's multiple of the per-process budget: the run's per-process time of its
     kind (one unit per group of that kind in the run) split evenly among the open groups of that
     kind, so a closed group's time goes to the open ones and every process's estimate of a group
-    has the same precision, as the t interval over process medians assumes. (Split by each
-    group's (half-width / target)^2, shares gave some processes 4 rounds of a group where others
-    had 24; those processes were the outliers that widened the intervals of 5 quiet runs to
-    +-7%, `.ci/bench-repeat`.)"""
+    has the same precision, as the t interval over process medians assumes (split by each
+    group's (half-width / target)^2, 4 rounds of a group in some processes and 24 in others
+    widened 5 quiet runs' intervals to +-7%)."""
     out = []
     for g in open_:
         same = sum(kind(o.operation) == kind(g.operation) for o in open_)
@@ -189,13 +191,11 @@ class _Run:
                 self._close(g, "stretched" if self.past_budget else "target")
 
     def stop(self, elapsed: float, next_s: float, budget: float, limit: float) -> None:
-        """After a process: close every open group at its fixed count or the process cap; past
-        the budget (the next process, `next_s` long, would end after it), close those within
-        `stretch_width` x their target ("budget" at the budget, "stretched" when they got there
-        past it), those whose width more processes cannot bring there (`processes_needed`: the
-        servers' share) at "budget", and the rest when the next process would pass `limit` or
-        the stretched process cap ran ("limit"; "budget" where the limit is the budget: an
-        explicit --max-time or --max-processes). The process cap counts as the budget too."""
+        """After a process, close the groups the module doc's rules end: at the fixed count or
+        the process cap (which counts as the budget); past the budget (the next process, `next_s`
+        long, would end after it) those near enough ("budget" there, "stretched" later) or out of
+        the processes' reach ("budget"), the rest at `limit` or the stretched cap ("limit";
+        "budget" where the limit is the budget: an explicit --max-time or --max-processes)."""
         plan = self.plan
         if plan.fixed:
             if self.n >= plan.cap():
@@ -239,7 +239,7 @@ def time_adaptively(spec: WorkSpec, plan: Plan, progress: Callable[[str], None] 
             out = run(state.next_spec(), state.n, 600.0)
         except RuntimeError as e:       # one line naming the process: every open group says it
             for g in list(state.open):
-                state._close(g, f"failed: {e}")
+                state._close(g, f"{FAILED}{e}")
             break
         state.add(out)
         now = clock()
