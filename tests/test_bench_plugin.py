@@ -154,6 +154,18 @@ def test_an_option_given_dashes_stops_pytest_bench_in_one_line(arg, nested_pytes
     assert done.ret == 4 and lines == [f"ERROR: {arg.split('=')[0]}: expected a value, got '--'"], lines
 
 
+@pytest.mark.parametrize("args, given", [(["-n", "2"], "-n 2"), (["--dist", "worksteal"], "--dist worksteal")])
+def test_pytest_bench_under_xdist_stops_in_one_line(args, given, nested_pytest):
+    """pytest-benchmark switches itself off under any --dist: `pytest bench -n 2` timed nothing
+    and passed (found when .ci/run's --dist worksteal went into pyproject's addopts, round 31).
+    --collect-only, which times nothing, is let through."""
+    done = nested_pytest("bench", "-k", "forward", *args)
+    lines = [ln for ln in done.errlines + done.outlines if ln.strip()]
+    assert done.ret == 4 and len(lines) == 1 and lines[0].startswith(f"ERROR: {given}: pytest bench "), lines
+    assert "run it without -n and --dist" in lines[0], lines
+    assert nested_pytest("bench", "--collect-only", "-q", *args).ret == 0
+
+
 @pytest.mark.timing        # a tiny real timing: .ci/run runs these serially (docs/ci.md)
 def test_a_training_setup_is_timed_beside_the_baseline_with_its_floor(tmp_path, nested_pytest,
                                                                         baseline, monkeypatch):

@@ -29,6 +29,18 @@ def refuse_dashes(args) -> None:
             raise pytest.UsageError(f"{flag}: expected a value, got '--'")
 
 
+def refuse_xdist(opt) -> None:
+    """A usage error for `pytest bench` under pytest-xdist (`-n N`, `--dist`): pytest-benchmark
+    switches itself off there, so the run timed nothing and passed; and the timing's worker
+    processes run one after the other, alone on the machine (docs/timing.md)."""
+    n, dist = getattr(opt, "numprocesses", None), getattr(opt, "dist", "no")
+    if n or dist != "no":
+        given = f"-n {n}" if n else f"--dist {dist}"
+        raise pytest.UsageError(f"{given}: pytest bench times in worker processes of its own, one after "
+                                "the other, alone on the machine (pytest-benchmark times nothing "
+                                "under pytest-xdist); run it without -n and --dist")
+
+
 def plan(opt) -> Plan:
     """When the timing stops: --processes N fixes the count, else targets and a budget."""
     targets = {"kernel_target": _fraction("--kernel-target", opt.kernel_target),

@@ -25,6 +25,7 @@ from dotbias.pytest_bench.options import (  # noqa: F401
     instructions_threshold,
     plan,
     refuse_dashes,
+    refuse_xdist,
 )
 from dotbias.pytest_bench.session import Session, group_of
 from dotbias.report.summary import FORMAT
@@ -120,6 +121,8 @@ def pytest_configure(config):
     _defaults(config)
     disabled = opt.benchmark_disable and not opt.benchmark_enable
     quiet_run = disabled or opt.benchmark_skip or opt.collectonly or os.environ.get("PYTEST_XDIST_WORKER")
+    if not (disabled or opt.benchmark_skip or opt.collectonly):
+        refuse_xdist(opt)
     if not quiet_run and not opt.benchmark_save and not opt.benchmark_autosave:
         from pytest_benchmark.utils import get_tag
         opt.benchmark_autosave = get_tag()
