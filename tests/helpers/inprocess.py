@@ -1,7 +1,8 @@
 """Timing workers run in the test's own process: `workers.work` on the spec as a worker process
 reads it, its rounds back through the JSON a worker writes. For the nested `pytest bench` runs
 whose point is what the session does with the rounds (the baseline, the A/A copy, a training
-setup's row), not the process: each worker process pays torch's and fastai's import again. The
+setup's row), and `dotbias compare`'s SLOWER verdict, not the process: each worker process pays
+torch's and fastai's import again. The
 real processes are tested in tests/test_timing.py (a tiny run, a failing one) and by the slow
 `pytest bench` runs (tests/test_bench_plugin.py, tests/test_plugins.py)."""
 from __future__ import annotations
