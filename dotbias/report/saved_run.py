@@ -137,8 +137,8 @@ def other_speed(now: list[Row], before: list[Row]) -> list[str]:
         if max(factor, 1 / factor) >= OTHER_SPEED:
             out.append(f"{r.group.label}: {r.baseline} ran {factor:.2f}x its saved time "
                        f"({fmt_seconds(b.seconds)} -> {fmt_seconds(a.seconds)} a call): the machine "
-                       "ran at another speed, and ratios move with it (forward emb/cp by 3% here, "
-                       "docs/timing.md); compare runs made at the same speed")
+                       "ran at another speed, and ratios move with it (docs/timing.md, rounds 30 "
+                       "and 31); compare runs made at the same speed")
     return out
 
 
