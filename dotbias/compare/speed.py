@@ -21,7 +21,6 @@ from dataclasses import dataclass
 from dotbias.models.registry import Registry
 from dotbias.timing.adaptive import (
     FAILED,
-    TARGET,
     GroupTiming,
     Plan,
     failure,
@@ -66,10 +65,6 @@ class Timed:
         return d
 
 
-def target(operation: str) -> float:
-    return TARGET[kind(operation)]
-
-
 def _timed(t: GroupTiming, names: tuple[str, str], stopped: str) -> Timed:
     """The adaptive run's timing of one group as the candidate's row."""
     r = next(iter(group_ratios(t.rounds, names[1], t.servers)), None)
@@ -94,7 +89,7 @@ def time_pair(candidate: str, baseline: str, operations: list[str], budget: Budg
         for part in ([g for g in groups if kind(g.operation) == k] for k in ("kernel", "epoch")):
             failed = failure(t.stopped for t in done.values())
             if failed:      # a worker failed: the later operations say so, untimed
-                done |= {g.label: Timed(g.operation, None, math.nan, math.nan, target(g.operation),
+                done |= {g.label: Timed(g.operation, None, math.nan, math.nan, Plan().target(g.operation),
                                         FAILED + failed, 0, 0.0) for g in part}
             elif part:
                 done |= _time_run(part, names, budget, threads, say, specs, workers)
