@@ -154,7 +154,8 @@ def test_an_option_given_dashes_stops_pytest_bench_in_one_line(arg, nested_pytes
     assert done.ret == 4 and lines == [f"ERROR: {arg.split('=')[0]}: expected a value, got '--'"], lines
 
 
-@pytest.mark.parametrize("args, given", [(["-n", "2"], "-n 2"), (["--dist", "worksteal"], "--dist worksteal")])
+@pytest.mark.parametrize("args, given", [(["-n", "2"], "-n 2"),
+                                         (["--dist", "worksteal"], "--dist worksteal")])
 def test_pytest_bench_under_xdist_stops_in_one_line(args, given, nested_pytest):
     """pytest-benchmark switches itself off under any --dist: `pytest bench -n 2` timed nothing
     and passed (found when .ci/run's --dist worksteal went into pyproject's addopts, round 31).

@@ -120,9 +120,10 @@ def pytest_configure(config):
         return
     _defaults(config)
     disabled = opt.benchmark_disable and not opt.benchmark_enable
-    quiet_run = disabled or opt.benchmark_skip or opt.collectonly or os.environ.get("PYTEST_XDIST_WORKER")
-    if not (disabled or opt.benchmark_skip or opt.collectonly):
+    times_nothing = disabled or opt.benchmark_skip or opt.collectonly
+    if not times_nothing:
         refuse_xdist(opt)
+    quiet_run = times_nothing or os.environ.get("PYTEST_XDIST_WORKER")
     if not quiet_run and not opt.benchmark_save and not opt.benchmark_autosave:
         from pytest_benchmark.utils import get_tag
         opt.benchmark_autosave = get_tag()
