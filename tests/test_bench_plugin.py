@@ -81,6 +81,7 @@ def test_pytest_benchmark_stats_are_the_worker_rounds_and_agree_with_the_report(
     [row] = summarise([load_run(path)]).rows
     by_variant = {b["extra_info"]["variant"]: b for b in data["benchmarks"]}
     assert set(by_variant) == set(registry.variants), done.stdout[-3000:]
+    medians: dict[str, list[float]] = {}
     for v, b in by_variant.items():
         rounds = b["extra_info"]["timing"]["seconds"]
         every = [t for p in rounds for t in p]      # nothing timed again: every worker round
@@ -89,19 +90,27 @@ def test_pytest_benchmark_stats_are_the_worker_rounds_and_agree_with_the_report(
         assert b["stats"]["iterations"] == b["extra_info"]["timing"]["iterations"][0], v
         assert len(rounds) == row.time(v).processes == 2, v
         assert b["extra_info"]["timing"]["servers"] == [0, 1], v    # each process a server of its own
-        # each time pytest-benchmark shows lies within the variant's own next-run interval
+        assert b["name"].endswith(f"-{v}]"), (v, b["name"])     # each row its own variant's rounds
         own = stats.ratio(rounds, [[1.0] * len(p) for p in rounds], (v, "1 s"))
         assert own.value == pytest.approx(stats.typical_time(rounds), rel=1e-9), v
         if v == row.baseline:       # the others' times shown are the baseline's times their ratio
             assert row.time(v).seconds == pytest.approx(own.value, rel=1e-9), v
-        # the median within it; the mean is the rounds' own mean, which one slow round can pull
-        # outside it (seen on a noisy host: 1 round of 16 at 1.6x the others)
-        assert own.low / 1.03 <= b["stats"]["median"] <= own.high * 1.03, (v, b["stats"], own)
+        # The median shown is that of every round, so it lies between the processes' own medians
+        # (a median of a union always does); the mean is the rounds' own mean.
+        medians[v] = [statistics.median(p) for p in rounds]
+        assert min(medians[v]) <= b["stats"]["median"] <= max(medians[v]), (v, b["stats"], medians[v])
         assert b["stats"]["mean"] == pytest.approx(statistics.fmean(every), rel=1e-9), v
-    base = by_variant[row.ratios[0].denominator]["stats"]
-    for x in row.ratios:                    # pytest-benchmark's ratio against the report's interval
-        shown = by_variant[x.numerator]["stats"]["median"] / base["median"]
-        assert x.low / 1.03 <= shown <= x.high * 1.03, (x, shown)
+    # pytest-benchmark's ratio of two medians: within what those bounds allow, and no tighter. Its
+    # medians pool processes that met different speeds of the machine, unpaired, which the report's
+    # paired interval cancels: a slow spell inside this run (cp's medians 33.9 and 56.9 us) showed
+    # fastai/cp 1.362 where the report said 1.250 [1.183, 1.321], and failed a 3% slack here.
+    base = row.ratios[0].denominator
+    for x in row.ratios:
+        num, den = medians[x.numerator], medians[base]
+        shown = by_variant[x.numerator]["stats"]["median"] / by_variant[base]["stats"]["median"]
+        low, high = min(num) / max(den), max(num) / min(den)
+        assert low <= shown <= high, (x, shown, low, high)
+        assert x.low <= x.value <= x.high, x
 
 
 @pytest.mark.slow
