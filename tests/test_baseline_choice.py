@@ -12,6 +12,7 @@ import pytest
 from dotbias import cli
 from dotbias.equivalence import baseline as chosen
 from dotbias.models.registry import Registry
+from dotbias.pytest_bench.session import TABLE_NOTE
 from dotbias.report import saved_run
 from dotbias.report.saved_run import changes, slower_than
 from dotbias.report.summary import FORMAT, load_run, summarise
@@ -169,6 +170,8 @@ def test_pytest_bench_times_ratios_and_the_aa_copy_against_the_chosen_baseline(p
     ratios = [ln for ln in verdict.splitlines() if ln.startswith("forward cpu ml100k float32: ")
               and " [" in ln and "peak memory" not in ln]
     assert ratios and all("/torch_emb " in ln for ln in ratios), out[-3000:]
+    # how to read pytest-benchmark's table above it (pooled, unpaired), said once, before the ratios
+    assert verdict.count(TABLE_NOTE) == 1 and verdict.index(TABLE_NOTE) < verdict.index(ratios[0]), verdict
     assert any("A/A torch_emb_copy/torch_emb" in ln for ln in ratios), out[-3000:]
     [path] = store.rglob("*.json")
     infos = [b["extra_info"] for b in json.loads(path.read_text())["benchmarks"]]

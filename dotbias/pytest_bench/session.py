@@ -34,6 +34,13 @@ from dotbias.timing.operations import op_notes
 from dotbias.timing.worker_server import Workers
 from dotbias.timing.workers import WorkSpec, aa_name
 
+# How to read pytest-benchmark's table (printed above the verdict): its rounds are every worker
+# process's, pooled and unpaired, so where the machine's speed changed between processes a ratio of
+# two of its medians carries that change, which the paired ratios cancel (a slow spell: fastai/cp
+# 1.362 from the table's medians, 1.250 [1.183, 1.321] paired; docs/timing.md).
+TABLE_NOTE = ("pytest-benchmark's table: Rounds = timed blocks over all processes, pooled unpaired; "
+              "compare variants by the paired ratios below, not by its medians")
+
 
 class Session:
     def __init__(self, config, base: str, registry: Registry, fail_slower: float | None = None,
@@ -196,7 +203,7 @@ class Session:
         method = ("ratio = geometric mean over processes of each one's median paired round ratio; "
                   "95% interval: where the next run's ratio "
                   "lands, Student t over fresh processes of interleaved rounds (docs/timing.md)")
-        self.lines = list(self.notes) + [method] + self._stopped() + [
+        self.lines = list(self.notes) + [method, TABLE_NOTE] + self._stopped() + [
             ln for r in rows for ln in verdict_lines(r)]
         return self._compare(rows)
 
