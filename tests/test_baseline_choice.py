@@ -12,7 +12,7 @@ import pytest
 from dotbias import cli
 from dotbias.equivalence import baseline as chosen
 from dotbias.models.registry import Registry
-from dotbias.pytest_bench.session import TABLE_NOTE
+from dotbias.pytest_bench.stopped import TABLE_NOTE
 from dotbias.report import saved_run
 from dotbias.report.saved_run import changes, slower_than
 from dotbias.report.summary import FORMAT, load_run, summarise

@@ -13,7 +13,7 @@ from dotbias.models.registry import Registry
 from dotbias.pytest_bench import adapter
 from dotbias.pytest_bench.floors_and_notes import FloorsAndNotes
 from dotbias.pytest_bench.measured import benchmark_record
-from dotbias.pytest_bench.stopped import stopped_lines
+from dotbias.pytest_bench.stopped import METHOD, TABLE_NOTE, stopped_lines
 from dotbias.report.benchmark_json import Benchmark
 from dotbias.report.markdown import verdict_lines
 from dotbias.report.saved_run import (
@@ -33,13 +33,6 @@ from dotbias.timing.memory import op_peak_bytes
 from dotbias.timing.operations import op_notes
 from dotbias.timing.worker_server import Workers
 from dotbias.timing.workers import WorkSpec, aa_name
-
-# How to read pytest-benchmark's table (printed above the verdict): its rounds are every worker
-# process's, pooled and unpaired, so where the machine's speed changed between processes a ratio of
-# two of its medians carries that change, which the paired ratios cancel (a slow spell: fastai/cp
-# 1.362 from the table's medians, 1.250 [1.183, 1.321] paired; docs/timing.md).
-TABLE_NOTE = ("pytest-benchmark's table: Rounds = timed blocks over all processes, pooled unpaired; "
-              "compare variants by the paired ratios below, not by its medians")
 
 
 class Session:
@@ -200,10 +193,7 @@ class Session:
         if not rows:
             return False
 
-        method = ("ratio = geometric mean over processes of each one's median paired round ratio; "
-                  "95% interval: where the next run's ratio "
-                  "lands, Student t over fresh processes of interleaved rounds (docs/timing.md)")
-        self.lines = list(self.notes) + [method, TABLE_NOTE] + self._stopped() + [
+        self.lines = list(self.notes) + [METHOD, TABLE_NOTE] + self._stopped() + [
             ln for r in rows for ln in verdict_lines(r)]
         return self._compare(rows)
 
